@@ -1,0 +1,56 @@
+/* buf.h - reference-counted byte buffers and a growable string builder.
+ *
+ * A yolk_buf_t is immutable once shared. It is how one encoded frame is
+ * written to many connections: every queued write holds one reference and
+ * releases it in its write callback; the last release frees the memory.
+ * The loop is single-threaded, so the count is a plain integer.
+ */
+#ifndef YOLK_BUF_H
+#define YOLK_BUF_H
+
+#include <stddef.h>
+#include <stdarg.h>
+
+typedef struct yolk_buf_s {
+  unsigned refs;
+  size_t len;
+  char data[]; /* len bytes, followed by one NUL so text can be used as a C string */
+} yolk_buf_t;
+
+/* A new buffer of len bytes (uninitialised, NUL after the end), refs = 1. Aborts on OOM. */
+yolk_buf_t *yolk__buf_new(size_t len);
+/* A new buffer holding a copy of p[0..len), refs = 1. */
+yolk_buf_t *yolk__buf_copy(const void *p, size_t len);
+
+static inline yolk_buf_t *yolk__buf_ref(yolk_buf_t *b) {
+  b->refs++;
+  return b;
+}
+/* Drops one reference; frees at zero. NULL is ignored. */
+void yolk__buf_unref(yolk_buf_t *b);
+
+/* Growable byte string, owned by whoever declared it. data is always
+ * NUL-terminated (when non-NULL) so it can be used as a C string. */
+typedef struct {
+  char *data;
+  size_t len;
+  size_t cap;
+} yolk_sb_t;
+
+void yolk__sb_init(yolk_sb_t *sb);
+void yolk__sb_free(yolk_sb_t *sb);
+void yolk__sb_reserve(yolk_sb_t *sb, size_t extra);
+void yolk__sb_append(yolk_sb_t *sb, const void *p, size_t len);
+void yolk__sb_puts(yolk_sb_t *sb, const char *s);
+void yolk__sb_putc(yolk_sb_t *sb, char c);
+void yolk__sb_printf(yolk_sb_t *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Moves the contents into a new shared buffer (one copy) and resets sb. */
+yolk_buf_t *yolk__sb_to_buf(yolk_sb_t *sb);
+
+/* Allocation helpers that abort with a message on OOM: callers never check. */
+void *yolk__malloc(size_t n);
+void *yolk__calloc(size_t n, size_t m);
+void *yolk__realloc(void *p, size_t n);
+char *yolk__strndup(const char *s, size_t n);
+
+#endif

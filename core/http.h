@@ -1,0 +1,124 @@
+/* http.h - HTTP/1.1 server on libuv + llhttp (internal).
+ *
+ * One yolk_http_server_t listens; each accepted TCP connection parses
+ * requests with llhttp. Requests on a connection are handled one at a time, in
+ * order: while a request waits for its response (an Engine.IO long-poll can
+ * wait for seconds), later pipelined requests stay buffered and are parsed
+ * after the response is written.
+ *
+ * Limits: header bytes > max_header_size -> 431 and close; body bytes >
+ * max_body_size -> 413 and close; headers not complete within
+ * header_timeout_ms -> 408 and close; malformed request -> 400 and close.
+ * Each gets a log line. Idle keep-alive connections close after
+ * keepalive_timeout_ms.
+ *
+ * Ownership: a yolk_http_req_t and every string in it belong to the HTTP
+ * layer. They stay valid from on_request until the handler answers with
+ * yolk__http_respond*() (exactly once; the request is freed inside that call)
+ * or, if the connection closes first, until req->on_abort returns (the
+ * request is freed right after; the handler must forget it).
+ */
+#ifndef YOLK_HTTP_H
+#define YOLK_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "yolk.h"
+
+typedef struct yolk_http_server_s yolk_http_server_t;
+typedef struct yolk_http_conn_s yolk_http_conn_t;
+
+typedef struct {
+  char *name; /* lower-cased, NUL-terminated */
+  char *value; /* NUL-terminated, surrounding whitespace trimmed */
+} yolk_http_header_t;
+
+struct yolk_http_req_s {
+  yolk_http_conn_t *conn;
+  const char *method; /* "GET", "POST", ... */
+  char *url;          /* raw request target, e.g. "/engine.io/?EIO=4&transport=polling" */
+  char *path;         /* url before '?', not decoded */
+  char *query;        /* url after '?', not decoded; "" when absent */
+  yolk_http_header_t *headers;
+  size_t nheaders;
+  char *body;         /* NUL-terminated for convenience; body_len bytes */
+  size_t body_len;
+  int http_major, http_minor;
+  int keep_alive;     /* the connection may be reused after the response */
+  int upgrade;        /* this is a WebSocket upgrade request (Upgrade: websocket) */
+  char remote_addr[64]; /* peer IP as text */
+  uint64_t start_ms;  /* uv_now when the request completed */
+
+  /* Set by the handler if it keeps the request pending: called when the
+   * connection goes away before a response was sent. */
+  void (*on_abort)(yolk_http_req_t *req);
+  void *data; /* the handler's */
+};
+
+typedef struct {
+  /* A complete request (headers and body). Answer now or later. For an
+   * upgrade request (req->upgrade), answer with yolk__ws_accept() or with
+   * an error response (the connection then closes). */
+  void (*on_request)(yolk_http_req_t *req, void *ud);
+  void *ud;
+  size_t max_header_size;        /* default 16 KiB */
+  size_t max_body_size;          /* default 1 MB */
+  unsigned header_timeout_ms;    /* default 10000 */
+  unsigned keepalive_timeout_ms; /* default 5000 */
+} yolk_http_config_t;
+
+void yolk__http_config_init(yolk_http_config_t *cfg);
+
+int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk_http_config_t *cfg);
+/* Binds and listens; returns 0 or a libuv error. port 0 picks a free port. */
+int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port);
+/* The bound port (after listen). */
+int yolk__http_server_port(yolk_http_server_t *srv);
+/* Stops listening, closes every connection (pending requests get on_abort),
+ * and frees the server once every handle is closed; then calls cb. */
+void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), void *arg);
+
+/* Case-insensitive header lookup; the value or NULL. */
+const char *yolk__http_req_header(const yolk_http_req_t *req, const char *name);
+/* Value of one query parameter, percent-decoded into out (NUL-terminated).
+ * Returns the decoded length, or -1 when absent. */
+int yolk__http_query_param(const char *query, const char *name, char *out, size_t outlen);
+
+/* Sends the response and frees req. headers: extra header lines, each ending
+ * "\r\n" (may be NULL); Content-Length, Date and Connection are added here.
+ * The body is copied. */
+void yolk__http_respond(yolk_http_req_t *req, int status, const char *headers, const void *body, size_t len);
+/* Same, with a shared body buffer: takes one reference to body. */
+void yolk__http_respond_buf(yolk_http_req_t *req, int status, const char *headers, yolk_buf_t *body);
+/* Responds and closes the connection after the write (errors on bad input). */
+void yolk__http_respond_close(yolk_http_req_t *req, int status, const char *headers, const void *body, size_t len);
+
+const char *yolk__http_status_text(int status);
+
+/* ---- used by the WebSocket layer to take over a connection ---------------- */
+
+/* Callbacks for a protocol that takes the connection over (WebSocket). */
+typedef struct {
+  void (*on_read)(void *owner, const char *data, size_t len); /* bytes from the peer */
+  void (*on_close)(void *owner);                               /* the TCP connection is closed */
+} yolk_conn_handler_t;
+
+/* Detaches the connection from HTTP parsing, writes the raw response bytes in
+ * head (e.g. the 101), frees req, and routes every later byte (including any
+ * already read past the request) to handler. Returns the connection. */
+yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, size_t head_len,
+                                      const yolk_conn_handler_t *handler, void *owner);
+/* Queues a shared buffer (one reference taken, released when written). 0 or -1 if closed. */
+int yolk__conn_write(yolk_http_conn_t *conn, yolk_buf_t *buf);
+/* Bytes queued and not yet written. */
+size_t yolk__conn_pending(yolk_http_conn_t *conn);
+/* Closes after queued writes are flushed; on_close follows asynchronously. */
+void yolk__conn_close(yolk_http_conn_t *conn);
+/* Closes now, dropping queued writes. */
+void yolk__conn_abort(yolk_http_conn_t *conn);
+uv_loop_t *yolk__conn_loop(yolk_http_conn_t *conn);
+
+#endif

@@ -1,0 +1,98 @@
+/* ws.h - WebSocket (RFC 6455) server connections (internal).
+ *
+ * The layer above gets whole messages (fragments joined, UTF-8 of text
+ * checked) and sends frames built once into shared buffers: server frames are
+ * never masked, so the same yolk_buf_t can be queued on any number of
+ * connections (encode-once broadcast).
+ *
+ * Errors close only the offending connection with the RFC's code and a log
+ * line: protocol error 1002 (unmasked client frame, reserved bits/opcodes,
+ * fragmented or oversized control frame, continuation without start, ...),
+ * invalid UTF-8 in text 1007, message over max_message_size 1009.
+ * Pings are answered with pongs here; close frames are echoed.
+ */
+#ifndef YOLK_WS_H
+#define YOLK_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http.h"
+
+enum {
+  YOLK_WS_OP_CONT = 0x0,
+  YOLK_WS_OP_TEXT = 0x1,
+  YOLK_WS_OP_BINARY = 0x2,
+  YOLK_WS_OP_CLOSE = 0x8,
+  YOLK_WS_OP_PING = 0x9,
+  YOLK_WS_OP_PONG = 0xA,
+};
+
+typedef struct yolk_ws_s yolk_ws_t;
+
+typedef struct {
+  /* One complete message; data is valid only during the call. */
+  void (*on_message)(yolk_ws_t *ws, int binary, const char *data, size_t len, void *ud);
+  /* The connection is gone (closing handshake done, peer vanished, or error).
+   * code is the close code received or sent (1006 when none). ws is freed
+   * right after this returns. Called exactly once. */
+  void (*on_close)(yolk_ws_t *ws, int code, void *ud);
+  size_t max_message_size; /* 0: 100 MB */
+} yolk_ws_handler_t;
+
+/* Validates the upgrade request (GET, Upgrade: websocket, Connection: upgrade,
+ * Sec-WebSocket-Version: 13, a valid Sec-WebSocket-Key), answers 101 with
+ * Sec-WebSocket-Accept, and takes the connection over. On a bad request it
+ * answers 400 (and frees req) and returns NULL. handler must outlive ws. */
+yolk_ws_t *yolk__ws_accept(yolk_http_req_t *req, const yolk_ws_handler_t *handler, void *ud);
+
+void yolk__ws_set_ud(yolk_ws_t *ws, void *ud);
+
+/* One complete unmasked server frame (header + payload) in a new buffer, refs = 1. */
+yolk_buf_t *yolk__ws_frame_new(int opcode, const void *payload, size_t len);
+/* A frame buffer with the header written and room for len payload bytes
+ * starting at data + *payload_off, for encoders that write in place. */
+yolk_buf_t *yolk__ws_frame_alloc(int opcode, size_t len, size_t *payload_off);
+
+/* Queues a frame built above (takes one reference). 0, or -1 when closing/closed. */
+int yolk__ws_send_frame(yolk_ws_t *ws, yolk_buf_t *frame);
+/* Builds and queues one frame. */
+int yolk__ws_send(yolk_ws_t *ws, int opcode, const void *payload, size_t len);
+/* Starts the closing handshake (sends a close frame with code/reason); the TCP
+ * connection closes when the peer answers or after a short grace period. */
+void yolk__ws_close(yolk_ws_t *ws, int code, const char *reason);
+/* Bytes queued and not yet written (for volatile emits / backpressure). */
+size_t yolk__ws_pending(yolk_ws_t *ws);
+
+/* ---- frame parser, exposed for unit tests ------------------------------- */
+
+typedef struct {
+  /* configuration */
+  size_t max_message_size;
+  /* results/callbacks */
+  void (*on_message)(void *ud, int opcode, const char *data, size_t len); /* TEXT/BINARY (joined), PING, PONG, CLOSE */
+  void *ud;
+  /* state (private) */
+  yolk_sb_t in;      /* unparsed bytes */
+  yolk_sb_t message; /* fragments of the current data message */
+  int message_opcode; /* 0 when no fragmented message is in progress */
+  uint32_t utf8_state; /* incremental UTF-8 validation of text fragments */
+  int error_code;      /* close code after a fatal error, else 0 */
+  const char *error;   /* what was wrong, for the log */
+} yolk_ws_parser_t;
+
+void yolk__ws_parser_init(yolk_ws_parser_t *p, size_t max_message_size,
+                          void (*on_message)(void *ud, int opcode, const char *data, size_t len), void *ud);
+void yolk__ws_parser_free(yolk_ws_parser_t *p);
+/* Feeds bytes; returns 0, or the close code (1002/1007/1009) after a fatal
+ * error (p->error says why; nothing more is parsed). */
+int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len);
+
+/* Incremental UTF-8 validator: state starts at 0; returns the new state;
+ * YOLK_UTF8_REJECT on invalid input; 0 (accept) at a character boundary. */
+#define YOLK_UTF8_ACCEPT 0u
+#define YOLK_UTF8_REJECT 1u
+uint32_t yolk__utf8_validate(uint32_t state, const unsigned char *s, size_t len);
+
+#endif
