@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include <cjson/cJSON.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -160,6 +161,151 @@ int yolk_eio_send_msg(yolk_eio_socket_t *socket, yolk_eio_msg_t *msg, int flags)
 
 /* Closes the session (flushes what is queued first). on_close follows later. */
 void yolk_eio_socket_close(yolk_eio_socket_t *socket);
+
+
+/* ---- Socket.IO -------------------------------------------------------------
+ *
+ * Protocol v5 (socket.io v3/v4 clients, Engine.IO v4) and v4 (socket.io v2
+ * clients, Engine.IO v3). Event arguments cross this API as a cJSON array
+ * whose first element is the event name; binary values appear in it as
+ * placeholders {"_placeholder":true,"num":i} that index an array of
+ * yolk_sio_bin_t attachments (as on the wire). Ack arguments are a cJSON
+ * array too (no event name).
+ *
+ * Lifetimes: a yolk_sio_socket_t is valid from on_connect until its on_close
+ * callback returns; every socket that got on_connect gets exactly one
+ * on_close. Namespaces live as long as the server.
+ */
+
+
+typedef struct yolk_sio_server_s yolk_sio_server_t;
+typedef struct yolk_sio_nsp_s yolk_sio_nsp_t;
+typedef struct yolk_sio_socket_s yolk_sio_socket_t;
+typedef struct yolk_sio_adapter_s yolk_sio_adapter_t;
+
+typedef struct {
+  const void *data;
+  size_t len;
+} yolk_sio_bin_t;
+
+typedef struct {
+  yolk_eio_options_t eio;        /* path defaults to "/socket.io/" */
+  unsigned connect_timeout_ms;   /* 45000: close clients that join no namespace */
+  unsigned max_attachments;      /* 10 */
+  /* Serve the browser client (socket.io.js, socket.io.min.js, socket.io.esm.min.js
+   * and their .map) under the path from this directory, e.g.
+   * node_modules/socket.io-client/dist. NULL: not served. */
+  const char *client_dist_dir;
+  /* Socket ids for v5 connections. NULL: 20 random base64url characters.
+   * Writes a NUL-terminated id of at most outlen-1 bytes into out; returns 0,
+   * or -1 to fall back to a random id. */
+  int (*generate_id)(const yolk_eio_handshake_t *hs, char *out, size_t outlen, void *ud);
+  void *ud;
+} yolk_sio_options_t;
+
+void yolk_sio_options_init(yolk_sio_options_t *opts);
+/* Attaches Engine.IO (opts->eio) and Socket.IO to srv. The namespace "/" exists
+ * from the start; others are created with yolk_sio_of. */
+yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t *opts);
+yolk_eio_server_t *yolk_sio_engine(yolk_sio_server_t *sio);
+/* The namespace with that name, created on first use. */
+yolk_sio_nsp_t *yolk_sio_of(yolk_sio_server_t *sio, const char *name);
+/* The namespace if it exists, else NULL. */
+yolk_sio_nsp_t *yolk_sio_find_nsp(yolk_sio_server_t *sio, const char *name);
+const char *yolk_sio_nsp_name(const yolk_sio_nsp_t *nsp);
+yolk_sio_server_t *yolk_sio_nsp_server(const yolk_sio_nsp_t *nsp);
+
+/* Closes every client ("server shutting down"); the server is freed with srv. */
+void yolk_sio_close(yolk_sio_server_t *sio);
+
+typedef struct {
+  /* A client asks to join the namespace. The socket exists (it has its id and
+   * is in the room of that id) but is not admitted: nothing has been sent to
+   * the client. Admit it with yolk_sio_socket_admit or refuse it with
+   * yolk_sio_socket_refuse, now or later (connection middleware). What is
+   * emitted to it meanwhile is delivered right after its CONNECT ack. */
+  void (*on_connect)(yolk_sio_socket_t *s, void *ud);
+  /* An EVENT from an admitted socket. args: the array [event, ...] (placeholders
+   * for binary). ack_id >= 0 when the client asked for an ack: answer with
+   * yolk_sio_socket_ack (once). args and bins valid during the call only. */
+  void (*on_event)(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_bin_t *bins, size_t nbins,
+                   int64_t ack_id, void *ud);
+  /* The socket is leaving (still in its rooms). Not called for a refused socket. */
+  void (*on_disconnecting)(yolk_sio_socket_t *s, const char *reason, void *ud);
+  /* The socket is gone: called once for every socket that got on_connect
+   * (refused ones too, with reason "refused"). Freed right after. */
+  void (*on_close)(yolk_sio_socket_t *s, const char *reason, void *ud);
+} yolk_sio_nsp_handler_t;
+
+void yolk_sio_nsp_set_handler(yolk_sio_nsp_t *nsp, const yolk_sio_nsp_handler_t *h, void *ud);
+
+/* --- sockets --- */
+const char *yolk_sio_socket_id(const yolk_sio_socket_t *s);
+yolk_sio_nsp_t *yolk_sio_socket_nsp(const yolk_sio_socket_t *s);
+yolk_eio_socket_t *yolk_sio_socket_engine(const yolk_sio_socket_t *s);
+int yolk_sio_socket_protocol(const yolk_sio_socket_t *s); /* 5 or 4 */
+int yolk_sio_socket_connected(const yolk_sio_socket_t *s); /* admitted and not disconnected */
+/* The CONNECT payload (v5, an object) or the namespace query string parsed into
+ * an object (v4); never NULL. Owned by the socket. */
+const cJSON *yolk_sio_socket_auth(const yolk_sio_socket_t *s);
+void yolk_sio_socket_set_data(yolk_sio_socket_t *s, void *data);
+void *yolk_sio_socket_get_data(const yolk_sio_socket_t *s);
+
+void yolk_sio_socket_admit(yolk_sio_socket_t *s);
+/* err: {"message":..., "data":...} (v5 sends it as is, v4 sends the message
+ * string). Copied. The socket is closed (on_close "refused") afterwards. */
+void yolk_sio_socket_refuse(yolk_sio_socket_t *s, const cJSON *err);
+
+/* Result of an emit with an ack: args (an array) and bins, or err set
+ * ("timeout", "socket disconnected"). */
+typedef void (*yolk_sio_ack_cb)(void *ud, const char *err, const cJSON *args, const yolk_sio_bin_t *bins,
+                                size_t nbins);
+enum { YOLK_SIO_VOLATILE = 1 };
+/* Emits args ([event, ...]). With ack_cb, asks for an ack; ack_cb is called
+ * exactly once (the answer, the timeout when timeout_ms > 0, or disconnect).
+ * Returns 0, or -1 when the socket is gone (ack_cb is then not called). */
+int yolk_sio_socket_emit(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_bin_t *bins, size_t nbins,
+                         int flags, yolk_sio_ack_cb ack_cb, void *ack_ud, unsigned timeout_ms);
+/* Answers the client's ack request ack_id with args (an array). */
+int yolk_sio_socket_ack(yolk_sio_socket_t *s, int64_t ack_id, const cJSON *args, const yolk_sio_bin_t *bins,
+                        size_t nbins);
+void yolk_sio_socket_join(yolk_sio_socket_t *s, const char *room);
+void yolk_sio_socket_leave(yolk_sio_socket_t *s, const char *room);
+/* Calls cb for each room the socket is in (its own id included). */
+void yolk_sio_socket_rooms(const yolk_sio_socket_t *s, void (*cb)(const char *room, void *ud), void *ud);
+/* Disconnects from the namespace (sends DISCONNECT); close=1 also closes the
+ * whole connection. Safe from any callback: the work is done, and on_close
+ * called, after the current callback returns. A socket not yet admitted is
+ * admitted first, so it receives its CONNECT ack, what was emitted to it, then
+ * the DISCONNECT. */
+void yolk_sio_socket_disconnect(yolk_sio_socket_t *s, int close);
+
+/* --- broadcasts (namespace-wide, through the adapter) --- */
+typedef struct {
+  const char *const *rooms; size_t nrooms;   /* none: every socket of the namespace */
+  const char *const *except; size_t nexcept; /* rooms whose sockets are skipped */
+  int flags;                                 /* YOLK_SIO_VOLATILE; YOLK_SIO_LOCAL: this node only */
+} yolk_sio_target_t;
+enum { YOLK_SIO_LOCAL = 2 };
+
+/* The packet is encoded once and the same frames are written to every
+ * recipient (no per-recipient copy). */
+int yolk_sio_broadcast(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const cJSON *args,
+                       const yolk_sio_bin_t *bins, size_t nbins);
+/* fetchSockets / adapter.clients: the ids of the matching sockets, possibly
+ * from other nodes (async with a remote adapter). cb gets a cJSON array of
+ * objects {"id","rooms":[...],"handshake":{...},"data":...} (or err). */
+typedef void (*yolk_sio_sockets_cb)(void *ud, const char *err, const cJSON *sockets);
+void yolk_sio_fetch_sockets(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, yolk_sio_sockets_cb cb, void *ud);
+void yolk_sio_sockets_join(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const char *const *rooms, size_t n);
+void yolk_sio_sockets_leave(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const char *const *rooms, size_t n);
+void yolk_sio_disconnect_sockets(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, int close);
+/* The local socket with that id in the namespace, or NULL. */
+yolk_sio_socket_t *yolk_sio_nsp_socket(yolk_sio_nsp_t *nsp, const char *id);
+/* Emits to the other nodes' namespaces (no-op with the in-memory adapter). */
+typedef void (*yolk_sio_server_event_cb)(yolk_sio_nsp_t *nsp, const cJSON *args, void *ud);
+int yolk_sio_server_side_emit(yolk_sio_nsp_t *nsp, const cJSON *args);
+void yolk_sio_nsp_on_server_event(yolk_sio_nsp_t *nsp, yolk_sio_server_event_cb cb, void *ud);
 
 #ifdef __cplusplus
 }
