@@ -1,0 +1,26 @@
+-- Configuration of the chat demo (the repository root is a yolk application).
+-- config.<env>.lua files deep-merge over this one.
+return function(appInfo)
+  local config = {}
+
+  config.cluster = { listen = { port = 7001, hostname = '127.0.0.1' } }
+
+  config.io = {
+    init = {
+      -- Voice messages travel as binary attachments: room for about a minute of Opus.
+      maxHttpBufferSize = 2e6,
+    },
+    namespace = {
+      ['/'] = {
+        connectionMiddleware = { 'auth' },
+        packetMiddleware = {},
+      },
+    },
+  }
+
+  -- Rooms that exist when no Redis is configured (app/service/room.lua). With
+  -- config.redis set, a room exists when the key `room:<name>` does, as in the tutorial.
+  config.chat = { rooms = { 'demo' } }
+
+  return config
+end
