@@ -67,7 +67,7 @@
 
   // ---- rendering ----
   function avatar(id, name) {
-    var a = el('span', 'avatar', initial(name));
+    var a = el('span', 'avatar', id === GROUP ? '#' : initial(name));
     a.style.background = id === GROUP ? '#f5b301' : 'hsl(' + hue(String(id)) + ', 55%, 52%)';
     return a;
   }

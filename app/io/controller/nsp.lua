@@ -9,6 +9,7 @@
 -- sender's room are refused, so nobody can write into rooms they did not join.
 
 local Controller = require('yolk.controller')
+local yolk = require('yolk')
 
 local GROUP = '群聊'
 
@@ -94,7 +95,7 @@ function Nsp:voice()
     return reply(ctx, { ok = false, error = 'bad message' })
   end
   local audio = arg.audio
-  if type(audio) ~= 'userdata' or #audio == 0 then
+  if not yolk.is_buffer(audio) or #audio == 0 then
     return reply(ctx, { ok = false, error = 'no audio' })
   end
   local mime = type(arg.mime) == 'string' and #arg.mime < 100 and arg.mime:match('^audio/') and arg.mime
