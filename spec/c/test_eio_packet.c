@@ -4,6 +4,9 @@
 #include "eio_packet.h"
 #include "test.h"
 
+/* len bytes at a equal blen bytes at b */
+#define CHECK_MEM(a, alen, b, blen) CHECK((size_t)(alen) == (size_t)(blen) && memcmp((a), (b), (blen)) == 0)
+
 /* ---- helpers ---------------------------------------------------------------- */
 
 #define MAXP 16
@@ -411,5 +414,5 @@ int main(void) {
   test_payload_v3_text();
   test_payload_v3_binary();
   test_jsonp();
-  return TEST_RESULT();
+  TEST_MAIN_END();
 }
