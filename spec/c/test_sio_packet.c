@@ -256,5 +256,5 @@ int main(void) {
   test_placeholders();
   test_encode();
   test_nsp_query();
-  return TEST_RESULT();
+  TEST_MAIN_END();
 }
