@@ -7,6 +7,9 @@ return function(appInfo)
 
   config.io = {
     init = {
+      -- The egg-socket.io tutorial's page loads the socket.io 2.x client (Engine.IO v3):
+      -- accept it so that page works against this server unchanged.
+      allowEIO3 = true,
       -- Voice messages travel as binary attachments: room for about a minute of Opus.
       maxHttpBufferSize = 2e6,
     },

@@ -5,7 +5,7 @@ local Controller = require('yolk.controller')
 
 local Home = Controller:extend()
 
-local page -- read once; restart the server to pick up edits
+local page -- read once, except under `yolk dev` (env local), where edits show on reload
 
 local function readPage(baseDir)
   local f, err = io.open(baseDir .. '/public/index.html', 'rb')
@@ -17,7 +17,7 @@ end
 
 function Home:index()
   local ctx = self.ctx
-  if not page then
+  if not page or self.app.env == 'local' then
     local err
     page, err = readPage(self.app.baseDir or self.app.config.baseDir or '.')
     if not page then

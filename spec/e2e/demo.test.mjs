@@ -4,6 +4,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { io } from 'socket.io-client';
+import ioV2 from 'socket.io-client-v2';
 import { startDemo } from './demo_server.mjs';
 
 const GROUP = '群聊';
@@ -270,4 +271,63 @@ test('voice: a binary message arrives intact, privately and in the group', async
     assert.ok(g.data.payload.audio.equals(small));
   }
   assert.deepEqual(await a.emitAck('voice', { target: GROUP, audio: 'not binary' }), { ok: false, error: 'no audio' });
+});
+
+// The tutorial's page loads socket.io 2.x (Engine.IO v3) and talks exactly like this.
+function tutorialClient(room) {
+  const socket = ioV2(server.url, { query: { room }, transports: ['websocket'], forceNew: true, reconnection: false });
+  const got = [];
+  const connected = new Promise((resolve, reject) => {
+    socket.on('connect', () => {
+      const id = socket.id;
+      socket.on(id, (msg) => got.push({ event: 'self', msg }));
+      resolve(id);
+    });
+    socket.on('connect_error', reject);
+  });
+  socket.on('online', (msg) => got.push({ event: 'online', msg }));
+  socket.on(GROUP, (msg) => got.push({ event: GROUP, msg }));
+  open.add({ close: () => socket.close() });
+  const waitFor = async (event, pred = () => true) => {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const hit = got.find((g) => g.event === event && pred(g.msg));
+      if (hit) return hit.msg;
+      if (Date.now() > deadline) throw new Error(`v2 client: no ${event}; got ${JSON.stringify(got)}`);
+      await sleep(20);
+    }
+  };
+  return { socket, got, connected, waitFor };
+}
+
+test('the tutorial\'s original client (socket.io 2.x over websocket) works unchanged', async () => {
+  const t = tutorialClient('demo');
+  const id = await t.connected;
+  const online = await t.waitFor('online', (m) => m.action === 'join' && m.clients.includes(id));
+  assert.equal(online.target, 'participant');
+  const b = await join('modern');
+  // private to the v2 client, on its own id (its id is the Engine.IO sid, as it believes)
+  await b.emitAck('exchange', { target: id, payload: { msg: 'to v2' } });
+  const priv = await t.waitFor('self');
+  assert.equal(priv.data.payload.msg, 'to v2');
+  assert.equal(priv.meta.client, b.id);
+  // group and private from the v2 client, as its page sends them
+  t.socket.emit('exchange', { target: GROUP, payload: { msg: 'from v2 群' } });
+  const [g] = await b.waitFor(GROUP);
+  assert.equal(g.data.payload.msg, 'from v2 群');
+  assert.equal(g.meta.client, id);
+  t.socket.emit('exchange', { target: b.id, payload: { msg: 'v2 private' } });
+  const [p] = await b.waitFor(b.id);
+  assert.equal(p.data.payload.msg, 'v2 private');
+  await sleep(QUIET_MS);
+  assert.equal(t.got.filter((x) => x.event === GROUP).length, 0, 'no echo to the sender');
+});
+
+test('the tutorial\'s original client is denied a missing room the same way', async () => {
+  const t = tutorialClient('gone');
+  const id = await t.connected;
+  const deny = await t.waitFor('self');
+  assert.equal(deny.data.action, 'deny');
+  assert.equal(deny.data.payload.type, 'deleted');
+  assert.ok(id);
 });
