@@ -91,12 +91,16 @@ int yolk__http_query_param(const char *query, const char *name, char *out, size_
  * "\r\n" (may be NULL); Content-Length, Date and Connection are added here.
  * The body is copied. */
 void yolk__http_respond(yolk_http_req_t *req, int status, const char *headers, const void *body, size_t len);
-/* Same, with a shared body buffer: takes one reference to body. */
+/* Same, with a shared body buffer: adds its own reference to body (the caller
+ * still owns and releases its reference), so one buffer can answer many. */
 void yolk__http_respond_buf(yolk_http_req_t *req, int status, const char *headers, yolk_buf_t *body);
 /* Responds and closes the connection after the write (errors on bad input). */
 void yolk__http_respond_close(yolk_http_req_t *req, int status, const char *headers, const void *body, size_t len);
 
 const char *yolk__http_status_text(int status);
+/* 1 when the comma-separated header value contains token (case-insensitive),
+ * e.g. yolk__http_has_token("keep-alive, Upgrade", "upgrade"). */
+int yolk__http_has_token(const char *value, const char *token);
 
 /* ---- used by the WebSocket layer to take over a connection ---------------- */
 
@@ -111,7 +115,9 @@ typedef struct {
  * already read past the request) to handler. Returns the connection. */
 yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, size_t head_len,
                                       const yolk_conn_handler_t *handler, void *owner);
-/* Queues a shared buffer (one reference taken, released when written). 0 or -1 if closed. */
+/* Queues a shared buffer: the connection adds its own reference (released when
+ * written); the caller keeps and later drops its own. 0, or -1 if closed (no
+ * reference taken). */
 int yolk__conn_write(yolk_http_conn_t *conn, yolk_buf_t *buf);
 /* Bytes queued and not yet written. */
 size_t yolk__conn_pending(yolk_http_conn_t *conn);
@@ -120,5 +126,11 @@ void yolk__conn_close(yolk_http_conn_t *conn);
 /* Closes now, dropping queued writes. */
 void yolk__conn_abort(yolk_http_conn_t *conn);
 uv_loop_t *yolk__conn_loop(yolk_http_conn_t *conn);
+/* "ip:port" of the peer, for log lines. */
+const char *yolk__conn_peer(yolk_http_conn_t *conn);
+/* One-shot timer owned by the taker-over (the connection's own timer, idle
+ * after a takeover): cb(owner) after ms; a new call replaces the previous one,
+ * cb NULL stops it. Never fires after the connection started closing. */
+void yolk__conn_set_timeout(yolk_http_conn_t *conn, uint64_t ms, void (*cb)(void *owner));
 
 #endif
