@@ -53,9 +53,19 @@ static void bins_push(yolk__lua_bins_t *bins, const void *data, size_t len) {
   bins->n++;
 }
 
+/* Pushes the marker metatable behind key, creating it on first use (C code
+ * may convert values before any script has required yolk.core). */
 static void push_marker_mt(lua_State *L, const char *key) {
   lua_pushlightuserdata(L, (void *)key);
   lua_rawget(L, LUA_REGISTRYINDEX);
+  if (!lua_isnil(L, -1)) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushstring(L, key == &yolk__lua_array_mt_key ? "array" : "object");
+  lua_setfield(L, -2, "__jsontype");
+  lua_pushlightuserdata(L, (void *)key);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
 }
 
 void yolk__lua_new_array(lua_State *L, int narr) {
@@ -523,22 +533,10 @@ static int l_is_object(lua_State *L) {
 
 void yolk__lua_open_json(lua_State *L) {
   /* the marker metatables: plain tables, also reachable from Lua */
-  const char *keys[2] = {&yolk__lua_array_mt_key, &yolk__lua_object_mt_key};
-  const char *names[2] = {"array_mt", "object_mt"};
-  for (int i = 0; i < 2; i++) {
-    lua_pushlightuserdata(L, (void *)keys[i]);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-      lua_pushstring(L, i == 0 ? "array" : "object");
-      lua_setfield(L, -2, "__jsontype");
-      lua_pushlightuserdata(L, (void *)keys[i]);
-      lua_pushvalue(L, -2);
-      lua_rawset(L, LUA_REGISTRYINDEX);
-    }
-    lua_setfield(L, -2, names[i]);
-  }
+  push_marker_mt(L, &yolk__lua_array_mt_key);
+  lua_setfield(L, -2, "array_mt");
+  push_marker_mt(L, &yolk__lua_object_mt_key);
+  lua_setfield(L, -2, "object_mt");
   lua_pushlightuserdata(L, YOLK_LUA_NULL);
   lua_setfield(L, -2, "null");
   static const luaL_Reg fns[] = {
