@@ -680,8 +680,7 @@ static void send_error_and_close(yolk_http_conn_t *c, int status, const char *wh
 static void conn_process(yolk_http_conn_t *c) {
   if (c->in_process) return;
   c->in_process = 1;
-  while (!c->closing && !c->close_after_write && !c->taken_over && !c->pending && !c->parse_failed &&
-         !c->upgrade_wait) {
+  while (!c->closing && !c->close_after_write && !c->taken_over && !c->pending && !c->parse_failed) {
     if (c->ready) {
       yolk_http_req_t *req = c->ready;
       c->ready = NULL;
@@ -691,7 +690,7 @@ static void conn_process(yolk_http_conn_t *c) {
       continue;
     }
     size_t avail = c->in.len - c->in_off;
-    if (!avail) break;
+    if (!avail || c->upgrade_wait) break;
     const char *data = c->in.data + c->in_off;
     if (llhttp_get_errno(&c->parser) == HPE_PAUSED) llhttp_resume(&c->parser);
     llhttp_errno_t err = llhttp_execute(&c->parser, data, avail);
