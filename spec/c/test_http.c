@@ -53,11 +53,27 @@ static void hold_abort(yolk_http_req_t *req) {
   __atomic_fetch_add(&n_aborts, 1, __ATOMIC_SEQ_CST);
 }
 
+/* A handler that (wrongly but plausibly) answers from inside on_abort. */
+static void answer_in_abort(yolk_http_req_t *req) {
+  __atomic_fetch_add(&n_aborts, 1, __ATOMIC_SEQ_CST);
+  yolk__http_respond(req, 200, NULL, "late", 4);
+}
+
 static void ws_echo_message(yolk_ws_t *ws, int binary, const char *data, size_t len, void *ud) {
   (void)ud;
   __atomic_fetch_add(&n_ws_messages, 1, __ATOMIC_SEQ_CST);
   if (len == 5 && memcmp(data, "close", 5) == 0) {
     yolk__ws_close(ws, 4000, "asked");
+    return;
+  }
+  if (len == 5 && memcmp(data, "flood", 5) == 0) {
+    /* More than the socket buffers hold: most of it must queue. */
+    yolk_buf_t *f = yolk__ws_frame_alloc(YOLK_WS_OP_BINARY, 65536, &(size_t){0});
+    memset(f->data + 10, 'f', 65536);
+    for (int i = 0; i < 100; i++) yolk__ws_send_frame(ws, f);
+    yolk__buf_unref(f);
+    CHECK(yolk__ws_pending(ws) > 0);
+    yolk__ws_send(ws, YOLK_WS_OP_TEXT, "end", 3);
     return;
   }
   if (len == 9 && memcmp(data, "broadcast", 9) == 0) {
@@ -113,6 +129,8 @@ static void on_request(yolk_http_req_t *req, void *ud) {
     uv_timer_start(&d->timer, deferred_fire, 200, 0);
   } else if (strcmp(path, "/hold") == 0) {
     req->on_abort = hold_abort;
+  } else if (strcmp(path, "/hold2") == 0) {
+    req->on_abort = answer_in_abort;
   } else if (strcmp(path, "/big") == 0) {
     size_t n = 4u << 20;
     yolk_buf_t *b = yolk__buf_new(n);
@@ -146,8 +164,20 @@ typedef struct {
   size_t len;
 } client_t;
 
+static int use_ipv6;
+
 static client_t *cl_connect(int port) {
   client_t *c = calloc(1, sizeof(*c));
+  if (use_ipv6) {
+    c->fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 sa6;
+    memset(&sa6, 0, sizeof(sa6));
+    sa6.sin6_family = AF_INET6;
+    sa6.sin6_port = htons((uint16_t)port);
+    sa6.sin6_addr = in6addr_loopback;
+    if (connect(c->fd, (struct sockaddr *)&sa6, sizeof(sa6)) != 0) perror("connect6");
+    return c;
+  }
   c->fd = socket(AF_INET, SOCK_STREAM, 0);
   struct timeval tv = {5, 0};
   setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -595,6 +625,22 @@ static void t_abort(int port) {
   CHECK(wait_counter(&n_requests, 2, 2000));
   cl_close(c);
   sleep_ms(300);
+  /* answering from inside on_abort must not double-free */
+  c = cl_connect(port);
+  cl_puts(c, "GET /hold2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(wait_counter(&n_requests, 3, 2000));
+  cl_close(c);
+  CHECK(wait_counter(&n_aborts, 2, 2000));
+}
+
+static void t_ipv6(int port) {
+  client_t *c = cl_connect(port);
+  cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  resp_t r;
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(r.body, "hello");
+  resp_free(&r);
+  cl_close(c);
 }
 
 /* the server closes while a request is pending and a WebSocket is open */
@@ -634,6 +680,23 @@ static void t_websocket(int port) {
   CHECK(n == 6 && memcmp(pl, "shared", 6) == 0);
   CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_TEXT);
   CHECK(n == 6 && memcmp(pl, "shared", 6) == 0);
+  /* a flood the client reads late: queued in order behind the socket buffer */
+  ws_send_frame(c, 1, YOLK_WS_OP_TEXT, 1, "flood", 5);
+  sleep_ms(100);
+  int frames = 0, good = 1;
+  for (;;) {
+    int op = ws_read_frame(c, pl, sizeof(pl), &n);
+    if (op == YOLK_WS_OP_BINARY) {
+      frames++;
+      good = good && n == 65536 && pl[0] == 'f' && pl[65535] == 'f';
+      continue;
+    }
+    CHECK_EQ_INT(op, YOLK_WS_OP_TEXT);
+    CHECK(n == 3 && memcmp(pl, "end", 3) == 0);
+    break;
+  }
+  CHECK_EQ_INT(frames, 100);
+  CHECK(good);
   /* client-initiated close: echoed, then the server closes TCP */
   ws_send_frame(c, 1, YOLK_WS_OP_CLOSE, 1, "\x03\xe8", 2);
   ws_expect_close(c, 1000);
@@ -733,7 +796,7 @@ static void *client_thread(void *arg) {
   return NULL;
 }
 
-static void run(const char *name, void (*fn)(int port), const yolk_http_config_t *cfg_in) {
+static void run_on(const char *host, const char *name, void (*fn)(int port), const yolk_http_config_t *cfg_in) {
   fprintf(stderr, "--- %s\n", name);
   n_requests = n_aborts = n_ws_open = n_ws_close = last_ws_close_code = n_ws_messages = 0;
   server_closed = 0;
@@ -744,7 +807,7 @@ static void run(const char *name, void (*fn)(int port), const yolk_http_config_t
   else yolk__http_config_init(&cfg);
   cfg.on_request = on_request;
   CHECK_EQ_INT(yolk__http_server_init(&loop, &server, &cfg), 0);
-  CHECK_EQ_INT(yolk__http_server_listen(server, "127.0.0.1", 0), 0);
+  CHECK_EQ_INT(yolk__http_server_listen(server, host, 0), 0);
   int port = yolk__http_server_port(server);
   CHECK(port > 0);
   uv_async_init(&loop, &done_async, on_done);
@@ -755,6 +818,10 @@ static void run(const char *name, void (*fn)(int port), const yolk_http_config_t
   pthread_join(th, NULL);
   CHECK(server_closed);
   CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+static void run(const char *name, void (*fn)(int port), const yolk_http_config_t *cfg_in) {
+  run_on("127.0.0.1", name, fn, cfg_in);
 }
 
 static void on_server_close_test_done(void) {
@@ -808,5 +875,36 @@ int main(void) {
   run("websocket", t_websocket, NULL);
   run("server close", t_server_close, NULL);
   on_server_close_test_done();
+  /* IPv6 loopback, when the machine has it */
+  int fd6 = socket(AF_INET6, SOCK_STREAM, 0);
+  struct sockaddr_in6 sa6;
+  memset(&sa6, 0, sizeof(sa6));
+  sa6.sin6_family = AF_INET6;
+  sa6.sin6_addr = in6addr_loopback;
+  int have6 = fd6 >= 0 && bind(fd6, (struct sockaddr *)&sa6, sizeof(sa6)) == 0;
+  if (fd6 >= 0) close(fd6);
+  if (have6) {
+    use_ipv6 = 1;
+    run_on("::1", "ipv6", t_ipv6, NULL);
+    use_ipv6 = 0;
+  } else {
+    fprintf(stderr, "--- ipv6: skipped (no ::1)\n");
+  }
+  /* a bad host string is an error, not a crash */
+  {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    yolk_http_config_t cfg;
+    yolk__http_config_init(&cfg);
+    cfg.on_request = on_request;
+    yolk_http_server_t *s2;
+    CHECK_EQ_INT(yolk__http_server_init(&loop, &s2, &cfg), 0);
+    CHECK(yolk__http_server_listen(s2, "not-an-ip", 0) < 0);
+    server_closed = 0;
+    yolk__http_server_close(s2, on_server_closed, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(server_closed);
+    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  }
   TEST_MAIN_END();
 }
