@@ -60,7 +60,6 @@ struct yolk_http_server_s {
   void (*close_cb)(void *arg);
   void *close_arg;
   char read_buf[READ_BUF_SIZE]; /* shared: libuv calls alloc_cb and read_cb back to back */
-  int read_buf_busy;
 };
 
 struct yolk_http_conn_s {
@@ -767,22 +766,16 @@ static void conn_process(yolk_http_conn_t *c) {
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
+  /* One buffer per server is enough: libuv calls read_cb right after
+   * alloc_cb, and whatever we keep is copied out before read_cb returns. */
   yolk_http_conn_t *c = h->data;
   yolk_http_server_t *srv = c->srv;
-  if (srv->read_buf_busy) {
-    /* Cannot happen with libuv's read loop, but do not share a busy buffer. */
-    buf->base = NULL;
-    buf->len = 0;
-    return;
-  }
-  srv->read_buf_busy = 1;
   buf->base = srv->read_buf;
   buf->len = sizeof(srv->read_buf);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   yolk_http_conn_t *c = s->data;
-  if (buf->base == c->srv->read_buf) c->srv->read_buf_busy = 0;
   if (nread == 0 || c->closing) return;
   if (nread < 0) {
     if (nread != UV_EOF)

@@ -571,6 +571,28 @@ static void t_limits(int port) {
   CHECK(cl_wait_closed(c));
   cl_close(c);
 
+  /* the head timer also runs for the next request on a kept-alive connection */
+  c = cl_connect(port);
+  cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, 408);
+  resp_free(&r);
+  CHECK(cl_wait_closed(c));
+  cl_close(c);
+  c = cl_connect(port);
+  cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  resp_free(&r);
+  sleep_ms(100);
+  cl_puts(c, "GET /hello HTTP/1.1\r\n"); /* then stall */
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, 408);
+  resp_free(&r);
+  cl_close(c);
+
   /* silent connection: 408 as well */
   c = cl_connect(port);
   CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
@@ -631,6 +653,33 @@ static void t_abort(int port) {
   CHECK(wait_counter(&n_requests, 3, 2000));
   cl_close(c);
   CHECK(wait_counter(&n_aborts, 2, 2000));
+}
+
+/* Random bytes (and random mutations of a valid request) never crash the
+ * server: each connection gets some answer or a close. */
+static void t_fuzz(int port) {
+  unsigned seed = 12345;
+  static const char valid[] = "POST /echo?a=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                              "Content-Type: text/plain\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+  for (int round = 0; round < 60; round++) {
+    client_t *c = cl_connect(port);
+    char msg[256];
+    size_t n;
+    if (round % 2) {
+      n = 1 + (size_t)(rand_r(&seed) % sizeof(msg));
+      for (size_t i = 0; i < n; i++) msg[i] = (char)rand_r(&seed);
+    } else {
+      n = sizeof(valid) - 1;
+      memcpy(msg, valid, n);
+      for (int k = 0; k < 3; k++) msg[rand_r(&seed) % n] = (char)rand_r(&seed);
+    }
+    cl_send(c, msg, n);
+    /* answered (200/400/413/...) or closed (408 after 300 ms at most) */
+    resp_t r;
+    if (cl_read_response(c, &r, 0) == 0) CHECK(r.status >= 200 && r.status < 500);
+    resp_free(&r);
+    cl_close(c);
+  }
 }
 
 static void t_ipv6(int port) {
@@ -872,6 +921,7 @@ int main(void) {
   lim.keepalive_timeout_ms = 300;
   run("limits", t_limits, &lim);
   run("abort", t_abort, NULL);
+  run("fuzz", t_fuzz, &lim);
   run("websocket", t_websocket, NULL);
   run("server close", t_server_close, NULL);
   on_server_close_test_done();
