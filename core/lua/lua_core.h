@@ -115,7 +115,8 @@ typedef struct {
 struct cJSON;
 struct cJSON *yolk__lua_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins);
 /* Converts an argument list table (array; length t.n if set, else #t; holes
- * become null) to a cJSON array. Same error convention. */
+ * become null; nil is the empty list) to a cJSON array. Same error
+ * convention. */
 struct cJSON *yolk__lua_args_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins);
 void yolk__lua_bins_free(yolk__lua_bins_t *bins);
 

@@ -373,6 +373,7 @@ cJSON *yolk__lua_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins) {
 cJSON *yolk__lua_args_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins) {
   enc_t e = {L, bins, {0}};
   if (idx < 0) idx = lua_gettop(L) + idx + 1;
+  if (lua_isnoneornil(L, idx)) return cJSON_CreateArray();
   if (!lua_istable(L, idx)) {
     lua_pushfstring(L, "expected an argument table, got %s", luaL_typename(L, idx));
     return NULL;
