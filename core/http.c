@@ -18,6 +18,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -959,6 +960,10 @@ static void on_connection(uv_stream_t *server, int status) {
 }
 
 int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk_http_config_t *cfg) {
+  /* libuv writes with write(2): a peer that reset the connection would kill
+   * the process with SIGPIPE. Ignore it unless the program chose a handler. */
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   yolk_http_server_t *srv = yolk__calloc(1, sizeof(*srv));
   srv->loop = loop;
   srv->cfg = *cfg;
