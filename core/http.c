@@ -18,6 +18,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -847,18 +848,20 @@ static void respond(yolk_http_req_t *req, int status, const char *headers, const
   int head_only = strcmp(req->method, "HEAD") == 0;
   int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   size_t blen = shared ? shared->len : len;
-  yolk_sb_t sb;
-  yolk__sb_init(&sb);
-  yolk__sb_reserve(&sb, 160 + (headers ? strlen(headers) : 0) + (shared || head_only || no_body ? 0 : len));
-  yolk__sb_printf(&sb, "HTTP/1.1 %d %s\r\n", status, yolk__http_status_text(status));
-  if (headers) yolk__sb_puts(&sb, headers);
-  yolk__sb_printf(&sb, "Date: %s\r\n", http_date());
-  if (!no_body) yolk__sb_printf(&sb, "Content-Length: %zu\r\n", blen);
-  yolk__sb_puts(&sb, keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
-  if (!shared && !head_only && !no_body && len) yolk__sb_append(&sb, body, len);
+  int copy_body = !shared && !head_only && !no_body && len;
+  /* The head (and a copied body) go into one buffer sized up front. */
+  char clen[48] = "";
+  if (!no_body) snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", blen);
+  static const char fmt[] = "HTTP/1.1 %d %s\r\n%sDate: %s\r\n%sConnection: %s\r\n\r\n";
+  const char *st = yolk__http_status_text(status), *date = http_date(), *extra = headers ? headers : "";
+  const char *conn_hdr = keep_alive ? "keep-alive" : "close";
+  int hl = snprintf(NULL, 0, fmt, status, st, extra, date, clen, conn_hdr);
   yolk_buf_t *bufs[2];
   size_t n = 0;
-  bufs[n++] = yolk__sb_to_buf(&sb);
+  bufs[n] = yolk__buf_new((size_t)hl + (copy_body ? len : 0));
+  snprintf(bufs[n]->data, (size_t)hl + 1, fmt, status, st, extra, date, clen, conn_hdr);
+  if (copy_body) memcpy(bufs[n]->data + hl, body, len);
+  n++;
   if (shared && !head_only && !no_body && shared->len) bufs[n++] = shared;
   conn_write_bufs(c, bufs, n);
   yolk__buf_unref(bufs[0]);
@@ -957,6 +960,10 @@ static void on_connection(uv_stream_t *server, int status) {
 }
 
 int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk_http_config_t *cfg) {
+  /* libuv writes with write(2): a peer that reset the connection would kill
+   * the process with SIGPIPE. Ignore it unless the program chose a handler. */
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   yolk_http_server_t *srv = yolk__calloc(1, sizeof(*srv));
   srv->loop = loop;
   srv->cfg = *cfg;
