@@ -58,6 +58,12 @@ struct yolk_sio_socket_s {
   yolk_sio_socket_t *deferred_next;
   int in_deferred_list;
 
+  /* Held after the CONNECT ack (see sio.c, HOLD_AFTER_CONNECT_MS): packets
+   * queue behind it until the server's hold timer releases the socket. */
+  int held;
+  uint64_t held_at;
+  yolk_sio_socket_t *held_next;
+
   /* Broadcast de-duplication: the adapter stamps each socket it delivers to
    * with the broadcast's epoch, so a socket in several target rooms gets the
    * packet once without a per-broadcast set. */

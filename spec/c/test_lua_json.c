@@ -39,7 +39,7 @@ static const char *encode(const char *expr) {
 static const char *round_trip(const char *json) {
   static char out[4096];
   cJSON *in = cJSON_Parse(json);
-  yolk__lua_push_cjson(L, in, NULL, NULL, 0, 0);
+  yolk__lua_push_cjson(L, in, NULL, 0, 0);
   cJSON_Delete(in);
   cJSON *back = yolk__lua_to_cjson(L, -1, NULL);
   lua_pop(L, 1);
@@ -166,14 +166,14 @@ static void test_buffers(void) {
     CHECK(json_same(s, "[\"ev\",{\"_placeholder\":true,\"num\":0},"
                        "[{\"_placeholder\":true,\"num\":1},{\"y\":[1,{\"_placeholder\":true,\"num\":2}]}]]"));
     cJSON_free(s);
-    CHECK_EQ_INT(bins.len[0], 4);
-    CHECK(memcmp(bins.data[0], "ab\0c", 4) == 0);
-    CHECK_EQ_INT(bins.len[1], 0);
-    CHECK_EQ_INT(bins.len[2], 1);
-    CHECK(memcmp(bins.data[2], "z", 1) == 0);
+    CHECK_EQ_INT(bins.v[0].len, 4);
+    CHECK(memcmp(bins.v[0].data, "ab\0c", 4) == 0);
+    CHECK_EQ_INT(bins.v[1].len, 0);
+    CHECK_EQ_INT(bins.v[2].len, 1);
+    CHECK(memcmp(bins.v[2].data, "z", 1) == 0);
 
     /* cJSON -> Lua: placeholders back to buffers, args.n set */
-    yolk__lua_push_cjson(L, args, bins.data, bins.len, bins.n, 1);
+    yolk__lua_push_cjson(L, args, bins.v, bins.n, 1);
     lua_setglobal(L, "decoded");
     CHECK(lua_true("decoded.n == 3 and decoded[1] == 'ev'"));
     CHECK(lua_true("core.is_buffer(decoded[2]) and decoded[2]:tostring() == 'ab\\0c' and #decoded[2] == 4"));
@@ -196,9 +196,8 @@ static void test_buffers(void) {
 
   /* a placeholder whose num is out of range stays an object */
   cJSON *bad = cJSON_Parse("[{\"_placeholder\":true,\"num\":5}]");
-  const void *d0 = "q";
-  size_t l0 = 1;
-  yolk__lua_push_cjson(L, bad, &d0, &l0, 1, 0);
+  yolk_sio_bin_t one = {"q", 1};
+  yolk__lua_push_cjson(L, bad, &one, 1, 0);
   lua_setglobal(L, "bad");
   CHECK(lua_true("type(bad[1]) == 'table' and bad[1].num == 5"));
   cJSON_Delete(bad);
