@@ -250,6 +250,13 @@ int yolk_sio_socket_connected(const yolk_sio_socket_t *s); /* admitted and not d
 const cJSON *yolk_sio_socket_auth(const yolk_sio_socket_t *s);
 void yolk_sio_socket_set_data(yolk_sio_socket_t *s, void *data);
 void *yolk_sio_socket_get_data(const yolk_sio_socket_t *s);
+/* socket.data as JSON (copied), reported by fetch_sockets (also to other
+ * nodes); NULL clears it ("data": null). */
+void yolk_sio_socket_set_data_json(yolk_sio_socket_t *s, const cJSON *data);
+/* A new object (the caller deletes it) shaped like socket.handshake:
+ * {"headers":{...},"time","address","xdomain","secure","issued","url",
+ *  "query":{...},"auth":{...}}. */
+cJSON *yolk_sio_socket_handshake(const yolk_sio_socket_t *s);
 
 void yolk_sio_socket_admit(yolk_sio_socket_t *s);
 /* err: {"message":..., "data":...} (v5 sends it as is, v4 sends the message

@@ -63,7 +63,11 @@
  *     with req:respond(status, headers|nil, body string|buffer|nil) -> true; only the first
  *     call counts (later ones return false). If the client goes away first,
  *     req.aborted becomes true (respond is then a no-op) and req.on_abort(req) is called
- *     if the framework set it. A header value may be an array (several header lines).
+ *     if the framework set it. A header value may be an array (several header lines);
+ *     Content-Length, Connection, Date and Transfer-Encoding are written by the HTTP layer
+ *     (given ones are ignored); a name or value that would break the header raises.
+ *     A handler that raises before answering gets a 500 sent for it. Repeated request
+ *     headers are joined with ", " ("; " for cookie), as Node does.
  *
  * Socket.IO (lua_socketio.c)
  *   server:socketio{ path, pingInterval, pingTimeout, upgradeTimeout, maxHttpBufferSize,
@@ -86,8 +90,9 @@
  *       opts = { volatile = bool, ack = fn(err, args), timeout = ms }. ack is called
  *       exactly once: with (nil, args) on the answer, or ("timeout"|"socket
  *       disconnected", nil). If emit returns false, ack is never called.
- *     sock:ack(ack_id, args), sock:join(room), sock:leave(room), sock:rooms() -> array,
- *     sock:disconnect(close)
+ *     sock:ack(ack_id, args) (args nil: no arguments), sock:join(room | {rooms}),
+ *     sock:leave(room | {rooms}), sock:rooms() -> array, sock:disconnect(close),
+ *     sock:set_data(v) (socket.data as fetch_sockets reports it; JSON values only)
  *   target = { rooms = {...}|string, except = {...}|string, volatile = bool,
  *              ['local'] = bool } (all optional; nil means everyone)
  *   nsp:broadcast(target, args), nsp:fetch_sockets(target, fn(err, list)) with items

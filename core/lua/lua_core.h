@@ -26,6 +26,7 @@
 
 #include "../buf.h"
 #include "../log.h"
+#include "yolk.h"
 #include "lua_runtime.h"
 
 /* ---- runtime ------------------------------------------------------------- */
@@ -103,8 +104,7 @@ extern const char yolk__lua_null_tag;
  * pointers point into buffer userdata that stay referenced from the Lua stack
  * during the conversion's use (the caller keeps the converted value there). */
 typedef struct {
-  const void **data;
-  size_t *len;
+  yolk_sio_bin_t *v;
   size_t n, cap;
 } yolk__lua_bins_t;
 
@@ -115,16 +115,16 @@ typedef struct {
 struct cJSON;
 struct cJSON *yolk__lua_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins);
 /* Converts an argument list table (array; length t.n if set, else #t; holes
- * become null) to a cJSON array. Same error convention. */
+ * become null; nil is the empty list) to a cJSON array. Same error
+ * convention. */
 struct cJSON *yolk__lua_args_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins);
 void yolk__lua_bins_free(yolk__lua_bins_t *bins);
 
 /* Pushes the Lua value for a cJSON tree. Placeholders whose num indexes
- * bin_data[0..nbins) become buffers (pass nbins 0 to leave them alone).
+ * bins[0..nbins) become buffers (pass nbins 0 to leave them alone).
  * Arrays get core.array_mt, objects core.object_mt. With set_n, the top-level
  * array also gets the field n = element count. */
-void yolk__lua_push_cjson(lua_State *L, const struct cJSON *v, const void *const *bin_data, const size_t *bin_len,
-                          size_t nbins, int set_n);
+void yolk__lua_push_cjson(lua_State *L, const struct cJSON *v, const yolk_sio_bin_t *bins, size_t nbins, int set_n);
 /* Pushes a new array table (array_mt) / object table (object_mt). */
 void yolk__lua_new_array(lua_State *L, int narr);
 void yolk__lua_new_object(lua_State *L, int nrec);
@@ -147,6 +147,30 @@ void yolk__lua_open_socketio(lua_State *L);
 void yolk__lua_open_runtime(lua_State *L);
 /* lua_CFunction for package.preload['yolk.core']. */
 int yolk__luaopen_core(lua_State *L);
+
+/* ---- servers (lua_http.c; Socket.IO parts in lua_socketio.c) ---------------- */
+
+#define YOLK_LUA_SERVER_MT "yolk.server"
+typedef struct yolk__lua_nsp_s yolk__lua_nsp_t;
+
+struct yolk__lua_server_s {
+  yolk_lua_rt_t *rt;
+  yolk_server_t *srv;       /* freed by libyolk after close; we drop it in the close callback */
+  yolk_sio_server_t *sio;   /* NULL until server:socketio() */
+  int box_ref;              /* the server's box */
+  int request_ref;          /* server:on_request handler */
+  int sio_box_ref;          /* the sio object's box */
+  int generate_id_ref;      /* socketio{ generateId = fn } */
+  yolk__lua_nsp_t *nsps;    /* namespace bindings, freed with the server */
+  int closing;
+  yolk__lua_server_t *prev, *next; /* rt->servers */
+};
+
+/* server:socketio(opts) (lua_socketio.c) */
+int yolk__lua_server_socketio(lua_State *L);
+/* Kills the Socket.IO boxes of a server whose C side is gone and releases
+ * their refs (lua_socketio.c). */
+void yolk__lua_sio_release(yolk__lua_server_t *s);
 
 /* Cancels every pending timer (graceful stop). */
 void yolk__lua_timers_cancel_all(yolk_lua_rt_t *rt);

@@ -35,27 +35,34 @@ const char yolk__lua_null_tag = 0;
 enum { MAX_DEPTH = 1000 };
 
 void yolk__lua_bins_free(yolk__lua_bins_t *bins) {
-  free(bins->data);
-  free(bins->len);
-  bins->data = NULL;
-  bins->len = NULL;
+  free(bins->v);
+  bins->v = NULL;
   bins->n = bins->cap = 0;
 }
 
 static void bins_push(yolk__lua_bins_t *bins, const void *data, size_t len) {
   if (bins->n == bins->cap) {
     bins->cap = bins->cap ? bins->cap * 2 : 4;
-    bins->data = yolk__realloc(bins->data, bins->cap * sizeof(*bins->data));
-    bins->len = yolk__realloc(bins->len, bins->cap * sizeof(*bins->len));
+    bins->v = yolk__realloc(bins->v, bins->cap * sizeof(*bins->v));
   }
-  bins->data[bins->n] = data;
-  bins->len[bins->n] = len;
+  bins->v[bins->n].data = data;
+  bins->v[bins->n].len = len;
   bins->n++;
 }
 
+/* Pushes the marker metatable behind key, creating it on first use (C code
+ * may convert values before any script has required yolk.core). */
 static void push_marker_mt(lua_State *L, const char *key) {
   lua_pushlightuserdata(L, (void *)key);
   lua_rawget(L, LUA_REGISTRYINDEX);
+  if (!lua_isnil(L, -1)) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushstring(L, key == &yolk__lua_array_mt_key ? "array" : "object");
+  lua_setfield(L, -2, "__jsontype");
+  lua_pushlightuserdata(L, (void *)key);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
 }
 
 void yolk__lua_new_array(lua_State *L, int narr) {
@@ -366,6 +373,7 @@ cJSON *yolk__lua_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins) {
 cJSON *yolk__lua_args_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins) {
   enc_t e = {L, bins, {0}};
   if (idx < 0) idx = lua_gettop(L) + idx + 1;
+  if (lua_isnoneornil(L, idx)) return cJSON_CreateArray();
   if (!lua_istable(L, idx)) {
     lua_pushfstring(L, "expected an argument table, got %s", luaL_typename(L, idx));
     return NULL;
@@ -379,8 +387,7 @@ cJSON *yolk__lua_args_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins) {
 
 typedef struct {
   lua_State *L;
-  const void *const *bin_data;
-  const size_t *bin_len;
+  const yolk_sio_bin_t *bins;
   size_t nbins;
 } dec_t;
 
@@ -394,7 +401,7 @@ static int dec_placeholder(dec_t *d, const cJSON *v) {
   if (!cJSON_IsTrue(ph) || !cJSON_IsNumber(num)) return 0;
   double i = num->valuedouble;
   if (i < 0 || i != floor(i) || i >= (double)d->nbins) return 0;
-  yolk__lua_push_buffer(d->L, d->bin_data[(size_t)i], d->bin_len[(size_t)i]);
+  yolk__lua_push_buffer(d->L, d->bins[(size_t)i].data, d->bins[(size_t)i].len);
   return 1;
 }
 
@@ -444,9 +451,8 @@ static void dec_value(dec_t *d, const cJSON *v, int set_n) {
   }
 }
 
-void yolk__lua_push_cjson(lua_State *L, const cJSON *v, const void *const *bin_data, const size_t *bin_len,
-                          size_t nbins, int set_n) {
-  dec_t d = {L, bin_data, bin_len, nbins};
+void yolk__lua_push_cjson(lua_State *L, const cJSON *v, const yolk_sio_bin_t *bins, size_t nbins, int set_n) {
+  dec_t d = {L, bins, nbins};
   if (!v) {
     lua_pushlightuserdata(L, YOLK_LUA_NULL);
     return;
@@ -491,7 +497,7 @@ static int l_json_decode(lua_State *L) {
     lua_pushfstring(L, "invalid JSON at position %d", (int)pos);
     return 2;
   }
-  yolk__lua_push_cjson(L, v, NULL, NULL, 0, 0);
+  yolk__lua_push_cjson(L, v, NULL, 0, 0);
   cJSON_Delete(v);
   return 1;
 }
@@ -523,22 +529,10 @@ static int l_is_object(lua_State *L) {
 
 void yolk__lua_open_json(lua_State *L) {
   /* the marker metatables: plain tables, also reachable from Lua */
-  const char *keys[2] = {&yolk__lua_array_mt_key, &yolk__lua_object_mt_key};
-  const char *names[2] = {"array_mt", "object_mt"};
-  for (int i = 0; i < 2; i++) {
-    lua_pushlightuserdata(L, (void *)keys[i]);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-      lua_pushstring(L, i == 0 ? "array" : "object");
-      lua_setfield(L, -2, "__jsontype");
-      lua_pushlightuserdata(L, (void *)keys[i]);
-      lua_pushvalue(L, -2);
-      lua_rawset(L, LUA_REGISTRYINDEX);
-    }
-    lua_setfield(L, -2, names[i]);
-  }
+  push_marker_mt(L, &yolk__lua_array_mt_key);
+  lua_setfield(L, -2, "array_mt");
+  push_marker_mt(L, &yolk__lua_object_mt_key);
+  lua_setfield(L, -2, "object_mt");
   lua_pushlightuserdata(L, YOLK_LUA_NULL);
   lua_setfield(L, -2, "null");
   static const luaL_Reg fns[] = {

@@ -91,11 +91,41 @@ function M.start(opts)
     return nil, ('cannot listen on %s:%d: %s'):format(host, port, tostring(lerr))
   end
   M.runtime = runtime
+  M.opts = { baseDir = app.baseDir, env = env, port = opts.port }
+  if core.on_signal then core.on_signal('SIGHUP', function() M.reload('SIGHUP') end) end
   logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
   if app.ready then
     require('yolk.scheduler').spawn_ex('app.ready', nil, app.ready, app)
   end
   return runtime, app
+end
+
+-- Load the application again into a new generation and swap it in; on any
+-- error keep the running one. Live sockets keep their ids and rooms; their
+-- next packets go through the new generation. (yolk dev's file watching,
+-- later, calls this too.)
+function M.reload(why)
+  local rt = M.runtime
+  if not rt then return false, 'not started' end
+  local core = require('yolk.core')
+  local logger = require('yolk.logger')
+  local t0 = core.hrtime and core.hrtime() or 0
+  local ok, app = xpcall(require('yolk.application').load, function(e)
+    if require('yolk.loader').is_load_error(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end, M.opts)
+  if not ok then
+    logger.yolk:error('reload failed (%s), keeping the running code: %s', tostring(why), error_text(app))
+    return false, error_text(app)
+  end
+  local old = rt.gen
+  if old and old.config.cluster.listen.port ~= app.config.cluster.listen.port then
+    logger.yolk:warn('reload: the listen port changed; it takes effect after a restart')
+  end
+  rt:use(app)
+  local ms = core.hrtime and (core.hrtime() - t0) / 1e6 or 0
+  logger.yolk:info('reloaded (%s) in %.1f ms', tostring(why), ms)
+  return true
 end
 
 function M.main(opts)

@@ -452,7 +452,7 @@ end
 
 function Runtime:on_disconnecting(st, sock, reason)
   local socket = st.all[sock:id()]
-  if not socket then return end
+  if not socket or not socket.admitted then return end
   system_event(self, st, socket, 'disconnecting', reason)
 end
 
@@ -464,7 +464,8 @@ function Runtime:on_close(st, sock, reason)
   st.all[socket.id] = nil
   st.sockets[socket.id] = nil
   socket.waits:cancel('socket disconnected: ' .. tostring(reason))
-  system_event(self, st, socket, 'disconnect', reason)
+  -- only sockets that were admitted hear about their disconnect
+  if socket.admitted then system_event(self, st, socket, 'disconnect', reason) end
   local wake = socket.close_wake
   socket.close_wake = nil
   if wake then wake(reason) end

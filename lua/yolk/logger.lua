@@ -80,7 +80,9 @@ end
 
 -- The framework's own logger, and errors of spawned coroutines.
 M.yolk = M.new('yolk')
-require('yolk.scheduler').report = function(traced, label)
+local scheduler = require('yolk.scheduler')
+scheduler.report = function(traced, label)
+  if scheduler.is_exit(traced) then return end
   local l = label and M.yolk:child(label) or M.yolk
   l:error('%s', tostring(traced))
 end

@@ -20,6 +20,13 @@ S.Traced = Traced
 
 function S.is_traced(e) return getmetatable(e) == Traced end
 
+-- yolk's os.exit() unwinds with a sentinel error (so the loop can stop
+-- cleanly); it is not a failure to report.
+function S.is_exit(e)
+  if getmetatable(e) == Traced then e = e.error end
+  return type(e) == 'table' and getmetatable(e) ~= nil and tostring(e) == 'os.exit() called'
+end
+
 -- The message of an error value without Lua's "file:line: " prefix.
 function S.message(e)
   if getmetatable(e) == Traced then e = e.error end
@@ -47,6 +54,7 @@ end
 
 -- How failures of spawned coroutines are reported; logger.lua replaces it.
 function S.report(traced, label)
+  if S.is_exit(traced) then return end
   io.stderr:write((label and (label .. ': ') or '') .. tostring(traced) .. '\n')
 end
 
@@ -88,6 +96,7 @@ function S.spawn_ex(label, on_error, fn, ...)
   local co = coroutine.create(function(...)
     local r = pack(xpcall(fn, S.traceback, ...))
     if not r[1] then
+      if S.is_exit(r[2]) then return end
       if on_error then
         local ok, e2 = xpcall(on_error, S.traceback, r[2])
         if not ok then S.report(e2, label) end
