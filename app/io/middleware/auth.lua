@@ -35,7 +35,9 @@ return function(app)
       -- The reply must reach the socket before it is dropped: yolk delivers what was emitted
       -- to a not-yet-admitted socket right after its CONNECT acknowledgement, then DISCONNECT.
       socket:emit(id, helper.parseMsg('deny', msg))
-      socket:disconnect(true)
+      -- Without `close`: the client gets DISCONNECT ('io server disconnect', so it does not
+      -- reconnect) and closes the connection itself once it has no other namespace.
+      socket:disconnect()
     end
 
     if type(room) ~= 'string' or not roomService:exists(room) then
