@@ -356,8 +356,16 @@
       }
     });
     s.on('users', function (msg) {
+      var before = {};
+      users.forEach(function (u) { before[u.id] = u.nickname; });
       users = (msg && msg.users) || [];
-      users.forEach(function (u) { if (u.nickname) names[u.id] = u.nickname; });
+      users.forEach(function (u) {
+        var was = before[u.id];
+        if (u.id !== s.id && was && u.nickname && was !== u.nickname) {
+          addMessage(GROUP, { system: true, text: was + ' is now known as ' + u.nickname + '.', time: Date.now() });
+        }
+        if (u.nickname) names[u.id] = u.nickname;
+      });
       renderContacts();
       renderHeader();
       if (active !== GROUP) renderMessages();
