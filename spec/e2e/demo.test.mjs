@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { io } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
-import { startDemo } from './demo_server.mjs';
+import { assertNoSanitizerReport, startDemo } from './demo_server.mjs';
 
 const GROUP = '群聊';
 const QUIET_MS = 300; // how long we listen for messages that must NOT arrive
@@ -14,7 +14,10 @@ let server;
 const open = new Set();
 
 before(async () => { server = await startDemo(); });
-after(async () => { await server?.stop(); });
+after(async () => {
+  await server?.stop();
+  if (server) assertNoSanitizerReport(server.output());
+});
 afterEach(() => { for (const c of open) c.close(); open.clear(); });
 
 // A client that records every event it receives, so tests can also assert on absences.

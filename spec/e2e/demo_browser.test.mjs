@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { startDemo, repoRoot } from './demo_server.mjs';
+import { assertNoSanitizerReport, startDemo, repoRoot } from './demo_server.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -39,6 +39,7 @@ before(async () => {
 after(async () => {
   await context?.close();
   await server?.stop();
+  if (server) assertNoSanitizerReport(server.output());
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
 });
 

@@ -27,7 +27,13 @@ function canConnect(port) {
   });
 }
 
-// Returns { url, stop(), output() }.
+// A sanitizer build (YOLK_BUILD_DIR=build-asan) reports memory errors on stderr: fail on them.
+export function assertNoSanitizerReport(output) {
+  const m = /(ERROR: (Address|Leak)Sanitizer[^\n]*|runtime error:[^\n]*)/.exec(output);
+  if (m) throw new Error(`sanitizer report from yolk: ${m[1]}\n${output.slice(-4000)}`);
+}
+
+// Returns { url, stop(), output() }; stop() resolves once the process is gone.
 export async function startDemo({ env = 'unittest' } = {}) {
   if (process.env.YOLK_DEMO_URL) {
     return { url: process.env.YOLK_DEMO_URL.replace(/\/$/, ''), stop: async () => {}, output: () => '' };
