@@ -173,9 +173,9 @@ for (const [name, topts] of Object.entries(TRANSPORTS)) {
       const [r] = await ack(s, 'fast');
       assert.equal(r, 'fast done');
       assert.ok(s.connected);
-      await until(() => server.out.text.includes('controller exploded on purpose'));
-      const line = server.out.text.split('\n').find((l) => l.includes('controller exploded on purpose'));
-      assert.ok(line.includes(s.id), `socket id in: ${line}`);
+      const line = await until(() => server.out.text.split('\n')
+        .find((l) => l.includes('controller exploded on purpose') && l.includes(s.id)));
+      assert.ok(line, 'the error is logged with the socket id');
       assert.match(server.out.text, /default\.lua:\d+/);
     });
 
