@@ -300,6 +300,31 @@ describe('rooms and broadcasts', () => {
     for (const s of [a, b, c]) assert.ok(all.includes(s.id));
   });
 
+  test('socketsJoin, socketsLeave, disconnectSockets, remoteDisconnect; disconnecting route', async () => {
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => connected(client(server, '/', { transports: ['websocket'] }))));
+    await ack(a, 'join', 'club');
+    await ack(b, 'join', 'club');
+    await ack(c, 'roomJoin', 'club', 'vip');
+    assert.ok((await ack(a, 'rooms'))[0].includes('vip'));
+    assert.ok((await ack(b, 'rooms'))[0].includes('vip'));
+    assert.ok(!(await ack(c, 'rooms'))[0].includes('vip'));
+    await ack(c, 'roomLeave', 'vip', 'vip');
+    assert.ok(!(await ack(a, 'rooms'))[0].includes('vip'));
+    const aGone = once(a, 'disconnect');
+    const bGone = once(b, 'disconnect');
+    await ack(c, 'roomKick', 'club');
+    assert.equal((await aGone)[0], 'io server disconnect');
+    assert.equal((await bGone)[0], 'io server disconnect');
+    const d = await connected(client(server, '/', { transports: ['websocket'] }));
+    const dId = d.id;
+    const dGone = once(d, 'disconnect');
+    await ack(c, 'remoteKick', d.id);
+    assert.equal((await dGone)[0], 'io server disconnect');
+    const ev = await until(async () => (await events(server, dId)).length > 0 && events(server, dId));
+    assert.match(ev[0], /^disconnecting server namespace disconnect in 1 rooms$/);
+    assert.ok(c.connected);
+  });
+
   test('helpers and services', async () => {
     const s = await connected(client(server, '/'));
     const [shout, stamp] = await ack(s, 'helper', 'hey');
