@@ -35,10 +35,10 @@ const children = new Set();
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 
 // Start yolk; resolves once it answers HTTP.
-async function startYolk(args, { waitReady = true } = {}) {
+async function startYolk(args, { waitReady = true, command = 'start', env = {} } = {}) {
   const port = await freePort();
-  const child = spawn(YOLK, ['start', ...args, '--port', String(port)], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, YOLK_ENV: '' },
+  const child = spawn(YOLK, [command, ...args, '--port', String(port)], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, YOLK_ENV: '', ...env },
   });
   children.add(child);
   const out = { text: '' };
@@ -419,6 +419,23 @@ describe('HTTP', () => {
     const r = await fetch(`${server.url}/socket.io/socket.io.js`);
     assert.equal(r.status, 200);
     assert.match(await r.text(), /io/);
+  });
+});
+
+describe('environments', () => {
+  const envOf = async (opts, args = []) => {
+    const s = await startYolk(['--baseDir', 'spec/app', ...args], opts);
+    try {
+      return await (await fetch(`${s.url}/env`)).json();
+    } finally {
+      await stopYolk(s);
+    }
+  };
+  test('start is prod, dev is local, --env and YOLK_ENV choose; config.<env>.lua merges', async () => {
+    assert.deepEqual(await envOf({}), { env: 'prod', greeting: 'from default' });
+    assert.deepEqual(await envOf({ command: 'dev' }), { env: 'local', greeting: 'from default' });
+    assert.deepEqual(await envOf({}, ['--env', 'unittest']), { env: 'unittest', greeting: 'from unittest' });
+    assert.deepEqual(await envOf({ env: { YOLK_ENV: 'unittest' } }), { env: 'unittest', greeting: 'from unittest' });
   });
 });
 

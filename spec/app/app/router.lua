@@ -24,5 +24,6 @@ return function(app)
   app.router:put('/echo', app.controller.home.echo)
   app.router:get('/events/:id', app.controller.home.events)
   app.router:get('/boom', app.controller.home.boom)
+  app.router:get('/env', app.controller.home.env)
   app.router:get('/sleep', 'home.sleep')
 end

@@ -21,5 +21,6 @@ return function(appInfo)
     },
     cluster = { listen = { port = 3000 } },
     logger = { level = 'INFO' },
+    greeting = 'from default',
   }
 end
