@@ -122,7 +122,15 @@ async function until(fn, ms = 2000) {
 
 let server;
 before(async () => { server = await startYolk(['--baseDir', 'spec/app']); });
-after(async () => { closeAll(); await stopYolk(server); });
+after(async () => {
+  closeAll();
+  await stopYolk(server);
+  // Errors that reached the C side's pcall wrapper are framework bugs; under
+  // YOLK_SANITIZE builds memory errors show up here too.
+  const bad = server.out.text.split('\n').filter((l) =>
+    /ERROR \[lua\]|ERROR: AddressSanitizer|runtime error:/.test(l));
+  assert.deepEqual(bad, [], 'no framework or memory errors in the server log');
+});
 
 const TRANSPORTS = {
   websocket: { transports: ['websocket'] },
@@ -235,6 +243,16 @@ describe('connection and packet middleware (/mw)', () => {
     const [reason] = await once(s, 'disconnect');
     seen.push('disconnect');
     assert.equal(reason, 'io server disconnect');
+    assert.deepEqual(seen, ['connect', 'own-id:deny', 'disconnect']);
+  });
+
+  test("the tutorial's tick(): emit to own id, adapter:remoteDisconnect, return without next()", async () => {
+    const s = client(server, '/mw', { auth: { mode: 'tick' }, transports: ['websocket'] });
+    const seen = [];
+    s.on('connect', () => seen.push('connect'));
+    s.onAny((ev, msg) => seen.push(ev === s.id ? 'own-id:' + msg.action : ev));
+    await once(s, 'disconnect');
+    seen.push('disconnect');
     assert.deepEqual(seen, ['connect', 'own-id:deny', 'disconnect']);
   });
 
@@ -379,6 +397,7 @@ describe('HTTP', () => {
     const r = await fetch(`${server.url}/hello/wor%20ld?q=1`);
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('x-yolk'), 'yes');
+    assert.equal(r.headers.get('x-powered-by'), 'yolk-spec', 'HTTP middleware from config.middleware');
     assert.match(r.headers.get('content-type'), /application\/json/);
     assert.deepEqual(await r.json(), { hello: 'wor ld', q: '1' });
   });

@@ -22,5 +22,7 @@ return function(appInfo)
     cluster = { listen = { port = 3000 } },
     logger = { level = 'INFO' },
     greeting = 'from default',
+    middleware = { 'poweredBy' },
+    poweredBy = { name = 'yolk-spec' },
   }
 end
