@@ -425,6 +425,12 @@ describe('HTTP', () => {
     assert.equal(r.status, 404);
   });
 
+  test('the log file logs/<app name>.log gets the lines', async () => {
+    const fs = await import('node:fs');
+    const text = fs.readFileSync(path.join(ROOT, 'spec/app/logs/yolk-spec-app.log'), 'utf8');
+    assert.match(text, new RegExp(`listening on http://127.0.0.1:${server.port}/`));
+  });
+
   test('404, 500 with the process alive, a waiting handler, html', async () => {
     assert.equal((await fetch(`${server.url}/nope`)).status, 404);
     assert.equal((await fetch(`${server.url}/boom`)).status, 500);
@@ -445,16 +451,25 @@ describe('environments', () => {
   const envOf = async (opts, args = []) => {
     const s = await startYolk(['--baseDir', 'spec/app', ...args], opts);
     try {
-      return await (await fetch(`${s.url}/env`)).json();
+      const env = await (await fetch(`${s.url}/env`)).json();
+      const c = await connected(client(s, '/', { transports: ['websocket'] }));
+      env.sid = c.id;
+      c.close();
+      return env;
     } finally {
       await stopYolk(s);
     }
   };
   test('start is prod, dev is local, --env and YOLK_ENV choose; config.<env>.lua merges', async () => {
-    assert.deepEqual(await envOf({}), { env: 'prod', greeting: 'from default' });
-    assert.deepEqual(await envOf({ command: 'dev' }), { env: 'local', greeting: 'from default' });
-    assert.deepEqual(await envOf({}, ['--env', 'unittest']), { env: 'unittest', greeting: 'from unittest' });
-    assert.deepEqual(await envOf({ env: { YOLK_ENV: 'unittest' } }), { env: 'unittest', greeting: 'from unittest' });
+    const strip = ({ env, greeting }) => ({ env, greeting });
+    const prod = await envOf({});
+    assert.deepEqual(strip(prod), { env: 'prod', greeting: 'from default' });
+    assert.doesNotMatch(prod.sid, /^u-/);
+    assert.deepEqual(strip(await envOf({ command: 'dev' })), { env: 'local', greeting: 'from default' });
+    const ut = await envOf({}, ['--env', 'unittest']);
+    assert.deepEqual(strip(ut), { env: 'unittest', greeting: 'from unittest' });
+    assert.match(ut.sid, /^u-1-\d+$/, 'config.io.generateId made the socket id');
+    assert.deepEqual(strip(await envOf({ env: { YOLK_ENV: 'unittest' } })), { env: 'unittest', greeting: 'from unittest' });
   });
 });
 
