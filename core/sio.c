@@ -605,9 +605,14 @@ static void client_dispatch(yolk_sio_client_t *c, yolk_sio_packet_t *p, const yo
 
   if (p->type == YOLK_SIO_PKT_CONNECT) {
     if (s) {
+      /* socket.io-client sends CONNECT twice when connect() is called on a
+       * socket that auto-connects; the reference server, which admits on the
+       * next tick, creates a second socket then. One socket per namespace is
+       * the sane reading: the repeat is ignored. */
+      YOLK_LOG_WARN_(LOG_COMPONENT, "client %s: repeated CONNECT for %s ignored", yolk_eio_socket_id(c->eio),
+                     nsp_name);
       free(nsp_name);
       cJSON_Delete(query_auth);
-      client_fail(c, "forced server close", "CONNECT for a namespace already joined");
       return;
     }
     cJSON *auth;
