@@ -115,6 +115,8 @@ struct yolk_http_conn_s {
   yolk_conn_handler_t handler;
   void *owner;
   void (*owner_timeout)(void *owner);
+  uint64_t owner_timeout_ms; /* armed after the leftover bytes are delivered */
+  int owner_timeout_deferred;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -507,6 +509,10 @@ static void timer_cb(uv_timer_t *t) {
         c->handler.on_read(c->owner, tmp.data + off, n);
         yolk__sb_free(&tmp);
       }
+      if (c->owner_timeout_deferred && !c->closing && !c->close_after_write) {
+        c->owner_timeout_deferred = 0;
+        timer_set(c, TIMER_OWNER, c->owner_timeout_ms);
+      }
     } else {
       conn_process(c);
     }
@@ -532,6 +538,12 @@ static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms) {
 void yolk__conn_set_timeout(yolk_http_conn_t *c, uint64_t ms, void (*cb)(void *owner)) {
   if (!c || c->closing || !c->taken_over || c->close_after_write) return;
   c->owner_timeout = cb;
+  if (c->timer_mode == TIMER_RESUME) {
+    /* Leftover bytes are still to be delivered on the (shared) timer. */
+    c->owner_timeout_deferred = cb != NULL;
+    c->owner_timeout_ms = ms;
+    return;
+  }
   timer_set(c, cb ? TIMER_OWNER : TIMER_NONE, ms);
 }
 

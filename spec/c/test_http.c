@@ -777,7 +777,7 @@ static void t_websocket(int port) {
   c = cl_connect(port);
   char req[512];
   snprintf(req, sizeof(req), ws_upgrade_fmt, "/ws");
-  cl_puts(c, req);
+  send(c->fd, req, strlen(req), MSG_MORE | MSG_NOSIGNAL); /* one segment with the frame */
   ws_send_frame(c, 1, YOLK_WS_OP_TEXT, 1, "early", 5);
   resp_t r;
   CHECK_EQ_INT(cl_read_response(c, &r, 1), 0);
@@ -804,10 +804,29 @@ static void t_websocket(int port) {
   CHECK(wait_counter(&n_ws_close, 3, 2000));
   CHECK_EQ_INT(last_ws_close_code, 1001);
 
+  /* the client's close frame arrives with the upgrade request while the
+   * server closes at once: the handshake completes without the grace timer */
+  c = cl_connect(port);
+  snprintf(req, sizeof(req), ws_upgrade_fmt, "/wsclose");
+  send(c->fd, req, strlen(req), MSG_MORE | MSG_NOSIGNAL); /* one segment with the frame */
+  ws_send_frame(c, 1, YOLK_WS_OP_CLOSE, 1, "\x03\xe8", 2);
+  struct timeval t0, t1;
+  gettimeofday(&t0, NULL);
+  CHECK_EQ_INT(cl_read_response(c, &r, 1), 0);
+  CHECK_EQ_INT(r.status, 101);
+  resp_free(&r);
+  CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_CLOSE);
+  CHECK(cl_wait_closed(c));
+  gettimeofday(&t1, NULL);
+  CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000 < 700);
+  cl_close(c);
+  CHECK(wait_counter(&n_ws_close, 4, 2000));
+  CHECK_EQ_INT(last_ws_close_code, 1001);
+
   /* peer vanishes: 1006 */
   c = ws_connect(port, "/ws");
   cl_close(c);
-  CHECK(wait_counter(&n_ws_close, 4, 2000));
+  CHECK(wait_counter(&n_ws_close, 5, 2000));
   CHECK_EQ_INT(last_ws_close_code, 1006);
 
   /* protocol errors: each closes with its code */
@@ -829,7 +848,7 @@ static void t_websocket(int port) {
   ws_send_frame(c, 1, 0x3, 1, "", 0); /* reserved opcode */
   ws_expect_close(c, 1002);
   cl_close(c);
-  CHECK(wait_counter(&n_ws_close, 8, 2000));
+  CHECK(wait_counter(&n_ws_close, 9, 2000));
 
   /* a bad handshake gets 400 and a close */
   c = cl_connect(port);
@@ -848,7 +867,7 @@ static void t_websocket(int port) {
   CHECK_STR(resp_header(&r, "Sec-WebSocket-Version"), "13");
   resp_free(&r);
   cl_close(c);
-  CHECK_EQ_INT(n_ws_open, 8);
+  CHECK_EQ_INT(n_ws_open, 9);
 }
 
 /* ---- runner ------------------------------------------------------------------------------- */
