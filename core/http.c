@@ -18,6 +18,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,13 @@ enum {
   TIMER_IDLE,   /* keep-alive connection with nothing in flight: close quietly */
   TIMER_RESUME, /* 0 ms: parse buffered bytes outside the caller's stack */
   TIMER_OWNER,  /* after takeover: the owner's timeout */
+  TIMER_LINGER, /* write side shut down, waiting for the peer's EOF */
 };
+/* After our last byte, how long we keep reading (and discarding) before the
+ * final close. Closing with unread input makes the kernel send RST, which
+ * can destroy the error response we just wrote (e.g. a 413 while the client
+ * is still sending its body). */
+#define LINGER_MS 1000
 
 struct yolk_http_server_s {
   uv_loop_t *loop;
@@ -54,7 +61,6 @@ struct yolk_http_server_s {
   void (*close_cb)(void *arg);
   void *close_arg;
   char read_buf[READ_BUF_SIZE]; /* shared: libuv calls alloc_cb and read_cb back to back */
-  int read_buf_busy;
 };
 
 struct yolk_http_conn_s {
@@ -76,6 +82,8 @@ struct yolk_http_conn_s {
   unsigned headers_done : 1; /* of the request being parsed */
   unsigned in_message : 1;   /* llhttp is between message begin and complete */
   unsigned upgrade_wait : 1; /* an upgrade request is out; later bytes belong to its answer */
+  unsigned lingering : 1;    /* shutdown sent; discarding input until EOF */
+  unsigned peer_eof : 1;     /* the peer closed its side */
   int timer_mode;
 
   /* parsing */
@@ -97,6 +105,7 @@ struct yolk_http_conn_s {
   size_t q_off; /* bytes of q[q_head] already written */
   size_t pending_bytes;
   uv_write_t wreq;
+  uv_shutdown_t shutreq;
   int writing;
   size_t w_count; /* buffers in the in-flight uv_write */
   uv_buf_t *wbufs;
@@ -106,6 +115,8 @@ struct yolk_http_conn_s {
   yolk_conn_handler_t handler;
   void *owner;
   void (*owner_timeout)(void *owner);
+  uint64_t owner_timeout_ms; /* armed after the leftover bytes are delivered */
+  int owner_timeout_deferred;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -324,13 +335,34 @@ static void conn_close_now(yolk_http_conn_t *c) {
   uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
 
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  yolk_http_conn_t *c = req->data;
+  if (status < 0 && !c->closing) conn_close_now(c);
+}
+
+/* Everything is written: send FIN, then read and discard until the peer's
+ * EOF (or LINGER_MS) before closing. */
+static void conn_linger(yolk_http_conn_t *c) {
+  if (c->closing || c->lingering) return;
+  if (c->peer_eof) {
+    conn_close_now(c);
+    return;
+  }
+  c->lingering = 1;
+  c->shutreq.data = c;
+  if (uv_shutdown(&c->shutreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+    conn_close_now(c);
+    return;
+  }
+  conn_start_reading(c);
+  timer_set(c, TIMER_LINGER, LINGER_MS);
+}
+
+/* Input from now on is discarded (see read_cb). */
 static void conn_close_after_write(yolk_http_conn_t *c) {
   if (c->closing) return;
   c->close_after_write = 1;
-  /* Stop reading: nothing more from this peer matters. */
-  if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
-  c->reading = 0;
-  if (!c->writing && c->q_count == 0) conn_close_now(c);
+  if (!c->writing && c->q_count == 0) conn_linger(c);
 }
 
 /* ---- writing ----------------------------------------------------------------- */
@@ -397,7 +429,7 @@ static void write_cb(uv_write_t *wr, int status) {
     return;
   }
   if (c->q_count) start_write(c);
-  else if (c->close_after_write) conn_close_now(c);
+  else if (c->close_after_write) conn_linger(c);
 }
 
 /* Queues bufs (one new reference each) after trying to write directly. */
@@ -477,6 +509,10 @@ static void timer_cb(uv_timer_t *t) {
         c->handler.on_read(c->owner, tmp.data + off, n);
         yolk__sb_free(&tmp);
       }
+      if (c->owner_timeout_deferred && !c->closing && !c->close_after_write) {
+        c->owner_timeout_deferred = 0;
+        timer_set(c, TIMER_OWNER, c->owner_timeout_ms);
+      }
     } else {
       conn_process(c);
     }
@@ -484,6 +520,7 @@ static void timer_cb(uv_timer_t *t) {
   case TIMER_OWNER:
     if (c->owner_timeout) c->owner_timeout(c->owner);
     break;
+  case TIMER_LINGER: conn_close_now(c); break;
   default: break;
   }
 }
@@ -499,8 +536,14 @@ static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms) {
 }
 
 void yolk__conn_set_timeout(yolk_http_conn_t *c, uint64_t ms, void (*cb)(void *owner)) {
-  if (!c || c->closing || !c->taken_over) return;
+  if (!c || c->closing || !c->taken_over || c->close_after_write) return;
   c->owner_timeout = cb;
+  if (c->timer_mode == TIMER_RESUME) {
+    /* Leftover bytes are still to be delivered on the (shared) timer. */
+    c->owner_timeout_deferred = cb != NULL;
+    c->owner_timeout_ms = ms;
+    return;
+  }
   timer_set(c, cb ? TIMER_OWNER : TIMER_NONE, ms);
 }
 
@@ -538,8 +581,7 @@ static int on_message_begin(llhttp_t *p) {
   parse_state_reset(c);
   c->in_message = 1;
   /* The keep-alive idle wait is over; the head must now arrive in time. */
-  if (c->timer_mode == TIMER_IDLE || c->timer_mode == TIMER_NONE)
-    timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
+  if (c->timer_mode != TIMER_HEADER) timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
   return 0;
 }
 
@@ -680,8 +722,7 @@ static void send_error_and_close(yolk_http_conn_t *c, int status, const char *wh
 static void conn_process(yolk_http_conn_t *c) {
   if (c->in_process) return;
   c->in_process = 1;
-  while (!c->closing && !c->close_after_write && !c->taken_over && !c->pending && !c->parse_failed &&
-         !c->upgrade_wait) {
+  while (!c->closing && !c->close_after_write && !c->taken_over && !c->pending && !c->parse_failed) {
     if (c->ready) {
       yolk_http_req_t *req = c->ready;
       c->ready = NULL;
@@ -691,7 +732,7 @@ static void conn_process(yolk_http_conn_t *c) {
       continue;
     }
     size_t avail = c->in.len - c->in_off;
-    if (!avail) break;
+    if (!avail || c->upgrade_wait) break;
     const char *data = c->in.data + c->in_off;
     if (llhttp_get_errno(&c->parser) == HPE_PAUSED) llhttp_resume(&c->parser);
     llhttp_errno_t err = llhttp_execute(&c->parser, data, avail);
@@ -738,37 +779,34 @@ static void conn_process(yolk_http_conn_t *c) {
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
+  /* One buffer per server is enough: libuv calls read_cb right after
+   * alloc_cb, and whatever we keep is copied out before read_cb returns. */
   yolk_http_conn_t *c = h->data;
   yolk_http_server_t *srv = c->srv;
-  if (srv->read_buf_busy) {
-    /* Cannot happen with libuv's read loop, but do not share a busy buffer. */
-    buf->base = NULL;
-    buf->len = 0;
-    return;
-  }
-  srv->read_buf_busy = 1;
   buf->base = srv->read_buf;
   buf->len = sizeof(srv->read_buf);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   yolk_http_conn_t *c = s->data;
-  if (buf->base == c->srv->read_buf) c->srv->read_buf_busy = 0;
   if (nread == 0 || c->closing) return;
   if (nread < 0) {
     if (nread != UV_EOF)
       yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: read error: %s", c->peer, uv_strerror((int)nread));
     /* The peer is gone (or half-closed, which HTTP/1.1 clients do not do
-     * while they still expect an answer worth waiting for). */
-    if (!c->taken_over && !c->pending && (c->writing || c->q_count)) conn_close_after_write(c);
+     * while they still expect an answer worth waiting for). Flush what is
+     * already queued if we can; a pending request is aborted. */
+    c->peer_eof = 1;
+    if (!c->pending && !c->lingering && (c->writing || c->q_count)) conn_close_after_write(c);
     else conn_close_now(c);
     return;
   }
+  if (c->close_after_write) return; /* closing: input no longer matters */
   if (c->taken_over) {
     if (c->handler.on_read) c->handler.on_read(c->owner, buf->base, (size_t)nread);
     return;
   }
-  if (c->parse_failed || c->close_after_write) return;
+  if (c->parse_failed) return;
   yolk__sb_append(&c->in, buf->base, (size_t)nread);
   if (c->timer_mode == TIMER_HEADER && c->headers_done)
     timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms); /* body progress */
@@ -783,7 +821,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 static void conn_start_reading(yolk_http_conn_t *c) {
-  if (c->reading || c->closing || c->close_after_write) return;
+  if (c->reading || c->closing) return;
   if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0) c->reading = 1;
 }
 
@@ -810,9 +848,10 @@ static void after_response(yolk_http_conn_t *c, int keep_alive) {
 static void respond(yolk_http_req_t *req, int status, const char *headers, const void *body, size_t len,
                     yolk_buf_t *shared, int force_close) {
   yolk_http_conn_t *c = req->conn;
-  if (!c || c->pending != req || c->closing) {
-    /* Connection already gone or closing: nothing to send. */
-    if (c && c->pending == req) c->pending = NULL;
+  if (!c) return; /* answered from inside on_abort: freed right after it */
+  if (c->pending != req || c->closing) {
+    /* Connection closing: nothing to send, and no on_abort will follow. */
+    if (c->pending == req) c->pending = NULL;
     req_free(req);
     return;
   }
@@ -821,18 +860,20 @@ static void respond(yolk_http_req_t *req, int status, const char *headers, const
   int head_only = strcmp(req->method, "HEAD") == 0;
   int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   size_t blen = shared ? shared->len : len;
-  yolk_sb_t sb;
-  yolk__sb_init(&sb);
-  yolk__sb_reserve(&sb, 160 + (headers ? strlen(headers) : 0) + (shared || head_only || no_body ? 0 : len));
-  yolk__sb_printf(&sb, "HTTP/1.1 %d %s\r\n", status, yolk__http_status_text(status));
-  if (headers) yolk__sb_puts(&sb, headers);
-  yolk__sb_printf(&sb, "Date: %s\r\n", http_date());
-  if (!no_body) yolk__sb_printf(&sb, "Content-Length: %zu\r\n", blen);
-  yolk__sb_puts(&sb, keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
-  if (!shared && !head_only && !no_body && len) yolk__sb_append(&sb, body, len);
+  int copy_body = !shared && !head_only && !no_body && len;
+  /* The head (and a copied body) go into one buffer sized up front. */
+  char clen[48] = "";
+  if (!no_body) snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", blen);
+  static const char fmt[] = "HTTP/1.1 %d %s\r\n%sDate: %s\r\n%sConnection: %s\r\n\r\n";
+  const char *st = yolk__http_status_text(status), *date = http_date(), *extra = headers ? headers : "";
+  const char *conn_hdr = keep_alive ? "keep-alive" : "close";
+  int hl = snprintf(NULL, 0, fmt, status, st, extra, date, clen, conn_hdr);
   yolk_buf_t *bufs[2];
   size_t n = 0;
-  bufs[n++] = yolk__sb_to_buf(&sb);
+  bufs[n] = yolk__buf_new((size_t)hl + (copy_body ? len : 0));
+  snprintf(bufs[n]->data, (size_t)hl + 1, fmt, status, st, extra, date, clen, conn_hdr);
+  if (copy_body) memcpy(bufs[n]->data + hl, body, len);
+  n++;
   if (shared && !head_only && !no_body && shared->len) bufs[n++] = shared;
   conn_write_bufs(c, bufs, n);
   yolk__buf_unref(bufs[0]);
@@ -856,8 +897,9 @@ void yolk__http_respond_close(yolk_http_req_t *req, int status, const char *head
 yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, size_t head_len,
                                       const yolk_conn_handler_t *handler, void *owner) {
   yolk_http_conn_t *c = req->conn;
-  if (!c || c->pending != req || c->closing) {
-    if (c && c->pending == req) c->pending = NULL;
+  if (!c) return NULL; /* inside on_abort */
+  if (c->pending != req || c->closing) {
+    if (c->pending == req) c->pending = NULL;
     req_free(req);
     return NULL;
   }
@@ -930,6 +972,10 @@ static void on_connection(uv_stream_t *server, int status) {
 }
 
 int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk_http_config_t *cfg) {
+  /* libuv writes with write(2): a peer that reset the connection would kill
+   * the process with SIGPIPE. Ignore it unless the program chose a handler. */
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   yolk_http_server_t *srv = yolk__calloc(1, sizeof(*srv));
   srv->loop = loop;
   srv->cfg = *cfg;
