@@ -18,6 +18,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,6 @@ struct yolk_http_server_s {
   void (*close_cb)(void *arg);
   void *close_arg;
   char read_buf[READ_BUF_SIZE]; /* shared: libuv calls alloc_cb and read_cb back to back */
-  int read_buf_busy;
 };
 
 struct yolk_http_conn_s {
@@ -115,6 +115,8 @@ struct yolk_http_conn_s {
   yolk_conn_handler_t handler;
   void *owner;
   void (*owner_timeout)(void *owner);
+  uint64_t owner_timeout_ms; /* armed after the leftover bytes are delivered */
+  int owner_timeout_deferred;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -507,6 +509,10 @@ static void timer_cb(uv_timer_t *t) {
         c->handler.on_read(c->owner, tmp.data + off, n);
         yolk__sb_free(&tmp);
       }
+      if (c->owner_timeout_deferred && !c->closing && !c->close_after_write) {
+        c->owner_timeout_deferred = 0;
+        timer_set(c, TIMER_OWNER, c->owner_timeout_ms);
+      }
     } else {
       conn_process(c);
     }
@@ -532,6 +538,12 @@ static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms) {
 void yolk__conn_set_timeout(yolk_http_conn_t *c, uint64_t ms, void (*cb)(void *owner)) {
   if (!c || c->closing || !c->taken_over || c->close_after_write) return;
   c->owner_timeout = cb;
+  if (c->timer_mode == TIMER_RESUME) {
+    /* Leftover bytes are still to be delivered on the (shared) timer. */
+    c->owner_timeout_deferred = cb != NULL;
+    c->owner_timeout_ms = ms;
+    return;
+  }
   timer_set(c, cb ? TIMER_OWNER : TIMER_NONE, ms);
 }
 
@@ -767,22 +779,16 @@ static void conn_process(yolk_http_conn_t *c) {
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
+  /* One buffer per server is enough: libuv calls read_cb right after
+   * alloc_cb, and whatever we keep is copied out before read_cb returns. */
   yolk_http_conn_t *c = h->data;
   yolk_http_server_t *srv = c->srv;
-  if (srv->read_buf_busy) {
-    /* Cannot happen with libuv's read loop, but do not share a busy buffer. */
-    buf->base = NULL;
-    buf->len = 0;
-    return;
-  }
-  srv->read_buf_busy = 1;
   buf->base = srv->read_buf;
   buf->len = sizeof(srv->read_buf);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   yolk_http_conn_t *c = s->data;
-  if (buf->base == c->srv->read_buf) c->srv->read_buf_busy = 0;
   if (nread == 0 || c->closing) return;
   if (nread < 0) {
     if (nread != UV_EOF)
@@ -854,18 +860,20 @@ static void respond(yolk_http_req_t *req, int status, const char *headers, const
   int head_only = strcmp(req->method, "HEAD") == 0;
   int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   size_t blen = shared ? shared->len : len;
-  yolk_sb_t sb;
-  yolk__sb_init(&sb);
-  yolk__sb_reserve(&sb, 160 + (headers ? strlen(headers) : 0) + (shared || head_only || no_body ? 0 : len));
-  yolk__sb_printf(&sb, "HTTP/1.1 %d %s\r\n", status, yolk__http_status_text(status));
-  if (headers) yolk__sb_puts(&sb, headers);
-  yolk__sb_printf(&sb, "Date: %s\r\n", http_date());
-  if (!no_body) yolk__sb_printf(&sb, "Content-Length: %zu\r\n", blen);
-  yolk__sb_puts(&sb, keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
-  if (!shared && !head_only && !no_body && len) yolk__sb_append(&sb, body, len);
+  int copy_body = !shared && !head_only && !no_body && len;
+  /* The head (and a copied body) go into one buffer sized up front. */
+  char clen[48] = "";
+  if (!no_body) snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", blen);
+  static const char fmt[] = "HTTP/1.1 %d %s\r\n%sDate: %s\r\n%sConnection: %s\r\n\r\n";
+  const char *st = yolk__http_status_text(status), *date = http_date(), *extra = headers ? headers : "";
+  const char *conn_hdr = keep_alive ? "keep-alive" : "close";
+  int hl = snprintf(NULL, 0, fmt, status, st, extra, date, clen, conn_hdr);
   yolk_buf_t *bufs[2];
   size_t n = 0;
-  bufs[n++] = yolk__sb_to_buf(&sb);
+  bufs[n] = yolk__buf_new((size_t)hl + (copy_body ? len : 0));
+  snprintf(bufs[n]->data, (size_t)hl + 1, fmt, status, st, extra, date, clen, conn_hdr);
+  if (copy_body) memcpy(bufs[n]->data + hl, body, len);
+  n++;
   if (shared && !head_only && !no_body && shared->len) bufs[n++] = shared;
   conn_write_bufs(c, bufs, n);
   yolk__buf_unref(bufs[0]);
@@ -964,6 +972,10 @@ static void on_connection(uv_stream_t *server, int status) {
 }
 
 int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk_http_config_t *cfg) {
+  /* libuv writes with write(2): a peer that reset the connection would kill
+   * the process with SIGPIPE. Ignore it unless the program chose a handler. */
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   yolk_http_server_t *srv = yolk__calloc(1, sizeof(*srv));
   srv->loop = loop;
   srv->cfg = *cfg;

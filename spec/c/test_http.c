@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -571,6 +572,28 @@ static void t_limits(int port) {
   CHECK(cl_wait_closed(c));
   cl_close(c);
 
+  /* the head timer also runs for the next request on a kept-alive connection */
+  c = cl_connect(port);
+  cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, 200);
+  resp_free(&r);
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, 408);
+  resp_free(&r);
+  CHECK(cl_wait_closed(c));
+  cl_close(c);
+  c = cl_connect(port);
+  cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  resp_free(&r);
+  sleep_ms(100);
+  cl_puts(c, "GET /hello HTTP/1.1\r\n"); /* then stall */
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, 408);
+  resp_free(&r);
+  cl_close(c);
+
   /* silent connection: 408 as well */
   c = cl_connect(port);
   CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
@@ -625,12 +648,58 @@ static void t_abort(int port) {
   CHECK(wait_counter(&n_requests, 2, 2000));
   cl_close(c);
   sleep_ms(300);
+  /* a client that resets while a big response is being written: the
+   * server survives (no SIGPIPE) and keeps serving */
+  for (int i = 0; i < 3; i++) {
+    c = cl_connect(port);
+    cl_puts(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    char tmp[1000];
+    recv(c->fd, tmp, sizeof(tmp), 0);
+    struct linger lg = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    cl_close(c); /* RST */
+  }
+  sleep_ms(100);
+  c = cl_connect(port);
+  cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  resp_t r;
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(r.body, "hello");
+  resp_free(&r);
+  cl_close(c);
   /* answering from inside on_abort must not double-free */
   c = cl_connect(port);
   cl_puts(c, "GET /hold2 HTTP/1.1\r\nHost: x\r\n\r\n");
-  CHECK(wait_counter(&n_requests, 3, 2000));
+  CHECK(wait_counter(&n_requests, 7, 2000));
   cl_close(c);
   CHECK(wait_counter(&n_aborts, 2, 2000));
+}
+
+/* Random bytes (and random mutations of a valid request) never crash the
+ * server: each connection gets some answer or a close. */
+static void t_fuzz(int port) {
+  unsigned seed = 12345;
+  static const char valid[] = "POST /echo?a=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                              "Content-Type: text/plain\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+  for (int round = 0; round < 60; round++) {
+    client_t *c = cl_connect(port);
+    char msg[256];
+    size_t n;
+    if (round % 2) {
+      n = 1 + (size_t)(rand_r(&seed) % sizeof(msg));
+      for (size_t i = 0; i < n; i++) msg[i] = (char)rand_r(&seed);
+    } else {
+      n = sizeof(valid) - 1;
+      memcpy(msg, valid, n);
+      for (int k = 0; k < 3; k++) msg[rand_r(&seed) % n] = (char)rand_r(&seed);
+    }
+    cl_send(c, msg, n);
+    /* answered (200/400/413/...) or closed (408 after 300 ms at most) */
+    resp_t r;
+    if (cl_read_response(c, &r, 0) == 0) CHECK(r.status >= 200 && r.status < 500);
+    resp_free(&r);
+    cl_close(c);
+  }
 }
 
 static void t_ipv6(int port) {
@@ -708,7 +777,7 @@ static void t_websocket(int port) {
   c = cl_connect(port);
   char req[512];
   snprintf(req, sizeof(req), ws_upgrade_fmt, "/ws");
-  cl_puts(c, req);
+  send(c->fd, req, strlen(req), MSG_MORE | MSG_NOSIGNAL); /* one segment with the frame */
   ws_send_frame(c, 1, YOLK_WS_OP_TEXT, 1, "early", 5);
   resp_t r;
   CHECK_EQ_INT(cl_read_response(c, &r, 1), 0);
@@ -735,10 +804,29 @@ static void t_websocket(int port) {
   CHECK(wait_counter(&n_ws_close, 3, 2000));
   CHECK_EQ_INT(last_ws_close_code, 1001);
 
+  /* the client's close frame arrives with the upgrade request while the
+   * server closes at once: the handshake completes without the grace timer */
+  c = cl_connect(port);
+  snprintf(req, sizeof(req), ws_upgrade_fmt, "/wsclose");
+  send(c->fd, req, strlen(req), MSG_MORE | MSG_NOSIGNAL); /* one segment with the frame */
+  ws_send_frame(c, 1, YOLK_WS_OP_CLOSE, 1, "\x03\xe8", 2);
+  struct timeval t0, t1;
+  gettimeofday(&t0, NULL);
+  CHECK_EQ_INT(cl_read_response(c, &r, 1), 0);
+  CHECK_EQ_INT(r.status, 101);
+  resp_free(&r);
+  CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_CLOSE);
+  CHECK(cl_wait_closed(c));
+  gettimeofday(&t1, NULL);
+  CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000 < 700);
+  cl_close(c);
+  CHECK(wait_counter(&n_ws_close, 4, 2000));
+  CHECK_EQ_INT(last_ws_close_code, 1001);
+
   /* peer vanishes: 1006 */
   c = ws_connect(port, "/ws");
   cl_close(c);
-  CHECK(wait_counter(&n_ws_close, 4, 2000));
+  CHECK(wait_counter(&n_ws_close, 5, 2000));
   CHECK_EQ_INT(last_ws_close_code, 1006);
 
   /* protocol errors: each closes with its code */
@@ -760,7 +848,7 @@ static void t_websocket(int port) {
   ws_send_frame(c, 1, 0x3, 1, "", 0); /* reserved opcode */
   ws_expect_close(c, 1002);
   cl_close(c);
-  CHECK(wait_counter(&n_ws_close, 8, 2000));
+  CHECK(wait_counter(&n_ws_close, 9, 2000));
 
   /* a bad handshake gets 400 and a close */
   c = cl_connect(port);
@@ -779,7 +867,7 @@ static void t_websocket(int port) {
   CHECK_STR(resp_header(&r, "Sec-WebSocket-Version"), "13");
   resp_free(&r);
   cl_close(c);
-  CHECK_EQ_INT(n_ws_open, 8);
+  CHECK_EQ_INT(n_ws_open, 9);
 }
 
 /* ---- runner ------------------------------------------------------------------------------- */
@@ -872,6 +960,7 @@ int main(void) {
   lim.keepalive_timeout_ms = 300;
   run("limits", t_limits, &lim);
   run("abort", t_abort, NULL);
+  run("fuzz", t_fuzz, &lim);
   run("websocket", t_websocket, NULL);
   run("server close", t_server_close, NULL);
   on_server_close_test_done();
@@ -900,6 +989,9 @@ int main(void) {
     yolk_http_server_t *s2;
     CHECK_EQ_INT(yolk__http_server_init(&loop, &s2, &cfg), 0);
     CHECK(yolk__http_server_listen(s2, "not-an-ip", 0) < 0);
+    /* writes to a vanished peer must not kill the process */
+    struct sigaction sa;
+    CHECK(sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN);
     server_closed = 0;
     yolk__http_server_close(s2, on_server_closed, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);

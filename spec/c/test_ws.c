@@ -404,7 +404,49 @@ static void test_accept_key(void) {
   CHECK(!yolk__ws_close_code_valid(1005));
 }
 
+/* Random frames in random pieces: the parser never crashes or reads out of
+ * bounds (ASan), and any failure is one of the three close codes. */
+static void fuzz_cb(void *ud, int opcode, const char *data, size_t len) {
+  (void)ud;
+  (void)data;
+  (void)len;
+  CHECK(opcode == 1 || opcode == 2 || opcode == 8 || opcode == 9 || opcode == 10);
+}
+
+static void test_fuzz(void) {
+  unsigned seed = 4242;
+  for (int round = 0; round < 3000; round++) {
+    yolk_sb_t sb;
+    yolk__sb_init(&sb);
+    int nframes = 1 + rand_r(&seed) % 5;
+    for (int f = 0; f < nframes; f++) {
+      char pl[300];
+      size_t n = (size_t)(rand_r(&seed) % (round % 3 ? 20 : 300));
+      for (size_t i = 0; i < n; i++) pl[i] = (char)(round % 4 ? 'a' + rand_r(&seed) % 26 : rand_r(&seed));
+      int op = rand_r(&seed) % 16;
+      if (rand_r(&seed) % 2) op = rand_r(&seed) % 3;
+      frame(&sb, rand_r(&seed) % 4 != 0, rand_r(&seed) % 20 == 0, op, rand_r(&seed) % 30 != 0, pl, n,
+            rand_r(&seed) % 10 == 0 ? 64 : 0);
+    }
+    if (round % 5 == 0 && sb.len) sb.data[rand_r(&seed) % sb.len] = (char)rand_r(&seed); /* flip a byte */
+    yolk_ws_parser_t p;
+    yolk__ws_parser_init(&p, 256, fuzz_cb, NULL);
+    size_t off = 0;
+    int r = 0;
+    while (off < sb.len && r == 0) {
+      size_t k = 1 + (size_t)(rand_r(&seed) % 40);
+      if (k > sb.len - off) k = sb.len - off;
+      r = yolk__ws_parser_feed(&p, sb.data + off, k);
+      off += k;
+    }
+    CHECK(r == 0 || r == 1002 || r == 1007 || r == 1009);
+    yolk__ws_parser_free(&p);
+    yolk__sb_free(&sb);
+  }
+}
+
 int main(void) {
+  test_fuzz();
   test_basic_frames();
   test_fragments();
   test_errors();
