@@ -487,3 +487,20 @@ describe('browser client files', () => {
     assert.notEqual(res2.status, 200);
   });
 });
+
+// ---- shutdown ---------------------------------------------------------------------------
+
+test('SIGTERM closes every client and the server exits cleanly (no sanitizer report)', async () => {
+  const s = v4('/');
+  await once(s, 'auth');
+  const old = v2('/custom');
+  await once(old, 'connect');
+  const gone = Promise.all([once(s, 'disconnect'), once(old, 'disconnect')]);
+  const exited = new Promise((r) => server.on('exit', (code, sig) => r([code, sig])));
+  server.kill('SIGTERM');
+  const [code, sig] = await exited;
+  await gone;
+  assert.equal(sig, null);
+  assert.equal(code, 0);
+  assert.doesNotMatch(stderr, /AddressSanitizer|LeakSanitizer|runtime error:/);
+});
