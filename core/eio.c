@@ -996,7 +996,7 @@ static int writable_now(yolk_eio_socket_t *s) {
 
 int yolk_eio_send_msg(yolk_eio_socket_t *s, yolk_eio_msg_t *msg, int flags) {
   if (s->state != YOLK_EIO_S_OPEN) return -1;
-  if ((flags & YOLK_EIO_SEND_VOLATILE) && !writable_now(s)) return 0; /* dropped, as volatile means */
+  if ((flags & YOLK_EIO_SEND_VOLATILE) && !writable_now(s)) return 1; /* dropped, as volatile means */
   return send_packet(s, YOLK_EIO_MESSAGE, yolk_eio_msg_ref(msg));
 }
 

@@ -157,6 +157,8 @@ yolk_eio_msg_t *yolk_eio_msg_new(int binary, const void *data, size_t len);
 yolk_eio_msg_t *yolk_eio_msg_ref(yolk_eio_msg_t *msg);
 void yolk_eio_msg_unref(yolk_eio_msg_t *msg);
 enum { YOLK_EIO_SEND_VOLATILE = 1 /* drop when the transport is not writable now */ };
+/* 0 queued, 1 dropped (VOLATILE and the transport not writable now: the
+ * caller drops the rest of a multi-message packet too), -1 closing/closed. */
 int yolk_eio_send_msg(yolk_eio_socket_t *socket, yolk_eio_msg_t *msg, int flags);
 
 /* Closes the session (flushes what is queued first). on_close follows later. */
