@@ -454,6 +454,41 @@ describe('protocol errors', () => {
   });
 });
 
+// ---- volatile broadcasts ----------------------------------------------------------------
+
+function httpReq(method, pathname, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url + pathname, { method }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+test('a volatile broadcast skips a polling client with no GET pending; a normal one waits for it', async () => {
+  const open = await httpReq('GET', '/socket.io/?EIO=4&transport=polling');
+  const { sid } = JSON.parse(open.body.slice(1));
+  const q = `/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+  await httpReq('POST', q, '40');
+  let got = (await httpReq('GET', q)).body.split('\x1e');
+  assert.ok(got.some((p) => p.startsWith('40{"sid":')), got.join(' | '));
+  if (!got.includes('42["auth",{}]')) got = (await httpReq('GET', q)).body.split('\x1e');
+  assert.ok(got.includes('42["auth",{}]'), got.join(' | '));
+  // no GET pending now: the volatile packet is dropped, the other one queued
+  const s = v4('/');
+  await once(s, 'auth');
+  await emitAck(s, 'broadcast', { volatile: true, except: [s.id] }, 'vol', Buffer.from([1]));
+  await emitAck(s, 'broadcast', { except: [s.id] }, 'nonvol', 1);
+  const pkts = (await httpReq('GET', q)).body.split('\x1e').filter((p) => p !== '2');
+  assert.deepEqual(pkts, ['42["nonvol",1]']);
+  await httpReq('POST', q, '1');
+  s.disconnect();
+});
+
 // ---- the browser client --------------------------------------------------------------
 
 function get(pathname, headers = {}) {
