@@ -116,9 +116,11 @@ static void on_request(yolk_http_req_t *req, void *ud) {
   if (strcmp(path, "/hello") == 0) {
     yolk__http_respond(req, 200, "Content-Type: text/plain\r\n", "hello", 5);
   } else if (strcmp(path, "/echo") == 0) {
-    char hdr[128];
-    snprintf(hdr, sizeof(hdr), "X-Method: %s\r\nX-Test: %s\r\n", req->method,
-             yolk__http_req_header(req, "x-test") ? yolk__http_req_header(req, "X-TEST") : "-");
+    char hdr[256];
+    const char *last = req->nheaders ? req->headers[req->nheaders - 1].name : "-";
+    snprintf(hdr, sizeof(hdr), "X-Method: %s\r\nX-Test: %s\r\nX-Count: %zu\r\nX-Last: %s=%s\r\nX-Query: %s\r\n",
+             req->method, yolk__http_req_header(req, "x-test") ? yolk__http_req_header(req, "X-TEST") : "-",
+             req->nheaders, last, req->nheaders ? req->headers[req->nheaders - 1].value : "-", req->query);
     yolk__http_respond(req, 200, hdr, req->body, req->body_len);
   } else if (strcmp(path, "/slow") == 0) {
     deferred_t *d = calloc(1, sizeof(*d));
@@ -473,6 +475,26 @@ static void t_bodies(int port) {
   CHECK_STR(r.body, "hello world");
   CHECK_STR(resp_header(&r, "X-Method"), "POST");
   CHECK_STR(resp_header(&r, "X-Test"), "yes");
+  CHECK_STR(resp_header(&r, "X-Count"), "3");
+  CHECK_STR(resp_header(&r, "X-Last"), "content-length=11");
+  CHECK_STR(resp_header(&r, "X-Query"), "");
+  resp_free(&r);
+  /* many headers, values trimmed, names lower-cased, a query string */
+  cl_puts(c, "GET /echo?x=1&y=%20 HTTP/1.1\r\nHost: x\r\n");
+  for (int i = 0; i < 30; i++) {
+    char line[64];
+    snprintf(line, sizeof(line), "X-H%d:   v%d \t\r\n", i, i);
+    cl_puts(c, line);
+  }
+  cl_puts(c, "X-Test:yes\r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(resp_header(&r, "X-Count"), "32");
+  CHECK_STR(resp_header(&r, "X-Last"), "x-test=yes");
+  CHECK_STR(resp_header(&r, "X-Query"), "x=1&y=%20");
+  resp_free(&r);
+  cl_puts(c, "GET /echo HTTP/1.1\r\nX-Spaced:   a b  \r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(resp_header(&r, "X-Last"), "x-spaced=a b");
   resp_free(&r);
   /* chunked, sent in pieces */
   cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
