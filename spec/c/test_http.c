@@ -393,6 +393,15 @@ static void ws_expect_close(client_t *c, int code) {
   CHECK(cl_wait_closed(c));
 }
 
+/* Expects an empty close frame (the echo of one), then EOF. */
+static void ws_expect_close_empty(client_t *c) {
+  char pl[256];
+  size_t n = 99;
+  CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_CLOSE);
+  CHECK_EQ_INT(n, 0);
+  CHECK(cl_wait_closed(c));
+}
+
 /* ---- scenarios (run on the helper thread) --------------------------------------------------- */
 
 static void t_simple_get(int port) {
@@ -630,6 +639,15 @@ static void t_limits(int port) {
   CHECK_EQ_INT(r.status, 400);
   resp_free(&r);
   CHECK(cl_wait_closed(c));
+  cl_close(c);
+
+  /* both Content-Length and chunked (request smuggling): 400 */
+  c = cl_connect(port);
+  cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "0\r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, 400);
+  resp_free(&r);
   cl_close(c);
 
   /* a bad request after a good one on the same connection */
@@ -872,6 +890,26 @@ static void t_websocket(int port) {
   cl_close(c);
   CHECK(wait_counter(&n_ws_close, 9, 2000));
 
+  /* an upgrade pipelined behind a deferred plain request waits for its turn */
+  c = cl_connect(port);
+  cl_puts(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  snprintf(req, sizeof(req), ws_upgrade_fmt, "/ws");
+  cl_puts(c, req);
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(r.body, "slow");
+  resp_free(&r);
+  CHECK_EQ_INT(cl_read_response(c, &r, 1), 0);
+  CHECK_EQ_INT(r.status, 101);
+  resp_free(&r);
+  ws_send_frame(c, 1, YOLK_WS_OP_BINARY, 1, "after", 5);
+  CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_BINARY);
+  CHECK(n == 5 && memcmp(pl, "after", 5) == 0);
+  ws_send_frame(c, 1, YOLK_WS_OP_CLOSE, 1, "", 0);
+  ws_expect_close_empty(c);
+  cl_close(c);
+  CHECK(wait_counter(&n_ws_close, 10, 2000));
+  CHECK_EQ_INT(last_ws_close_code, 1005);
+
   /* a bad handshake gets 400 and a close */
   c = cl_connect(port);
   cl_puts(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -889,7 +927,7 @@ static void t_websocket(int port) {
   CHECK_STR(resp_header(&r, "Sec-WebSocket-Version"), "13");
   resp_free(&r);
   cl_close(c);
-  CHECK_EQ_INT(n_ws_open, 9);
+  CHECK_EQ_INT(n_ws_open, 10);
 }
 
 /* ---- runner ------------------------------------------------------------------------------- */
