@@ -2,9 +2,10 @@
  *
  * Per connection: one uv_tcp_t and one uv_timer_t (header timeout, keep-alive
  * idle timeout, deferred resume; after a takeover the timer belongs to the new
- * owner through yolk__conn_set_timeout). Bytes are parsed straight from the
- * read buffer; whatever cannot be parsed yet (a request is pending, so llhttp
- * is paused) is copied into conn->in and parsed after the response.
+ * owner through yolk__conn_set_timeout). Reads land in one buffer shared by
+ * the server and are appended to conn->in (which keeps its memory), parsed
+ * from there; while a request is pending llhttp stays paused and later
+ * pipelined bytes simply wait in conn->in until the response is out.
  *
  * Writes: a ring of shared buffer references. With nothing queued we try a
  * direct uv_try_write; the rest is queued and flushed with one uv_write (its
@@ -430,6 +431,7 @@ static void write_cb(uv_write_t *wr, int status) {
 /* Queues bufs (one new reference each) after trying to write directly. */
 static void conn_write_bufs(yolk_http_conn_t *c, yolk_buf_t **bufs, size_t n) {
   size_t i = 0, off = 0;
+  if (c->closing) return;
   if (!c->writing && c->q_count == 0) {
     /* Nothing queued: try to write now and queue only what the kernel refused. */
     uv_buf_t ub[8];
@@ -474,7 +476,7 @@ const char *yolk__conn_peer(yolk_http_conn_t *c) { return c->peer; }
 
 /* ---- timers -------------------------------------------------------------------- */
 
-static void send_error_and_close(yolk_http_conn_t *c, int status, const char *why);
+static void send_error_and_close(yolk_http_conn_t *c, int status);
 
 static void timer_cb(uv_timer_t *t) {
   yolk_http_conn_t *c = t->data;
@@ -485,7 +487,7 @@ static void timer_cb(uv_timer_t *t) {
   case TIMER_HEADER:
     yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request not received within %u ms, answering 408", c->peer,
               c->srv->cfg.header_timeout_ms);
-    send_error_and_close(c, 408, NULL);
+    send_error_and_close(c, 408);
     break;
   case TIMER_IDLE:
     yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: idle keep-alive connection closed", c->peer);
@@ -704,8 +706,7 @@ static int on_message_complete(llhttp_t *p) {
 
 /* ---- request processing ------------------------------------------------------------ */
 
-static void send_error_and_close(yolk_http_conn_t *c, int status, const char *why) {
-  (void)why;
+static void send_error_and_close(yolk_http_conn_t *c, int status) {
   c->parse_failed = 1;
   if (c->pending) {
     /* A response is owed to an earlier request; an error now cannot be
@@ -756,15 +757,15 @@ static void conn_process(yolk_http_conn_t *c) {
       if (c->user_error == 431) {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request head over %zu bytes, answering 431", c->peer,
                   c->srv->cfg.max_header_size);
-        send_error_and_close(c, 431, NULL);
+        send_error_and_close(c, 431);
       } else if (c->user_error == 413) {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request body over %zu bytes, answering 413", c->peer,
                   c->srv->cfg.max_body_size);
-        send_error_and_close(c, 413, NULL);
+        send_error_and_close(c, 413);
       } else {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: malformed request (%s: %s), answering 400", c->peer,
                   llhttp_errno_name(err), llhttp_get_error_reason(&c->parser));
-        send_error_and_close(c, 400, NULL);
+        send_error_and_close(c, 400);
       }
       break;
     }
