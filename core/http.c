@@ -770,15 +770,13 @@ static void conn_process(yolk_http_conn_t *c) {
       break;
     }
     c->in_off += used;
-    if (c->in_off == c->in.len) {
-      c->in.len = 0;
-      c->in_off = 0;
-    }
     if (!c->ready) break; /* need more bytes */
   }
-  /* Compact the backlog so it does not grow without bound. */
+  /* Compact the backlog so it does not grow without bound; after a big
+   * body, give the memory back rather than keep it per idle connection. */
   if (c->in_off && c->in_off == c->in.len) {
     c->in.len = c->in_off = 0;
+    if (c->in.cap > 64 * 1024) yolk__sb_free(&c->in);
   } else if (c->in_off > 4096 && c->in_off * 2 > c->in.len) {
     memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
     c->in.len -= c->in_off;

@@ -212,7 +212,10 @@ static int finish_data(yolk_ws_parser_t *p) {
   p->message_opcode = 0;
   p->utf8_state = 0;
   p->on_message(p->ud, op, p->message.data ? p->message.data : "", p->message.len);
-  p->message.len = 0; /* keep the allocation for the next message */
+  /* Keep a small allocation for the next message; let a big one go so an
+   * idle connection does not hold its largest message forever. */
+  if (p->message.cap > 64 * 1024) yolk__sb_free(&p->message);
+  p->message.len = 0;
   return 0;
 }
 
