@@ -1017,6 +1017,9 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
 int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port) {
   struct sockaddr_storage ss;
   int r;
+  /* Only literal addresses (no blocking name lookups on the loop), but the
+   * one name every config file uses is understood. */
+  if (!host || !*host || strcmp(host, "localhost") == 0) host = "127.0.0.1";
   if (strchr(host, ':')) r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
   else r = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
   if (r < 0) return r;

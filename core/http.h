@@ -80,7 +80,9 @@ typedef struct {
 void yolk__http_config_init(yolk_http_config_t *cfg);
 
 int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk_http_config_t *cfg);
-/* Binds and listens; returns 0 or a libuv error. port 0 picks a free port. */
+/* Binds and listens; returns 0 or a libuv error. host is a literal IPv4 or
+ * IPv6 address ("127.0.0.1", "0.0.0.0", "::1", "::"); "localhost", "" and
+ * NULL mean 127.0.0.1. port 0 picks a free port. */
 int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port);
 /* The bound port (after listen). */
 int yolk__http_server_port(yolk_http_server_t *srv);

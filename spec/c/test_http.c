@@ -1049,6 +1049,8 @@ int main(void) {
     yolk_http_server_t *s2;
     CHECK_EQ_INT(yolk__http_server_init(&loop, &s2, &cfg), 0);
     CHECK(yolk__http_server_listen(s2, "not-an-ip", 0) < 0);
+    CHECK_EQ_INT(yolk__http_server_listen(s2, "localhost", 0), 0);
+    CHECK(yolk__http_server_port(s2) > 0);
     /* writes to a vanished peer must not kill the process */
     struct sigaction sa;
     CHECK(sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN);
