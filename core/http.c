@@ -2,9 +2,10 @@
  *
  * Per connection: one uv_tcp_t and one uv_timer_t (header timeout, keep-alive
  * idle timeout, deferred resume; after a takeover the timer belongs to the new
- * owner through yolk__conn_set_timeout). Bytes are parsed straight from the
- * read buffer; whatever cannot be parsed yet (a request is pending, so llhttp
- * is paused) is copied into conn->in and parsed after the response.
+ * owner through yolk__conn_set_timeout). Reads land in one buffer shared by
+ * the server and are appended to conn->in (which keeps its memory), parsed
+ * from there; while a request is pending llhttp stays paused and later
+ * pipelined bytes simply wait in conn->in until the response is out.
  *
  * Writes: a ring of shared buffer references. With nothing queued we try a
  * direct uv_try_write; the rest is queued and flushed with one uv_write (its
@@ -90,11 +91,15 @@ struct yolk_http_conn_s {
   llhttp_t parser;
   yolk_sb_t in; /* bytes read but not yet parsed */
   size_t in_off;
-  yolk_sb_t url, field, value, body;
+  /* The request being parsed. Completed headers are kept as "name\0value\0"
+   * in hdrbuf; at the end everything but the body is laid out in one
+   * allocation with the request (see on_message_complete). These builders
+   * keep their memory between requests. */
+  yolk_sb_t url, field, value, hdrbuf, body;
   int last_was_value;
   size_t head_bytes;
-  yolk_http_header_t *hdrs;
-  size_t nhdrs, hdrs_cap;
+  size_t nhdrs;
+  int expect_continue;
   int user_error; /* status to answer when a callback failed (413, 431) */
   yolk_http_req_t *ready; /* completed by on_message_complete, not yet dispatched */
   yolk_http_req_t *pending; /* dispatched, waiting for its response */
@@ -115,6 +120,8 @@ struct yolk_http_conn_s {
   yolk_conn_handler_t handler;
   void *owner;
   void (*owner_timeout)(void *owner);
+  uint64_t owner_timeout_ms; /* armed after the leftover bytes are delivered */
+  int owner_timeout_deferred;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -171,16 +178,9 @@ static const char *http_date(void) {
   return buf;
 }
 
+/* Everything but the body shares the request's allocation. */
 static void req_free(yolk_http_req_t *req) {
   if (!req) return;
-  free(req->url);
-  free(req->path);
-  free(req->query);
-  for (size_t i = 0; i < req->nheaders; i++) {
-    free(req->headers[i].name);
-    free(req->headers[i].value);
-  }
-  free(req->headers);
   free(req->body);
   free(req);
 }
@@ -272,15 +272,10 @@ static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms);
 static void conn_start_reading(yolk_http_conn_t *c);
 
 static void parse_state_reset(yolk_http_conn_t *c) {
-  yolk__sb_free(&c->url);
-  yolk__sb_free(&c->field);
-  yolk__sb_free(&c->value);
-  yolk__sb_free(&c->body);
-  for (size_t i = 0; i < c->nhdrs; i++) {
-    free(c->hdrs[i].name);
-    free(c->hdrs[i].value);
-  }
+  c->url.len = c->field.len = c->value.len = c->hdrbuf.len = 0;
+  yolk__sb_free(&c->body); /* moved into each request, so usually empty */
   c->nhdrs = 0;
+  c->expect_continue = 0;
   c->last_was_value = 0;
   c->head_bytes = 0;
   c->headers_done = 0;
@@ -306,8 +301,11 @@ static void conn_free(yolk_http_conn_t *c) {
   }
   free(c->q);
   free(c->wbufs);
-  parse_state_reset(c);
-  free(c->hdrs);
+  yolk__sb_free(&c->url);
+  yolk__sb_free(&c->field);
+  yolk__sb_free(&c->value);
+  yolk__sb_free(&c->hdrbuf);
+  yolk__sb_free(&c->body);
   yolk__sb_free(&c->in);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
@@ -433,6 +431,7 @@ static void write_cb(uv_write_t *wr, int status) {
 /* Queues bufs (one new reference each) after trying to write directly. */
 static void conn_write_bufs(yolk_http_conn_t *c, yolk_buf_t **bufs, size_t n) {
   size_t i = 0, off = 0;
+  if (c->closing) return;
   if (!c->writing && c->q_count == 0) {
     /* Nothing queued: try to write now and queue only what the kernel refused. */
     uv_buf_t ub[8];
@@ -477,7 +476,7 @@ const char *yolk__conn_peer(yolk_http_conn_t *c) { return c->peer; }
 
 /* ---- timers -------------------------------------------------------------------- */
 
-static void send_error_and_close(yolk_http_conn_t *c, int status, const char *why);
+static void send_error_and_close(yolk_http_conn_t *c, int status);
 
 static void timer_cb(uv_timer_t *t) {
   yolk_http_conn_t *c = t->data;
@@ -488,7 +487,7 @@ static void timer_cb(uv_timer_t *t) {
   case TIMER_HEADER:
     yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request not received within %u ms, answering 408", c->peer,
               c->srv->cfg.header_timeout_ms);
-    send_error_and_close(c, 408, NULL);
+    send_error_and_close(c, 408);
     break;
   case TIMER_IDLE:
     yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: idle keep-alive connection closed", c->peer);
@@ -506,6 +505,10 @@ static void timer_cb(uv_timer_t *t) {
         c->in_off = 0;
         c->handler.on_read(c->owner, tmp.data + off, n);
         yolk__sb_free(&tmp);
+      }
+      if (c->owner_timeout_deferred && !c->closing && !c->close_after_write) {
+        c->owner_timeout_deferred = 0;
+        timer_set(c, TIMER_OWNER, c->owner_timeout_ms);
       }
     } else {
       conn_process(c);
@@ -532,6 +535,12 @@ static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms) {
 void yolk__conn_set_timeout(yolk_http_conn_t *c, uint64_t ms, void (*cb)(void *owner)) {
   if (!c || c->closing || !c->taken_over || c->close_after_write) return;
   c->owner_timeout = cb;
+  if (c->timer_mode == TIMER_RESUME) {
+    /* Leftover bytes are still to be delivered on the (shared) timer. */
+    c->owner_timeout_deferred = cb != NULL;
+    c->owner_timeout_ms = ms;
+    return;
+  }
   timer_set(c, cb ? TIMER_OWNER : TIMER_NONE, ms);
 }
 
@@ -548,18 +557,20 @@ static int head_grow(yolk_http_conn_t *c, size_t n) {
 
 static void push_header(yolk_http_conn_t *c) {
   if (!c->field.len && !c->value.len) return;
-  if (c->nhdrs == c->hdrs_cap) {
-    c->hdrs_cap = c->hdrs_cap ? c->hdrs_cap * 2 : 16;
-    c->hdrs = yolk__realloc(c->hdrs, c->hdrs_cap * sizeof(*c->hdrs));
-  }
-  yolk_http_header_t *h = &c->hdrs[c->nhdrs++];
-  h->name = yolk__strndup(c->field.data ? c->field.data : "", c->field.len);
-  for (char *p = h->name; *p; p++) *p = (char)tolower((unsigned char)*p);
+  size_t name_at = c->hdrbuf.len;
+  yolk__sb_append(&c->hdrbuf, c->field.data ? c->field.data : "", c->field.len);
+  yolk__sb_putc(&c->hdrbuf, '\0');
+  for (char *p = c->hdrbuf.data + name_at; *p; p++) *p = (char)tolower((unsigned char)*p);
   const char *v = c->value.data ? c->value.data : "";
   size_t vl = c->value.len;
   while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
   while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
-  h->value = yolk__strndup(v, vl);
+  if (c->field.len == 6 && strcasecmp(c->hdrbuf.data + name_at, "expect") == 0 && vl == 12 &&
+      strncasecmp(v, "100-continue", 12) == 0)
+    c->expect_continue = 1;
+  yolk__sb_append(&c->hdrbuf, v, vl);
+  yolk__sb_putc(&c->hdrbuf, '\0');
+  c->nhdrs++;
   c->field.len = 0;
   c->value.len = 0;
 }
@@ -611,15 +622,11 @@ static int on_headers_complete(llhttp_t *p) {
   /* A body may still be slow to come: keep a timeout running, restarted by reads. */
   timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
   /* Clients that sent "Expect: 100-continue" wait for this before the body. */
-  for (size_t i = 0; i < c->nhdrs; i++) {
-    if (strcmp(c->hdrs[i].name, "expect") == 0 && strcasecmp(c->hdrs[i].value, "100-continue") == 0 &&
-        p->http_major == 1 && p->http_minor >= 1) {
-      static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      yolk_buf_t *b = yolk__buf_copy(cont, sizeof(cont) - 1);
-      conn_write_bufs(c, &b, 1);
-      yolk__buf_unref(b);
-      break;
-    }
+  if (c->expect_continue && p->http_major == 1 && p->http_minor >= 1) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    yolk_buf_t *b = yolk__buf_copy(cont, sizeof(cont) - 1);
+    conn_write_bufs(c, &b, 1);
+    yolk__buf_unref(b);
   }
   return 0;
 }
@@ -636,22 +643,41 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
 
 static int on_message_complete(llhttp_t *p) {
   yolk_http_conn_t *c = p->data;
-  yolk_http_req_t *req = yolk__calloc(1, sizeof(*req));
+  /* One allocation: [request][header array][url\0][path\0][query\0][header strings]. */
+  const char *url = c->url.data ? c->url.data : "";
+  size_t ulen = c->url.len;
+  const char *q = memchr(url, '?', ulen);
+  size_t plen = q ? (size_t)(q - url) : ulen;
+  size_t qlen = q ? ulen - plen - 1 : 0;
+  size_t hsize = c->nhdrs * sizeof(yolk_http_header_t);
+  size_t size = sizeof(yolk_http_req_t) + hsize + (ulen + 1) + (plen + 1) + (qlen + 1) + c->hdrbuf.len;
+  char *mem = yolk__malloc(size);
+  yolk_http_req_t *req = (yolk_http_req_t *)mem;
+  memset(req, 0, sizeof(*req));
+  req->headers = (yolk_http_header_t *)(mem + sizeof(*req));
+  char *str = mem + sizeof(*req) + hsize;
+  req->url = str;
+  memcpy(str, url, ulen);
+  str[ulen] = '\0';
+  str += ulen + 1;
+  req->path = str;
+  memcpy(str, url, plen);
+  str[plen] = '\0';
+  str += plen + 1;
+  req->query = str;
+  if (qlen) memcpy(str, q + 1, qlen);
+  str[qlen] = '\0';
+  str += qlen + 1;
+  if (c->hdrbuf.len) memcpy(str, c->hdrbuf.data, c->hdrbuf.len);
+  for (size_t i = 0; i < c->nhdrs; i++) {
+    req->headers[i].name = str;
+    str += strlen(str) + 1;
+    req->headers[i].value = str;
+    str += strlen(str) + 1;
+  }
+  req->nheaders = c->nhdrs;
   req->conn = c;
   req->method = llhttp_method_name((llhttp_method_t)p->method);
-  req->url = yolk__strndup(c->url.data ? c->url.data : "", c->url.len);
-  const char *q = strchr(req->url, '?');
-  if (q) {
-    req->path = yolk__strndup(req->url, (size_t)(q - req->url));
-    req->query = yolk__strndup(q + 1, strlen(q + 1));
-  } else {
-    req->path = yolk__strndup(req->url, strlen(req->url));
-    req->query = yolk__strndup("", 0);
-  }
-  req->headers = c->hdrs;
-  req->nheaders = c->nhdrs;
-  c->hdrs = NULL;
-  c->nhdrs = c->hdrs_cap = 0;
   if (c->body.data) {
     req->body = c->body.data;
     req->body_len = c->body.len;
@@ -680,8 +706,7 @@ static int on_message_complete(llhttp_t *p) {
 
 /* ---- request processing ------------------------------------------------------------ */
 
-static void send_error_and_close(yolk_http_conn_t *c, int status, const char *why) {
-  (void)why;
+static void send_error_and_close(yolk_http_conn_t *c, int status) {
   c->parse_failed = 1;
   if (c->pending) {
     /* A response is owed to an earlier request; an error now cannot be
@@ -732,28 +757,26 @@ static void conn_process(yolk_http_conn_t *c) {
       if (c->user_error == 431) {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request head over %zu bytes, answering 431", c->peer,
                   c->srv->cfg.max_header_size);
-        send_error_and_close(c, 431, NULL);
+        send_error_and_close(c, 431);
       } else if (c->user_error == 413) {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request body over %zu bytes, answering 413", c->peer,
                   c->srv->cfg.max_body_size);
-        send_error_and_close(c, 413, NULL);
+        send_error_and_close(c, 413);
       } else {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: malformed request (%s: %s), answering 400", c->peer,
                   llhttp_errno_name(err), llhttp_get_error_reason(&c->parser));
-        send_error_and_close(c, 400, NULL);
+        send_error_and_close(c, 400);
       }
       break;
     }
     c->in_off += used;
-    if (c->in_off == c->in.len) {
-      c->in.len = 0;
-      c->in_off = 0;
-    }
     if (!c->ready) break; /* need more bytes */
   }
-  /* Compact the backlog so it does not grow without bound. */
+  /* Compact the backlog so it does not grow without bound; after a big
+   * body, give the memory back rather than keep it per idle connection. */
   if (c->in_off && c->in_off == c->in.len) {
     c->in.len = c->in_off = 0;
+    if (c->in.cap > 64 * 1024) yolk__sb_free(&c->in);
   } else if (c->in_off > 4096 && c->in_off * 2 > c->in.len) {
     memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
     c->in.len -= c->in_off;
@@ -994,6 +1017,9 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
 int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port) {
   struct sockaddr_storage ss;
   int r;
+  /* Only literal addresses (no blocking name lookups on the loop), but the
+   * one name every config file uses is understood. */
+  if (!host || !*host || strcmp(host, "localhost") == 0) host = "127.0.0.1";
   if (strchr(host, ':')) r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
   else r = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
   if (r < 0) return r;

@@ -40,7 +40,9 @@ struct yolk_lua_rt_s {
   int stopping;        /* core.stop() or a signal: servers closing, timers cancelled */
   int exiting;         /* os.exit() or teardown: no more Lua code runs */
   int exit_code;
-  uv_signal_t sig_int, sig_term, sig_hup;
+  uv_signal_t sig_hup;
+  uv_async_t sig_async; /* SIGINT/SIGTERM, posted by our own handler (lua_runtime.c) */
+  int owns_signals;     /* this runtime installed the SIGINT/SIGTERM handlers */
   uv_timer_t stop_deadline; /* bounds a graceful stop that would otherwise hang */
   int stop_deadline_started;
   int sig_refs[3];     /* Lua handlers for SIGINT, SIGTERM, SIGHUP (LUA_NOREF if none) */

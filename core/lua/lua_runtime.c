@@ -165,9 +165,7 @@ void yolk__lua_rt_stop(yolk_lua_rt_t *rt) {
 
 static const char *const signal_names[3] = {"SIGINT", "SIGTERM", "SIGHUP"};
 
-static void on_os_signal(uv_signal_t *h, int signum) {
-  yolk_lua_rt_t *rt = h->data;
-  int idx = signum == SIGINT ? 0 : signum == SIGTERM ? 1 : 2;
+static void dispatch_signal(yolk_lua_rt_t *rt, int idx) {
   if (idx < 2 && rt->stopping) {
     /* a second Ctrl-C while stopping: do not make the user wait */
     yolk__log(YOLK_LOG_WARN, "lua", "%s while stopping: exiting now", signal_names[idx]);
@@ -192,6 +190,77 @@ static void on_os_signal(uv_signal_t *h, int signum) {
   }
   yolk__log(YOLK_LOG_INFO, "lua", "%s received: stopping", signal_names[idx]);
   yolk__lua_rt_stop(rt);
+}
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  (void)signum;
+  dispatch_signal(h->data, 2);
+}
+
+/* SIGINT and SIGTERM do not go through uv_signal: its handler only queues
+ * the signal for the loop, so a loop stuck in Lua code (an endless loop in a
+ * handler) could never be interrupted. Our handler posts to the loop too, but
+ * when the previous signal is still unprocessed it restores the default
+ * action and re-raises: the second Ctrl-C always ends the process. */
+static yolk_lua_rt_t *signal_rt;
+static volatile sig_atomic_t signals_pending; /* bit 0: SIGINT, bit 1: SIGTERM */
+static struct sigaction old_sigint, old_sigterm;
+
+static void raw_signal_handler(int signum) {
+  if (signals_pending) {
+    signal(signum, SIG_DFL);
+    raise(signum);
+    return;
+  }
+  signals_pending |= signum == SIGINT ? 1 : 2;
+  if (signal_rt) uv_async_send(&signal_rt->sig_async); /* async-signal-safe */
+}
+
+static void on_signal_async(uv_async_t *h) {
+  yolk_lua_rt_t *rt = h->data;
+  /* take and clear the bits with the signals blocked, so none is lost */
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  sig_atomic_t pending = signals_pending;
+  signals_pending = 0;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  if (pending & 1) dispatch_signal(rt, 0);
+  if (pending & 2) dispatch_signal(rt, 1);
+}
+
+static void signals_install(yolk_lua_rt_t *rt) {
+  uv_async_init(&rt->loop, &rt->sig_async, on_signal_async);
+  rt->sig_async.data = rt;
+  uv_unref((uv_handle_t *)&rt->sig_async); /* watching signals is no reason to keep running */
+  uv_signal_init(&rt->loop, &rt->sig_hup);
+  rt->sig_hup.data = rt;
+  uv_signal_start(&rt->sig_hup, on_sighup, SIGHUP);
+  uv_unref((uv_handle_t *)&rt->sig_hup);
+  if (signal_rt) return; /* the first runtime of the process owns SIGINT/SIGTERM */
+  signal_rt = rt;
+  rt->owns_signals = 1;
+  signals_pending = 0;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = raw_signal_handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, &old_sigint);
+  sigaction(SIGTERM, &sa, &old_sigterm);
+}
+
+static void signals_uninstall(yolk_lua_rt_t *rt) {
+  if (rt->owns_signals) {
+    sigaction(SIGINT, &old_sigint, NULL);
+    sigaction(SIGTERM, &old_sigterm, NULL);
+    signal_rt = NULL;
+    rt->owns_signals = 0;
+  }
+  uv_close((uv_handle_t *)&rt->sig_async, NULL);
+  uv_close((uv_handle_t *)&rt->sig_hup, NULL);
 }
 
 /* ---- yolk.core: runtime functions --------------------------------------------- */
@@ -389,14 +458,7 @@ yolk_lua_rt_t *yolk__lua_rt_new(void) {
   lua_setfield(L, -2, "exit");
   lua_pop(L, 1);
 
-  uv_signal_t *sigs[3] = {&rt->sig_int, &rt->sig_term, &rt->sig_hup};
-  int nums[3] = {SIGINT, SIGTERM, SIGHUP};
-  for (int i = 0; i < 3; i++) {
-    uv_signal_init(&rt->loop, sigs[i]);
-    sigs[i]->data = rt;
-    uv_signal_start(sigs[i], on_os_signal, nums[i]);
-    uv_unref((uv_handle_t *)sigs[i]); /* watching signals is no reason to keep running */
-  }
+  signals_install(rt);
   uv_timer_init(&rt->loop, &rt->stop_deadline);
   rt->stop_deadline.data = rt;
   uv_unref((uv_handle_t *)&rt->stop_deadline);
@@ -508,9 +570,7 @@ void yolk__lua_rt_free(yolk_lua_rt_t *rt) {
   rt->exiting = 1; /* from here on no Lua code runs; C objects only release their refs */
   yolk__lua_servers_close_all(rt);
   yolk__lua_timers_cancel_all(rt);
-  uv_close((uv_handle_t *)&rt->sig_int, NULL);
-  uv_close((uv_handle_t *)&rt->sig_term, NULL);
-  uv_close((uv_handle_t *)&rt->sig_hup, NULL);
+  signals_uninstall(rt);
   /* A pending uv_stop (os.exit) makes the next uv_run return at once: the
    * NOWAIT pass consumes it. The deadline bounds a close that never ends. */
   uv_run(&rt->loop, UV_RUN_NOWAIT);

@@ -88,6 +88,7 @@ function M.start(opts)
   local port = tonumber(listen.port) or 7001
   local lok, lerr = server:listen(host, port)
   if not lok then
+    server:close()
     return nil, ('cannot listen on %s:%d: %s'):format(host, port, tostring(lerr))
   end
   M.runtime = runtime

@@ -152,7 +152,9 @@ local WaitSet = {}
 WaitSet.__index = WaitSet
 function S.waitset() return setmetatable({ list = {}, closed = false }, WaitSet) end
 
--- Wait as S.wait does, but also wake with (nil, reason) if the set is cancelled.
+-- Wait as S.wait does, but also wake with (nil, reason) if the set is
+-- cancelled. register(wake) may return a function that stops the pending
+-- operation; cancel() calls it before waking the waiter.
 function WaitSet:wait(register)
   if self.closed then return nil, self.reason end
   local entry = {}
@@ -161,7 +163,8 @@ function WaitSet:wait(register)
   return S.wait(function(wake)
     entry.wake = function(...) remove(); return wake(...) end
     list[entry] = true
-    register(entry.wake)
+    local stop = register(entry.wake)
+    if type(stop) == 'function' then entry.stop = stop end
   end)
 end
 
@@ -170,7 +173,18 @@ function WaitSet:cancel(reason)
   self.reason = reason
   local list = self.list
   self.list = {}
-  for entry in pairs(list) do entry.wake(nil, reason) end
+  for entry in pairs(list) do
+    if entry.stop then pcall(entry.stop) end
+    entry.wake(nil, reason)
+  end
+end
+
+-- Like S.sleep, but cancelled (returning nil, reason) with the set.
+function WaitSet:sleep(ms)
+  return self:wait(function(wake)
+    local t = timer(tonumber(ms) or 0, function() wake(true) end)
+    return function() if t and t.stop then t:stop() end end
+  end)
 end
 
 return S

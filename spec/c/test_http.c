@@ -116,9 +116,11 @@ static void on_request(yolk_http_req_t *req, void *ud) {
   if (strcmp(path, "/hello") == 0) {
     yolk__http_respond(req, 200, "Content-Type: text/plain\r\n", "hello", 5);
   } else if (strcmp(path, "/echo") == 0) {
-    char hdr[128];
-    snprintf(hdr, sizeof(hdr), "X-Method: %s\r\nX-Test: %s\r\n", req->method,
-             yolk__http_req_header(req, "x-test") ? yolk__http_req_header(req, "X-TEST") : "-");
+    char hdr[256];
+    const char *last = req->nheaders ? req->headers[req->nheaders - 1].name : "-";
+    snprintf(hdr, sizeof(hdr), "X-Method: %s\r\nX-Test: %s\r\nX-Count: %zu\r\nX-Last: %s=%s\r\nX-Query: %s\r\n",
+             req->method, yolk__http_req_header(req, "x-test") ? yolk__http_req_header(req, "X-TEST") : "-",
+             req->nheaders, last, req->nheaders ? req->headers[req->nheaders - 1].value : "-", req->query);
     yolk__http_respond(req, 200, hdr, req->body, req->body_len);
   } else if (strcmp(path, "/slow") == 0) {
     deferred_t *d = calloc(1, sizeof(*d));
@@ -391,6 +393,15 @@ static void ws_expect_close(client_t *c, int code) {
   CHECK(cl_wait_closed(c));
 }
 
+/* Expects an empty close frame (the echo of one), then EOF. */
+static void ws_expect_close_empty(client_t *c) {
+  char pl[256];
+  size_t n = 99;
+  CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_CLOSE);
+  CHECK_EQ_INT(n, 0);
+  CHECK(cl_wait_closed(c));
+}
+
 /* ---- scenarios (run on the helper thread) --------------------------------------------------- */
 
 static void t_simple_get(int port) {
@@ -473,6 +484,26 @@ static void t_bodies(int port) {
   CHECK_STR(r.body, "hello world");
   CHECK_STR(resp_header(&r, "X-Method"), "POST");
   CHECK_STR(resp_header(&r, "X-Test"), "yes");
+  CHECK_STR(resp_header(&r, "X-Count"), "3");
+  CHECK_STR(resp_header(&r, "X-Last"), "content-length=11");
+  CHECK_STR(resp_header(&r, "X-Query"), "");
+  resp_free(&r);
+  /* many headers, values trimmed, names lower-cased, a query string */
+  cl_puts(c, "GET /echo?x=1&y=%20 HTTP/1.1\r\nHost: x\r\n");
+  for (int i = 0; i < 30; i++) {
+    char line[64];
+    snprintf(line, sizeof(line), "X-H%d:   v%d \t\r\n", i, i);
+    cl_puts(c, line);
+  }
+  cl_puts(c, "X-Test:yes\r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(resp_header(&r, "X-Count"), "32");
+  CHECK_STR(resp_header(&r, "X-Last"), "x-test=yes");
+  CHECK_STR(resp_header(&r, "X-Query"), "x=1&y=%20");
+  resp_free(&r);
+  cl_puts(c, "GET /echo HTTP/1.1\r\nX-Spaced:   a b  \r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(resp_header(&r, "X-Last"), "x-spaced=a b");
   resp_free(&r);
   /* chunked, sent in pieces */
   cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
@@ -608,6 +639,15 @@ static void t_limits(int port) {
   CHECK_EQ_INT(r.status, 400);
   resp_free(&r);
   CHECK(cl_wait_closed(c));
+  cl_close(c);
+
+  /* both Content-Length and chunked (request smuggling): 400 */
+  c = cl_connect(port);
+  cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "0\r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, 400);
+  resp_free(&r);
   cl_close(c);
 
   /* a bad request after a good one on the same connection */
@@ -777,7 +817,7 @@ static void t_websocket(int port) {
   c = cl_connect(port);
   char req[512];
   snprintf(req, sizeof(req), ws_upgrade_fmt, "/ws");
-  cl_puts(c, req);
+  send(c->fd, req, strlen(req), MSG_MORE | MSG_NOSIGNAL); /* one segment with the frame */
   ws_send_frame(c, 1, YOLK_WS_OP_TEXT, 1, "early", 5);
   resp_t r;
   CHECK_EQ_INT(cl_read_response(c, &r, 1), 0);
@@ -804,10 +844,29 @@ static void t_websocket(int port) {
   CHECK(wait_counter(&n_ws_close, 3, 2000));
   CHECK_EQ_INT(last_ws_close_code, 1001);
 
+  /* the client's close frame arrives with the upgrade request while the
+   * server closes at once: the handshake completes without the grace timer */
+  c = cl_connect(port);
+  snprintf(req, sizeof(req), ws_upgrade_fmt, "/wsclose");
+  send(c->fd, req, strlen(req), MSG_MORE | MSG_NOSIGNAL); /* one segment with the frame */
+  ws_send_frame(c, 1, YOLK_WS_OP_CLOSE, 1, "\x03\xe8", 2);
+  struct timeval t0, t1;
+  gettimeofday(&t0, NULL);
+  CHECK_EQ_INT(cl_read_response(c, &r, 1), 0);
+  CHECK_EQ_INT(r.status, 101);
+  resp_free(&r);
+  CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_CLOSE);
+  CHECK(cl_wait_closed(c));
+  gettimeofday(&t1, NULL);
+  CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000 < 700);
+  cl_close(c);
+  CHECK(wait_counter(&n_ws_close, 4, 2000));
+  CHECK_EQ_INT(last_ws_close_code, 1001);
+
   /* peer vanishes: 1006 */
   c = ws_connect(port, "/ws");
   cl_close(c);
-  CHECK(wait_counter(&n_ws_close, 4, 2000));
+  CHECK(wait_counter(&n_ws_close, 5, 2000));
   CHECK_EQ_INT(last_ws_close_code, 1006);
 
   /* protocol errors: each closes with its code */
@@ -829,7 +888,27 @@ static void t_websocket(int port) {
   ws_send_frame(c, 1, 0x3, 1, "", 0); /* reserved opcode */
   ws_expect_close(c, 1002);
   cl_close(c);
-  CHECK(wait_counter(&n_ws_close, 8, 2000));
+  CHECK(wait_counter(&n_ws_close, 9, 2000));
+
+  /* an upgrade pipelined behind a deferred plain request waits for its turn */
+  c = cl_connect(port);
+  cl_puts(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  snprintf(req, sizeof(req), ws_upgrade_fmt, "/ws");
+  cl_puts(c, req);
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(r.body, "slow");
+  resp_free(&r);
+  CHECK_EQ_INT(cl_read_response(c, &r, 1), 0);
+  CHECK_EQ_INT(r.status, 101);
+  resp_free(&r);
+  ws_send_frame(c, 1, YOLK_WS_OP_BINARY, 1, "after", 5);
+  CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_BINARY);
+  CHECK(n == 5 && memcmp(pl, "after", 5) == 0);
+  ws_send_frame(c, 1, YOLK_WS_OP_CLOSE, 1, "", 0);
+  ws_expect_close_empty(c);
+  cl_close(c);
+  CHECK(wait_counter(&n_ws_close, 10, 2000));
+  CHECK_EQ_INT(last_ws_close_code, 1005);
 
   /* a bad handshake gets 400 and a close */
   c = cl_connect(port);
@@ -848,7 +927,7 @@ static void t_websocket(int port) {
   CHECK_STR(resp_header(&r, "Sec-WebSocket-Version"), "13");
   resp_free(&r);
   cl_close(c);
-  CHECK_EQ_INT(n_ws_open, 8);
+  CHECK_EQ_INT(n_ws_open, 10);
 }
 
 /* ---- runner ------------------------------------------------------------------------------- */
@@ -970,6 +1049,8 @@ int main(void) {
     yolk_http_server_t *s2;
     CHECK_EQ_INT(yolk__http_server_init(&loop, &s2, &cfg), 0);
     CHECK(yolk__http_server_listen(s2, "not-an-ip", 0) < 0);
+    CHECK_EQ_INT(yolk__http_server_listen(s2, "localhost", 0), 0);
+    CHECK(yolk__http_server_port(s2) > 0);
     /* writes to a vanished peer must not kill the process */
     struct sigaction sa;
     CHECK(sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN);

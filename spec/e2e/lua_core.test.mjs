@@ -251,6 +251,27 @@ test('SIGINT stops a server that has connected clients', async () => {
   await closed;
 });
 
+test('a loop stuck in Lua: the second SIGINT ends the process', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yolk-stuck-'));
+  const file = path.join(dir, 'stuck.lua');
+  fs.writeFileSync(file, 'require("yolk.core").timer(0, function() io.stdout:write("READY\\n") io.stdout:flush() while true do end end)');
+  const p = spawn(yolk, ['lua', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  try {
+    await waitFor(() => out.includes('READY'));
+    p.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(p.exitCode, null); // the loop cannot run the graceful stop
+    p.kill('SIGINT');
+    const [, sig] = await exited(p);
+    assert.equal(sig, 'SIGINT');
+  } finally {
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 function run(args, opts = {}) {
   return spawnSync(yolk, args, { encoding: 'utf8', timeout: 10000, ...opts });
 }

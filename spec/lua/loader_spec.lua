@@ -129,3 +129,42 @@ describe('application.load', function()
     ok(err.message:find('router.lua:3:', 1, true), err.message)
   end)
 end)
+
+describe('boot', function()
+  local boot = require('yolk.boot')
+  it('env: --env, then YOLK_ENV, else local for dev and prod for start', function()
+    eq(boot.env_for { command = 'start', env = 'test' }, 'test')
+    local fromenv = os.getenv('YOLK_ENV')
+    if fromenv and fromenv ~= '' then
+      eq(boot.env_for { command = 'dev' }, fromenv)
+    else
+      eq(boot.env_for { command = 'dev' }, 'local')
+      eq(boot.env_for { command = 'start' }, 'prod')
+    end
+  end)
+
+  it('passes config.io.init through and adds generateId', function()
+    local gen = function() return 'x' end
+    local o = boot.sio_options { baseDir = '/nonexistent', io = { init = { pingInterval = 300, clientDistDir = false }, generateId = gen } }
+    eq(o.pingInterval, 300)
+    eq(o.generateId, gen)
+    eq(o.clientDistDir, nil)
+  end)
+end)
+
+describe('context', function()
+  local context = require('yolk.context')
+  it('app/extend/context.lua methods, lazy service instances per ctx', function()
+    local app = application.load { baseDir = FIX .. '/app1', env = 'unittest' }
+    local ctx = context.socket_ctx(app, { id = 'S1', handshake = { query = { a = '1' } } })
+    eq(ctx:who(), 'ctx of S1')
+    eq(ctx.query, { a = '1' })
+    local svc = ctx.service.userInfo
+    ok(svc == ctx.service.userInfo, 'one instance per ctx')
+    eq(svc:describe('y'), 'user y S1')
+    local ctx2 = context.socket_ctx(app, { id = 'S2', handshake = {} })
+    ok(ctx2.service.userInfo ~= svc, 'another ctx, another instance')
+    eq(ctx.service.sub.plain.value(), 7)
+    eq(ctx.helper.shout('a'), 'A!')
+  end)
+end)

@@ -58,6 +58,22 @@ describe('scheduler', function()
     eq(res2, { nil, 'closed' })
   end)
 
+  it('cancel stops the pending operation and wakes the sleeper', function()
+    local ws = scheduler.waitset()
+    local res
+    scheduler.spawn(function() res = { ws:sleep(1000) } end)
+    local pending = #clock.queue
+    ws:cancel('gone')
+    eq(res, { nil, 'gone' })
+    clock.advance(1000)
+    eq(res, { nil, 'gone' })
+    local ws2 = scheduler.waitset()
+    local res2
+    scheduler.spawn(function() res2 = { ws2:sleep(10) } end)
+    clock.advance(10)
+    eq(res2, { true })
+  end)
+
   it('a second wake is ignored', function()
     local w, n = nil, 0
     scheduler.spawn(function() scheduler.wait(function(wake) w = wake end); n = n + 1 end)

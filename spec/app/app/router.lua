@@ -5,9 +5,14 @@ return function(app)
   root:route('message', c.message)
   root:route('message-with-ack', c.messageWithAck)
   for _, ev in ipairs { 'join', 'leave', 'toRoom', 'nspToRoom', 'broadcastAll', 'exceptRoom', 'slow', 'fast',
-    'boom', 'ask', 'clients', 'fetch', 'kinds', 'binary', 'helper', 'whoami', 'events', 'bye' } do
+    'boom', 'ask', 'clients', 'fetch', 'kinds', 'binary', 'helper', 'whoami', 'events', 'bye',
+    'roomJoin', 'roomLeave', 'roomKick', 'remoteKick', 'rooms' } do
     root:route(ev, c[ev])
   end
+
+  root:route('disconnecting', function(ctx)
+    app.events:add(ctx.socket.id, 'disconnecting ' .. tostring(ctx.args[1]) .. ' in ' .. #ctx.socket.rooms .. ' rooms')
+  end)
 
   local mw = io:of('/mw')
   for _, ev in ipairs { 'echo', 'blocked', 'slow', 'rooms' } do mw:route(ev, io.controller.mw[ev]) end
@@ -19,5 +24,6 @@ return function(app)
   app.router:put('/echo', app.controller.home.echo)
   app.router:get('/events/:id', app.controller.home.events)
   app.router:get('/boom', app.controller.home.boom)
+  app.router:get('/env', app.controller.home.env)
   app.router:get('/sleep', 'home.sleep')
 end

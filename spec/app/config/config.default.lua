@@ -21,5 +21,8 @@ return function(appInfo)
     },
     cluster = { listen = { port = 3000 } },
     logger = { level = 'INFO' },
+    greeting = 'from default',
+    middleware = { 'poweredBy' },
+    poweredBy = { name = 'yolk-spec' },
   }
 end

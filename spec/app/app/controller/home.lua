@@ -20,6 +20,10 @@ function Home:events()
   self.ctx.body = self.app.events:get(self.ctx.params.id)
 end
 
+function Home:env()
+  self.ctx.body = { env = self.app.env, greeting = self.app.config.greeting }
+end
+
 function Home:boom()
   error('http handler exploded')
 end

@@ -112,6 +112,33 @@ function Default:events()
   self.ctx.ack(self.app.events:get(self.ctx.args[1]))
 end
 
+-- socketsJoin/socketsLeave/disconnectSockets on a room, remoteDisconnect by id
+function Default:roomJoin()
+  local a = self.ctx.args
+  self.app.io:of('/'):to(a[1]):socketsJoin(a[2])
+  self.ctx.ack(true)
+end
+
+function Default:roomLeave()
+  local a = self.ctx.args
+  self.app.io:of('/'):to(a[1]):socketsLeave(a[2])
+  self.ctx.ack(true)
+end
+
+function Default:roomKick()
+  self.app.io:of('/'):to(self.ctx.args[1]):disconnectSockets()
+  self.ctx.ack(true)
+end
+
+function Default:remoteKick()
+  self.app.io:of('/').adapter:remoteDisconnect(self.ctx.args[1], true)
+  self.ctx.ack(true)
+end
+
+function Default:rooms()
+  self.ctx.ack(self.ctx.socket.rooms)
+end
+
 function Default:bye()
   self.ctx.socket:disconnect()
 end

@@ -14,6 +14,12 @@ return function(app)
       socket:emit(socket.id, { action = 'deny', message = 'you are kicked' })
       socket:disconnect()
     end
+    if mode == 'tick' then
+      -- egg-socket.io tutorial's tick(): deny via the own id, remoteDisconnect, no next()
+      socket:emit(socket.id, { action = 'deny', message = 'room deleted' })
+      app.io:of('/mw').adapter:remoteDisconnect(socket.id, true)
+      return
+    end
     if mode == 'slow' then yolk.sleep(200) end
     if mode == 'skip' then
       app.events:add(socket.id, 'auth skipped next')
