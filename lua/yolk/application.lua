@@ -81,6 +81,9 @@ function M.load(opts)
   local app = setmetatable({
     name = info.name, baseDir = baseDir, env = env, info = info, config = config,
     runtime = opts.runtime, loadedAt = os.time(),
+    -- app.shared survives reloads (one table per process): the place for
+    -- in-memory state that must outlive a generation
+    shared = opts.shared or {},
   }, App)
   app.logger = logger_mod.new(app.name)
   app.coreLogger = logger_mod.yolk

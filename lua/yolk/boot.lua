@@ -4,6 +4,9 @@
 -- server from its config and returns; the C side then runs the loop.
 local M = {}
 
+-- app.shared: one table for the process, handed to every generation.
+M.shared = {}
+
 local function die(msg)
   io.stderr:write('yolk: ' .. msg .. '\n')
   io.stderr:flush()
@@ -66,7 +69,7 @@ function M.start(opts)
   local ok, app = xpcall(application.load, function(e)
     if require('yolk.loader').is_load_error(e) then return e end
     return debug.traceback(tostring(e), 2)
-  end, { baseDir = opts.baseDir or '.', env = env, port = opts.port })
+  end, { baseDir = opts.baseDir or '.', env = env, port = opts.port, shared = M.shared })
   if not ok then
     return nil, 'cannot start the application: ' .. error_text(app)
   end
@@ -92,7 +95,7 @@ function M.start(opts)
     return nil, ('cannot listen on %s:%d: %s'):format(host, port, tostring(lerr))
   end
   M.runtime = runtime
-  M.opts = { baseDir = app.baseDir, env = env, port = opts.port }
+  M.opts = { baseDir = app.baseDir, env = env, port = opts.port, shared = M.shared }
   if core.on_signal then core.on_signal('SIGHUP', function() M.reload('SIGHUP') end) end
   logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
   if app.ready then
