@@ -57,6 +57,14 @@ local function error_text(e)
   return tostring(e)
 end
 
+-- app.lua's serverDidReady hook, in its own coroutine.
+function M.server_did_ready(app)
+  local hooks = app.hooks
+  if hooks and hooks.serverDidReady then
+    require('yolk.scheduler').spawn_ex('serverDidReady', nil, hooks.serverDidReady, app)
+  end
+end
+
 -- Load and start; returns the runtime and the generation.
 function M.start(opts)
   local core = require('yolk.core')
@@ -98,9 +106,7 @@ function M.start(opts)
   M.opts = { baseDir = app.baseDir, env = env, port = opts.port, shared = M.shared }
   if core.on_signal then core.on_signal('SIGHUP', function() M.reload('SIGHUP') end) end
   logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
-  if app.ready then
-    require('yolk.scheduler').spawn_ex('app.ready', nil, app.ready, app)
-  end
+  M.server_did_ready(app)
   return runtime, app
 end
 
@@ -127,6 +133,7 @@ function M.reload(why)
     logger.yolk:warn('reload: the listen port changed; it takes effect after a restart')
   end
   rt:use(app)
+  M.server_did_ready(app)
   local ms = core.hrtime and (core.hrtime() - t0) / 1e6 or 0
   logger.yolk:info('reloaded (%s) in %.1f ms', tostring(why), ms)
   return true
