@@ -80,9 +80,12 @@ static void ws_echo_message(yolk_ws_t *ws, int binary, const char *data, size_t 
   if (len == 9 && memcmp(data, "broadcast", 9) == 0) {
     /* One frame queued twice on the same connection: shared, not copied. */
     yolk_buf_t *f = yolk__ws_frame_new(YOLK_WS_OP_TEXT, "shared", 6);
+    size_t before = yolk__ws_pending(ws);
     CHECK_EQ_INT(yolk__ws_send_frame(ws, f), 0);
     CHECK_EQ_INT(yolk__ws_send_frame(ws, f), 0);
-    CHECK(f->refs >= 1);
+    /* corked until the end of this loop iteration, then one write for both */
+    CHECK_EQ_INT(yolk__ws_pending(ws), before + 2 * f->len);
+    CHECK_EQ_INT(f->refs, 3);
     yolk__buf_unref(f);
     return;
   }
