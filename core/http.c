@@ -1129,11 +1129,14 @@ static void listener_closed(uv_handle_t *h) {
 
 void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), void *arg) {
   if (srv->closing) return;
-  srv->closing = 1;
   srv->close_cb = cb;
   srv->close_arg = arg;
+  /* Bytes handed to us before the close (e.g. the close packet answering a
+   * pending long-poll) get one direct write attempt; then every connection
+   * closes at once. */
+  flush_all(srv);
+  srv->closing = 1;
   uv_close((uv_handle_t *)&srv->listener, listener_closed);
-  /* Connections close now (their corked writes are dropped with them). */
   for (yolk_http_conn_t *c = srv->conns; c; c = c->next) conn_close_now(c);
   uv_close((uv_handle_t *)&srv->flush_prepare, flusher_closed);
   uv_close((uv_handle_t *)&srv->flush_check, flusher_closed);
