@@ -156,6 +156,7 @@ void yolk__lua_rt_stop(yolk_lua_rt_t *rt) {
   rt->stopping = 1;
   yolk__lua_servers_close_all(rt);
   yolk__lua_timers_cancel_all(rt);
+  yolk__lua_watches_close_all(rt);
   if (!rt->stop_deadline_started) {
     rt->stop_deadline_started = 1;
     /* unref'd: it must not be what keeps the loop running */
@@ -570,6 +571,7 @@ void yolk__lua_rt_free(yolk_lua_rt_t *rt) {
   rt->exiting = 1; /* from here on no Lua code runs; C objects only release their refs */
   yolk__lua_servers_close_all(rt);
   yolk__lua_timers_cancel_all(rt);
+  yolk__lua_watches_close_all(rt);
   signals_uninstall(rt);
   /* A pending uv_stop (os.exit) makes the next uv_run return at once: the
    * NOWAIT pass consumes it. The deadline bounds a close that never ends. */
