@@ -10,7 +10,8 @@
 -- ('app/io/controller/chat.lua'), once per burst: an editor's save is several
 -- events (truncate, write, rename of a temporary file), so events are
 -- collected until `delay` ms pass without a new one. Editor droppings (dot
--- files, foo~, *.swp, vim's 4913) are ignored. After each burst the set of
+-- files, foo~, *.swp, vim's 4913) are ignored, and so are files that came and
+-- went within the burst (sed -i's temporary file). After each burst the set of
 -- watched directories is synchronised with the disk, so directories created
 -- later (or app/ and config/ themselves, through the root watch) are watched
 -- too, and removed ones are dropped.
@@ -52,15 +53,18 @@ function M.tree(opts)
   return self
 end
 
--- The directories below rel (rel included) that exist, as relative paths.
-local function walk(root, rel, out)
+-- The directories below rel (rel included) that exist, as relative paths,
+-- and (in files) every entry seen.
+local function walk(root, rel, out, files)
   local names = fs.list(fs.join(root, rel))
   if not names then return out end
   out[#out + 1] = rel
+  files[rel] = true
   for _, name in ipairs(names) do
     if name:sub(1, 1) ~= '.' then
       local sub = rel .. '/' .. name
-      if fs.is_dir(fs.join(root, sub)) then walk(root, sub, out) end
+      files[sub] = true
+      if fs.is_dir(fs.join(root, sub)) then walk(root, sub, out, files) end
     end
   end
   return out
@@ -91,9 +95,14 @@ end
 function Tree:sync()
   if self.stopped then return end
   local want = { [''] = true }
-  for _, d in ipairs(self.dirs) do
-    for _, rel in ipairs(walk(self.root, d, {})) do want[rel] = true end
+  local known = {}
+  for f in pairs(self.files) do
+    if fs.exists(fs.join(self.root, f)) then known[f] = true end
   end
+  for _, d in ipairs(self.dirs) do
+    for _, rel in ipairs(walk(self.root, d, {}, known)) do want[rel] = true end
+  end
+  self.known = known
   for rel, w in pairs(self.watches) do
     if not want[rel] then
       w:stop()
@@ -121,12 +130,13 @@ end
 
 function Tree:_flush()
   if self.stopped then return end
+  local before = self.known or {}
   self:sync()
   local list = {}
   for p in pairs(self.pending) do
-    -- a directory event whose directory is now watched says nothing new
-    -- unless it is the creation or removal of the directory itself
-    list[#list + 1] = p
+    -- a file that neither existed before the burst nor exists now was a
+    -- temporary one (sed -i, editors' save-by-rename): not a change
+    if before[p] or self.known[p] then list[#list + 1] = p end
   end
   self.pending = {}
   table.sort(list)
