@@ -258,3 +258,40 @@ test('yolk start: SIGHUP reloads with no disconnect; files are not watched', asy
   assert.ok((await ask(s, 'rooms')).includes('keep'));
   assert.ok(s.connected && !disconnected);
 });
+
+// The demo app (the repo root) under yolk dev: a reload keeps the chat's
+// members (app.shared) and the sockets; the reload time is reported.
+test('yolk dev on the demo app: members survive a reload; reload time', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yolk-reload-demo-'));
+  dirs.push(dir);
+  for (const f of ['app', 'config', 'public', 'package.json']) fs.cpSync(path.join(ROOT, f), path.join(dir, f), { recursive: true });
+  const port = await freePort();
+  const srv = { dir, port, out: '', url: `http://127.0.0.1:${port}` };
+  srv.child = spawn(YOLK, ['dev', '--baseDir', dir, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  srv.child.stdout.on('data', (d) => { srv.out += d; });
+  srv.child.stderr.on('data', (d) => { srv.out += d; });
+  servers.push(srv);
+  await expectLog(srv, /watching app\/ and config\//, () => {});
+  const join = async (nickname) => {
+    const s = ioc(srv.url, { transports: ['websocket'], forceNew: true, reconnection: false, query: { room: 'demo', nickname } });
+    clients.push(s);
+    s.users = [];
+    s.on('users', (m) => s.users.push(m.users.map((u) => u.nickname)));
+    await new Promise((resolve, reject) => { s.on('connect', resolve); s.on('connect_error', reject); });
+    return s;
+  };
+  const a = await join('alice');
+  const b = await join('bob');
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    const log = await expectLog(srv, RELOADED, () =>
+      fs.appendFileSync(path.join(dir, 'app/io/controller/nsp.lua'), `-- edit ${i}\n`));
+    times.push(Number(log.match(/ in ([\d.]+) ms/)[1]));
+  }
+  times.sort((x, y) => x - y);
+  t.diagnostic(`demo app reload: median ${times[2]} ms (min ${times[0]}, max ${times[4]}) over 5 reloads`);
+  const c = await join('carol');
+  for (let i = 0; i < 200 && !c.users.length; i++) await sleep(10);
+  assert.deepEqual(c.users.at(-1), ['alice', 'bob', 'carol'], 'the members from before the reloads are still there');
+  assert.ok(a.connected && b.connected);
+});
