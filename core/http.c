@@ -65,6 +65,7 @@ struct yolk_http_server_s {
   uv_check_t flush_check;     /* flushes writes made by I/O callbacks */
   yolk_http_conn_t *flush_head; /* connections with corked writes */
   int flushers_active;
+  uint64_t accept_warned_ms;
   yolk_http_config_t cfg;
   llhttp_settings_t settings;
   yolk_http_conn_t *conns; /* doubly linked list of live connections */
@@ -1027,7 +1028,12 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
 static void on_connection(uv_stream_t *server, int status) {
   yolk_http_server_t *srv = server->data;
   if (status < 0) {
-    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "accept failed: %s", uv_strerror(status));
+    /* Out of descriptors comes in storms: one line per second is enough. */
+    uint64_t now = uv_now(srv->loop);
+    if (!srv->accept_warned_ms || now - srv->accept_warned_ms >= 1000) {
+      srv->accept_warned_ms = now ? now : 1;
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "accept failed: %s", uv_strerror(status));
+    }
     return;
   }
   if (srv->closing) return;
