@@ -120,4 +120,12 @@ void yolk__eio_server_free(yolk_eio_server_t *eio);
 /* The server.c side of yolk_eio_attach: registers eio for routing. */
 void yolk__server_add_eio(yolk_server_t *srv, yolk_eio_server_t *eio);
 
+/* A layer above Engine.IO (Socket.IO) hooking into the server (server.c):
+ * route is offered every request before the Engine.IO paths and returns 1
+ * when it answered it (Socket.IO serves its browser client under its own
+ * path); on_free runs when the server is freed, after every Engine.IO
+ * session is gone. Either may be NULL. */
+void yolk__server_add_hook(yolk_server_t *srv, int (*route)(yolk_http_req_t *req, void *ud),
+                           void (*on_free)(void *ud), void *ud);
+
 #endif

@@ -17,7 +17,15 @@
 
 #define LOG_COMPONENT "server"
 
+typedef struct server_hook_s {
+  struct server_hook_s *next;
+  int (*route)(yolk_http_req_t *req, void *ud);
+  void (*on_free)(void *ud);
+  void *ud;
+} server_hook_t;
+
 struct yolk_server_s {
+  server_hook_t *hooks;
   uv_loop_t *loop;
   yolk_server_options_t opts;
   yolk_http_server_t *http;
@@ -59,8 +67,22 @@ void yolk__server_add_eio(yolk_server_t *srv, yolk_eio_server_t *eio) {
   *pp = eio;
 }
 
+void yolk__server_add_hook(yolk_server_t *srv, int (*route)(yolk_http_req_t *req, void *ud),
+                           void (*on_free)(void *ud), void *ud) {
+  server_hook_t *h = yolk__calloc(1, sizeof(*h));
+  h->route = route;
+  h->on_free = on_free;
+  h->ud = ud;
+  server_hook_t **pp = &srv->hooks;
+  while (*pp) pp = &(*pp)->next;
+  *pp = h;
+}
+
 static void on_request(yolk_http_req_t *req, void *ud) {
   yolk_server_t *srv = ud;
+  if (!req->upgrade)
+    for (server_hook_t *h = srv->hooks; h; h = h->next)
+      if (h->route && h->route(req, h->ud)) return;
   for (yolk_eio_server_t *e = srv->eios; e; e = e->next) {
     if (yolk__eio_claims(e, req)) {
       yolk__eio_handle_request(e, req);
@@ -118,6 +140,12 @@ static void server_maybe_finish(void *arg) {
     yolk_eio_server_t *e = srv->eios;
     srv->eios = e->next;
     yolk__eio_server_free(e);
+  }
+  while (srv->hooks) {
+    server_hook_t *h = srv->hooks;
+    srv->hooks = h->next;
+    if (h->on_free) h->on_free(h->ud);
+    free(h);
   }
   void (*cb)(void *) = srv->close_cb;
   void *cb_arg = srv->close_arg;

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "buf.h"
+#include "eio.h" /* yolk__server_add_hook */
 #include "log.h"
 
 #define LOG_COMPONENT "sio"
@@ -605,9 +606,14 @@ static void client_dispatch(yolk_sio_client_t *c, yolk_sio_packet_t *p, const yo
 
   if (p->type == YOLK_SIO_PKT_CONNECT) {
     if (s) {
+      /* socket.io-client sends CONNECT twice when connect() is called on a
+       * socket that auto-connects; the reference server, which admits on the
+       * next tick, creates a second socket then. One socket per namespace is
+       * the sane reading: the repeat is ignored. */
+      YOLK_LOG_WARN_(LOG_COMPONENT, "client %s: repeated CONNECT for %s ignored", yolk_eio_socket_id(c->eio),
+                     nsp_name);
       free(nsp_name);
       cJSON_Delete(query_auth);
-      client_fail(c, "forced server close", "CONNECT for a namespace already joined");
       return;
     }
     cJSON *auth;
@@ -828,7 +834,8 @@ static void nsp_free(yolk_sio_nsp_t *nsp) {
   free(nsp);
 }
 
-static int serve_client_file(yolk_sio_server_t *sio, yolk_http_req_t *req);
+static int serve_client_file(yolk_http_req_t *req, void *ud);
+static void sio_free(void *arg);
 
 yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t *opts) {
   yolk_sio_server_t *sio = yolk__calloc(1, sizeof(*sio));
@@ -841,7 +848,10 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   sio->loop = yolk_server_loop(srv);
   sio->opts = *opts;
   const char *path = opts->eio.path ? opts->eio.path : "/socket.io/";
-  sio->path = yolk__strndup(path, strlen(path));
+  size_t path_len = strlen(path);
+  sio->path = yolk__malloc(path_len + 2);
+  memcpy(sio->path, path, path_len + 1);
+  if (path_len == 0 || path[path_len - 1] != '/') memcpy(sio->path + path_len, "/", 2); /* as Engine.IO does */
   sio->opts.eio.path = sio->path;
   if (opts->client_dist_dir) {
     sio->client_dist_dir = yolk__strndup(opts->client_dist_dir, strlen(opts->client_dist_dir));
@@ -863,7 +873,7 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   uv_unref((uv_handle_t *)sio->hold_timer);
   nsp_new(sio, "/");
   sio->eio = yolk_eio_attach(srv, &sio->opts.eio);
-  (void)serve_client_file;
+  yolk__server_add_hook(srv, sio->client_dist_dir ? serve_client_file : NULL, sio_free, sio);
   return sio;
 }
 
@@ -929,8 +939,8 @@ void yolk_sio_close(yolk_sio_server_t *sio) {
 }
 
 /* Frees what the server owns once every client is gone (the server's close). */
-void yolk__sio_free(yolk_sio_server_t *sio);
-void yolk__sio_free(yolk_sio_server_t *sio) {
+static void sio_free(void *arg) {
+  yolk_sio_server_t *sio = arg;
   while (sio->calls_head) {
     yolk_sio_deferred_call_t *d = sio->calls_head;
     sio->calls_head = d->next;
@@ -1148,7 +1158,8 @@ static const char *const client_files[] = {
 
 /* Answers GET <path>socket.io[.min|.esm.min].js[.map] from client_dist_dir.
  * Returns 1 when req was one of those (and is answered), else 0. */
-static int serve_client_file(yolk_sio_server_t *sio, yolk_http_req_t *req) {
+static int serve_client_file(yolk_http_req_t *req, void *ud) {
+  yolk_sio_server_t *sio = ud;
   if (!sio->client_dist_dir) return 0;
   const char *path = yolk_http_req_path(req);
   size_t plen = strlen(sio->path);

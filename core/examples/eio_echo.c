@@ -5,8 +5,11 @@
  *
  *   eio-echo [--host 127.0.0.1] [--port 3000] [--ping-interval ms]
  *            [--ping-timeout ms] [--max-payload bytes] [--cors-origin origin]
- *            [--cors-credentials] [--log-level debug|info|warn|error]
+ *            [--cors-credentials] [--forbid-param name]
+ *            [--log-level debug|info|warn|error]
  *
+ * --forbid-param refuses (403, allowRequest) handshakes whose query has that
+ * parameter: the end-to-end tests use it to see the hook at work.
  * Prints "eio-echo listening on <host>:<port>" once listening (--port 0 picks
  * a free port). SIGINT/SIGTERM close every session and exit.
  */
@@ -18,6 +21,7 @@
 #include "yolk.h"
 
 static yolk_server_t *server;
+static const char *forbid_param;
 static uv_signal_t sigint_h, sigterm_h;
 
 static void on_message(yolk_eio_socket_t *s, int binary, const char *data, size_t len, void *ud) {
@@ -38,6 +42,18 @@ static void on_connection(yolk_eio_socket_t *s, void *ud) {
   yolk_eio_socket_set_handler(s, &handler, NULL);
 }
 
+static int allow_request(const yolk_http_req_t *req, void *ud) {
+  (void)ud;
+  size_t n = strlen(forbid_param);
+  for (const char *q = yolk_http_req_query(req); q && *q;) {
+    if (strncmp(q, forbid_param, n) == 0 && (q[n] == '=' || q[n] == '&' || q[n] == '\0'))
+      return YOLK_EIO_ERR_FORBIDDEN;
+    q = strchr(q, '&');
+    if (q) q++;
+  }
+  return -1;
+}
+
 static void closed(void *arg) {
   (void)arg;
   uv_close((uv_handle_t *)&sigint_h, NULL);
@@ -56,7 +72,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: eio-echo [--host H] [--port N] [--ping-interval MS] [--ping-timeout MS]\n"
           "                [--max-payload BYTES] [--cors-origin ORIGIN] [--cors-credentials]\n"
-          "                [--log-level debug|info|warn|error]\n");
+          "                [--forbid-param NAME] [--log-level debug|info|warn|error]\n");
   exit(2);
 }
 
@@ -88,6 +104,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--max-payload") == 0) opts.max_http_buffer_size = (size_t)num_arg(a, v), i++;
     else if (strcmp(a, "--cors-origin") == 0 && v) opts.cors_origin = v, i++;
     else if (strcmp(a, "--cors-credentials") == 0) opts.cors_credentials = 1;
+    else if (strcmp(a, "--forbid-param") == 0 && v) forbid_param = v, i++;
     else if (strcmp(a, "--log-level") == 0 && v) {
       i++;
       if (strcmp(v, "debug") == 0) yolk_log_set_level(YOLK_LOG_DEBUG);
@@ -100,6 +117,7 @@ int main(int argc, char **argv) {
     }
   }
 
+  if (forbid_param) opts.allow_request = allow_request;
   uv_loop_t *loop = uv_default_loop();
   yolk_server_options_t sopts;
   yolk_server_options_init(&sopts);
