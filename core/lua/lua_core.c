@@ -65,7 +65,8 @@
  *
  * HTTP server (lua_http.c)
  *   core.server{ max_body_size, max_header_size, header_timeout_ms,
- *                keepalive_timeout_ms } -> server
+ *                keepalive_timeout_ms } -> server  (sizes: bytes, or strings like "100kb",
+ *                "1mb" as egg configs write them; so is socketio's maxHttpBufferSize)
  *   server:listen(host, port) -> true | nil, err ;  server:port() ;  server:close()
  *   server:on_request(fn(req)) for requests Socket.IO does not claim. req is a table:
  *     { method, url, path, query (raw string), headers = { [lower-case name] = value },
