@@ -181,6 +181,7 @@ function M.watch(boot, baseDir, delay)
     files = { 'app.lua' },
     delay = delay or 150,
     on_change = function(changed) M.reload(boot, changed) end,
+    on_error = function(err) logger.yolk:warn('file watching: %s (changes there will not reload)', tostring(err)) end,
   }
   logger.yolk:info('watching app/ and config/ for changes (%d directories); edits reload the application',
     tree:count() - 1)
