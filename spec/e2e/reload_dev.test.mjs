@@ -155,8 +155,12 @@ test('yolk dev: edits reload the application; the same socket sees the new code'
   // it started with; a new connection runs the new code
   await expectLog(srv, RELOADED, () => edit(srv, 'app/io/middleware/conn.lua', /* before */ "'conn v1 before '", "'conn v2 before '"));
   await expectLog(srv, RELOADED, () => edit(srv, 'app/io/middleware/conn.lua', "'conn v1 after '", "'conn v2 after '"));
+  // generateId is called through the running generation: its code reloads too
+  await expectLog(srv, RELOADED, () => edit(srv, 'config/config.default.lua', "'v1-'", "'v2-'"));
+  assert.match(id, /^v1-\d+$/);
   const s2 = await connect(srv);
   const id2 = s2.id;
+  assert.match(id2, /^v2-\d+$/);
   s2.disconnect();
   assert.equal(await ask(s, 'hello'), 'hello v2');
   assert.ok(s.connected && !disconnected, 'the first socket never disconnected');
@@ -203,7 +207,7 @@ test('yolk dev: a broken file keeps the running code and names file and line; fi
   // a middleware name that does not exist: the config file and line are named
   log = await expectLog(srv, /reload failed/, () =>
     edit(srv, 'config/config.default.lua', "packetMiddleware = { 'tag' }", "packetMiddleware = { 'nope' }"));
-  assert.match(log, /config\.default\.lua:9: .*unknown middleware 'nope'/);
+  assert.match(log, /config\.default\.lua:15: .*unknown middleware 'nope'/);
   assert.equal(await ask(s, 'tag'), 'tag v1', 'the old middleware chain still runs');
   await expectLog(srv, RELOADED, () =>
     edit(srv, 'config/config.default.lua', "packetMiddleware = { 'nope' }", "packetMiddleware = { 'tag' }"));
