@@ -164,6 +164,22 @@ test('server emit with ack: answer, and timeout', async () => {
   assert.deepEqual(await answer, ['timeout', null]);
 });
 
+test('a pending ack gets "socket disconnected" when the client leaves', async () => {
+  const a = client();
+  await once(a, 'welcome');
+  a.on('question', () => {}); // never answers
+  await a.timeout(2000).emitWithAck('ask', 'ignored', 0);
+  a.disconnect();
+  const b = client();
+  await once(b, 'welcome');
+  let last;
+  await waitFor(() => {
+    b.emit('last-answer', (v) => { last = v; });
+    return last && last.err === 'socket disconnected';
+  });
+  assert.equal(typeof last.alive, 'boolean');
+});
+
 test('rooms, broadcast with except, fetch_sockets, socket data', async () => {
   const a = client();
   const b = client();
