@@ -13,7 +13,8 @@ import { io } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const yolk = process.env.YOLK_BIN || path.join(root, 'build/yolk');
+// the binary: $YOLK_BIN, else yolk in $YOLK_BUILD_DIR (default ./build)
+const yolk = process.env.YOLK_BIN || path.join(path.resolve(root, process.env.YOLK_BUILD_DIR || 'build'), 'yolk');
 const fixture = path.join(root, 'spec/e2e/fixtures/lua_core_server.lua');
 
 // Starts the fixture; resolves { proc, port, lines } once it printed its port.
