@@ -117,6 +117,7 @@ function M.start(opts)
   logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
   M.server_did_ready(app)
   -- yolk dev reloads on file changes; yolk start only on SIGHUP
+  require('yolk.reload').remember(app.baseDir)
   if opts.command == 'dev' and core.watch then
     M.watcher = require('yolk.reload').watch(M, app.baseDir)
   end

@@ -256,6 +256,10 @@ test('yolk start: SIGHUP reloads with no disconnect; files are not watched', asy
   assert.equal(await ask(s, 'hello'), 'hello v1');
   const log = await expectLog(srv, /reloaded \(SIGHUP\) in [\d.]+ ms/, () => srv.child.kill('SIGHUP'));
   assert.doesNotMatch(log, /ERROR/);
+  assert.match(log, /reloaded \(SIGHUP\) in [\d.]+ ms: app\/io\/controller\/main\.lua, app\/io\/middleware\/tag\.lua changed/,
+    'the log says which files changed since the running generation was loaded');
+  const log2 = await expectLog(srv, /reloaded \(SIGHUP\)/, () => srv.child.kill('SIGHUP'));
+  assert.match(log2, /reloaded \(SIGHUP\) in [\d.]+ ms: no file changed/);
   assert.equal(await ask(s, 'hello'), 'hello v2');
   assert.equal(await ask(s, 'tag'), 'tag v2');
   assert.equal(s.id, id);
