@@ -238,4 +238,29 @@ function M.watch(boot, baseDir, delay)
   return tree
 end
 
+-- yolk dev when the application does not load at start-up: log why, watch
+-- app/ and config/, and try to start again after each change.
+function M.wait_for_fix(boot, opts, err)
+  local logger = require('yolk.logger')
+  logger.yolk:error('%s', err)
+  logger.yolk:info('waiting for a change in app/ or config/ to start again')
+  local tree
+  tree = require('yolk.watch').tree {
+    root = opts.baseDir,
+    dirs = { 'app', 'config' },
+    files = { 'app.lua' },
+    delay = 150,
+    on_change = function(changed)
+      M.drop_app_modules(opts.baseDir)
+      local rt, err2 = boot.start(opts)
+      if rt then
+        tree:stop()
+      else
+        logger.yolk:error('%s (%s)', err2, M.describe(changed))
+      end
+    end,
+  }
+  return tree
+end
+
 return M

@@ -36,18 +36,20 @@ const dirs = [];
 
 // A copy of the fixture listening on a free port (set in its config, so that
 // the test can change it), run with `yolk <command>`.
-async function startApp(command) {
+async function startApp(command, { broken } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yolk-reload-dev-'));
   dirs.push(dir);
   fs.cpSync(FIXTURE, dir, { recursive: true });
   const port = await freePort();
   const cfg = path.join(dir, 'config/config.default.lua');
   fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace('port = 7001', `port = ${port}`));
+  if (broken) broken(dir);
   const srv = { dir, port, out: '', url: `http://127.0.0.1:${port}` };
   srv.child = spawn(YOLK, [command, '--baseDir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   srv.child.stdout.on('data', (d) => { srv.out += d; });
   srv.child.stderr.on('data', (d) => { srv.out += d; });
   servers.push(srv);
+  if (broken) return srv;
   for (let i = 0; i < 200; i++) {
     if (srv.child.exitCode !== null) break;
     try { if ((await fetch(`${srv.url}/log`)).ok) return srv; } catch {}
@@ -239,6 +241,35 @@ test('yolk dev: changing the listen port logs "restart required" and keeps liste
   const log2 = await expectLog(srv, RELOADED, () =>
     edit(srv, 'config/config.default.lua', "hostname = '127.0.0.1' }", "hostname = '127.0.0.1' }, workers = 4"));
   assert.match(log2, /restart required to apply .*cluster\.workers \(nil -> 4\)/);
+});
+
+test('yolk dev: an app that does not load at start-up waits for the fix, then starts', async () => {
+  const main = 'app/io/controller/main.lua';
+  let good;
+  const srv = await startApp('dev', {
+    broken: (dir) => {
+      good = fs.readFileSync(path.join(dir, main), 'utf8');
+      fs.writeFileSync(path.join(dir, main), good.replace('function Main:id()', 'function Main:id(('));
+    },
+  });
+  await expectLog(srv, /waiting for a change in app\/ or config\/ to start again/, () => {});
+  assert.match(srv.out, /ERROR \[yolk\] cannot start the application: .*main\.lua:10:/);
+  assert.equal(srv.child.exitCode, null, 'still running');
+  // still broken: says so again
+  await expectLog(srv, /cannot start the application: .*main\.lua:10: .*\(app\/io\/controller\/main\.lua changed\)/,
+    () => fs.writeFileSync(path.join(srv.dir, main), good.replace('function Main:id()', 'function Main:id((( ')));
+  await expectLog(srv, /listening on http:\/\/127\.0\.0\.1:\d+\/[\s\S]*watching app\//, () => fs.writeFileSync(path.join(srv.dir, main), good));
+  const s = await connect(srv);
+  assert.equal(await ask(s, 'hello'), 'hello v1');
+  await expectLog(srv, RELOADED, () => edit(srv, main, "'hello v1'", "'hello v2'"));
+  assert.equal(await ask(s, 'hello'), 'hello v2');
+  s.close();
+  // and a stop while waiting ends the process cleanly
+  const other = await startApp('dev', { broken: (dir) => fs.writeFileSync(path.join(dir, 'app/router.lua'), 'return {{') });
+  await expectLog(other, /waiting for a change/, () => {});
+  other.child.kill('SIGTERM');
+  const code = await new Promise((r) => other.child.on('exit', r));
+  assert.equal(code, 0);
 });
 
 test('yolk start: SIGHUP reloads with no disconnect; files are not watched', async () => {
