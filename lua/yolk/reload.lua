@@ -85,9 +85,11 @@ function M.restart_changes(old, new)
   return out
 end
 
--- Keep the running values of the restart-only settings in config.
+-- Keep the running values of the restart-only settings that changed.
 function M.pin(old, new)
-  for _, path in ipairs(M.RESTART_ONLY) do set(new, path, get(old, path)) end
+  for _, path in ipairs(M.RESTART_ONLY) do
+    if #M.diff(get(old, path), get(new, path)) > 0 then set(new, path, get(old, path)) end
+  end
 end
 
 -- Modules the application loaded with require() from its own directory

@@ -41,15 +41,17 @@ describe('reload', function()
   end)
 
   it('restart-only settings: listen port, workers, io.init, body limit; pin keeps the running ones', function()
-    local old = { cluster = { listen = { port = 1 } }, io = { init = { pingInterval = 5 } }, greeting = 'a' }
-    local new = { cluster = { listen = { port = 2 }, workers = 3 }, io = { init = { pingInterval = 5 } }, greeting = 'b',
-      bodyParser = { jsonLimit = 10 } }
+    local g1, g2 = function() end, function() end
+    local old = { cluster = { listen = { port = 1 } }, io = { init = { pingInterval = 5 }, generateId = g1 }, greeting = 'a' }
+    local new = { cluster = { listen = { port = 2 }, workers = 3 }, io = { init = { pingInterval = 5 }, generateId = g2 },
+      greeting = 'b', bodyParser = { jsonLimit = 10 } }
     local c = reload.restart_changes(old, new)
     eq(table.concat(c, '; '), 'cluster.listen.port (1 -> 2); cluster.workers (nil -> 3); bodyParser.jsonLimit (nil -> 10)')
     reload.pin(old, new)
     eq(#reload.restart_changes(old, new), 0)
     eq(new.cluster.listen.port, 1)
     eq(new.greeting, 'b')
+    ok(new.io.generateId == g2, 'unchanged restart-only settings keep the new code')
   end)
 
   it('snapshots the app files and lists the changed ones', function()
