@@ -55,7 +55,8 @@
  *
  * HTTP server (lua_http.c)
  *   core.server{ max_body_size, max_header_size, header_timeout_ms,
- *                keepalive_timeout_ms } -> server
+ *                keepalive_timeout_ms } -> server  (sizes: bytes, or strings like "100kb",
+ *                "1mb" as egg configs write them; so is socketio's maxHttpBufferSize)
  *   server:listen(host, port) -> true | nil, err ;  server:port() ;  server:close()
  *   server:on_request(fn(req)) for requests Socket.IO does not claim. req is a table:
  *     { method, url, path, query (raw string), headers = { [lower-case name] = value },
@@ -73,7 +74,9 @@
  *   server:socketio{ path, pingInterval, pingTimeout, upgradeTimeout, maxHttpBufferSize,
  *     connectTimeout, transports = {'polling','websocket'}, allowEIO3, allowUpgrades,
  *     cors = { origin = '*' | 'http://a' | {'http://a', ...} | true, credentials },
- *     clientDistDir, generateId = fn(handshake) -> string } -> sio (one per server)
+ *     clientDistDir, maxAttachments, generateId = fn(handshake) -> string (nil or an
+ *     error: a random id; called for protocol 5 clients only) } -> sio (one per server;
+ *     calling it again returns the same object). Sizes accept "1mb" strings too.
  *   sio:of(name) -> nsp (created on first use; the same object every time); nsp:name()
  *   nsp:set_handler{ connect = fn(sock), event = fn(sock, args, ack_id|nil),
  *                    disconnecting = fn(sock, reason), close = fn(sock, reason) }

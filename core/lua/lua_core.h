@@ -168,6 +168,9 @@ struct yolk__lua_server_s {
   yolk__lua_server_t *prev, *next; /* rt->servers */
 };
 
+/* A byte size option at idx: a number or "100kb"/"1mb"/"1gb"; -1 if invalid. */
+double yolk__lua_parse_size(lua_State *L, int idx);
+
 /* server:socketio(opts) (lua_socketio.c) */
 int yolk__lua_server_socketio(lua_State *L);
 /* Kills the Socket.IO boxes of a server whose C side is gone and releases

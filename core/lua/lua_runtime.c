@@ -408,6 +408,15 @@ void yolk__lua_open_runtime(lua_State *L) {
 
 /* ---- lifecycle ------------------------------------------------------------------ */
 
+/* An error outside any pcall (only out-of-memory can get there: every call
+ * into Lua code is protected) leaves no way back: say what happened. */
+static int on_panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "yolk: unprotected Lua error: %s\n", msg ? msg : "(no message)");
+  abort();
+  return 0;
+}
+
 yolk_lua_rt_t *yolk__lua_rt_new(void) {
   yolk_lua_rt_t *rt = yolk__calloc(1, sizeof(*rt));
   int rc = uv_loop_init(&rt->loop);
@@ -424,6 +433,7 @@ yolk_lua_rt_t *yolk__lua_rt_new(void) {
     abort();
   }
   rt->L = L;
+  lua_atpanic(L, on_panic);
   luaL_openlibs(L);
 
   lua_pushlightuserdata(L, (void *)&rt_key);
