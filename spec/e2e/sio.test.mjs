@@ -14,7 +14,7 @@ import ioV2 from 'socket.io-client-v2';
 import WebSocket from 'ws';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.SIO_SUITE_BIN || path.join(root, process.env.YOLK_BUILD_DIR || 'build', 'sio-suite');
+const bin = process.env.SIO_SUITE_BIN || path.join(path.resolve(root, process.env.YOLK_BUILD_DIR || 'build'), 'sio-suite');
 const clientDist = path.join(root, 'node_modules/socket.io-client/dist');
 
 let server;
