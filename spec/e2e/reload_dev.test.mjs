@@ -181,6 +181,37 @@ test('yolk dev: edits reload the application; the same socket sees the new code'
   assert.ok(!events.includes(`conn v2 after ${id}`));
 });
 
+test('yolk dev: packets in flight during reloads are all answered, each by one whole generation', async () => {
+  const srv = await startApp('dev');
+  const s = await connect(srv);
+  let disconnected = false;
+  s.on('disconnect', () => { disconnected = true; });
+  const answers = [];
+  let stop = false;
+  // a client that keeps asking while the files change under it
+  const pump = (async () => {
+    while (!stop) {
+      answers.push(...await Promise.all([ask(s, 'both'), ask(s, 'both'), ask(s, 'both')]));
+    }
+  })();
+  for (let v = 2; v <= 6; v++) {
+    // controller and middleware change together: every packet must see both old or both new
+    await expectLog(srv, RELOADED, () => {
+      edit(srv, 'app/io/controller/main.lua', `'hello v${v - 1}'`, `'hello v${v}'`);
+      edit(srv, 'app/io/middleware/tag.lua', `'tag v${v - 1}'`, `'tag v${v}'`);
+    });
+    await sleep(30);
+  }
+  stop = true;
+  await pump;
+  assert.ok(answers.length > 10, `${answers.length} rounds`);
+  const seen = new Set(answers);
+  for (const a of seen) assert.match(a, /^tag v(\d) \+ hello v\1$/, 'one generation per packet');
+  assert.equal(answers.at(-1), 'tag v6 + hello v6');
+  assert.ok(seen.size >= 3, `several generations answered: ${[...seen].join(', ')}`);
+  assert.ok(!disconnected && s.connected);
+});
+
 test('yolk dev: a broken file keeps the running code and names file and line; fixing it reloads', async () => {
   const srv = await startApp('dev');
   const s = await connect(srv);
@@ -191,7 +222,7 @@ test('yolk dev: a broken file keeps the running code and names file and line; fi
   // a syntax error
   let log = await expectLog(srv, /reload failed/, () =>
     write(srv, 'app/io/controller/main.lua', good.replace("'hello v1'", "'hello v2'").replace('function Main:tag()', 'function Main:tag(( ')));
-  assert.match(log, /ERROR \[yolk\] reload failed \(app\/io\/controller\/main\.lua changed\), keeping the running code: .*main\.lua:7:/);
+  assert.match(log, /ERROR \[yolk\] reload failed \(app\/io\/controller\/main\.lua changed\), keeping the running code: .*main\.lua:10:/);
   assert.equal(await ask(s, 'hello'), 'hello v1', 'the previous generation keeps running');
   assert.ok(s.connected);
 
@@ -253,10 +284,10 @@ test('yolk dev: an app that does not load at start-up waits for the fix, then st
     },
   });
   await expectLog(srv, /waiting for a change in app\/ or config\/ to start again/, () => {});
-  assert.match(srv.out, /ERROR \[yolk\] cannot start the application: .*main\.lua:10:/);
+  assert.match(srv.out, /ERROR \[yolk\] cannot start the application: .*main\.lua:13:/);
   assert.equal(srv.child.exitCode, null, 'still running');
   // still broken: says so again
-  await expectLog(srv, /cannot start the application: .*main\.lua:10: .*\(app\/io\/controller\/main\.lua changed\)/,
+  await expectLog(srv, /cannot start the application: .*main\.lua:13: .*\(app\/io\/controller\/main\.lua changed\)/,
     () => fs.writeFileSync(path.join(srv.dir, main), good.replace('function Main:id()', 'function Main:id((( ')));
   await expectLog(srv, /listening on http:\/\/127\.0\.0\.1:\d+\/[\s\S]*watching app\//, () => fs.writeFileSync(path.join(srv.dir, main), good));
   const s = await connect(srv);
