@@ -212,6 +212,9 @@ function M.reload(boot, why)
   M.pending_restart = #restart > 0 and table.concat(restart, ', ') or nil
   logger.configure(app.config.logger, app.name)
   rt:use(app)
+  -- code of the old generation that runs on its own (a loop started in
+  -- serverDidReady) checks this to end instead of running twice
+  old.retired = true
   M.count = (M.count or 0) + 1
   M.files = snap
   local ms = (core.hrtime() - t0) / 1e6

@@ -84,6 +84,8 @@ describe('reload', function()
     ok(rt.gen ~= first, 'a new generation')
     eq(rt.gen.config.greeting, 'greeting v2')
     eq(first.config.greeting, 'greeting v1', 'the old generation is untouched')
+    eq(first.retired, true, 'the old generation is marked retired')
+    eq(rt.gen.retired, nil)
     eq(rt.gen.shared, first.shared, 'app.shared is shared')
 
     local second = rt.gen
