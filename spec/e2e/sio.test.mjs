@@ -365,7 +365,11 @@ function rawWs() {
       msgs.push(m);
       while (waiters.length && msgs.length) waiters.shift()(msgs.shift());
     });
-    ws.next = () => new Promise((r) => (msgs.length ? r(msgs.shift()) : waiters.push(r)));
+    ws.next = (ms = 3000) => new Promise((resolve, reject) => {
+      if (msgs.length) return resolve(msgs.shift());
+      const t = setTimeout(() => reject(new Error('no message within ' + ms + ' ms')), ms);
+      waiters.push((m) => { clearTimeout(t); resolve(m); });
+    });
     ws.closed = new Promise((r) => ws.on('close', r));
     ws.on('error', () => {});
     ws.once('open', () => resolve(ws));
@@ -452,6 +456,65 @@ describe('protocol errors', () => {
     const dt = Date.now() - t0;
     assert.ok(dt >= 900 && dt < 2500, `closed after ${dt} ms`);
   });
+});
+
+// ---- protocol v4 on the wire (Engine.IO v3 WebSocket) ------------------------------------
+// The official suite has no v4 edition; these pin down what socket.io v2 clients rely on.
+
+function rawWs3(query = '') {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace('http', 'ws') + '/socket.io/?EIO=3&transport=websocket' + query);
+    const msgs = [];
+    const waiters = [];
+    ws.on('message', (data, isBinary) => {
+      msgs.push(isBinary ? Buffer.from(data) : data.toString());
+      while (waiters.length && msgs.length) waiters.shift()(msgs.shift());
+    });
+    ws.next = (ms = 3000) => new Promise((resolve, reject) => {
+      if (msgs.length) return resolve(msgs.shift());
+      const t = setTimeout(() => reject(new Error('no message within ' + ms + ' ms')), ms);
+      waiters.push((m) => { clearTimeout(t); resolve(m); });
+    });
+    ws.closed = new Promise((r) => ws.on('close', r));
+    ws.on('error', () => {});
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+test('protocol v4: implicit "/", query auth, string errors, binary with the v3 type byte', async () => {
+  const ws = await rawWs3();
+  const open = await ws.next();
+  assert.match(open, /^0\{"sid":"[^"]+","upgrades":\[\],"pingInterval":300,"pingTimeout":200\}$/);
+  const sid = JSON.parse(open.slice(1)).sid;
+  assert.equal(await ws.next(), '40');
+  assert.equal(await ws.next(), '42["auth",{}]');
+  ws.send('2');
+  assert.equal(await ws.next(), '3');
+  ws.send('42["message",1,"你好"]');
+  assert.equal(await ws.next(), '42["message-back",1,"你好"]');
+  ws.send('4217["message-with-ack","a"]');
+  assert.equal(await ws.next(), '4317["a"]');
+  ws.send('40/custom?token=abc&x=%F0%9F%98%80,');
+  assert.equal(await ws.next(), '40/custom,');
+  assert.equal(await ws.next(), '42/custom,["auth",{"token":"abc","x":"😀"}]');
+  ws.send('40/nope,');
+  assert.equal(await ws.next(), '44/nope,"Invalid namespace"');
+  ws.send('40/refused,');
+  assert.equal(await ws.next(), '44/refused,{"code":42}');
+  ws.send('451-["message",{"_placeholder":true,"num":0}]');
+  ws.send(Buffer.from([4, 1, 2, 3]));
+  assert.equal(await ws.next(), '451-["message-back",{"_placeholder":true,"num":0}]');
+  assert.deepEqual(await ws.next(), Buffer.from([4, 1, 2, 3]));
+  ws.send('42["rooms"]'); // no ack asked: nothing comes back
+  ws.send('4218["rooms"]');
+  const rooms = JSON.parse((await ws.next()).slice(4));
+  assert.deepEqual(rooms, [[sid]], 'the id on "/" is the Engine.IO sid');
+  ws.send('42/custom,19["rooms"]');
+  assert.equal(await ws.next(), `43/custom,19[["/custom#${sid}"]]`);
+  ws.send('41/custom,');
+  ws.send('42/custom,["rooms"]'); // left: the connection is closed
+  await ws.closed;
 });
 
 // ---- volatile broadcasts ----------------------------------------------------------------
