@@ -408,6 +408,11 @@ static void close_later(yolk_eio_socket_t *s, const char *reason, uint64_t ms) {
   uv_timer_start(&s->defer_timer, defer_fired, ms, 0);
 }
 
+/* Everything queued went to the transport. */
+static void drained(yolk_eio_socket_t *s) {
+  if (s->h.on_drain && s->state != YOLK_EIO_S_CLOSED) s->h.on_drain(s, s->ud);
+}
+
 /* Hands queued packets to the transport if it can take them now. */
 static void flush(yolk_eio_socket_t *s) {
   if (s->state == YOLK_EIO_S_CLOSED || s->q_len == 0) return;
@@ -423,7 +428,7 @@ static void flush(yolk_eio_socket_t *s) {
   } else {
     return;
   }
-  if (s->h.on_drain && s->state != YOLK_EIO_S_CLOSED) s->h.on_drain(s, s->ud);
+  drained(s);
 }
 
 /* sendPacket: queued only while the session is open. Takes msg's reference. */
@@ -720,9 +725,11 @@ static void on_poll(yolk_eio_socket_t *s, yolk_http_req_t *req) {
   req->data = s;
   req->on_abort = poll_aborted;
   if (s->close_pending) {
+    int had = s->q_len > 0;
     s->close_pending = 0;
     poll_respond(s, 1, YOLK_EIO_CLOSE);
     close_later(s, "forced close", 0);
+    if (had) drained(s);
   } else if (s->q_len) {
     flush(s);
   } else if (s->probed) {
@@ -1010,8 +1017,10 @@ void yolk_eio_socket_close(yolk_eio_socket_t *s) {
     if (s->ws) yolk__ws_close(s->ws, 0, NULL);
     close_later(s, "forced close", 0);
   } else if (s->poll) {
+    int had = s->q_len > 0;
     poll_respond(s, 1, YOLK_EIO_CLOSE);
     close_later(s, "forced close", 0);
+    if (had) drained(s);
   } else {
     /* the close packet rides on the next GET; give up waiting after a while */
     s->close_pending = 1;

@@ -2,14 +2,19 @@
  *
  * Per connection: one uv_tcp_t and one uv_timer_t (header timeout, keep-alive
  * idle timeout, deferred resume; after a takeover the timer belongs to the new
- * owner through yolk__conn_set_timeout). Bytes are parsed straight from the
- * read buffer; whatever cannot be parsed yet (a request is pending, so llhttp
- * is paused) is copied into conn->in and parsed after the response.
+ * owner through yolk__conn_set_timeout). Reads land in one buffer shared by
+ * the server and are appended to conn->in (which keeps its memory), parsed
+ * from there; while a request is pending llhttp stays paused and later
+ * pipelined bytes simply wait in conn->in until the response is out.
  *
- * Writes: a ring of shared buffer references. With nothing queued we try a
- * direct uv_try_write; the rest is queued and flushed with one uv_write (its
- * uv_write_t and uv_buf_t array live in the connection, so steady-state
- * writing does not allocate). References are released in the write callback.
+ * Writes: a ring of shared buffer references. Writes are corked for the
+ * rest of the loop iteration: the connection joins the server's flush list,
+ * and a prepare/check handle pair flushes every listed connection with one
+ * uv_try_write of all its queued buffers (so ten messages to one client in
+ * one tick cost one syscall, not ten). What the kernel refuses is sent with
+ * one uv_write (its uv_write_t and uv_buf_t array live in the connection, so
+ * steady-state writing does not allocate). References are released once
+ * written.
  *
  * Lifetime: a connection is never freed inside its own callbacks. Closing
  * marks it and closes both handles; the memory goes (and on_abort / the owner's
@@ -55,6 +60,12 @@ struct yolk_http_server_s {
   int listening;
   int closing;
   int listener_closed;
+  int flushers_closed; /* prepare + check, closed with the server */
+  uv_prepare_t flush_prepare; /* flushes writes made by timers and before the loop runs */
+  uv_check_t flush_check;     /* flushes writes made by I/O callbacks */
+  yolk_http_conn_t *flush_head; /* connections with corked writes */
+  int flushers_active;
+  uint64_t accept_warned_ms;
   yolk_http_config_t cfg;
   llhttp_settings_t settings;
   yolk_http_conn_t *conns; /* doubly linked list of live connections */
@@ -68,6 +79,8 @@ struct yolk_http_conn_s {
   uv_timer_t timer;
   yolk_http_server_t *srv;
   yolk_http_conn_t *prev, *next;
+  yolk_http_conn_t *flush_prev, *flush_next; /* in srv->flush_head's list */
+  int corked;
   int open_handles;
   char remote_addr[64]; /* IP only */
   char peer[80];        /* "ip:port" for log lines */
@@ -84,17 +97,23 @@ struct yolk_http_conn_s {
   unsigned upgrade_wait : 1; /* an upgrade request is out; later bytes belong to its answer */
   unsigned lingering : 1;    /* shutdown sent; discarding input until EOF */
   unsigned peer_eof : 1;     /* the peer closed its side */
+  unsigned write_progress : 1; /* a write completed since the idle timer was armed */
+  size_t wq_mark; /* libuv's unwritten bytes when the idle timer was armed */
   int timer_mode;
 
   /* parsing */
   llhttp_t parser;
   yolk_sb_t in; /* bytes read but not yet parsed */
   size_t in_off;
-  yolk_sb_t url, field, value, body;
+  /* The request being parsed. Completed headers are kept as "name\0value\0"
+   * in hdrbuf; at the end everything but the body is laid out in one
+   * allocation with the request (see on_message_complete). These builders
+   * keep their memory between requests. */
+  yolk_sb_t url, field, value, hdrbuf, body;
   int last_was_value;
   size_t head_bytes;
-  yolk_http_header_t *hdrs;
-  size_t nhdrs, hdrs_cap;
+  size_t nhdrs;
+  int expect_continue;
   int user_error; /* status to answer when a callback failed (413, 431) */
   yolk_http_req_t *ready; /* completed by on_message_complete, not yet dispatched */
   yolk_http_req_t *pending; /* dispatched, waiting for its response */
@@ -173,16 +192,9 @@ static const char *http_date(void) {
   return buf;
 }
 
+/* Everything but the body shares the request's allocation. */
 static void req_free(yolk_http_req_t *req) {
   if (!req) return;
-  free(req->url);
-  free(req->path);
-  free(req->query);
-  for (size_t i = 0; i < req->nheaders; i++) {
-    free(req->headers[i].name);
-    free(req->headers[i].value);
-  }
-  free(req->headers);
   free(req->body);
   free(req);
 }
@@ -271,18 +283,14 @@ static void conn_write_bufs(yolk_http_conn_t *c, yolk_buf_t **bufs, size_t n);
 static void server_maybe_finish(yolk_http_server_t *srv);
 
 static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms);
+static void idle_arm(yolk_http_conn_t *c);
 static void conn_start_reading(yolk_http_conn_t *c);
 
 static void parse_state_reset(yolk_http_conn_t *c) {
-  yolk__sb_free(&c->url);
-  yolk__sb_free(&c->field);
-  yolk__sb_free(&c->value);
-  yolk__sb_free(&c->body);
-  for (size_t i = 0; i < c->nhdrs; i++) {
-    free(c->hdrs[i].name);
-    free(c->hdrs[i].value);
-  }
+  c->url.len = c->field.len = c->value.len = c->hdrbuf.len = 0;
+  yolk__sb_free(&c->body); /* moved into each request, so usually empty */
   c->nhdrs = 0;
+  c->expect_continue = 0;
   c->last_was_value = 0;
   c->head_bytes = 0;
   c->headers_done = 0;
@@ -308,9 +316,17 @@ static void conn_free(yolk_http_conn_t *c) {
   }
   free(c->q);
   free(c->wbufs);
-  parse_state_reset(c);
-  free(c->hdrs);
+  yolk__sb_free(&c->url);
+  yolk__sb_free(&c->field);
+  yolk__sb_free(&c->value);
+  yolk__sb_free(&c->hdrbuf);
+  yolk__sb_free(&c->body);
   yolk__sb_free(&c->in);
+  if (c->corked) {
+    if (c->flush_prev) c->flush_prev->flush_next = c->flush_next;
+    else srv->flush_head = c->flush_next;
+    if (c->flush_next) c->flush_next->flush_prev = c->flush_prev;
+  }
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -362,7 +378,11 @@ static void conn_linger(yolk_http_conn_t *c) {
 static void conn_close_after_write(yolk_http_conn_t *c) {
   if (c->closing) return;
   c->close_after_write = 1;
-  if (!c->writing && c->q_count == 0) conn_linger(c);
+  if (!c->writing && c->q_count == 0) {
+    conn_linger(c);
+  } else if (c->timer_mode != TIMER_IDLE) {
+    idle_arm(c); /* a peer that stops reading must not keep us waiting forever */
+  }
 }
 
 /* ---- writing ----------------------------------------------------------------- */
@@ -423,6 +443,7 @@ static void write_cb(uv_write_t *wr, int status) {
   }
   c->w_count = 0;
   if (c->closing) return;
+  c->write_progress = 1;
   if (status < 0) {
     yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(status));
     conn_close_now(c);
@@ -432,33 +453,82 @@ static void write_cb(uv_write_t *wr, int status) {
   else if (c->close_after_write) conn_linger(c);
 }
 
-/* Queues bufs (one new reference each) after trying to write directly. */
+/* Writes what is queued: one uv_try_write of everything, then one uv_write
+ * for what the kernel did not take. */
+static void conn_flush(yolk_http_conn_t *c) {
+  if (c->closing || c->writing || c->q_count == 0) return;
+  uv_buf_t ub[16];
+  size_t m = c->q_count < 16 ? c->q_count : 16;
+  for (size_t k = 0; k < m; k++) {
+    yolk_buf_t *b = c->q[(c->q_head + k) % c->q_cap];
+    size_t off = k == 0 ? c->q_off : 0;
+    ub[k] = uv_buf_init(b->data + off, (unsigned)(b->len - off));
+  }
+  int r = uv_try_write((uv_stream_t *)&c->tcp, ub, (unsigned)m);
+  if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(r));
+    conn_close_now(c);
+    return;
+  }
+  size_t done = r > 0 ? (size_t)r : 0;
+  c->pending_bytes -= done;
+  if (done) c->write_progress = 1;
+  while (c->q_count) {
+    yolk_buf_t *b = c->q[c->q_head];
+    size_t left = b->len - c->q_off;
+    if (done < left) {
+      c->q_off += done;
+      break;
+    }
+    done -= left;
+    c->q_off = 0;
+    yolk__buf_unref(b);
+    c->q_head = (c->q_head + 1) % c->q_cap;
+    c->q_count--;
+  }
+  if (c->q_count) start_write(c);
+  else if (c->close_after_write) conn_linger(c);
+}
+
+static void flush_all(yolk_http_server_t *srv) {
+  while (srv->flush_head) {
+    yolk_http_conn_t *c = srv->flush_head;
+    srv->flush_head = c->flush_next;
+    if (srv->flush_head) srv->flush_head->flush_prev = NULL;
+    c->flush_next = c->flush_prev = NULL;
+    c->corked = 0;
+    conn_flush(c);
+  }
+  if (srv->flushers_active && !srv->closing) {
+    uv_prepare_stop(&srv->flush_prepare);
+    uv_check_stop(&srv->flush_check);
+  }
+  srv->flushers_active = 0;
+}
+
+static void on_flush_prepare(uv_prepare_t *h) { flush_all(h->data); }
+static void on_flush_check(uv_check_t *h) { flush_all(h->data); }
+
+/* Queues bufs (one new reference each); they go out at the end of this loop
+ * iteration, together with anything else written to this connection. */
 static void conn_write_bufs(yolk_http_conn_t *c, yolk_buf_t **bufs, size_t n) {
-  size_t i = 0, off = 0;
-  if (!c->writing && c->q_count == 0) {
-    /* Nothing queued: try to write now and queue only what the kernel refused. */
-    uv_buf_t ub[8];
-    size_t m = n < 8 ? n : 8;
-    for (size_t k = 0; k < m; k++) ub[k] = uv_buf_init(bufs[k]->data, (unsigned)bufs[k]->len);
-    int r = uv_try_write((uv_stream_t *)&c->tcp, ub, (unsigned)m);
-    if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
-      yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(r));
-      conn_close_now(c);
-      return;
-    }
-    size_t done = r > 0 ? (size_t)r : 0;
-    while (i < n && done >= bufs[i]->len) {
-      done -= bufs[i]->len;
-      i++;
-    }
-    off = done;
-  }
-  for (size_t k = i; k < n; k++) {
+  if (c->closing) return;
+  for (size_t k = 0; k < n; k++) {
     q_push(c, yolk__buf_ref(bufs[k]));
-    c->pending_bytes += bufs[k]->len - (k == i ? off : 0);
+    c->pending_bytes += bufs[k]->len;
   }
-  if (i < n && c->q_count == n - i) c->q_off = off;
-  start_write(c);
+  if (c->writing || c->corked) return; /* the write callback or the flush takes it */
+  yolk_http_server_t *srv = c->srv;
+  c->corked = 1;
+  c->flush_prev = NULL;
+  c->flush_next = srv->flush_head;
+  if (srv->flush_head) srv->flush_head->flush_prev = c;
+  srv->flush_head = c;
+  if (!srv->flushers_active && !srv->closing) {
+    srv->flushers_active = 1;
+    uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
+    uv_check_start(&srv->flush_check, on_flush_check);
+  }
 }
 
 int yolk__conn_write(yolk_http_conn_t *c, yolk_buf_t *buf) {
@@ -479,7 +549,7 @@ const char *yolk__conn_peer(yolk_http_conn_t *c) { return c->peer; }
 
 /* ---- timers -------------------------------------------------------------------- */
 
-static void send_error_and_close(yolk_http_conn_t *c, int status, const char *why);
+static void send_error_and_close(yolk_http_conn_t *c, int status);
 
 static void timer_cb(uv_timer_t *t) {
   yolk_http_conn_t *c = t->data;
@@ -490,10 +560,21 @@ static void timer_cb(uv_timer_t *t) {
   case TIMER_HEADER:
     yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request not received within %u ms, answering 408", c->peer,
               c->srv->cfg.header_timeout_ms);
-    send_error_and_close(c, 408, NULL);
+    send_error_and_close(c, 408);
     break;
   case TIMER_IDLE:
-    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: idle keep-alive connection closed", c->peer);
+    if (c->writing || c->q_count) {
+      /* Still sending to a slow reader: not idle while bytes move. One
+       * uv_write completes only at its end, so partial progress is seen in
+       * libuv's unwritten byte count. */
+      size_t wq = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+      if (c->write_progress || wq < c->wq_mark) {
+        idle_arm(c);
+        break;
+      }
+    }
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: %s, closing", c->peer,
+              c->writing || c->q_count ? "peer stopped reading" : "idle keep-alive connection");
     conn_close_now(c);
     break;
   case TIMER_RESUME:
@@ -523,6 +604,12 @@ static void timer_cb(uv_timer_t *t) {
   case TIMER_LINGER: conn_close_now(c); break;
   default: break;
   }
+}
+
+static void idle_arm(yolk_http_conn_t *c) {
+  c->write_progress = 0;
+  c->wq_mark = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  timer_set(c, TIMER_IDLE, c->srv->cfg.keepalive_timeout_ms);
 }
 
 static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms) {
@@ -560,18 +647,20 @@ static int head_grow(yolk_http_conn_t *c, size_t n) {
 
 static void push_header(yolk_http_conn_t *c) {
   if (!c->field.len && !c->value.len) return;
-  if (c->nhdrs == c->hdrs_cap) {
-    c->hdrs_cap = c->hdrs_cap ? c->hdrs_cap * 2 : 16;
-    c->hdrs = yolk__realloc(c->hdrs, c->hdrs_cap * sizeof(*c->hdrs));
-  }
-  yolk_http_header_t *h = &c->hdrs[c->nhdrs++];
-  h->name = yolk__strndup(c->field.data ? c->field.data : "", c->field.len);
-  for (char *p = h->name; *p; p++) *p = (char)tolower((unsigned char)*p);
+  size_t name_at = c->hdrbuf.len;
+  yolk__sb_append(&c->hdrbuf, c->field.data ? c->field.data : "", c->field.len);
+  yolk__sb_putc(&c->hdrbuf, '\0');
+  for (char *p = c->hdrbuf.data + name_at; *p; p++) *p = (char)tolower((unsigned char)*p);
   const char *v = c->value.data ? c->value.data : "";
   size_t vl = c->value.len;
   while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
   while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
-  h->value = yolk__strndup(v, vl);
+  if (c->field.len == 6 && strcasecmp(c->hdrbuf.data + name_at, "expect") == 0 && vl == 12 &&
+      strncasecmp(v, "100-continue", 12) == 0)
+    c->expect_continue = 1;
+  yolk__sb_append(&c->hdrbuf, v, vl);
+  yolk__sb_putc(&c->hdrbuf, '\0');
+  c->nhdrs++;
   c->field.len = 0;
   c->value.len = 0;
 }
@@ -623,15 +712,11 @@ static int on_headers_complete(llhttp_t *p) {
   /* A body may still be slow to come: keep a timeout running, restarted by reads. */
   timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
   /* Clients that sent "Expect: 100-continue" wait for this before the body. */
-  for (size_t i = 0; i < c->nhdrs; i++) {
-    if (strcmp(c->hdrs[i].name, "expect") == 0 && strcasecmp(c->hdrs[i].value, "100-continue") == 0 &&
-        p->http_major == 1 && p->http_minor >= 1) {
-      static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      yolk_buf_t *b = yolk__buf_copy(cont, sizeof(cont) - 1);
-      conn_write_bufs(c, &b, 1);
-      yolk__buf_unref(b);
-      break;
-    }
+  if (c->expect_continue && p->http_major == 1 && p->http_minor >= 1) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    yolk_buf_t *b = yolk__buf_copy(cont, sizeof(cont) - 1);
+    conn_write_bufs(c, &b, 1);
+    yolk__buf_unref(b);
   }
   return 0;
 }
@@ -648,22 +733,41 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
 
 static int on_message_complete(llhttp_t *p) {
   yolk_http_conn_t *c = p->data;
-  yolk_http_req_t *req = yolk__calloc(1, sizeof(*req));
+  /* One allocation: [request][header array][url\0][path\0][query\0][header strings]. */
+  const char *url = c->url.data ? c->url.data : "";
+  size_t ulen = c->url.len;
+  const char *q = memchr(url, '?', ulen);
+  size_t plen = q ? (size_t)(q - url) : ulen;
+  size_t qlen = q ? ulen - plen - 1 : 0;
+  size_t hsize = c->nhdrs * sizeof(yolk_http_header_t);
+  size_t size = sizeof(yolk_http_req_t) + hsize + (ulen + 1) + (plen + 1) + (qlen + 1) + c->hdrbuf.len;
+  char *mem = yolk__malloc(size);
+  yolk_http_req_t *req = (yolk_http_req_t *)mem;
+  memset(req, 0, sizeof(*req));
+  req->headers = (yolk_http_header_t *)(mem + sizeof(*req));
+  char *str = mem + sizeof(*req) + hsize;
+  req->url = str;
+  memcpy(str, url, ulen);
+  str[ulen] = '\0';
+  str += ulen + 1;
+  req->path = str;
+  memcpy(str, url, plen);
+  str[plen] = '\0';
+  str += plen + 1;
+  req->query = str;
+  if (qlen) memcpy(str, q + 1, qlen);
+  str[qlen] = '\0';
+  str += qlen + 1;
+  if (c->hdrbuf.len) memcpy(str, c->hdrbuf.data, c->hdrbuf.len);
+  for (size_t i = 0; i < c->nhdrs; i++) {
+    req->headers[i].name = str;
+    str += strlen(str) + 1;
+    req->headers[i].value = str;
+    str += strlen(str) + 1;
+  }
+  req->nheaders = c->nhdrs;
   req->conn = c;
   req->method = llhttp_method_name((llhttp_method_t)p->method);
-  req->url = yolk__strndup(c->url.data ? c->url.data : "", c->url.len);
-  const char *q = strchr(req->url, '?');
-  if (q) {
-    req->path = yolk__strndup(req->url, (size_t)(q - req->url));
-    req->query = yolk__strndup(q + 1, strlen(q + 1));
-  } else {
-    req->path = yolk__strndup(req->url, strlen(req->url));
-    req->query = yolk__strndup("", 0);
-  }
-  req->headers = c->hdrs;
-  req->nheaders = c->nhdrs;
-  c->hdrs = NULL;
-  c->nhdrs = c->hdrs_cap = 0;
   if (c->body.data) {
     req->body = c->body.data;
     req->body_len = c->body.len;
@@ -692,8 +796,7 @@ static int on_message_complete(llhttp_t *p) {
 
 /* ---- request processing ------------------------------------------------------------ */
 
-static void send_error_and_close(yolk_http_conn_t *c, int status, const char *why) {
-  (void)why;
+static void send_error_and_close(yolk_http_conn_t *c, int status) {
   c->parse_failed = 1;
   if (c->pending) {
     /* A response is owed to an earlier request; an error now cannot be
@@ -744,28 +847,26 @@ static void conn_process(yolk_http_conn_t *c) {
       if (c->user_error == 431) {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request head over %zu bytes, answering 431", c->peer,
                   c->srv->cfg.max_header_size);
-        send_error_and_close(c, 431, NULL);
+        send_error_and_close(c, 431);
       } else if (c->user_error == 413) {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request body over %zu bytes, answering 413", c->peer,
                   c->srv->cfg.max_body_size);
-        send_error_and_close(c, 413, NULL);
+        send_error_and_close(c, 413);
       } else {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: malformed request (%s: %s), answering 400", c->peer,
                   llhttp_errno_name(err), llhttp_get_error_reason(&c->parser));
-        send_error_and_close(c, 400, NULL);
+        send_error_and_close(c, 400);
       }
       break;
     }
     c->in_off += used;
-    if (c->in_off == c->in.len) {
-      c->in.len = 0;
-      c->in_off = 0;
-    }
     if (!c->ready) break; /* need more bytes */
   }
-  /* Compact the backlog so it does not grow without bound. */
+  /* Compact the backlog so it does not grow without bound; after a big
+   * body, give the memory back rather than keep it per idle connection. */
   if (c->in_off && c->in_off == c->in.len) {
     c->in.len = c->in_off = 0;
+    if (c->in.cap > 64 * 1024) yolk__sb_free(&c->in);
   } else if (c->in_off > 4096 && c->in_off * 2 > c->in.len) {
     memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
     c->in.len -= c->in_off;
@@ -841,7 +942,7 @@ static void after_response(yolk_http_conn_t *c, int keep_alive) {
   } else if (c->in_message) {
     timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
   } else {
-    timer_set(c, TIMER_IDLE, c->srv->cfg.keepalive_timeout_ms);
+    idle_arm(c);
   }
 }
 
@@ -927,7 +1028,12 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
 static void on_connection(uv_stream_t *server, int status) {
   yolk_http_server_t *srv = server->data;
   if (status < 0) {
-    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "accept failed: %s", uv_strerror(status));
+    /* Out of descriptors comes in storms: one line per second is enough. */
+    uint64_t now = uv_now(srv->loop);
+    if (!srv->accept_warned_ms || now - srv->accept_warned_ms >= 1000) {
+      srv->accept_warned_ms = now ? now : 1;
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "accept failed: %s", uv_strerror(status));
+    }
     return;
   }
   if (srv->closing) return;
@@ -999,6 +1105,10 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
     return r;
   }
   srv->listener.data = srv;
+  uv_prepare_init(loop, &srv->flush_prepare);
+  srv->flush_prepare.data = srv;
+  uv_check_init(loop, &srv->flush_check);
+  srv->flush_check.data = srv;
   *out = srv;
   return 0;
 }
@@ -1006,6 +1116,9 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
 int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port) {
   struct sockaddr_storage ss;
   int r;
+  /* Only literal addresses (no blocking name lookups on the loop), but the
+   * one name every config file uses is understood. */
+  if (!host || !*host || strcmp(host, "localhost") == 0) host = "127.0.0.1";
   if (strchr(host, ':')) r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
   else r = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
   if (r < 0) return r;
@@ -1027,11 +1140,17 @@ int yolk__http_server_port(yolk_http_server_t *srv) {
 }
 
 static void server_maybe_finish(yolk_http_server_t *srv) {
-  if (!srv->closing || !srv->listener_closed || srv->conns) return;
+  if (!srv->closing || !srv->listener_closed || srv->flushers_closed < 2 || srv->conns) return;
   void (*cb)(void *) = srv->close_cb;
   void *arg = srv->close_arg;
   free(srv);
   if (cb) cb(arg);
+}
+
+static void flusher_closed(uv_handle_t *h) {
+  yolk_http_server_t *srv = h->data;
+  srv->flushers_closed++;
+  server_maybe_finish(srv);
 }
 
 static void listener_closed(uv_handle_t *h) {
@@ -1042,9 +1161,15 @@ static void listener_closed(uv_handle_t *h) {
 
 void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), void *arg) {
   if (srv->closing) return;
-  srv->closing = 1;
   srv->close_cb = cb;
   srv->close_arg = arg;
+  /* Bytes handed to us before the close (e.g. the close packet answering a
+   * pending long-poll) get one direct write attempt; then every connection
+   * closes at once. */
+  flush_all(srv);
+  srv->closing = 1;
   uv_close((uv_handle_t *)&srv->listener, listener_closed);
   for (yolk_http_conn_t *c = srv->conns; c; c = c->next) conn_close_now(c);
+  uv_close((uv_handle_t *)&srv->flush_prepare, flusher_closed);
+  uv_close((uv_handle_t *)&srv->flush_check, flusher_closed);
 }

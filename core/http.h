@@ -16,7 +16,14 @@
  * layer. They stay valid from on_request until the handler answers with
  * yolk__http_respond*() (exactly once; the request is freed inside that call)
  * or, if the connection closes first, until req->on_abort returns (the
- * request is freed right after; the handler must forget it).
+ * request is freed right after; the handler must forget it). Answering from
+ * inside on_abort is allowed and does nothing. All strings of a request share
+ * its allocation (the body apart): never free them.
+ *
+ * Connections close gracefully: after the last byte we send FIN and discard
+ * input until the peer's EOF (at most 1 s), so an error response is not
+ * destroyed by a TCP reset. SIGPIPE is ignored by yolk__http_server_init
+ * unless the program installed a handler (libuv writes with write(2)).
  */
 #ifndef YOLK_HTTP_H
 #define YOLK_HTTP_H
@@ -73,7 +80,9 @@ typedef struct {
 void yolk__http_config_init(yolk_http_config_t *cfg);
 
 int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk_http_config_t *cfg);
-/* Binds and listens; returns 0 or a libuv error. port 0 picks a free port. */
+/* Binds and listens; returns 0 or a libuv error. host is a literal IPv4 or
+ * IPv6 address ("127.0.0.1", "0.0.0.0", "::1", "::"); "localhost", "" and
+ * NULL mean 127.0.0.1. port 0 picks a free port. */
 int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port);
 /* The bound port (after listen). */
 int yolk__http_server_port(yolk_http_server_t *srv);
@@ -112,12 +121,17 @@ typedef struct {
 
 /* Detaches the connection from HTTP parsing, writes the raw response bytes in
  * head (e.g. the 101), frees req, and routes every later byte (including any
- * already read past the request) to handler. Returns the connection. */
+ * already read past the request) to handler. Returns the connection, or NULL
+ * if it is already closing (req is freed; handler is never called). Bytes
+ * read past the request are delivered from the loop after this returns, never
+ * from inside it. handler->on_close is called exactly once, from a libuv close
+ * callback; the connection is freed right after it returns. */
 yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, size_t head_len,
                                       const yolk_conn_handler_t *handler, void *owner);
 /* Queues a shared buffer: the connection adds its own reference (released when
  * written); the caller keeps and later drops its own. 0, or -1 if closed (no
- * reference taken). */
+ * reference taken). Writes are corked until the end of the current loop
+ * iteration, so everything queued in one tick leaves in one syscall. */
 int yolk__conn_write(yolk_http_conn_t *conn, yolk_buf_t *buf);
 /* Bytes queued and not yet written. */
 size_t yolk__conn_pending(yolk_http_conn_t *conn);

@@ -35,8 +35,11 @@ typedef struct {
   /* One complete message; data is valid only during the call. */
   void (*on_message)(yolk_ws_t *ws, int binary, const char *data, size_t len, void *ud);
   /* The connection is gone (closing handshake done, peer vanished, or error).
-   * code is the close code received or sent (1006 when none). ws is freed
-   * right after this returns. Called exactly once. */
+   * code: the one we sent if we closed first (or failed the connection with
+   * 1002/1007/1009), else the one the peer sent (1005 for an empty close
+   * frame), 1006 when no close frame was exchanged. ws is freed right after
+   * this returns. Called exactly once, always from the loop (never from
+   * inside a yolk__ws_* call). */
   void (*on_close)(yolk_ws_t *ws, int code, void *ud);
   size_t max_message_size; /* 0: 100 MB */
 } yolk_ws_handler_t;
@@ -59,8 +62,9 @@ yolk_buf_t *yolk__ws_frame_alloc(int opcode, size_t len, size_t *payload_off);
 int yolk__ws_send_frame(yolk_ws_t *ws, yolk_buf_t *frame);
 /* Builds and queues one frame. */
 int yolk__ws_send(yolk_ws_t *ws, int opcode, const void *payload, size_t len);
-/* Starts the closing handshake (sends a close frame with code/reason); the TCP
- * connection closes when the peer answers or after a short grace period. */
+/* Starts the closing handshake (sends a close frame with code/reason; code 0
+ * sends an empty close payload and reports 1005); the TCP connection closes
+ * when the peer answers or after a 1 s grace period. Sends fail afterwards. */
 void yolk__ws_close(yolk_ws_t *ws, int code, const char *reason);
 /* Bytes queued and not yet written (for volatile emits / backpressure). */
 size_t yolk__ws_pending(yolk_ws_t *ws);

@@ -54,6 +54,13 @@ static void hold_abort(yolk_http_req_t *req) {
   __atomic_fetch_add(&n_aborts, 1, __ATOMIC_SEQ_CST);
 }
 
+/* A request answered only when the server shuts down (see on_done). */
+static yolk_http_req_t *held_req;
+static void held_abort(yolk_http_req_t *req) {
+  (void)req;
+  held_req = NULL;
+}
+
 /* A handler that (wrongly but plausibly) answers from inside on_abort. */
 static void answer_in_abort(yolk_http_req_t *req) {
   __atomic_fetch_add(&n_aborts, 1, __ATOMIC_SEQ_CST);
@@ -80,9 +87,12 @@ static void ws_echo_message(yolk_ws_t *ws, int binary, const char *data, size_t 
   if (len == 9 && memcmp(data, "broadcast", 9) == 0) {
     /* One frame queued twice on the same connection: shared, not copied. */
     yolk_buf_t *f = yolk__ws_frame_new(YOLK_WS_OP_TEXT, "shared", 6);
+    size_t before = yolk__ws_pending(ws);
     CHECK_EQ_INT(yolk__ws_send_frame(ws, f), 0);
     CHECK_EQ_INT(yolk__ws_send_frame(ws, f), 0);
-    CHECK(f->refs >= 1);
+    /* corked until the end of this loop iteration, then one write for both */
+    CHECK_EQ_INT(yolk__ws_pending(ws), before + 2 * f->len);
+    CHECK_EQ_INT(f->refs, 3);
     yolk__buf_unref(f);
     return;
   }
@@ -116,9 +126,11 @@ static void on_request(yolk_http_req_t *req, void *ud) {
   if (strcmp(path, "/hello") == 0) {
     yolk__http_respond(req, 200, "Content-Type: text/plain\r\n", "hello", 5);
   } else if (strcmp(path, "/echo") == 0) {
-    char hdr[128];
-    snprintf(hdr, sizeof(hdr), "X-Method: %s\r\nX-Test: %s\r\n", req->method,
-             yolk__http_req_header(req, "x-test") ? yolk__http_req_header(req, "X-TEST") : "-");
+    char hdr[256];
+    const char *last = req->nheaders ? req->headers[req->nheaders - 1].name : "-";
+    snprintf(hdr, sizeof(hdr), "X-Method: %s\r\nX-Test: %s\r\nX-Count: %zu\r\nX-Last: %s=%s\r\nX-Query: %s\r\n",
+             req->method, yolk__http_req_header(req, "x-test") ? yolk__http_req_header(req, "X-TEST") : "-",
+             req->nheaders, last, req->nheaders ? req->headers[req->nheaders - 1].value : "-", req->query);
     yolk__http_respond(req, 200, hdr, req->body, req->body_len);
   } else if (strcmp(path, "/slow") == 0) {
     deferred_t *d = calloc(1, sizeof(*d));
@@ -130,10 +142,13 @@ static void on_request(yolk_http_req_t *req, void *ud) {
     uv_timer_start(&d->timer, deferred_fire, 200, 0);
   } else if (strcmp(path, "/hold") == 0) {
     req->on_abort = hold_abort;
+  } else if (strcmp(path, "/holdbye") == 0) {
+    held_req = req;
+    req->on_abort = held_abort;
   } else if (strcmp(path, "/hold2") == 0) {
     req->on_abort = answer_in_abort;
-  } else if (strcmp(path, "/big") == 0) {
-    size_t n = 4u << 20;
+  } else if (strcmp(path, "/big") == 0 || strcmp(path, "/huge") == 0) {
+    size_t n = path[1] == 'b' ? 4u << 20 : 24u << 20;
     yolk_buf_t *b = yolk__buf_new(n);
     for (size_t i = 0; i < n; i++) b->data[i] = (char)('a' + i % 26);
     yolk__http_respond_buf(req, 200, NULL, b);
@@ -154,6 +169,9 @@ static void on_server_closed(void *arg) {
 
 static void on_done(uv_async_t *a) {
   uv_close((uv_handle_t *)a, NULL);
+  /* answered in the same tick as the shutdown: must still reach the client */
+  if (held_req) yolk__http_respond(held_req, 200, NULL, "bye", 3);
+  held_req = NULL;
   yolk__http_server_close(server, on_server_closed, NULL);
 }
 
@@ -391,6 +409,15 @@ static void ws_expect_close(client_t *c, int code) {
   CHECK(cl_wait_closed(c));
 }
 
+/* Expects an empty close frame (the echo of one), then EOF. */
+static void ws_expect_close_empty(client_t *c) {
+  char pl[256];
+  size_t n = 99;
+  CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_CLOSE);
+  CHECK_EQ_INT(n, 0);
+  CHECK(cl_wait_closed(c));
+}
+
 /* ---- scenarios (run on the helper thread) --------------------------------------------------- */
 
 static void t_simple_get(int port) {
@@ -473,6 +500,26 @@ static void t_bodies(int port) {
   CHECK_STR(r.body, "hello world");
   CHECK_STR(resp_header(&r, "X-Method"), "POST");
   CHECK_STR(resp_header(&r, "X-Test"), "yes");
+  CHECK_STR(resp_header(&r, "X-Count"), "3");
+  CHECK_STR(resp_header(&r, "X-Last"), "content-length=11");
+  CHECK_STR(resp_header(&r, "X-Query"), "");
+  resp_free(&r);
+  /* many headers, values trimmed, names lower-cased, a query string */
+  cl_puts(c, "GET /echo?x=1&y=%20 HTTP/1.1\r\nHost: x\r\n");
+  for (int i = 0; i < 30; i++) {
+    char line[64];
+    snprintf(line, sizeof(line), "X-H%d:   v%d \t\r\n", i, i);
+    cl_puts(c, line);
+  }
+  cl_puts(c, "X-Test:yes\r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(resp_header(&r, "X-Count"), "32");
+  CHECK_STR(resp_header(&r, "X-Last"), "x-test=yes");
+  CHECK_STR(resp_header(&r, "X-Query"), "x=1&y=%20");
+  resp_free(&r);
+  cl_puts(c, "GET /echo HTTP/1.1\r\nX-Spaced:   a b  \r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(resp_header(&r, "X-Last"), "x-spaced=a b");
   resp_free(&r);
   /* chunked, sent in pieces */
   cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
@@ -610,6 +657,15 @@ static void t_limits(int port) {
   CHECK(cl_wait_closed(c));
   cl_close(c);
 
+  /* both Content-Length and chunked (request smuggling): 400 */
+  c = cl_connect(port);
+  cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "0\r\n\r\n");
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, 400);
+  resp_free(&r);
+  cl_close(c);
+
   /* a bad request after a good one on the same connection */
   c = cl_connect(port);
   cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nContent-Length: abc\r\n\r\n");
@@ -621,6 +677,43 @@ static void t_limits(int port) {
   resp_free(&r);
   CHECK(cl_wait_closed(c));
   cl_close(c);
+
+  /* a slow reader gets all of a response that takes longer than the idle
+   * timeout (300 ms) to send; the timer only closes a peer making no progress */
+  for (int keep = 0; keep < 2; keep++) {
+    c = cl_connect(port);
+    cl_puts(c, keep ? "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n"
+                    : "GET /huge HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    size_t total = 0;
+    char *tmp = malloc(1 << 16);
+    for (;;) {
+      ssize_t k = recv(c->fd, tmp, 1 << 16, 0);
+      if (k <= 0) break;
+      total += (size_t)k;
+      if (total > (24u << 20)) break;
+      sleep_ms(1);
+    }
+    free(tmp);
+    if (total <= (24u << 20)) fprintf(stderr, "slow reader got %zu bytes\n", total);
+    CHECK(total > (24u << 20)); /* head + whole body */
+    cl_close(c);
+  }
+
+  /* a peer that stops reading is dropped once nothing moves for a while */
+  {
+    c = cl_connect(port);
+    int small = 64 * 1024;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    cl_puts(c, "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n");
+    sleep_ms(1500);
+    size_t total = 0;
+    char *tmp = malloc(1 << 16);
+    ssize_t k;
+    while ((k = recv(c->fd, tmp, 1 << 16, 0)) > 0) total += (size_t)k;
+    free(tmp);
+    CHECK(total < (24u << 20));
+    cl_close(c);
+  }
 
   /* keep-alive idle timeout (300 ms): the server closes an idle connection */
   c = cl_connect(port);
@@ -713,12 +806,14 @@ static void t_ipv6(int port) {
 }
 
 /* the server closes while a request is pending and a WebSocket is open */
-static client_t *held[2];
+static client_t *held[3];
 static void t_server_close(int port) {
   held[0] = cl_connect(port);
   cl_puts(held[0], "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
   held[1] = ws_connect(port, "/ws");
-  CHECK(wait_counter(&n_requests, 2, 2000));
+  held[2] = cl_connect(port);
+  cl_puts(held[2], "GET /holdbye HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(wait_counter(&n_requests, 3, 2000));
 }
 
 static void t_websocket(int port) {
@@ -850,6 +945,26 @@ static void t_websocket(int port) {
   cl_close(c);
   CHECK(wait_counter(&n_ws_close, 9, 2000));
 
+  /* an upgrade pipelined behind a deferred plain request waits for its turn */
+  c = cl_connect(port);
+  cl_puts(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  snprintf(req, sizeof(req), ws_upgrade_fmt, "/ws");
+  cl_puts(c, req);
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_STR(r.body, "slow");
+  resp_free(&r);
+  CHECK_EQ_INT(cl_read_response(c, &r, 1), 0);
+  CHECK_EQ_INT(r.status, 101);
+  resp_free(&r);
+  ws_send_frame(c, 1, YOLK_WS_OP_BINARY, 1, "after", 5);
+  CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_BINARY);
+  CHECK(n == 5 && memcmp(pl, "after", 5) == 0);
+  ws_send_frame(c, 1, YOLK_WS_OP_CLOSE, 1, "", 0);
+  ws_expect_close_empty(c);
+  cl_close(c);
+  CHECK(wait_counter(&n_ws_close, 10, 2000));
+  CHECK_EQ_INT(last_ws_close_code, 1005);
+
   /* a bad handshake gets 400 and a close */
   c = cl_connect(port);
   cl_puts(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -867,7 +982,7 @@ static void t_websocket(int port) {
   CHECK_STR(resp_header(&r, "Sec-WebSocket-Version"), "13");
   resp_free(&r);
   cl_close(c);
-  CHECK_EQ_INT(n_ws_open, 9);
+  CHECK_EQ_INT(n_ws_open, 10);
 }
 
 /* ---- runner ------------------------------------------------------------------------------- */
@@ -916,7 +1031,11 @@ static void on_server_close_test_done(void) {
   CHECK_EQ_INT(n_aborts, 1);
   CHECK_EQ_INT(n_ws_close, 1);
   CHECK_EQ_INT(last_ws_close_code, 1006);
-  for (int i = 0; i < 2; i++) {
+  resp_t r;
+  CHECK_EQ_INT(cl_read_response(held[2], &r, 0), 0);
+  CHECK_STR(r.body, "bye");
+  resp_free(&r);
+  for (int i = 0; i < 3; i++) {
     CHECK(cl_wait_closed(held[i]));
     cl_close(held[i]);
   }
@@ -989,6 +1108,8 @@ int main(void) {
     yolk_http_server_t *s2;
     CHECK_EQ_INT(yolk__http_server_init(&loop, &s2, &cfg), 0);
     CHECK(yolk__http_server_listen(s2, "not-an-ip", 0) < 0);
+    CHECK_EQ_INT(yolk__http_server_listen(s2, "localhost", 0), 0);
+    CHECK(yolk__http_server_port(s2) > 0);
     /* writes to a vanished peer must not kill the process */
     struct sigaction sa;
     CHECK(sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN);

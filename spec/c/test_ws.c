@@ -389,11 +389,60 @@ static void test_utf8(void) {
   st = yolk__utf8_validate(0, (const unsigned char *)"\xE2\x82", 2);
   CHECK(st != YOLK_UTF8_ACCEPT && st != YOLK_UTF8_REJECT);
   CHECK_EQ_INT(yolk__utf8_validate(st, (const unsigned char *)"\xAC", 1), YOLK_UTF8_ACCEPT);
-  const char *bad[] = {"\x80", "\xC1\xBF", "\xF5\x80\x80\x80", "\xE2\x82" "a", "\xF0\x8F\xBF\xBF", "\xED\xBF\xBF"};
+  const char *bad[] = {"\x80", "\xC1\xBF", "\xF5\x80\x80\x80", ("\xE2\x82" "a"), "\xF0\x8F\xBF\xBF", "\xED\xBF\xBF"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     CHECK_EQ_INT(yolk__utf8_validate(0, (const unsigned char *)bad[i], strlen(bad[i])), YOLK_UTF8_REJECT);
   /* reject is sticky */
   CHECK_EQ_INT(yolk__utf8_validate(YOLK_UTF8_REJECT, (const unsigned char *)"a", 1), YOLK_UTF8_REJECT);
+}
+
+/* Multi-byte characters at every offset around the 8-byte ASCII fast path. */
+static void test_utf8_offsets(void) {
+  for (int k = 0; k < 24; k++) {
+    for (int m = 0; m < 10; m++) {
+      char buf[64];
+      memset(buf, 'a', sizeof(buf));
+      memcpy(buf + k, "\xE2\x82\xAC", 3);
+      size_t len = (size_t)k + 3 + (size_t)m;
+      CHECK_EQ_INT(yolk__utf8_validate(0, (unsigned char *)buf, len), YOLK_UTF8_ACCEPT);
+      buf[k + 1] = 'x'; /* broken sequence */
+      CHECK_EQ_INT(yolk__utf8_validate(0, (unsigned char *)buf, len), YOLK_UTF8_REJECT);
+      buf[k + 1] = (char)0x82;
+      buf[k + 2 + m] = (char)0xFF; /* bad byte later in the ASCII run */
+      if (m) CHECK_EQ_INT(yolk__utf8_validate(0, (unsigned char *)buf, len), YOLK_UTF8_REJECT);
+    }
+  }
+}
+
+/* Large payloads fed in uneven chunks: the word-at-a-time unmasking must
+ * agree with the mask position left by the previous chunk. */
+static void test_unmask_chunks(void) {
+  size_t n = 1000;
+  unsigned char *pl = malloc(n);
+  for (size_t i = 0; i < n; i++) pl[i] = (unsigned char)(i * 31 + 7);
+  yolk_sb_t sb;
+  yolk__sb_init(&sb);
+  frame(&sb, 1, 0, YOLK_WS_OP_BINARY, 1, pl, n, 0);
+  size_t chunks[] = {1, 3, 17, 29, 5, 64, 2, 100, 33};
+  for (size_t start = 0; start < 9; start++) {
+    collected_t c;
+    memset(&c, 0, sizeof(c));
+    yolk_ws_parser_t p;
+    yolk__ws_parser_init(&p, 0, collect, &c);
+    size_t off = 0, ci = start;
+    while (off < sb.len) {
+      size_t k = chunks[ci++ % 9];
+      if (k > sb.len - off) k = sb.len - off;
+      CHECK_EQ_INT(yolk__ws_parser_feed(&p, sb.data + off, k), 0);
+      off += k;
+    }
+    CHECK_EQ_INT(c.n, 1);
+    CHECK(c.n == 1 && c.len[0] == n && memcmp(c.data[0], pl, n) == 0);
+    collected_free(&c);
+    yolk__ws_parser_free(&p);
+  }
+  yolk__sb_free(&sb);
+  free(pl);
 }
 
 static void test_accept_key(void) {
@@ -452,6 +501,8 @@ int main(void) {
   test_errors();
   test_encoder();
   test_utf8();
+  test_utf8_offsets();
+  test_unmask_chunks();
   test_accept_key();
   TEST_MAIN_END();
 }
