@@ -1108,6 +1108,22 @@ int yolk_sio_broadcast(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const c
   return 0;
 }
 
+int yolk_sio_socket_broadcast(yolk_sio_socket_t *s, const yolk_sio_target_t *to, const cJSON *args,
+                              const yolk_sio_bin_t *bins, size_t nbins) {
+  if (s->state == YOLK_SIO_SOCKET_CLOSED || s->state == YOLK_SIO_SOCKET_REFUSED) return -1;
+  yolk_sio_target_t t = {NULL, 0, NULL, 0, 0};
+  if (to) t = *to;
+  const char *small[8];
+  const char **except = t.nexcept + 1 <= 8 ? small : yolk__malloc((t.nexcept + 1) * sizeof(*except));
+  for (size_t i = 0; i < t.nexcept; i++) except[i] = t.except[i];
+  except[t.nexcept] = s->id;
+  t.except = except;
+  t.nexcept++;
+  int rc = yolk_sio_broadcast(s->nsp, &t, args, bins, nbins);
+  if (except != small) free(except);
+  return rc;
+}
+
 void yolk_sio_fetch_sockets(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, yolk_sio_sockets_cb cb, void *ud) {
   static const yolk_sio_target_t everyone = {NULL, 0, NULL, 0, 0};
   nsp->adapter->vt->fetch_sockets(nsp->adapter, to ? to : &everyone, cb, ud);

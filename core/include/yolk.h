@@ -302,6 +302,11 @@ enum { YOLK_SIO_LOCAL = 2 };
  * recipient (no per-recipient copy). */
 int yolk_sio_broadcast(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const cJSON *args,
                        const yolk_sio_bin_t *bins, size_t nbins);
+/* socket.broadcast / socket.to(...).emit: as yolk_sio_broadcast on the
+ * socket's namespace, minus the socket itself (its own room is added to
+ * to->except; to may be NULL: everyone else). */
+int yolk_sio_socket_broadcast(yolk_sio_socket_t *s, const yolk_sio_target_t *to, const cJSON *args,
+                              const yolk_sio_bin_t *bins, size_t nbins);
 /* fetchSockets / adapter.clients: the matching sockets, possibly from other
  * nodes. cb gets a cJSON array of objects {"id","rooms":[...],
  * "handshake":{...},"data":...} (or err). cb always runs later from the loop,

@@ -22,9 +22,9 @@ let url;
 let stderr = '';
 const clients = [];
 
-function startServer() {
+function startServer(extra = []) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(bin, ['--port', '0', '--client-dist', clientDist], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(bin, ['--port', '0', '--client-dist', clientDist, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stderr.on('data', (d) => { stderr += d; });
     proc.stdout.on('data', (d) => {
@@ -145,6 +145,31 @@ describe('socket.io-client 4', () => {
     }
   });
 
+  test('the generate_id hook names v5 sockets; v4 ids stay Engine.IO based', async () => {
+    const other = await startServer(['--id-prefix', 'custom-id-']);
+    const u = `http://127.0.0.1:${other.port}`;
+    try {
+      const a = io(u, { forceNew: true, reconnection: false, transports: ['websocket'] });
+      const b = io(u + '/custom', { forceNew: true, reconnection: false, transports: ['websocket'] });
+      clients.push(a, b);
+      await Promise.all([once(a, 'connect'), once(b, 'connect')]);
+      assert.match(a.id, /^custom-id-\d+$/);
+      assert.match(b.id, /^custom-id-\d+$/);
+      assert.notEqual(a.id, b.id);
+      const old = ioV2(u, { forceNew: true, reconnection: false, transports: ['websocket'] });
+      clients.push(old);
+      await once(old, 'connect');
+      assert.equal(old.id, old.io.engine.id);
+      a.disconnect();
+      b.disconnect();
+      old.close();
+    } finally {
+      const exited = new Promise((r) => other.proc.on('exit', r));
+      other.proc.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   test('custom namespace and invalid namespace', async () => {
     const s = v4('/custom', { auth: { k: 'v' } });
     const [auth] = await once(s, 'auth');
@@ -260,6 +285,12 @@ describe('socket.io-client 4', () => {
     await check('red not a', ['b']);
     const bin = got.get(b).find((x) => x[0] === 'red not a');
     assert.deepEqual(Buffer.from(bin[1]), Buffer.from([9]));
+    await emitAck(a, 'broadcast-from', {}, 'news', 'from a');
+    await check('from a', ['b', 'c']);
+    await emitAck(c, 'broadcast-from', { rooms: ['blue', 'red'], except: ['red'] }, 'news', 'blue but not red, from c');
+    await check('blue but not red, from c', []);
+    await emitAck(b, 'broadcast-from', { rooms: ['red'] }, 'news', 'red from b');
+    await check('red from b', ['a']);
     await emitAck(c, 'broadcast', { rooms: ['nobody'] }, 'news', 'nobody');
     await check('nobody', []);
 
