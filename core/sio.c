@@ -27,13 +27,6 @@
  * It costs a few milliseconds once per namespace join, nothing afterwards. */
 #define HOLD_AFTER_CONNECT_MS 5
 
-struct yolk_sio_queued_s {
-  yolk_sio_queued_t *next;
-  size_t nmsgs;
-  int flags;
-  yolk_eio_msg_t *msgs[]; /* one reference each */
-};
-
 struct yolk_sio_ack_s {
   yolk_sio_ack_t *next;
   yolk_sio_socket_t *socket;

@@ -26,6 +26,15 @@ typedef struct yolk_sio_client_s yolk_sio_client_t;
 typedef struct yolk_sio_ack_s yolk_sio_ack_t;
 typedef struct yolk_sio_queued_s yolk_sio_queued_t;
 
+/* One packet waiting in a socket's queue (pending or held socket): the same
+ * messages the broadcast encoded, one reference each, never a copy. */
+struct yolk_sio_queued_s {
+  yolk_sio_queued_t *next;
+  size_t nmsgs;
+  int flags;
+  yolk_eio_msg_t *msgs[];
+};
+
 enum {
   YOLK_SIO_SOCKET_PENDING = 0, /* on_connect called, not admitted yet */
   YOLK_SIO_SOCKET_CONNECTED,   /* admitted */
