@@ -745,6 +745,12 @@ static void on_eio_connection(yolk_eio_socket_t *eio, void *ud) {
   uv_timer_init(sio->loop, c->connect_timer);
   c->connect_timer->data = c;
   uv_timer_start(c->connect_timer, connect_timeout_cb, sio->opts.connect_timeout_ms, 0);
+  if (sio->closing) { /* yolk_sio_close was called: no new clients */
+    c->closing = 1;
+    c->close_reason = "server shutting down";
+    yolk_eio_socket_close(eio);
+    return;
+  }
   /* Protocol v4: the client never asks for "/"; the server joins it. */
   if (c->protocol == 4) client_connect(c, "/", NULL);
 }
