@@ -28,7 +28,7 @@
 #define HOLD_AFTER_CONNECT_MS 5
 
 struct yolk_sio_ack_s {
-  yolk_sio_ack_t *next;
+  yolk_sio_ack_t *prev, *next;
   yolk_sio_socket_t *socket;
   int64_t id;
   yolk_sio_ack_cb cb;
@@ -186,6 +186,7 @@ static void socket_hold(yolk_sio_socket_t *s) {
   s->held = 1;
   s->held_at = uv_now(sio->loop);
   s->held_next = NULL;
+  s->held_prev = sio->held_tail;
   if (sio->held_tail)
     sio->held_tail->held_next = s;
   else
@@ -199,32 +200,23 @@ static void socket_hold(yolk_sio_socket_t *s) {
 static void socket_unhold(yolk_sio_socket_t *s, int flush) {
   if (!s->held) return;
   yolk_sio_server_t *sio = s->nsp->sio;
-  yolk_sio_socket_t *prev = NULL;
-  for (yolk_sio_socket_t *it = sio->held_head; it; prev = it, it = it->held_next) {
-    if (it != s) continue;
-    if (prev)
-      prev->held_next = s->held_next;
-    else
-      sio->held_head = s->held_next;
-    if (sio->held_tail == s) sio->held_tail = prev;
-    break;
-  }
+  if (s->held_prev)
+    s->held_prev->held_next = s->held_next;
+  else
+    sio->held_head = s->held_next;
+  if (s->held_next)
+    s->held_next->held_prev = s->held_prev;
+  else
+    sio->held_tail = s->held_prev;
   s->held = 0;
-  s->held_next = NULL;
+  s->held_prev = s->held_next = NULL;
   if (flush) queue_drop(s, 1);
 }
 
 static void hold_timer_cb(uv_timer_t *t) {
   yolk_sio_server_t *sio = t->data;
   uint64_t now = uv_now(sio->loop);
-  while (sio->held_head && sio->held_head->held_at + HOLD_AFTER_CONNECT_MS <= now) {
-    yolk_sio_socket_t *s = sio->held_head;
-    sio->held_head = s->held_next;
-    if (!sio->held_head) sio->held_tail = NULL;
-    s->held = 0;
-    s->held_next = NULL;
-    queue_drop(s, 1);
-  }
+  while (sio->held_head && sio->held_head->held_at + HOLD_AFTER_CONNECT_MS <= now) socket_unhold(sio->held_head, 1);
   if (sio->held_head)
     uv_timer_start(t, hold_timer_cb, sio->held_head->held_at + HOLD_AFTER_CONNECT_MS - now, 0);
 }
@@ -256,6 +248,7 @@ static void defer_socket(yolk_sio_socket_t *s, int what) {
   if (s->in_deferred_list) return;
   s->in_deferred_list = 1;
   s->deferred_next = NULL;
+  s->deferred_prev = sio->deferred_tail;
   if (sio->deferred_tail)
     sio->deferred_tail->deferred_next = s;
   else
@@ -267,18 +260,16 @@ static void defer_socket(yolk_sio_socket_t *s, int what) {
 static void undefer_socket(yolk_sio_socket_t *s) {
   if (!s->in_deferred_list) return;
   yolk_sio_server_t *sio = s->nsp->sio;
-  yolk_sio_socket_t *prev = NULL;
-  for (yolk_sio_socket_t *it = sio->deferred_head; it; prev = it, it = it->deferred_next) {
-    if (it != s) continue;
-    if (prev)
-      prev->deferred_next = s->deferred_next;
-    else
-      sio->deferred_head = s->deferred_next;
-    if (sio->deferred_tail == s) sio->deferred_tail = prev;
-    break;
-  }
+  if (s->deferred_prev)
+    s->deferred_prev->deferred_next = s->deferred_next;
+  else
+    sio->deferred_head = s->deferred_next;
+  if (s->deferred_next)
+    s->deferred_next->deferred_prev = s->deferred_prev;
+  else
+    sio->deferred_tail = s->deferred_prev;
   s->in_deferred_list = 0;
-  s->deferred_next = NULL;
+  s->deferred_prev = s->deferred_next = NULL;
 }
 
 static void socket_admit_now(yolk_sio_socket_t *s);
@@ -312,10 +303,7 @@ static void idle_cb(uv_idle_t *idle) {
   for (yolk_sio_socket_t *s = sio->deferred_head; s; s = s->deferred_next) nsockets++;
   while (nsockets-- > 0 && sio->deferred_head) {
     yolk_sio_socket_t *s = sio->deferred_head;
-    sio->deferred_head = s->deferred_next;
-    if (!sio->deferred_head) sio->deferred_tail = NULL;
-    s->in_deferred_list = 0;
-    s->deferred_next = NULL;
+    undefer_socket(s);
     run_deferred_socket(s);
   }
   yolk_sio_deferred_call_t *calls = sio->calls_head;
@@ -345,13 +333,15 @@ static void ack_free(yolk_sio_ack_t *a) {
 
 static void ack_unlink(yolk_sio_ack_t *a) {
   yolk_sio_socket_t *s = a->socket;
-  for (yolk_sio_ack_t **pp = &s->acks; *pp; pp = &(*pp)->next) {
-    if (*pp == a) {
-      *pp = a->next;
-      break;
-    }
-  }
-  a->next = NULL;
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    s->acks = a->next;
+  if (a->next)
+    a->next->prev = a->prev;
+  else
+    s->acks_tail = a->prev;
+  a->prev = a->next = NULL;
 }
 
 static void ack_timeout_cb(uv_timer_t *t) {
@@ -366,7 +356,7 @@ static void ack_timeout_cb(uv_timer_t *t) {
 static void acks_cancel(yolk_sio_socket_t *s) {
   while (s->acks) {
     yolk_sio_ack_t *a = s->acks;
-    s->acks = a->next;
+    ack_unlink(a);
     yolk_sio_ack_cb cb = a->cb;
     void *ud = a->ud;
     ack_free(a);
@@ -1045,8 +1035,12 @@ int yolk_sio_socket_emit(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio
     a->id = id;
     a->cb = ack_cb;
     a->ud = ack_ud;
-    a->next = s->acks;
-    s->acks = a;
+    a->prev = s->acks_tail;
+    if (s->acks_tail)
+      s->acks_tail->next = a;
+    else
+      s->acks = a;
+    s->acks_tail = a;
     if (timeout_ms > 0) {
       a->has_timer = 1;
       uv_timer_init(s->nsp->sio->loop, &a->timer);

@@ -59,19 +59,19 @@ struct yolk_sio_socket_s {
   yolk_sio_queued_t *queue_head, *queue_tail;
 
   /* Server -> client acks waiting for their answer. */
-  yolk_sio_ack_t *acks;
+  yolk_sio_ack_t *acks, *acks_tail; /* oldest first: answers usually come in order */
   int64_t next_ack_id;
 
   /* Deferred work (yolk_sio_socket_disconnect / refuse). */
   int deferred;
-  yolk_sio_socket_t *deferred_next;
+  yolk_sio_socket_t *deferred_prev, *deferred_next;
   int in_deferred_list;
 
   /* Held after the CONNECT ack (see sio.c, HOLD_AFTER_CONNECT_MS): packets
    * queue behind it until the server's hold timer releases the socket. */
   int held;
   uint64_t held_at;
-  yolk_sio_socket_t *held_next;
+  yolk_sio_socket_t *held_prev, *held_next;
 
   /* Broadcast de-duplication: the adapter stamps each socket it delivers to
    * with the broadcast's epoch, so a socket in several target rooms gets the
