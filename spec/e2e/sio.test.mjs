@@ -264,9 +264,16 @@ describe('socket.io-client 4', () => {
 
     const got = new Map([[a, []], [b, []], [c, []], [d, []]]);
     for (const s of got.keys()) s.on('news', (...args) => got.get(s).push(args));
+    const named = [[a, 'a'], [b, 'b'], [c, 'c'], [d, 'd']];
+    const count = (s, label) => got.get(s).filter((x) => x[0] === label).length;
     const check = async (label, expected) => {
-      await sleep(100);
-      for (const [s, name] of [[a, 'a'], [b, 'b'], [c, 'c'], [d, 'd']]) {
+      // wait for the expected receivers, then a little more for strays
+      for (let t = 0; t < 3000; t += 10) {
+        if (named.every(([s, name]) => !expected.includes(name) || count(s, label) > 0)) break;
+        await sleep(10);
+      }
+      await sleep(60);
+      for (const [s, name] of named) {
         const n = got.get(s).filter((x) => x[0] === label).length;
         assert.equal(n, expected.includes(name) ? 1 : 0, `${label}: ${name} got ${n}`);
       }
