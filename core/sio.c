@@ -867,6 +867,7 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
 }
 
 yolk_eio_server_t *yolk_sio_engine(yolk_sio_server_t *sio) { return sio->eio; }
+uv_loop_t *yolk__sio_loop(const yolk_sio_server_t *sio) { return sio->loop; }
 
 void yolk__sio_set_adapter_factory(yolk_sio_server_t *sio, yolk_sio_adapter_factory_t factory, void *ud) {
   sio->adapter_factory = factory ? factory : yolk__adapter_memory_new;

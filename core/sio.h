@@ -102,6 +102,8 @@ void yolk__sio_defer(yolk_sio_server_t *sio, void (*fn)(void *arg), void *arg);
  * (yolk_sio_attach creates "/" with the in-memory adapter; a multi-node
  * adapter is installed right after attach and re-creates "/"'s adapter). */
 void yolk__sio_set_adapter_factory(yolk_sio_server_t *sio, yolk_sio_adapter_factory_t factory, void *ud);
+/* The loop the server runs on (for adapters with their own I/O). */
+uv_loop_t *yolk__sio_loop(const yolk_sio_server_t *sio);
 /* Called by a multi-node adapter when another node emits to this namespace. */
 void yolk__sio_nsp_server_event(yolk_sio_nsp_t *nsp, const cJSON *args);
 
