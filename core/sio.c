@@ -27,6 +27,8 @@
  * It costs a few milliseconds once per namespace join, nothing afterwards. */
 #define HOLD_AFTER_CONNECT_MS 5
 
+#define YOLK_SIO_CLIENT_FILES 8
+
 struct yolk_sio_ack_s {
   yolk_sio_ack_t *prev, *next;
   yolk_sio_socket_t *socket;
@@ -66,6 +68,8 @@ struct yolk_sio_server_s {
   yolk_sio_options_t opts; /* strings below are our copies */
   char *path;
   char *client_dist_dir;
+  yolk_buf_t *client_file[YOLK_SIO_CLIENT_FILES]; /* read at attach; NULL: missing */
+  char client_etag[YOLK_SIO_CLIENT_FILES][48];
   yolk_smap_t nsps;
   yolk_sio_client_t *clients;
   yolk_sio_adapter_factory_t adapter_factory;
@@ -824,6 +828,8 @@ static void nsp_free(yolk_sio_nsp_t *nsp) {
 }
 
 static int serve_client_file(yolk_http_req_t *req, void *ud);
+static void load_client_files(yolk_sio_server_t *sio);
+static void free_client_files(yolk_sio_server_t *sio);
 static void sio_free(void *arg);
 
 yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t *opts) {
@@ -862,6 +868,7 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   uv_unref((uv_handle_t *)sio->hold_timer);
   nsp_new(sio, "/");
   sio->eio = yolk_eio_attach(srv, &sio->opts.eio);
+  if (sio->client_dist_dir) load_client_files(sio);
   yolk__server_add_hook(srv, sio->client_dist_dir ? serve_client_file : NULL, sio_free, sio);
   return sio;
 }
@@ -943,6 +950,7 @@ static void sio_free(void *arg) {
   uv_close((uv_handle_t *)sio->idle, free_handle_cb);
   uv_close((uv_handle_t *)sio->hold_timer, free_handle_cb);
   free(sio->path);
+  free_client_files(sio);
   free(sio->client_dist_dir);
   free(sio);
 }
@@ -1160,70 +1168,90 @@ void yolk__sio_nsp_server_event(yolk_sio_nsp_t *nsp, const cJSON *args) {
 
 /* ---- the browser client ----------------------------------------------------------------- */
 
-static const char *const client_files[] = {
+static const char *const client_files[YOLK_SIO_CLIENT_FILES] = {
     "socket.io.js",         "socket.io.js.map",         "socket.io.min.js",
     "socket.io.min.js.map", "socket.io.esm.min.js",     "socket.io.esm.min.js.map",
     "socket.io.msgpack.min.js", "socket.io.msgpack.min.js.map",
 };
 
-/* Answers GET <path>socket.io[.min|.esm.min].js[.map] from client_dist_dir.
+/* Reads the client files once, when the server is attached (before the loop
+ * serves anything), so requests are answered from memory without touching
+ * the disk on the loop. A file that is missing is answered 404. */
+static void load_client_files(yolk_sio_server_t *sio) {
+  int loaded = 0;
+  for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++) {
+    yolk_sb_t fpath;
+    yolk__sb_init(&fpath);
+    yolk__sb_printf(&fpath, "%s/%s", sio->client_dist_dir, client_files[i]);
+    int fd = open(fpath.data, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      if (fd >= 0) close(fd);
+      yolk__sb_free(&fpath);
+      continue;
+    }
+    yolk_buf_t *b = yolk__buf_new((size_t)st.st_size);
+    size_t got = 0;
+    while (got < b->len) {
+      ssize_t n = read(fd, b->data + got, b->len - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += (size_t)n;
+    }
+    close(fd);
+    if (got != b->len) {
+      YOLK_LOG_WARN_(LOG_COMPONENT, "client file %s: short read, not served", fpath.data);
+      yolk__buf_unref(b);
+      yolk__sb_free(&fpath);
+      continue;
+    }
+    yolk__sb_free(&fpath);
+    sio->client_file[i] = b;
+    snprintf(sio->client_etag[i], sizeof(sio->client_etag[i]), "W/\"%llx-%llx\"", (unsigned long long)st.st_size,
+             (unsigned long long)st.st_mtime);
+    loaded++;
+  }
+  if (!loaded)
+    YOLK_LOG_WARN_(LOG_COMPONENT, "no socket.io client file found in %s", sio->client_dist_dir);
+  else
+    YOLK_LOG_DEBUG_(LOG_COMPONENT, "%d socket.io client files loaded from %s", loaded, sio->client_dist_dir);
+}
+
+static void free_client_files(yolk_sio_server_t *sio) {
+  for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++) yolk__buf_unref(sio->client_file[i]);
+}
+
+/* Answers GET/HEAD <path>socket.io[.min|.esm.min|.msgpack.min].js[.map].
  * Returns 1 when req was one of those (and is answered), else 0. */
 static int serve_client_file(yolk_http_req_t *req, void *ud) {
   yolk_sio_server_t *sio = ud;
-  if (!sio->client_dist_dir) return 0;
   const char *path = yolk_http_req_path(req);
   size_t plen = strlen(sio->path);
   if (strncmp(path, sio->path, plen) != 0) return 0;
   const char *file = path + plen;
-  int known = 0;
-  for (size_t i = 0; i < sizeof(client_files) / sizeof(client_files[0]); i++)
-    if (strcmp(file, client_files[i]) == 0) known = 1;
-  if (!known) return 0;
+  size_t idx = YOLK_SIO_CLIENT_FILES;
+  for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++)
+    if (strcmp(file, client_files[i]) == 0) idx = i;
+  if (idx == YOLK_SIO_CLIENT_FILES) return 0;
   const char *method = yolk_http_req_method(req);
-  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) return 0;
-
-  yolk_sb_t fpath;
-  yolk__sb_init(&fpath);
-  yolk__sb_printf(&fpath, "%s/%s", sio->client_dist_dir, file);
-  /* The file is small (~50 KB) and read rarely (browsers cache it with the
-   * ETag), so a synchronous read of the local disk is acceptable here. */
-  int fd = open(fpath.data, O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    if (fd >= 0) close(fd);
-    YOLK_LOG_WARN_(LOG_COMPONENT, "client file %s not readable", fpath.data);
-    yolk__sb_free(&fpath);
+  int head = strcmp(method, "HEAD") == 0;
+  if (strcmp(method, "GET") != 0 && !head) return 0;
+  yolk_buf_t *body = sio->client_file[idx];
+  if (!body) {
     yolk_http_respond(req, 404, "Content-Type: text/plain\r\n", "Not Found", 9);
     return 1;
   }
-  yolk__sb_free(&fpath);
-  char etag[64];
-  snprintf(etag, sizeof(etag), "W/\"%llx-%llx\"", (unsigned long long)st.st_size,
-           (unsigned long long)st.st_mtime);
-  const char *inm = yolk_http_req_header(req, "if-none-match");
+  const char *etag = sio->client_etag[idx];
   char headers[256];
   int is_map = strstr(file, ".map") != NULL;
   snprintf(headers, sizeof(headers), "Content-Type: %s\r\nCache-Control: public, max-age=0\r\nETag: %s\r\n",
            is_map ? "application/json" : "application/javascript; charset=utf-8", etag);
-  if (inm && strcmp(inm, etag) == 0) {
-    close(fd);
+  const char *inm = yolk_http_req_header(req, "if-none-match");
+  if (inm && strcmp(inm, etag) == 0)
     yolk_http_respond(req, 304, headers, NULL, 0);
-    return 1;
-  }
-  size_t size = (size_t)st.st_size;
-  char *body = yolk__malloc(size ? size : 1);
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = read(fd, body + got, size - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
-  close(fd);
-  if (strcmp(method, "HEAD") == 0)
+  else if (head)
     yolk_http_respond(req, 200, headers, NULL, 0);
   else
-    yolk_http_respond(req, 200, headers, body, got);
-  free(body);
+    yolk_http_respond(req, 200, headers, body->data, body->len);
   return 1;
 }
