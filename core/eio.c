@@ -33,6 +33,7 @@ static const char *const error_messages[] = {
 
 static void session_close(yolk_eio_socket_t *s, const char *reason);
 static void flush(yolk_eio_socket_t *s);
+static void polling_close(yolk_eio_socket_t *s);
 
 /* ---- options ---------------------------------------------------------------------- */
 
@@ -349,6 +350,7 @@ static void upgrade_cancel(yolk_eio_socket_t *s, int close_ws) {
   uv_timer_stop(&s->upgrade_timer);
   yolk__ws_set_ud(ws, NULL);
   if (close_ws) yolk__ws_close(ws, 0, NULL);
+  if (s->state == YOLK_EIO_S_CLOSING) polling_close(s); /* yolk_eio_socket_close was waiting for it */
 }
 
 /* ---- the session -------------------------------------------------------------------------- */
@@ -502,7 +504,7 @@ static void upgrade_message(yolk_eio_socket_t *s, const yolk_eio_packet_t *p) {
     /* end the pending poll so the client can pause polling (the reference
      * checks every 100 ms; answering at once is faster and equivalent) */
     if (s->poll && s->q_len == 0) poll_respond(s, 0, YOLK_EIO_NOOP);
-  } else if (p->type == YOLK_EIO_UPGRADE && s->state == YOLK_EIO_S_OPEN) {
+  } else if (p->type == YOLK_EIO_UPGRADE && (s->state == YOLK_EIO_S_OPEN || s->state == YOLK_EIO_S_CLOSING)) {
     yolk_ws_t *ws = s->upgrade_ws;
     uv_timer_stop(&s->upgrade_timer);
     s->upgrade_ws = NULL;
@@ -513,6 +515,10 @@ static void upgrade_message(yolk_eio_socket_t *s, const yolk_eio_packet_t *p) {
     s->upgraded = 1;
     yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: upgraded to websocket", s->id);
     flush(s); /* what was buffered during the upgrade, in order */
+    if (s->state == YOLK_EIO_S_CLOSING) { /* closed during the upgrade: now it can be said */
+      yolk__ws_close(s->ws, 0, NULL);
+      close_later(s, "forced close", 0);
+    }
   } else {
     yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: unexpected packet type %d during the upgrade, closing the probe",
               s->id, p->type);
@@ -724,12 +730,14 @@ static void on_poll(yolk_eio_socket_t *s, yolk_http_req_t *req) {
   s->poll = req;
   req->data = s;
   req->on_abort = poll_aborted;
-  if (s->close_pending) {
-    int had = s->q_len > 0;
+  if (s->close_pending && s->q_len) {
+    /* still draining before the close: this GET takes the queue, the close
+     * packet waits for the next one (see yolk_eio_socket_close) */
+    flush(s);
+  } else if (s->close_pending) {
     s->close_pending = 0;
-    poll_respond(s, 1, YOLK_EIO_CLOSE);
+    poll_respond(s, 0, YOLK_EIO_CLOSE);
     close_later(s, "forced close", 0);
-    if (had) drained(s);
   } else if (s->q_len) {
     flush(s);
   } else if (s->probed) {
@@ -1010,18 +1018,36 @@ int yolk_eio_send_msg(yolk_eio_socket_t *s, yolk_eio_msg_t *msg, int flags) {
 void yolk_eio_socket_close(yolk_eio_socket_t *s) {
   if (s->state != YOLK_EIO_S_OPEN) return;
   s->state = YOLK_EIO_S_CLOSING;
-  upgrade_cancel(s, 1);
   if (s->transport == YOLK_TRANSPORT_WEBSOCKET) {
     s->ws_hold = 0;
     flush(s);
     if (s->ws) yolk__ws_close(s->ws, 0, NULL);
     close_later(s, "forced close", 0);
-  } else if (s->poll) {
-    int had = s->q_len > 0;
-    poll_respond(s, 1, YOLK_EIO_CLOSE);
-    close_later(s, "forced close", 0);
-    if (had) drained(s);
+  } else if (s->upgrade_ws) {
+    /* An upgrade is under way: a client that got "3probe" has paused polling
+     * and waits for it, so the close can only reach it over the new
+     * WebSocket. Let the upgrade finish (upgrade_message closes right after
+     * the switch); if it fails, upgrade_cancel falls back to polling_close. */
+    if (s->poll) flush(s);
+    close_later(s, "forced close", s->eio->opts.upgrade_timeout_ms + POLLING_CLOSE_TIMEOUT_MS);
   } else {
+    polling_close(s);
+  }
+}
+
+/* Closing a polling session: the close packet goes on a GET of its own. */
+static void polling_close(yolk_eio_socket_t *s) {
+  if (s->poll && !s->q_len) {
+    poll_respond(s, 0, YOLK_EIO_CLOSE);
+    close_later(s, "forced close", 0);
+  } else {
+    /* Queued packets go out first, in a response of their own, and the close
+     * packet rides on the next GET, as the reference server does. Clients
+     * handle a close packet at once but defer the packets before it in the
+     * same payload (socket.io-client decodes them on the next tick), so a
+     * DISCONNECT sharing a payload with the close would be seen after it:
+     * "transport close" instead of "io server disconnect". */
+    if (s->poll) flush(s);
     /* the close packet rides on the next GET; give up waiting after a while */
     s->close_pending = 1;
     close_later(s, "forced close", POLLING_CLOSE_TIMEOUT_MS);

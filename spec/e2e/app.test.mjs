@@ -187,6 +187,17 @@ for (const [name, topts] of Object.entries(TRANSPORTS)) {
       assert.match(server.out.text, /default\.lua:\d+/);
     });
 
+    test('socket:disconnect(true) after an emit: the emit, then "io server disconnect"', async () => {
+      const s = await connected(client(server, '/', topts));
+      const seen = [];
+      s.on('bye', (n) => seen.push('bye ' + n));
+      const gone = once(s, 'disconnect').then(([reason]) => seen.push(reason));
+      s.emit('byeClose');
+      await gone;
+      await new Promise((r) => setTimeout(r, 50)); // a second, late disconnect would show here
+      assert.deepEqual(seen, ['bye 1', 'io server disconnect']);
+    });
+
     test('server-to-client acks with emitWithAck, and its timeout', async () => {
       const s = await connected(client(server, '/', topts));
       s.on('question', (q, cb) => cb('answer to ' + q));

@@ -5,7 +5,7 @@ return function(app)
   root:route('message', c.message)
   root:route('message-with-ack', c.messageWithAck)
   for _, ev in ipairs { 'join', 'leave', 'toRoom', 'nspToRoom', 'broadcastAll', 'exceptRoom', 'slow', 'fast',
-    'boom', 'ask', 'clients', 'fetch', 'kinds', 'binary', 'helper', 'whoami', 'events', 'bye',
+    'boom', 'ask', 'clients', 'fetch', 'kinds', 'binary', 'helper', 'whoami', 'events', 'bye', 'byeClose',
     'roomJoin', 'roomLeave', 'roomKick', 'remoteKick', 'rooms' } do
     root:route(ev, c[ev])
   end

@@ -143,4 +143,11 @@ function Default:bye()
   self.ctx.socket:disconnect()
 end
 
+-- emit, then close the whole connection: the client must see the emit, then
+-- the DISCONNECT ("io server disconnect"), on every transport
+function Default:byeClose()
+  self.ctx.socket:emit('bye', 1)
+  self.ctx.socket:disconnect(true)
+end
+
 return Default
