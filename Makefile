@@ -11,7 +11,10 @@ build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: deps build
+# The demo needs no browser: skip installing chromium for it.
+run:
+	YOLK_BROWSER_TESTS=0 ./.ci/deps
+	$(MAKE) build
 	./$(BUILD)/yolk start --baseDir . --port 7001
 
 test: deps
