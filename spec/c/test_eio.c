@@ -15,6 +15,7 @@
 #include "eio.h"
 #include "test.h"
 #include "test_client.h"
+#include "test_loop.h"
 
 /* ---- server side (loop thread) ---------------------------------------------------------- */
 
@@ -26,13 +27,11 @@ typedef struct {
 
 static yolk_server_t *srv;
 static yolk_eio_server_t *eio;
-static uv_async_t done_async;
 static conn_t *live[MAXS];
 static int n_closes, n_drains, n_connections;
 static char close_reasons[256];
 static int frame_shared_ok; /* broadcast: every recipient saw the same frame buffer */
 static int frame3_ok;
-static int server_closed;
 
 static void live_remove(conn_t *c) {
   for (int i = 0; i < MAXS; i++)
@@ -61,16 +60,6 @@ static void broadcast(int binary) {
   yolk_eio_msg_unref(m);
 }
 
-static int client_done;
-
-/* The async handle closes only once both the server is closed and the client
- * thread has signalled (sending on a closed async handle is not allowed). */
-static void on_closed(void *arg) {
-  (void)arg;
-  server_closed = 1;
-  if (client_done) uv_close((uv_handle_t *)&done_async, NULL);
-}
-
 static void on_message(yolk_eio_socket_t *s, int binary, const char *data, size_t len, void *ud) {
   (void)binary;
   char cmd[64];
@@ -95,7 +84,7 @@ static void on_message(yolk_eio_socket_t *s, int binary, const char *data, size_
   } else if (strcmp(cmd, "bbin") == 0) {
     broadcast(1);
   } else if (strcmp(cmd, "shutdown") == 0) {
-    yolk_server_close(srv, on_closed, NULL);
+    yolk_server_close(srv, tl_on_server_closed, NULL);
   } else if (strcmp(cmd, "count") == 0) {
     char out[32];
     snprintf(out, sizeof(out), "%zu", yolk_eio_clients_count(eio));
@@ -141,13 +130,6 @@ static void on_connection(yolk_eio_socket_t *s, void *ud) {
     }
   n_connections++;
   yolk_eio_socket_set_handler(s, &handler, c);
-}
-
-static void on_done(uv_async_t *a) {
-  (void)a;
-  client_done = 1;
-  if (server_closed) uv_close((uv_handle_t *)&done_async, NULL);
-  else yolk_server_close(srv, on_closed, NULL);
 }
 
 /* ---- client side (helper thread) --------------------------------------------------------- */
@@ -376,19 +358,10 @@ static void scenario_upgrade_timeout(void) {
 
 /* ---- runner ---------------------------------------------------------------------------------- */
 
-static void *client_thread(void *arg) {
-  void (*fn)(void) = (void (*)(void))arg;
-  fn();
-  uv_async_send(&done_async);
-  return NULL;
-}
-
 static void run(const char *name, void (*fn)(void)) {
   fprintf(stderr, "--- %s\n", name);
   n_closes = n_drains = n_connections = 0;
   close_reasons[0] = '\0';
-  server_closed = 0;
-  client_done = 0;
   memset(live, 0, sizeof(live));
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -406,13 +379,7 @@ static void run(const char *name, void (*fn)(void)) {
   CHECK_EQ_INT(yolk_server_listen(srv, "127.0.0.1", 0), 0);
   port = yolk_server_port(srv);
   CHECK(port > 0);
-  uv_async_init(&loop, &done_async, on_done);
-  pthread_t th;
-  pthread_create(&th, NULL, client_thread, (void *)fn);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  pthread_join(th, NULL);
-  CHECK(server_closed);
-  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  tl_run(&loop, srv, fn);
   /* every session got exactly one on_close (the handler frees its record) */
   CHECK_EQ_INT(n_closes, n_connections);
 }

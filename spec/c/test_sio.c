@@ -14,6 +14,7 @@
 
 #include "test.h"
 #include "test_client.h"
+#include "test_loop.h"
 #include "yolk.h"
 
 /* ---- the event log (written on the loop thread, read by the client thread) -------- */
@@ -71,8 +72,6 @@ static int warned(const char *needle) {
 static yolk_server_t *srv;
 static yolk_sio_server_t *sio;
 static uv_loop_t *loop;
-static uv_async_t done_async;
-static int server_closed, client_done;
 static int n_connects, n_closes;
 
 typedef struct {
@@ -198,21 +197,6 @@ static void on_close(yolk_sio_socket_t *s, const char *reason, void *ud) {
 
 static const yolk_sio_nsp_handler_t handler = {on_connect, on_event, on_disconnecting, on_close};
 
-static void on_closed(void *arg) {
-  (void)arg;
-  server_closed = 1;
-  if (client_done) uv_close((uv_handle_t *)&done_async, NULL);
-}
-
-static void on_done(uv_async_t *a) {
-  (void)a;
-  client_done = 1;
-  if (server_closed)
-    uv_close((uv_handle_t *)&done_async, NULL);
-  else
-    yolk_server_close(srv, on_closed, NULL);
-}
-
 /* ---- client side (helper thread) ------------------------------------------------------ */
 
 static int port;
@@ -336,18 +320,10 @@ static void scenario_broadcast_and_shutdown(void) {
   CHECK(wait_event("close server shutting down", 3, 2000));
 }
 
-static void *client_thread(void *arg) {
-  void (*fn)(void) = (void (*)(void))arg;
-  fn();
-  uv_async_send(&done_async);
-  return NULL;
-}
-
 static void run(const char *name, void (*fn)(void)) {
   fprintf(stderr, "--- %s\n", name);
   events[0] = warn_lines[0] = '\0';
   n_connects = n_closes = 0;
-  server_closed = client_done = 0;
   uv_loop_t l;
   loop = &l;
   uv_loop_init(loop);
@@ -362,13 +338,7 @@ static void run(const char *name, void (*fn)(void)) {
   for (size_t i = 0; i < 3; i++) yolk_sio_nsp_set_handler(yolk_sio_of(sio, nsps[i]), &handler, NULL);
   CHECK_EQ_INT(yolk_server_listen(srv, "127.0.0.1", 0), 0);
   port = yolk_server_port(srv);
-  uv_async_init(loop, &done_async, on_done);
-  pthread_t th;
-  pthread_create(&th, NULL, client_thread, (void *)fn);
-  uv_run(loop, UV_RUN_DEFAULT);
-  pthread_join(th, NULL);
-  CHECK(server_closed);
-  CHECK_EQ_INT(uv_loop_close(loop), 0);
+  tl_run(loop, srv, fn);
   CHECK_EQ_INT(n_closes, n_connects); /* exactly one on_close per on_connect */
 }
 
