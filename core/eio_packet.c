@@ -285,16 +285,20 @@ static int decode_v4(const char *data, size_t len, yolk_eio_packet_cb cb, void *
   }
 }
 
-/* Parses the decimal length before a ':' (v3 text payloads). */
-static int parse_length(const char *s, size_t len, size_t *i, size_t *out) {
+/* Parses the decimal length that starts v3 payload packets, from *i up to and
+ * past the byte end: ASCII digits before ':' in text payloads (zero '0'),
+ * digit bytes 0-9 before 0xFF in binary ones (zero 0). 0, or -1 when it is
+ * empty, has another byte or more than 12 digits, or never ends. */
+static int parse_length(const unsigned char *p, size_t len, size_t *i, unsigned char zero, unsigned char end,
+                        size_t *out) {
   size_t n = 0, digits = 0;
-  while (*i < len && s[*i] != ':') {
-    if (s[*i] < '0' || s[*i] > '9' || ++digits > 12) return -1;
-    n = n * 10 + (size_t)(s[*i] - '0');
+  while (*i < len && p[*i] != end) {
+    if (p[*i] < zero || p[*i] > zero + 9 || ++digits > 12) return -1;
+    n = n * 10 + (size_t)(p[*i] - zero);
     (*i)++;
   }
   if (*i >= len || digits == 0) return -1;
-  (*i)++; /* ':' */
+  (*i)++; /* the end byte */
   *out = n;
   return 0;
 }
@@ -309,7 +313,7 @@ static int decode_v3_text(const char *data, size_t len, yolk_eio_packet_cb cb, v
   }
   while (i < len) {
     size_t units;
-    if (parse_length(data, len, &i, &units) != 0) {
+    if (parse_length(p, len, &i, '0', ':', &units) != 0) {
       *err = "invalid length prefix";
       return -1;
     }
@@ -347,20 +351,11 @@ static int decode_v3_binary(const char *data, size_t len, yolk_eio_packet_cb cb,
       return -1;
     }
     i++;
-    size_t n = 0, digits = 0;
-    while (i < len && p[i] != 0xFF) {
-      if (p[i] > 9 || ++digits > 12) {
-        *err = "invalid binary payload length";
-        return -1;
-      }
-      n = n * 10 + p[i];
-      i++;
-    }
-    if (i >= len || digits == 0) {
+    size_t n;
+    if (parse_length(p, len, &i, 0, 0xFF, &n) != 0) {
       *err = "invalid binary payload length";
       return -1;
     }
-    i++; /* 0xFF */
     if (n > len - i) {
       *err = "packet shorter than its length";
       return -1;

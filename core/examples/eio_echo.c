@@ -13,16 +13,15 @@
  * Prints "eio-echo listening on <host>:<port>" once listening (--port 0 picks
  * a free port). SIGINT/SIGTERM close every session and exit.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "example_common.h"
 #include "yolk.h"
 
 static yolk_server_t *server;
 static const char *forbid_param;
-static uv_signal_t sigint_h, sigterm_h;
 
 static void on_message(yolk_eio_socket_t *s, int binary, const char *data, size_t len, void *ud) {
   (void)ud;
@@ -54,19 +53,8 @@ static int allow_request(const yolk_http_req_t *req, void *ud) {
   return -1;
 }
 
-static void closed(void *arg) {
-  (void)arg;
-  uv_close((uv_handle_t *)&sigint_h, NULL);
-  uv_close((uv_handle_t *)&sigterm_h, NULL);
-}
-
-static void on_signal(uv_signal_t *h, int signum) {
-  (void)h;
-  (void)signum;
-  uv_signal_stop(&sigint_h);
-  uv_signal_stop(&sigterm_h);
-  yolk_server_close(server, closed, NULL);
-}
+/* On SIGINT/SIGTERM (example_handle_signals): close every session and the server. */
+static void stop(void) { yolk_server_close(server, example_signals_close, NULL); }
 
 static void usage(void) {
   fprintf(stderr,
@@ -76,15 +64,7 @@ static void usage(void) {
   exit(2);
 }
 
-static long num_arg(const char *flag, const char *v) {
-  char *end;
-  long n = v ? strtol(v, &end, 10) : -1;
-  if (!v || *end || n < 0) {
-    fprintf(stderr, "eio-echo: %s needs a non-negative number\n", flag);
-    usage();
-  }
-  return n;
-}
+static long num_arg(const char *flag, const char *v) { return example_num_arg("eio-echo", flag, v, usage); }
 
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
@@ -107,11 +87,9 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--forbid-param") == 0 && v) forbid_param = v, i++;
     else if (strcmp(a, "--log-level") == 0 && v) {
       i++;
-      if (strcmp(v, "debug") == 0) yolk_log_set_level(YOLK_LOG_DEBUG);
-      else if (strcmp(v, "info") == 0) yolk_log_set_level(YOLK_LOG_INFO);
-      else if (strcmp(v, "warn") == 0) yolk_log_set_level(YOLK_LOG_WARN);
-      else if (strcmp(v, "error") == 0) yolk_log_set_level(YOLK_LOG_ERROR);
-      else usage();
+      int level = example_log_level(v);
+      if (level < 0) usage();
+      yolk_log_set_level(level);
     } else {
       usage();
     }
@@ -133,11 +111,7 @@ int main(int argc, char **argv) {
   printf("eio-echo listening on %s:%d\n", host, yolk_server_port(server));
   fflush(stdout);
 
-  signal(SIGPIPE, SIG_IGN);
-  uv_signal_init(loop, &sigint_h);
-  uv_signal_init(loop, &sigterm_h);
-  uv_signal_start(&sigint_h, on_signal, SIGINT);
-  uv_signal_start(&sigterm_h, on_signal, SIGTERM);
+  example_handle_signals(loop, stop);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   return 0;

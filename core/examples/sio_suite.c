@@ -33,16 +33,15 @@
  * Prints "sio-suite listening on <host>:<port>" once listening (--port 0
  * picks a free port). SIGINT/SIGTERM close everything and exit.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "example_common.h"
 #include "yolk.h"
 
 static yolk_server_t *server;
 static yolk_sio_server_t *sio;
-static uv_signal_t sigint_h, sigterm_h;
 static uv_loop_t *loop;
 static const char *id_prefix; /* --id-prefix: generate_id hook for v5 socket ids */
 static unsigned id_counter;
@@ -292,19 +291,10 @@ static const yolk_sio_nsp_handler_t refused_handler = {refused_connect, NULL, NU
 
 /* ---- main ----------------------------------------------------------------------- */
 
-static void closed(void *arg) {
-  (void)arg;
-  uv_close((uv_handle_t *)&sigint_h, NULL);
-  uv_close((uv_handle_t *)&sigterm_h, NULL);
-}
-
-static void on_signal(uv_signal_t *h, int signum) {
-  (void)h;
-  (void)signum;
-  uv_signal_stop(&sigint_h);
-  uv_signal_stop(&sigterm_h);
+/* On SIGINT/SIGTERM (example_handle_signals): close every session and the server. */
+static void stop(void) {
   yolk_sio_close(sio);
-  yolk_server_close(server, closed, NULL);
+  yolk_server_close(server, example_signals_close, NULL);
 }
 
 static void usage(void) {
@@ -314,15 +304,7 @@ static void usage(void) {
   exit(2);
 }
 
-static long num_arg(const char *flag, const char *v) {
-  char *end;
-  long n = v ? strtol(v, &end, 10) : -1;
-  if (!v || *end || n < 0) {
-    fprintf(stderr, "sio-suite: %s needs a non-negative number\n", flag);
-    usage();
-  }
-  return n;
-}
+static long num_arg(const char *flag, const char *v) { return example_num_arg("sio-suite", flag, v, usage); }
 
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
@@ -362,11 +344,7 @@ int main(int argc, char **argv) {
       opts.client_dist_dir = v;
       i++;
     } else if (strcmp(a, "--log-level") == 0 && v) {
-      int level = strcmp(v, "debug") == 0  ? YOLK_LOG_DEBUG
-                  : strcmp(v, "info") == 0 ? YOLK_LOG_INFO
-                  : strcmp(v, "warn") == 0 ? YOLK_LOG_WARN
-                  : strcmp(v, "error") == 0 ? YOLK_LOG_ERROR
-                                            : -1;
+      int level = example_log_level(v);
       if (level < 0) usage();
       yolk_log_set_level(level);
       i++;
@@ -375,7 +353,6 @@ int main(int argc, char **argv) {
     }
   }
 
-  signal(SIGPIPE, SIG_IGN);
   loop = uv_default_loop();
   if (yolk_server_new(loop, NULL, &server) != 0) return 1;
   sio = yolk_sio_attach(server, &opts);
@@ -392,10 +369,7 @@ int main(int argc, char **argv) {
   printf("sio-suite listening on %s:%d\n", host, yolk_server_port(server));
   fflush(stdout);
 
-  uv_signal_init(loop, &sigint_h);
-  uv_signal_init(loop, &sigterm_h);
-  uv_signal_start(&sigint_h, on_signal, SIGINT);
-  uv_signal_start(&sigterm_h, on_signal, SIGTERM);
+  example_handle_signals(loop, stop);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   return 0;

@@ -47,10 +47,38 @@ struct lua_sock_s {
   lua_sock_t *prev, *next;
 };
 
+/* A Lua function called once from C later (fetch_sockets' result, an emit's ack). */
 typedef struct {
   yolk_lua_rt_t *rt;
   int fn_ref;
 } lua_callback_t;
+
+/* Takes the function on top of the stack (popped) for one later call. */
+static lua_callback_t *callback_new(lua_State *L, yolk_lua_rt_t *rt) {
+  lua_callback_t *cb = yolk__malloc(sizeof(*cb));
+  cb->rt = rt;
+  cb->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return cb;
+}
+
+/* Calls it as fn(err, nil) or fn(nil, value) (value NULL: an empty array) and
+ * frees cb; set_n as for yolk__lua_push_cjson. */
+static void callback_call(lua_callback_t *cb, const char *err, const cJSON *value, const yolk_sio_bin_t *bins,
+                          size_t nbins, int set_n) {
+  lua_State *L = cb->rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cb->fn_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, cb->fn_ref);
+  free(cb);
+  if (err) {
+    lua_pushstring(L, err);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+    if (value) yolk__lua_push_cjson(L, value, bins, nbins, set_n);
+    else yolk__lua_new_array(L, 0);
+  }
+  yolk__lua_pcall(L, 2, 0);
+}
 
 static lua_State *nsp_L(yolk__lua_nsp_t *n) { return n->s->rt->L; }
 
@@ -563,22 +591,7 @@ static int nsp_broadcast(lua_State *L) {
   return 1;
 }
 
-static void on_fetched(void *ud, const char *err, const cJSON *sockets) {
-  lua_callback_t *cb = ud;
-  lua_State *L = cb->rt->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, cb->fn_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, cb->fn_ref);
-  free(cb);
-  if (err) {
-    lua_pushstring(L, err);
-    lua_pushnil(L);
-  } else {
-    lua_pushnil(L);
-    if (sockets) yolk__lua_push_cjson(L, sockets, NULL, 0, 0);
-    else yolk__lua_new_array(L, 0);
-  }
-  yolk__lua_pcall(L, 2, 0);
-}
+static void on_fetched(void *ud, const char *err, const cJSON *sockets) { callback_call(ud, err, sockets, NULL, 0, 0); }
 
 static int nsp_fetch_sockets(lua_State *L) {
   yolk__lua_nsp_t *n = check_nsp(L);
@@ -589,10 +602,8 @@ static int nsp_fetch_sockets(lua_State *L) {
   }
   yolk_sio_target_t tg;
   target_read(L, 2, &tg);
-  lua_callback_t *cb = yolk__malloc(sizeof(*cb));
-  cb->rt = n->s->rt;
   lua_pushvalue(L, 3);
-  cb->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_callback_t *cb = callback_new(L, n->s->rt);
   yolk_sio_fetch_sockets(n->nsp, &tg, on_fetched, cb);
   lua_pushboolean(L, 1);
   return 1;
@@ -742,20 +753,7 @@ static int sock_refuse(lua_State *L) {
 }
 
 static void on_ack(void *ud, const char *err, const cJSON *args, const yolk_sio_bin_t *bins, size_t nbins) {
-  lua_callback_t *cb = ud;
-  lua_State *L = cb->rt->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, cb->fn_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, cb->fn_ref);
-  free(cb);
-  if (err) {
-    lua_pushstring(L, err);
-    lua_pushnil(L);
-  } else {
-    lua_pushnil(L);
-    if (args) yolk__lua_push_cjson(L, args, bins, nbins, 1);
-    else yolk__lua_new_array(L, 0);
-  }
-  yolk__lua_pcall(L, 2, 0);
+  callback_call(ud, err, args, bins, nbins, 1);
 }
 
 /* sock:emit(args, opts) -> true | false */
@@ -785,10 +783,8 @@ static int sock_emit(lua_State *L) {
   }
   lua_callback_t *cb = NULL;
   if (has_ack) {
-    cb = yolk__malloc(sizeof(*cb));
-    cb->rt = ls->n->s->rt;
     lua_getfield(L, 3, "ack");
-    cb->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    cb = callback_new(L, ls->n->s->rt);
   }
   int rc = yolk_sio_socket_emit(ls->sock, args, bins.v, bins.n, flags, cb ? on_ack : NULL, cb, timeout);
   cJSON_Delete(args);

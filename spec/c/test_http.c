@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "http.h"
 #include "test.h"
+#include "test_client.h"
 #include "ws.h"
 
 /* ---- server side (loop thread) ------------------------------------------------------- */
@@ -197,17 +197,7 @@ static client_t *cl_connect(int port) {
     if (connect(c->fd, (struct sockaddr *)&sa6, sizeof(sa6)) != 0) perror("connect6");
     return c;
   }
-  c->fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {5, 0};
-  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  int one = 1;
-  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) perror("connect");
+  c->fd = tc_connect(port);
   return c;
 }
 
@@ -320,15 +310,10 @@ static int cl_wait_closed(client_t *c) {
   }
 }
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 static int wait_counter(int *counter, int value, int ms) {
   for (int i = 0; i < ms / 10; i++) {
     if (__atomic_load_n(counter, __ATOMIC_SEQ_CST) >= value) return 1;
-    sleep_ms(10);
+    tc_msleep(10);
   }
   return __atomic_load_n(counter, __ATOMIC_SEQ_CST) >= value;
 }
@@ -420,6 +405,28 @@ static void ws_expect_close_empty(client_t *c) {
 
 /* ---- scenarios (run on the helper thread) --------------------------------------------------- */
 
+/* One request alone on a new connection: checks the answer's status and,
+ * when closed, that the server then closes the connection. */
+static void expect_status(int port, const char *req, int status, int closed) {
+  client_t *c = cl_connect(port);
+  cl_puts(c, req);
+  resp_t r;
+  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
+  CHECK_EQ_INT(r.status, status);
+  resp_free(&r);
+  if (closed) CHECK(cl_wait_closed(c));
+  cl_close(c);
+}
+
+/* A WebSocket on path that sends one bad frame: the server closes with code. */
+static void ws_expect_refused(int port, const char *path, int opcode, int masked, const char *payload, size_t len,
+                              int code) {
+  client_t *c = ws_connect(port, path);
+  ws_send_frame(c, 1, opcode, masked, payload, len);
+  ws_expect_close(c, code);
+  cl_close(c);
+}
+
 static void t_simple_get(int port) {
   client_t *c = cl_connect(port);
   cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -477,7 +484,7 @@ static void t_pipelined(int port) {
   resp_free(&r);
   /* A big response (written in parts) followed by a pipelined one. */
   cl_puts(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-  sleep_ms(100); /* let the server's socket buffer fill up */
+  tc_msleep(100); /* let the server's socket buffer fill up */
   CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
   CHECK_EQ_INT(r.body_len, 4u << 20);
   int ok = r.body_len == (4u << 20);
@@ -523,7 +530,7 @@ static void t_bodies(int port) {
   resp_free(&r);
   /* chunked, sent in pieces */
   cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
-  sleep_ms(50);
+  tc_msleep(50);
   cl_puts(c, "6\r\n world\r\n0\r\n\r\n");
   CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
   CHECK_STR(r.body, "hello world");
@@ -547,27 +554,15 @@ static void t_bodies(int port) {
   CHECK(cl_wait_closed(c));
   cl_close(c);
   /* Connection: close */
-  c = cl_connect(port);
-  cl_puts(c, "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
-  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
-  CHECK_EQ_INT(r.status, 200);
-  resp_free(&r);
-  CHECK(cl_wait_closed(c));
-  cl_close(c);
+  expect_status(port, "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, 1);
 }
 
 /* limits: run with max_body_size 100, max_header_size 1024, header_timeout 300 ms */
 static void t_limits(int port) {
   resp_t r;
-  client_t *c = cl_connect(port);
-  cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
-  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
-  CHECK_EQ_INT(r.status, 413);
-  resp_free(&r);
-  CHECK(cl_wait_closed(c));
-  cl_close(c);
+  expect_status(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n", 413, 1);
 
-  c = cl_connect(port);
+  client_t *c = cl_connect(port);
   cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
   char chunk[80];
   memset(chunk, 'a', sizeof(chunk));
@@ -634,7 +629,7 @@ static void t_limits(int port) {
   cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
   resp_free(&r);
-  sleep_ms(100);
+  tc_msleep(100);
   cl_puts(c, "GET /hello HTTP/1.1\r\n"); /* then stall */
   CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
   CHECK_EQ_INT(r.status, 408);
@@ -642,29 +637,14 @@ static void t_limits(int port) {
   cl_close(c);
 
   /* silent connection: 408 as well */
-  c = cl_connect(port);
-  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
-  CHECK_EQ_INT(r.status, 408);
-  resp_free(&r);
-  cl_close(c);
+  expect_status(port, "", 408, 0);
 
   /* garbage: 400 then close */
-  c = cl_connect(port);
-  cl_puts(c, "HELLO\x01 WORLD\r\n\r\n");
-  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
-  CHECK_EQ_INT(r.status, 400);
-  resp_free(&r);
-  CHECK(cl_wait_closed(c));
-  cl_close(c);
+  expect_status(port, "HELLO\x01 WORLD\r\n\r\n", 400, 1);
 
   /* both Content-Length and chunked (request smuggling): 400 */
-  c = cl_connect(port);
-  cl_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-             "0\r\n\r\n");
-  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
-  CHECK_EQ_INT(r.status, 400);
-  resp_free(&r);
-  cl_close(c);
+  expect_status(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "0\r\n\r\n", 400, 0);
 
   /* a bad request after a good one on the same connection */
   c = cl_connect(port);
@@ -691,7 +671,7 @@ static void t_limits(int port) {
       if (k <= 0) break;
       total += (size_t)k;
       if (total > (24u << 20)) break;
-      sleep_ms(1);
+      tc_msleep(1);
     }
     free(tmp);
     if (total <= (24u << 20)) fprintf(stderr, "slow reader got %zu bytes\n", total);
@@ -705,7 +685,7 @@ static void t_limits(int port) {
     int small = 64 * 1024;
     setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     cl_puts(c, "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n");
-    sleep_ms(1500);
+    tc_msleep(1500);
     size_t total = 0;
     char *tmp = malloc(1 << 16);
     ssize_t k;
@@ -740,7 +720,7 @@ static void t_abort(int port) {
   cl_puts(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(wait_counter(&n_requests, 2, 2000));
   cl_close(c);
-  sleep_ms(300);
+  tc_msleep(300);
   /* a client that resets while a big response is being written: the
    * server survives (no SIGPIPE) and keeps serving */
   for (int i = 0; i < 3; i++) {
@@ -752,7 +732,7 @@ static void t_abort(int port) {
     setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     cl_close(c); /* RST */
   }
-  sleep_ms(100);
+  tc_msleep(100);
   c = cl_connect(port);
   cl_puts(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
   resp_t r;
@@ -846,7 +826,7 @@ static void t_websocket(int port) {
   CHECK(n == 6 && memcmp(pl, "shared", 6) == 0);
   /* a flood the client reads late: queued in order behind the socket buffer */
   ws_send_frame(c, 1, YOLK_WS_OP_TEXT, 1, "flood", 5);
-  sleep_ms(100);
+  tc_msleep(100);
   int frames = 0, good = 1;
   for (;;) {
     int op = ws_read_frame(c, pl, sizeof(pl), &n);
@@ -925,24 +905,15 @@ static void t_websocket(int port) {
   CHECK_EQ_INT(last_ws_close_code, 1006);
 
   /* protocol errors: each closes with its code */
-  c = ws_connect(port, "/ws");
-  ws_send_frame(c, 1, YOLK_WS_OP_TEXT, 0, "hello", 5); /* unmasked */
-  ws_expect_close(c, 1002);
-  cl_close(c);
+  ws_expect_refused(port, "/ws", YOLK_WS_OP_TEXT, 0, "hello", 5, 1002); /* unmasked */
   c = ws_connect(port, "/wssmall");
   ws_send_frame(c, 1, YOLK_WS_OP_TEXT, 1, "0123456789", 10); /* exactly the limit: fine */
   CHECK_EQ_INT(ws_read_frame(c, pl, sizeof(pl), &n), YOLK_WS_OP_TEXT);
   ws_send_frame(c, 1, YOLK_WS_OP_TEXT, 1, "0123456789abcdefghij", 20);
   ws_expect_close(c, 1009);
   cl_close(c);
-  c = ws_connect(port, "/ws");
-  ws_send_frame(c, 1, YOLK_WS_OP_TEXT, 1, "bad \xC3\x28", 6);
-  ws_expect_close(c, 1007);
-  cl_close(c);
-  c = ws_connect(port, "/ws");
-  ws_send_frame(c, 1, 0x3, 1, "", 0); /* reserved opcode */
-  ws_expect_close(c, 1002);
-  cl_close(c);
+  ws_expect_refused(port, "/ws", YOLK_WS_OP_TEXT, 1, "bad \xC3\x28", 6, 1007);
+  ws_expect_refused(port, "/ws", 0x3, 1, "", 0, 1002); /* reserved opcode */
   CHECK(wait_counter(&n_ws_close, 9, 2000));
 
   /* an upgrade pipelined behind a deferred plain request waits for its turn */
@@ -966,14 +937,8 @@ static void t_websocket(int port) {
   CHECK_EQ_INT(last_ws_close_code, 1005);
 
   /* a bad handshake gets 400 and a close */
-  c = cl_connect(port);
-  cl_puts(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-             "Sec-WebSocket-Version: 13\r\n\r\n");
-  CHECK_EQ_INT(cl_read_response(c, &r, 0), 0);
-  CHECK_EQ_INT(r.status, 400);
-  resp_free(&r);
-  CHECK(cl_wait_closed(c));
-  cl_close(c);
+  expect_status(port, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n", 400, 1);
   c = cl_connect(port);
   cl_puts(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n");

@@ -7,18 +7,14 @@
  * (answer, timeout, disconnect), emits before admission delivered after the
  * CONNECT ack, a WARN line for invalid input, and server shutdown. Every
  * scenario ends with uv_loop_close() == 0 (no handle leaked). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
+#include "test_client.h"
+#include "test_loop.h"
 #include "yolk.h"
 
 /* ---- the event log (written on the loop thread, read by the client thread) -------- */
@@ -45,16 +41,11 @@ static int count_events(const char *needle) {
   return n;
 }
 
-static void msleep(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* Waits until needle was logged at least n times; 1 on success. */
 static int wait_event(const char *needle, int n, int ms) {
   for (int t = 0; t < ms; t += 5) {
     if (count_events(needle) >= n) return 1;
-    msleep(5);
+    tc_msleep(5);
   }
   fprintf(stderr, "  no '%s' (x%d) in:\n%s\n", needle, n, events);
   return 0;
@@ -81,8 +72,6 @@ static int warned(const char *needle) {
 static yolk_server_t *srv;
 static yolk_sio_server_t *sio;
 static uv_loop_t *loop;
-static uv_async_t done_async;
-static int server_closed, client_done;
 static int n_connects, n_closes;
 
 typedef struct {
@@ -208,111 +197,22 @@ static void on_close(yolk_sio_socket_t *s, const char *reason, void *ud) {
 
 static const yolk_sio_nsp_handler_t handler = {on_connect, on_event, on_disconnecting, on_close};
 
-static void on_closed(void *arg) {
-  (void)arg;
-  server_closed = 1;
-  if (client_done) uv_close((uv_handle_t *)&done_async, NULL);
-}
-
-static void on_done(uv_async_t *a) {
-  (void)a;
-  client_done = 1;
-  if (server_closed)
-    uv_close((uv_handle_t *)&done_async, NULL);
-  else
-    yolk_server_close(srv, on_closed, NULL);
-}
-
 /* ---- client side (helper thread) ------------------------------------------------------ */
 
 static int port;
 
-static int cl_connect(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) perror("connect");
-  return fd;
-}
+/* Opens a v4 WebSocket session (its open packet is read by the caller). */
+static int ws_open(void) { return tc_ws_open(port, "/socket.io/?EIO=4&transport=websocket"); }
 
-static void cl_send(int fd, const void *p, size_t n) {
-  const char *s = p;
-  while (n) {
-    ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-    if (w <= 0) return;
-    s += w;
-    n -= (size_t)w;
-  }
-}
-
-static int recv_exact(int fd, unsigned char *p, size_t n) {
-  while (n) {
-    ssize_t r = recv(fd, p, n, 0);
-    if (r <= 0) return -1;
-    p += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
-/* Opens a v4 WebSocket session and reads the open packet. */
-static int ws_open(void) {
-  int fd = cl_connect();
-  static const char head[] = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
-                             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  cl_send(fd, head, sizeof(head) - 1);
-  char resp[1024];
-  size_t len = 0;
-  while (len < sizeof(resp) - 1) {
-    if (recv(fd, resp + len, 1, 0) != 1) break;
-    len++;
-    if (len >= 4 && memcmp(resp + len - 4, "\r\n\r\n", 4) == 0) break;
-  }
-  resp[len] = '\0';
-  CHECK(strncmp(resp, "HTTP/1.1 101", 12) == 0);
-  return fd;
-}
-
-static void ws_send(int fd, const char *text) {
-  size_t n = strlen(text);
-  unsigned char h[4 + 4];
-  size_t hl = 0;
-  h[hl++] = 0x81;
-  h[hl++] = (unsigned char)(0x80 | n); /* < 126 bytes */
-  const unsigned char mask[4] = {7, 1, 9, 3};
-  memcpy(h + hl, mask, 4);
-  hl += 4;
-  unsigned char m[128];
-  for (size_t i = 0; i < n; i++) m[i] = (unsigned char)text[i] ^ mask[i % 4];
-  cl_send(fd, h, hl);
-  cl_send(fd, m, n);
-}
+static void ws_send(int fd, const char *text) { tc_ws_send(fd, 0x1, text, strlen(text)); }
 
 /* The next data frame's text (Engine.IO type included), skipping pings; NULL
  * on close/EOF. */
 static const char *ws_next(int fd) {
   static char out[4096];
   for (;;) {
-    unsigned char h[2];
-    if (recv_exact(fd, h, 2)) return NULL;
-    size_t n = h[1] & 0x7F;
-    if (n == 126) {
-      unsigned char e[2];
-      if (recv_exact(fd, e, 2)) return NULL;
-      n = ((size_t)e[0] << 8) | e[1];
-    }
-    if (n >= sizeof(out) || recv_exact(fd, (unsigned char *)out, n)) return NULL;
-    out[n] = '\0';
-    int op = h[0] & 0x0F;
-    if (op == 8) return NULL;
+    int op = tc_ws_recv(fd, out, sizeof(out), NULL);
+    if (op == -1 || op == 8) return NULL;
     if (op == 1 && strcmp(out, "2") == 0) continue; /* Engine.IO ping */
     if (op == 1 || op == 2) return out;
   }
@@ -368,7 +268,7 @@ static void scenario_admission_and_acks(void) {
   close(fd);
   CHECK(wait_event("close transport close", 1, 2000));
   CHECK(wait_event("ack pending:socket disconnected", 1, 100));
-  msleep(100);
+  tc_msleep(100);
   CHECK_EQ_INT(count_events("ack answered"), 1);
   CHECK_EQ_INT(count_events("ack timed"), 1);
   CHECK_EQ_INT(count_events("ack pending"), 1);
@@ -420,18 +320,10 @@ static void scenario_broadcast_and_shutdown(void) {
   CHECK(wait_event("close server shutting down", 3, 2000));
 }
 
-static void *client_thread(void *arg) {
-  void (*fn)(void) = (void (*)(void))arg;
-  fn();
-  uv_async_send(&done_async);
-  return NULL;
-}
-
 static void run(const char *name, void (*fn)(void)) {
   fprintf(stderr, "--- %s\n", name);
   events[0] = warn_lines[0] = '\0';
   n_connects = n_closes = 0;
-  server_closed = client_done = 0;
   uv_loop_t l;
   loop = &l;
   uv_loop_init(loop);
@@ -446,13 +338,7 @@ static void run(const char *name, void (*fn)(void)) {
   for (size_t i = 0; i < 3; i++) yolk_sio_nsp_set_handler(yolk_sio_of(sio, nsps[i]), &handler, NULL);
   CHECK_EQ_INT(yolk_server_listen(srv, "127.0.0.1", 0), 0);
   port = yolk_server_port(srv);
-  uv_async_init(loop, &done_async, on_done);
-  pthread_t th;
-  pthread_create(&th, NULL, client_thread, (void *)fn);
-  uv_run(loop, UV_RUN_DEFAULT);
-  pthread_join(th, NULL);
-  CHECK(server_closed);
-  CHECK_EQ_INT(uv_loop_close(loop), 0);
+  tl_run(loop, srv, fn);
   CHECK_EQ_INT(n_closes, n_connects); /* exactly one on_close per on_connect */
 }
 

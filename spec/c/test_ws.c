@@ -91,6 +91,26 @@ static void expect(const yolk_sb_t *sb, size_t max, int code, int nmsgs, collect
   }
 }
 
+/* Runs one masked frame alone through expect(), for the many cases that
+ * only check the parser's result and message count. */
+static void expect_one(int fin, int opcode, const void *payload, size_t len, size_t max, int code, int nmsgs) {
+  yolk_sb_t sb;
+  yolk__sb_init(&sb);
+  frame(&sb, fin, 0, opcode, 1, payload, len, 0);
+  expect(&sb, max, code, nmsgs, NULL);
+  yolk__sb_free(&sb);
+}
+
+/* Runs hand-made bytes (a header frame() would not build) through expect();
+ * they must fail with code before any message. */
+static void expect_raw(const unsigned char *bytes, size_t n, int code) {
+  yolk_sb_t sb;
+  yolk__sb_init(&sb);
+  yolk__sb_append(&sb, bytes, n);
+  expect(&sb, 0, code, 0, NULL);
+  yolk__sb_free(&sb);
+}
+
 static void test_basic_frames(void) {
   yolk_sb_t sb;
   collected_t c;
@@ -146,13 +166,10 @@ static void test_basic_frames(void) {
   yolk__sb_free(&sb);
 
   /* 64-bit length with the top bit set -> 1002 */
-  yolk__sb_init(&sb);
   {
-    unsigned char h[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4};
-    yolk__sb_append(&sb, h, sizeof(h));
+    static const unsigned char h[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4};
+    expect_raw(h, sizeof(h), 1002);
   }
-  expect(&sb, 0, 1002, 0, NULL);
-  yolk__sb_free(&sb);
 }
 
 static void test_fragments(void) {
@@ -187,10 +204,7 @@ static void test_fragments(void) {
   yolk__sb_free(&sb);
 
   /* continuation without a start -> 1002 */
-  yolk__sb_init(&sb);
-  frame(&sb, 1, 0, YOLK_WS_OP_CONT, 1, "x", 1, 0);
-  expect(&sb, 0, 1002, 0, NULL);
-  yolk__sb_free(&sb);
+  expect_one(1, YOLK_WS_OP_CONT, "x", 1, 0, 1002, 0);
 
   /* a new data frame while a fragmented message is in progress -> 1002 */
   yolk__sb_init(&sb);
@@ -213,76 +227,43 @@ static void test_errors(void) {
   /* reserved opcodes, data (3-7) and control (0xB-0xF) */
   int ops[] = {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF};
   for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-    yolk__sb_init(&sb);
-    frame(&sb, 1, 0, ops[i], 1, "", 0, 0);
-    expect(&sb, 0, 1002, 0, NULL);
-    yolk__sb_free(&sb);
+    expect_one(1, ops[i], "", 0, 0, 1002, 0);
   }
   /* fragmented control frame */
-  yolk__sb_init(&sb);
-  frame(&sb, 0, 0, YOLK_WS_OP_PING, 1, "x", 1, 0);
-  expect(&sb, 0, 1002, 0, NULL);
-  yolk__sb_free(&sb);
+  expect_one(0, YOLK_WS_OP_PING, "x", 1, 0, 1002, 0);
   /* control frame over 125 bytes */
   {
     char big[126];
     memset(big, 'a', sizeof(big));
-    yolk__sb_init(&sb);
-    frame(&sb, 1, 0, YOLK_WS_OP_PING, 1, big, sizeof(big), 0);
-    expect(&sb, 0, 1002, 0, NULL);
-    yolk__sb_free(&sb);
+    expect_one(1, YOLK_WS_OP_PING, big, sizeof(big), 0, 1002, 0);
     /* 125 is fine */
-    yolk__sb_init(&sb);
-    frame(&sb, 1, 0, YOLK_WS_OP_PING, 1, big, 125, 0);
-    expect(&sb, 0, 0, 1, NULL);
-    yolk__sb_free(&sb);
+    expect_one(1, YOLK_WS_OP_PING, big, 125, 0, 0, 1);
   }
   /* invalid UTF-8 in a text message -> 1007; in binary it is fine */
   const char *bad[] = {"\xFF", "\xC0\xAF", "\xED\xA0\x80" /* surrogate */, "\xF4\x90\x80\x80" /* > U+10FFFF */,
                        "\xE0\x80\xAF" /* overlong */, "ab\x80"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    yolk__sb_init(&sb);
-    frame(&sb, 1, 0, YOLK_WS_OP_TEXT, 1, bad[i], strlen(bad[i]), 0);
-    expect(&sb, 0, 1007, 0, NULL);
-    yolk__sb_free(&sb);
-    yolk__sb_init(&sb);
-    frame(&sb, 1, 0, YOLK_WS_OP_BINARY, 1, bad[i], strlen(bad[i]), 0);
-    expect(&sb, 0, 0, 1, NULL);
-    yolk__sb_free(&sb);
+    expect_one(1, YOLK_WS_OP_TEXT, bad[i], strlen(bad[i]), 0, 1007, 0);
+    expect_one(1, YOLK_WS_OP_BINARY, bad[i], strlen(bad[i]), 0, 0, 1);
   }
   /* a text message ending inside a character -> 1007 */
-  yolk__sb_init(&sb);
-  frame(&sb, 1, 0, YOLK_WS_OP_TEXT, 1, "caf\xC3", 4, 0);
-  expect(&sb, 0, 1007, 0, NULL);
-  yolk__sb_free(&sb);
+  expect_one(1, YOLK_WS_OP_TEXT, "caf\xC3", 4, 0, 1007, 0);
   /* invalid UTF-8 in a first fragment fails before the message ends */
-  yolk__sb_init(&sb);
-  frame(&sb, 0, 0, YOLK_WS_OP_TEXT, 1, "\xFF", 1, 0);
-  expect(&sb, 0, 1007, 0, NULL);
-  yolk__sb_free(&sb);
+  expect_one(0, YOLK_WS_OP_TEXT, "\xFF", 1, 0, 1007, 0);
 
   /* message size: one frame over the limit, and fragments adding up over it */
-  yolk__sb_init(&sb);
-  frame(&sb, 1, 0, YOLK_WS_OP_BINARY, 1, "0123456789a", 11, 0);
-  expect(&sb, 10, 1009, 0, NULL);
-  yolk__sb_free(&sb);
-  yolk__sb_init(&sb);
-  frame(&sb, 1, 0, YOLK_WS_OP_BINARY, 1, "0123456789", 10, 0);
-  expect(&sb, 10, 0, 1, NULL);
-  yolk__sb_free(&sb);
+  expect_one(1, YOLK_WS_OP_BINARY, "0123456789a", 11, 10, 1009, 0);
+  expect_one(1, YOLK_WS_OP_BINARY, "0123456789", 10, 10, 0, 1);
   yolk__sb_init(&sb);
   frame(&sb, 0, 0, YOLK_WS_OP_TEXT, 1, "012345", 6, 0);
   frame(&sb, 1, 0, YOLK_WS_OP_CONT, 1, "6789a", 5, 0);
   expect(&sb, 10, 1009, 0, NULL);
   yolk__sb_free(&sb);
   /* an announced huge length fails on the header alone */
-  yolk__sb_init(&sb);
   {
-    unsigned char h[] = {0x82, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4};
-    yolk__sb_append(&sb, h, sizeof(h));
+    static const unsigned char h[] = {0x82, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4};
+    expect_raw(h, sizeof(h), 1009);
   }
-  expect(&sb, 0, 1009, 0, NULL);
-  yolk__sb_free(&sb);
 
   /* close frames */
   yolk__sb_init(&sb);
@@ -294,34 +275,19 @@ static void test_errors(void) {
   CHECK(c.n == 1 && memcmp(c.data[0], "\x03\xe8" "bye", 5) == 0);
   collected_free(&c);
   yolk__sb_free(&sb);
-  yolk__sb_init(&sb);
-  frame(&sb, 1, 0, YOLK_WS_OP_CLOSE, 1, "", 0, 0);
-  expect(&sb, 0, 0, 1, NULL);
-  yolk__sb_free(&sb);
-  yolk__sb_init(&sb);
-  frame(&sb, 1, 0, YOLK_WS_OP_CLOSE, 1, "\x03", 1, 0); /* 1-byte payload */
-  expect(&sb, 0, 1002, 0, NULL);
-  yolk__sb_free(&sb);
+  expect_one(1, YOLK_WS_OP_CLOSE, "", 0, 0, 0, 1);
+  expect_one(1, YOLK_WS_OP_CLOSE, "\x03", 1, 0, 1002, 0); /* 1-byte payload */
   int bad_codes[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535};
   for (size_t i = 0; i < sizeof(bad_codes) / sizeof(bad_codes[0]); i++) {
     unsigned char pl[2] = {(unsigned char)(bad_codes[i] >> 8), (unsigned char)bad_codes[i]};
-    yolk__sb_init(&sb);
-    frame(&sb, 1, 0, YOLK_WS_OP_CLOSE, 1, pl, 2, 0);
-    expect(&sb, 0, 1002, 0, NULL);
-    yolk__sb_free(&sb);
+    expect_one(1, YOLK_WS_OP_CLOSE, pl, 2, 0, 1002, 0);
   }
   int good_codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999};
   for (size_t i = 0; i < sizeof(good_codes) / sizeof(good_codes[0]); i++) {
     unsigned char pl[2] = {(unsigned char)(good_codes[i] >> 8), (unsigned char)good_codes[i]};
-    yolk__sb_init(&sb);
-    frame(&sb, 1, 0, YOLK_WS_OP_CLOSE, 1, pl, 2, 0);
-    expect(&sb, 0, 0, 1, NULL);
-    yolk__sb_free(&sb);
+    expect_one(1, YOLK_WS_OP_CLOSE, pl, 2, 0, 0, 1);
   }
-  yolk__sb_init(&sb);
-  frame(&sb, 1, 0, YOLK_WS_OP_CLOSE, 1, "\x03\xe8\xFF", 3, 0); /* reason not UTF-8 */
-  expect(&sb, 0, 1007, 0, NULL);
-  yolk__sb_free(&sb);
+  expect_one(1, YOLK_WS_OP_CLOSE, "\x03\xe8\xFF", 3, 0, 1007, 0); /* reason not UTF-8 */
 
   /* after an error nothing more is parsed, and the code sticks */
   {

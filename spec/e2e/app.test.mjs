@@ -6,30 +6,14 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { io as ioc } from 'socket.io-client';
+import { buildDir, freePort, repoRoot, sleep } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const ioc2 = require('socket.io-client-v2');
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BUILD = path.resolve(ROOT, process.env.YOLK_BUILD_DIR || 'build');
-const YOLK = path.join(BUILD, 'yolk');
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+const YOLK = path.join(buildDir, 'yolk');
 
 const children = new Set();
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
@@ -38,7 +22,7 @@ process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 async function startYolk(args, { waitReady = true, command = 'start', env = {} } = {}) {
   const port = await freePort();
   const child = spawn(YOLK, [command, ...args, '--port', String(port)], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, YOLK_ENV: '', ...env },
+    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, YOLK_ENV: '', ...env },
   });
   children.add(child);
   const out = { text: '' };
@@ -438,7 +422,7 @@ describe('HTTP', () => {
 
   test('the log file logs/<app name>.log gets the lines', async () => {
     const fs = await import('node:fs');
-    const text = fs.readFileSync(path.join(ROOT, 'spec/app/logs/yolk-spec-app.log'), 'utf8');
+    const text = fs.readFileSync(path.join(repoRoot, 'spec/app/logs/yolk-spec-app.log'), 'utf8');
     assert.match(text, new RegExp(`listening on http://127.0.0.1:${server.port}/`));
   });
 

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import { io } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
 import { assertNoSanitizerReport, startDemo } from './demo_server.mjs';
+import { sleep } from './lib.mjs';
 
 const GROUP = '群聊';
 const QUIET_MS = 300; // how long we listen for messages that must NOT arrive
@@ -81,8 +82,6 @@ async function join(nickname, extra = {}, opts = {}) {
   await c.waitFor('users', (m) => m.users.some((u) => u.id === c.id));
   return c;
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Events other than presence ones (online/users) that reached a client.
 const chatEvents = (c) => c.events.filter((e) => e.event !== 'online' && e.event !== 'users');

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { assertNoSanitizerReport, startDemo, repoRoot } from './demo_server.mjs';
+import { assertNoSanitizerReport, startDemo } from './demo_server.mjs';
+import { repoRoot } from './lib.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { Socket as SocketV4 } from "engine.io-client";
+import { sleep } from "./lib.mjs";
 
 const require = createRequire(import.meta.url);
 const eioV3 = require("engine.io-client-v3");
@@ -56,8 +57,6 @@ function withTimeout(promise, ms, what) {
     new Promise((_, reject) => (t = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms))),
   ]).finally(() => clearTimeout(t));
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Normalises what the clients hand out for binary data.
 function bytes(data) {

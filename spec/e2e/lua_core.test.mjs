@@ -5,17 +5,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
 import os from 'node:os';
 import { io } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
+import { buildDir, repoRoot } from './lib.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // the binary: $YOLK_BIN, else yolk in $YOLK_BUILD_DIR (default ./build)
-const yolk = process.env.YOLK_BIN || path.join(path.resolve(root, process.env.YOLK_BUILD_DIR || 'build'), 'yolk');
-const fixture = path.join(root, 'spec/e2e/fixtures/lua_core_server.lua');
+const yolk = process.env.YOLK_BIN || path.join(buildDir, 'yolk');
+const fixture = path.join(repoRoot, 'spec/e2e/fixtures/lua_core_server.lua');
 
 // Starts the fixture; resolves { proc, port, lines } once it printed its port.
 function startServer() {

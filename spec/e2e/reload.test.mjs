@@ -5,29 +5,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { io as ioc } from 'socket.io-client';
+import { buildDir, freePort, repoRoot, sleep } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const YOLK = path.join(path.resolve(ROOT, process.env.YOLK_BUILD_DIR || 'build'), 'yolk');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
-
+const YOLK = path.join(buildDir, 'yolk');
 let dir, child, port, out = '';
 const sockets = [];
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yolk-reload-'));
-  fs.cpSync(path.join(ROOT, 'spec/app'), dir, { recursive: true, filter: (p) => !p.includes('/logs') });
+  fs.cpSync(path.join(repoRoot, 'spec/app'), dir, { recursive: true, filter: (p) => !p.includes('/logs') });
   port = await freePort();
   child = spawn(YOLK, ['start', '--baseDir', dir, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => { out += d; });

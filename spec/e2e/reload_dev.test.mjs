@@ -12,24 +12,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { io as ioc } from 'socket.io-client';
+import { buildDir, freePort, repoRoot, sleep } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const YOLK = path.join(path.resolve(ROOT, process.env.YOLK_BUILD_DIR || 'build'), 'yolk');
-const FIXTURE = path.join(ROOT, 'spec/reload_app');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
-
+const YOLK = path.join(buildDir, 'yolk');
+const FIXTURE = path.join(repoRoot, 'spec/reload_app');
 const servers = [];
 const clients = [];
 const dirs = [];
@@ -334,7 +323,7 @@ test('yolk start: SIGHUP reloads with no disconnect; files are not watched', asy
 test('yolk dev on the demo app: members survive a reload; reload time', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yolk-reload-demo-'));
   dirs.push(dir);
-  for (const f of ['app', 'config', 'public', 'package.json']) fs.cpSync(path.join(ROOT, f), path.join(dir, f), { recursive: true });
+  for (const f of ['app', 'config', 'public', 'package.json']) fs.cpSync(path.join(repoRoot, f), path.join(dir, f), { recursive: true });
   const port = await freePort();
   const srv = { dir, port, out: '', url: `http://127.0.0.1:${port}` };
   srv.child = spawn(YOLK, ['dev', '--baseDir', dir, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -5,17 +5,16 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
 import http from 'node:http';
 import { io } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
 import WebSocket from 'ws';
+import { buildDir, repoRoot, sleep } from './lib.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.SIO_SUITE_BIN || path.join(path.resolve(root, process.env.YOLK_BUILD_DIR || 'build'), 'sio-suite');
-const clientDist = path.join(root, 'node_modules/socket.io-client/dist');
+const bin = process.env.SIO_SUITE_BIN || path.join(buildDir, 'sio-suite');
+const clientDist = path.join(repoRoot, 'node_modules/socket.io-client/dist');
 
 let server;
 let url;
@@ -76,8 +75,6 @@ function once(emitter, ev, ms = 3000) {
     });
   });
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function emitAck(s, ...args) {
   return new Promise((resolve, reject) => {
@@ -392,14 +389,17 @@ describe('socket.io-client 2 (Engine.IO v3)', () => {
 
 // ---- raw protocol: invalid input closes the connection with a log line --------------
 
-function rawWs() {
+// A raw WebSocket to /socket.io/?<query>: ws.next(ms) resolves the next
+// message (text as a string, binary as a Buffer), ws.closed once it closes.
+// answerPings: the server pings (v4), so answer its '2' and hide it.
+function openRawWs(query, answerPings) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url.replace('http', 'ws') + '/socket.io/?EIO=4&transport=websocket');
+    const ws = new WebSocket(url.replace('http', 'ws') + '/socket.io/?' + query);
     const msgs = [];
     const waiters = [];
     ws.on('message', (data, isBinary) => {
-      const m = isBinary ? data : data.toString();
-      if (m === '2') return ws.send('3');
+      const m = isBinary ? Buffer.from(data) : data.toString();
+      if (answerPings && m === '2') return ws.send('3');
       msgs.push(m);
       while (waiters.length && msgs.length) waiters.shift()(msgs.shift());
     });
@@ -413,6 +413,10 @@ function rawWs() {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
   });
+}
+
+function rawWs() {
+  return openRawWs('EIO=4&transport=websocket', true);
 }
 
 describe('protocol errors', () => {
@@ -500,24 +504,7 @@ describe('protocol errors', () => {
 // The official suite has no v4 edition; these pin down what socket.io v2 clients rely on.
 
 function rawWs3(query = '') {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url.replace('http', 'ws') + '/socket.io/?EIO=3&transport=websocket' + query);
-    const msgs = [];
-    const waiters = [];
-    ws.on('message', (data, isBinary) => {
-      msgs.push(isBinary ? Buffer.from(data) : data.toString());
-      while (waiters.length && msgs.length) waiters.shift()(msgs.shift());
-    });
-    ws.next = (ms = 3000) => new Promise((resolve, reject) => {
-      if (msgs.length) return resolve(msgs.shift());
-      const t = setTimeout(() => reject(new Error('no message within ' + ms + ' ms')), ms);
-      waiters.push((m) => { clearTimeout(t); resolve(m); });
-    });
-    ws.closed = new Promise((r) => ws.on('close', r));
-    ws.on('error', () => {});
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
+  return openRawWs('EIO=3&transport=websocket' + query, false);
 }
 
 test('protocol v4: implicit "/", query auth, string errors, binary with the v3 type byte', async () => {
