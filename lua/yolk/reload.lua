@@ -248,7 +248,6 @@ end
 function M.wait_for_fix(boot, opts, err)
   local logger = require('yolk.logger')
   logger.yolk:error('%s', err)
-  logger.yolk:info('waiting for a change in app/ or config/ to start again')
   local tree
   tree = require('yolk.watch').tree {
     root = opts.baseDir,
@@ -265,6 +264,8 @@ function M.wait_for_fix(boot, opts, err)
       end
     end,
   }
+  -- said once the watchers are in place: a change made after this line is seen
+  logger.yolk:info('waiting for a change in app/ or config/ to start again')
   return tree
 end
 
