@@ -16,7 +16,14 @@
  * layer. They stay valid from on_request until the handler answers with
  * yolk__http_respond*() (exactly once; the request is freed inside that call)
  * or, if the connection closes first, until req->on_abort returns (the
- * request is freed right after; the handler must forget it).
+ * request is freed right after; the handler must forget it). Answering from
+ * inside on_abort is allowed and does nothing. All strings of a request share
+ * its allocation (the body apart): never free them.
+ *
+ * Connections close gracefully: after the last byte we send FIN and discard
+ * input until the peer's EOF (at most 1 s), so an error response is not
+ * destroyed by a TCP reset. SIGPIPE is ignored by yolk__http_server_init
+ * unless the program installed a handler (libuv writes with write(2)).
  */
 #ifndef YOLK_HTTP_H
 #define YOLK_HTTP_H
@@ -73,7 +80,9 @@ typedef struct {
 void yolk__http_config_init(yolk_http_config_t *cfg);
 
 int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk_http_config_t *cfg);
-/* Binds and listens; returns 0 or a libuv error. port 0 picks a free port. */
+/* Binds and listens; returns 0 or a libuv error. host is a literal IPv4 or
+ * IPv6 address ("127.0.0.1", "0.0.0.0", "::1", "::"); "localhost", "" and
+ * NULL mean 127.0.0.1. port 0 picks a free port. */
 int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port);
 /* The bound port (after listen). */
 int yolk__http_server_port(yolk_http_server_t *srv);
@@ -91,12 +100,16 @@ int yolk__http_query_param(const char *query, const char *name, char *out, size_
  * "\r\n" (may be NULL); Content-Length, Date and Connection are added here.
  * The body is copied. */
 void yolk__http_respond(yolk_http_req_t *req, int status, const char *headers, const void *body, size_t len);
-/* Same, with a shared body buffer: takes one reference to body. */
+/* Same, with a shared body buffer: adds its own reference to body (the caller
+ * still owns and releases its reference), so one buffer can answer many. */
 void yolk__http_respond_buf(yolk_http_req_t *req, int status, const char *headers, yolk_buf_t *body);
 /* Responds and closes the connection after the write (errors on bad input). */
 void yolk__http_respond_close(yolk_http_req_t *req, int status, const char *headers, const void *body, size_t len);
 
 const char *yolk__http_status_text(int status);
+/* 1 when the comma-separated header value contains token (case-insensitive),
+ * e.g. yolk__http_has_token("keep-alive, Upgrade", "upgrade"). */
+int yolk__http_has_token(const char *value, const char *token);
 
 /* ---- used by the WebSocket layer to take over a connection ---------------- */
 
@@ -108,10 +121,16 @@ typedef struct {
 
 /* Detaches the connection from HTTP parsing, writes the raw response bytes in
  * head (e.g. the 101), frees req, and routes every later byte (including any
- * already read past the request) to handler. Returns the connection. */
+ * already read past the request) to handler. Returns the connection, or NULL
+ * if it is already closing (req is freed; handler is never called). Bytes
+ * read past the request are delivered from the loop after this returns, never
+ * from inside it. handler->on_close is called exactly once, from a libuv close
+ * callback; the connection is freed right after it returns. */
 yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, size_t head_len,
                                       const yolk_conn_handler_t *handler, void *owner);
-/* Queues a shared buffer (one reference taken, released when written). 0 or -1 if closed. */
+/* Queues a shared buffer: the connection adds its own reference (released when
+ * written); the caller keeps and later drops its own. 0, or -1 if closed (no
+ * reference taken). */
 int yolk__conn_write(yolk_http_conn_t *conn, yolk_buf_t *buf);
 /* Bytes queued and not yet written. */
 size_t yolk__conn_pending(yolk_http_conn_t *conn);
@@ -120,5 +139,11 @@ void yolk__conn_close(yolk_http_conn_t *conn);
 /* Closes now, dropping queued writes. */
 void yolk__conn_abort(yolk_http_conn_t *conn);
 uv_loop_t *yolk__conn_loop(yolk_http_conn_t *conn);
+/* "ip:port" of the peer, for log lines. */
+const char *yolk__conn_peer(yolk_http_conn_t *conn);
+/* One-shot timer owned by the taker-over (the connection's own timer, idle
+ * after a takeover): cb(owner) after ms; a new call replaces the previous one,
+ * cb NULL stops it. Never fires after the connection started closing. */
+void yolk__conn_set_timeout(yolk_http_conn_t *conn, uint64_t ms, void (*cb)(void *owner));
 
 #endif

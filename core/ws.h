@@ -35,8 +35,11 @@ typedef struct {
   /* One complete message; data is valid only during the call. */
   void (*on_message)(yolk_ws_t *ws, int binary, const char *data, size_t len, void *ud);
   /* The connection is gone (closing handshake done, peer vanished, or error).
-   * code is the close code received or sent (1006 when none). ws is freed
-   * right after this returns. Called exactly once. */
+   * code: the one we sent if we closed first (or failed the connection with
+   * 1002/1007/1009), else the one the peer sent (1005 for an empty close
+   * frame), 1006 when no close frame was exchanged. ws is freed right after
+   * this returns. Called exactly once, always from the loop (never from
+   * inside a yolk__ws_* call). */
   void (*on_close)(yolk_ws_t *ws, int code, void *ud);
   size_t max_message_size; /* 0: 100 MB */
 } yolk_ws_handler_t;
@@ -59,8 +62,9 @@ yolk_buf_t *yolk__ws_frame_alloc(int opcode, size_t len, size_t *payload_off);
 int yolk__ws_send_frame(yolk_ws_t *ws, yolk_buf_t *frame);
 /* Builds and queues one frame. */
 int yolk__ws_send(yolk_ws_t *ws, int opcode, const void *payload, size_t len);
-/* Starts the closing handshake (sends a close frame with code/reason); the TCP
- * connection closes when the peer answers or after a short grace period. */
+/* Starts the closing handshake (sends a close frame with code/reason; code 0
+ * sends an empty close payload and reports 1005); the TCP connection closes
+ * when the peer answers or after a 1 s grace period. Sends fail afterwards. */
 void yolk__ws_close(yolk_ws_t *ws, int code, const char *reason);
 /* Bytes queued and not yet written (for volatile emits / backpressure). */
 size_t yolk__ws_pending(yolk_ws_t *ws);
@@ -74,19 +78,31 @@ typedef struct {
   void (*on_message)(void *ud, int opcode, const char *data, size_t len); /* TEXT/BINARY (joined), PING, PONG, CLOSE */
   void *ud;
   /* state (private) */
-  yolk_sb_t in;      /* unparsed bytes */
-  yolk_sb_t message; /* fragments of the current data message */
+  yolk_sb_t in;      /* payload of the control frame being read (unmasked) */
+  yolk_sb_t message; /* fragments of the current data message (unmasked) */
   int message_opcode; /* 0 when no fragmented message is in progress */
   uint32_t utf8_state; /* incremental UTF-8 validation of text fragments */
   int error_code;      /* close code after a fatal error, else 0 */
   const char *error;   /* what was wrong, for the log */
+  /* The parser streams: a frame's payload is unmasked into message/in as it
+   * arrives, so nothing waits for a whole frame and bytes may come one by one. */
+  int in_payload;            /* 0: reading a frame header, 1: its payload */
+  unsigned char hdr[14];     /* header bytes so far */
+  size_t hdr_len;
+  int frame_opcode, frame_fin;
+  unsigned char mask[4];
+  unsigned mask_pos;
+  uint64_t remaining;        /* payload bytes of the current frame still to come */
+  int closed;                /* a close frame was parsed: later bytes are ignored */
 } yolk_ws_parser_t;
 
 void yolk__ws_parser_init(yolk_ws_parser_t *p, size_t max_message_size,
                           void (*on_message)(void *ud, int opcode, const char *data, size_t len), void *ud);
 void yolk__ws_parser_free(yolk_ws_parser_t *p);
 /* Feeds bytes; returns 0, or the close code (1002/1007/1009) after a fatal
- * error (p->error says why; nothing more is parsed). */
+ * error (p->error says why; nothing more is parsed). CLOSE payloads are
+ * checked here (length 1, invalid code: 1002; reason not UTF-8: 1007) before
+ * on_message sees them. */
 int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len);
 
 /* Incremental UTF-8 validator: state starts at 0; returns the new state;
@@ -94,5 +110,11 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len);
 #define YOLK_UTF8_ACCEPT 0u
 #define YOLK_UTF8_REJECT 1u
 uint32_t yolk__utf8_validate(uint32_t state, const unsigned char *s, size_t len);
+
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)),
+ * written NUL-terminated into out (28 characters). 0, or -1 on failure. */
+int yolk__ws_accept_key(const char *key, char out[32]);
+/* 1 when a received close code is one a peer may send (RFC 6455 7.4). */
+int yolk__ws_close_code_valid(int code);
 
 #endif

@@ -1,11 +1,131 @@
-/* yolk.c - the yolk command (placeholder until the Lua runtime lands). */
+/* yolk.c - the yolk command: runs a yolk application (dev/start) or a Lua
+ * script (lua) on the Lua runtime of libyolk (core/lua/lua_runtime.h).
+ *
+ *   yolk dev|start [--baseDir DIR] [--port N] [--env ENV] [extra...]
+ *   yolk lua FILE [args...]
+ *   yolk --version | --help
+ *
+ * dev/start hand everything to the Lua framework's yolk.boot.main; extra
+ * arguments are passed through to it (as opts.args) so the framework can grow
+ * options without changing this file. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-#include "yolk.h"
+#include "../lua/lua_runtime.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: yolk dev|start [--baseDir DIR] [--port N] [--env ENV]\n"
+          "       yolk lua FILE [args...]\n"
+          "       yolk --version | --help\n"
+          "\n"
+          "  dev      run the application in baseDir (default: the current directory), env 'local'\n"
+          "  start    run it for production, env 'prod' unless --env says otherwise\n"
+          "  lua      run a Lua script with yolk.core available, then the event loop\n"
+          "\n"
+          "The framework's Lua files are found in $YOLK_LUA_DIR, else %s.\n",
+          yolk__lua_framework_dir());
+}
+
+/* Matches "--name value" and "--name=value"; advances *i past what it used. */
+static int take_option(int argc, char **argv, int *i, const char *name, const char **value) {
+  size_t n = strlen(name);
+  const char *a = argv[*i];
+  if (strncmp(a, name, n) != 0) return 0;
+  if (a[n] == '=') {
+    *value = a + n + 1;
+    return 1;
+  }
+  if (a[n] != '\0') return 0;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "yolk: %s needs a value\n", name);
+    exit(2);
+  }
+  *value = argv[++*i];
+  return 1;
+}
+
+static int run_app(const char *command, int argc, char **argv) {
+  yolk_lua_boot_t boot = {command, NULL, -1, NULL, 0, NULL};
+  const char *base = NULL, *port = NULL;
+  char **extra = calloc((size_t)argc + 1, sizeof(char *));
+  if (!extra) abort();
+  for (int i = 0; i < argc; i++) {
+    const char *v;
+    if (take_option(argc, argv, &i, "--baseDir", &v) || take_option(argc, argv, &i, "--base-dir", &v))
+      base = v;
+    else if (take_option(argc, argv, &i, "--port", &v) || take_option(argc, argv, &i, "-p", &v))
+      port = v;
+    else if (take_option(argc, argv, &i, "--env", &v))
+      boot.env = v;
+    else
+      extra[boot.nargs++] = argv[i];
+  }
+  boot.args = extra;
+  if (port) {
+    char *end;
+    errno = 0;
+    long p = strtol(port, &end, 10);
+    if (errno || *end || end == port || p < 0 || p > 65535) {
+      fprintf(stderr, "yolk: --port %s: not a port number\n", port);
+      free(extra);
+      return 2;
+    }
+    boot.port = (int)p;
+  }
+  char dir[PATH_MAX];
+  if (!realpath(base ? base : ".", dir)) {
+    fprintf(stderr, "yolk: --baseDir %s: %s\n", base ? base : ".", strerror(errno));
+    free(extra);
+    return 1;
+  }
+  boot.base_dir = dir;
+
+  yolk_lua_rt_t *rt = yolk__lua_rt_new();
+  int rc = yolk__lua_rt_boot(rt, &boot);
+  if (rc == 0) rc = yolk__lua_rt_loop(rt);
+  yolk__lua_rt_free(rt);
+  free(extra);
+  return rc;
+}
+
+static int run_script(int argc, char **argv) {
+  if (argc < 1) {
+    fprintf(stderr, "yolk: lua needs a FILE\n");
+    return 2;
+  }
+  yolk_lua_rt_t *rt = yolk__lua_rt_new();
+  int rc = yolk__lua_rt_run_file(rt, argv[0], argc - 1, argv + 1);
+  if (rc == 0) rc = yolk__lua_rt_loop(rt);
+  yolk__lua_rt_free(rt);
+  return rc;
+}
 
 int main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "yolk: not yet implemented\n");
-  return 1;
+  /* a peer closing its socket must be an EPIPE error on that connection,
+   * not the end of the process */
+  signal(SIGPIPE, SIG_IGN);
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "-v") || !strcmp(cmd, "version")) {
+    printf("yolk %s\n", yolk__lua_version());
+    return 0;
+  }
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "lua")) return run_script(argc - 2, argv + 2);
+  if (!strcmp(cmd, "dev") || !strcmp(cmd, "start")) return run_app(cmd, argc - 2, argv + 2);
+  fprintf(stderr, "yolk: unknown command '%s'\n\n", cmd);
+  usage(stderr);
+  return 2;
 }

@@ -157,6 +157,8 @@ yolk_eio_msg_t *yolk_eio_msg_new(int binary, const void *data, size_t len);
 yolk_eio_msg_t *yolk_eio_msg_ref(yolk_eio_msg_t *msg);
 void yolk_eio_msg_unref(yolk_eio_msg_t *msg);
 enum { YOLK_EIO_SEND_VOLATILE = 1 /* drop when the transport is not writable now */ };
+/* 0 queued, 1 dropped (VOLATILE and the transport not writable now: the
+ * caller drops the rest of a multi-message packet too), -1 closing/closed. */
 int yolk_eio_send_msg(yolk_eio_socket_t *socket, yolk_eio_msg_t *msg, int flags);
 
 /* Closes the session (flushes what is queued first). on_close follows later. */
@@ -250,10 +252,18 @@ int yolk_sio_socket_connected(const yolk_sio_socket_t *s); /* admitted and not d
 const cJSON *yolk_sio_socket_auth(const yolk_sio_socket_t *s);
 void yolk_sio_socket_set_data(yolk_sio_socket_t *s, void *data);
 void *yolk_sio_socket_get_data(const yolk_sio_socket_t *s);
+/* socket.data as JSON (copied), reported by fetch_sockets (also to other
+ * nodes); NULL clears it ("data": null). */
+void yolk_sio_socket_set_data_json(yolk_sio_socket_t *s, const cJSON *data);
+/* A new object (the caller deletes it) shaped like socket.handshake:
+ * {"headers":{...},"time","address","xdomain","secure","issued","url",
+ *  "query":{...},"auth":{...}}. */
+cJSON *yolk_sio_socket_handshake(const yolk_sio_socket_t *s);
 
 void yolk_sio_socket_admit(yolk_sio_socket_t *s);
-/* err: {"message":..., "data":...} (v5 sends it as is, v4 sends the message
- * string). Copied. The socket is closed (on_close "refused") afterwards. */
+/* err: {"message":..., "data":...} (v5 sends it as is; v4 sends, as the
+ * reference does, err.data when present, else the message string). Copied.
+ * The socket is closed (on_close "refused") after the current callback. */
 void yolk_sio_socket_refuse(yolk_sio_socket_t *s, const cJSON *err);
 
 /* Result of an emit with an ack: args (an array) and bins, or err set
@@ -292,9 +302,10 @@ enum { YOLK_SIO_LOCAL = 2 };
  * recipient (no per-recipient copy). */
 int yolk_sio_broadcast(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const cJSON *args,
                        const yolk_sio_bin_t *bins, size_t nbins);
-/* fetchSockets / adapter.clients: the ids of the matching sockets, possibly
- * from other nodes (async with a remote adapter). cb gets a cJSON array of
- * objects {"id","rooms":[...],"handshake":{...},"data":...} (or err). */
+/* fetchSockets / adapter.clients: the matching sockets, possibly from other
+ * nodes. cb gets a cJSON array of objects {"id","rooms":[...],
+ * "handshake":{...},"data":...} (or err). cb always runs later from the loop,
+ * never inside this call (with every adapter). */
 typedef void (*yolk_sio_sockets_cb)(void *ud, const char *err, const cJSON *sockets);
 void yolk_sio_fetch_sockets(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, yolk_sio_sockets_cb cb, void *ud);
 void yolk_sio_sockets_join(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const char *const *rooms, size_t n);

@@ -1,0 +1,1029 @@
+/* eio.c - the Engine.IO server; see eio.h for the structure and lifetimes.
+ *
+ * Behaviour follows the reference server (socket.io's packages/engine.io:
+ * server.ts, socket.ts, transports/polling.ts, websocket.ts) wherever a client
+ * or the official protocol suites can tell the difference; the places where
+ * yolk deliberately differs say so.
+ */
+#include "eio.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+
+#define LOG_COMPONENT "eio"
+/* A volatile message is dropped when more than this many bytes already wait
+ * on the WebSocket (the client is not keeping up). */
+#define VOLATILE_WS_THRESHOLD (16 * 1024)
+/* How long a polling close waits for the GET that carries the close packet. */
+#define POLLING_CLOSE_TIMEOUT_MS 30000
+/* Delay between the 101 and the open packet of a WebSocket handshake (see handshake()). */
+#define WS_OPEN_DELAY_MS 15
+
+static const char *const error_messages[] = {
+    "Transport unknown", "Session ID unknown", "Bad handshake method", "Bad request", "Forbidden",
+    "Unsupported protocol version",
+};
+
+static void session_close(yolk_eio_socket_t *s, const char *reason);
+static void flush(yolk_eio_socket_t *s);
+
+/* ---- options ---------------------------------------------------------------------- */
+
+void yolk_eio_options_init(yolk_eio_options_t *o) {
+  memset(o, 0, sizeof(*o));
+  o->path = "/engine.io/";
+  o->ping_interval_ms = 25000;
+  o->ping_timeout_ms = 20000;
+  o->upgrade_timeout_ms = 10000;
+  o->max_http_buffer_size = 1000000;
+  o->allow_eio3 = 0;
+  o->transports = YOLK_TRANSPORT_POLLING | YOLK_TRANSPORT_WEBSOCKET;
+  o->allow_upgrades = 1;
+}
+
+/* ---- messages ----------------------------------------------------------------------- */
+
+yolk_eio_msg_t *yolk_eio_msg_new(int binary, const void *data, size_t len) {
+  yolk_eio_msg_t *m = yolk__calloc(1, sizeof(*m));
+  m->refs = 1;
+  m->binary = binary ? 1 : 0;
+  m->data = yolk__buf_copy(data, len);
+  return m;
+}
+
+yolk_eio_msg_t *yolk_eio_msg_ref(yolk_eio_msg_t *m) {
+  m->refs++;
+  return m;
+}
+
+void yolk_eio_msg_unref(yolk_eio_msg_t *m) {
+  if (!m || --m->refs) return;
+  yolk__buf_unref(m->data);
+  yolk__buf_unref(m->frame4);
+  if (m->frame3 != m->frame4) yolk__buf_unref(m->frame3);
+  free(m);
+}
+
+/* The WebSocket frame of a message packet for a protocol revision, built once
+ * and cached in the message (borrowed reference). */
+static yolk_buf_t *msg_frame(yolk_eio_msg_t *m, int protocol) {
+  int v3bin = protocol == 3 && m->binary;
+  yolk_buf_t **slot = v3bin ? &m->frame3 : &m->frame4;
+  if (!*slot) {
+    yolk_eio_packet_t p = {YOLK_EIO_MESSAGE, m->binary, m->data->data, m->data->len};
+    size_t size = yolk__eio_packet_ws_size(protocol, &p), off;
+    yolk_buf_t *f = yolk__ws_frame_alloc(m->binary ? YOLK_WS_OP_BINARY : YOLK_WS_OP_TEXT, size, &off);
+    yolk__eio_packet_ws_write(f->data + off, protocol, &p);
+    *slot = f;
+  }
+  if (!m->binary && !m->frame3) m->frame3 = m->frame4; /* text frames are the same in v3 and v4 */
+  return *slot;
+}
+
+/* ---- the session table ---------------------------------------------------------------- */
+
+static size_t sid_hash(const char *s) {
+  size_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static yolk_eio_socket_t *table_find(const yolk_eio_server_t *eio, const char *sid) {
+  if (!eio->nbuckets) return NULL;
+  for (yolk_eio_socket_t *s = eio->buckets[sid_hash(sid) & (eio->nbuckets - 1)]; s; s = s->hnext)
+    if (strcmp(s->id, sid) == 0) return s;
+  return NULL;
+}
+
+static void table_insert(yolk_eio_server_t *eio, yolk_eio_socket_t *s) {
+  if (eio->count + 1 > eio->nbuckets) {
+    size_t n = eio->nbuckets ? eio->nbuckets * 2 : 64;
+    yolk_eio_socket_t **b = yolk__calloc(n, sizeof(*b));
+    for (size_t i = 0; i < eio->nbuckets; i++) {
+      yolk_eio_socket_t *e = eio->buckets[i];
+      while (e) {
+        yolk_eio_socket_t *next = e->hnext;
+        size_t k = sid_hash(e->id) & (n - 1);
+        e->hnext = b[k];
+        b[k] = e;
+        e = next;
+      }
+    }
+    free(eio->buckets);
+    eio->buckets = b;
+    eio->nbuckets = n;
+  }
+  size_t k = sid_hash(s->id) & (eio->nbuckets - 1);
+  s->hnext = eio->buckets[k];
+  eio->buckets[k] = s;
+  eio->count++;
+}
+
+static void table_remove(yolk_eio_server_t *eio, yolk_eio_socket_t *s) {
+  yolk_eio_socket_t **pp = &eio->buckets[sid_hash(s->id) & (eio->nbuckets - 1)];
+  for (; *pp; pp = &(*pp)->hnext) {
+    if (*pp == s) {
+      *pp = s->hnext;
+      s->hnext = NULL;
+      eio->count--;
+      return;
+    }
+  }
+}
+
+size_t yolk_eio_clients_count(const yolk_eio_server_t *eio) { return eio->count; }
+
+/* ---- the send queue --------------------------------------------------------------------- */
+
+static void q_push(yolk_eio_socket_t *s, int type, yolk_eio_msg_t *msg) {
+  if (s->q_len == s->q_cap) {
+    size_t cap = s->q_cap ? s->q_cap * 2 : 8;
+    yolk_eio_qent_t *q = yolk__malloc(cap * sizeof(*q));
+    for (size_t i = 0; i < s->q_len; i++) q[i] = s->q[(s->q_head + i) % s->q_cap];
+    free(s->q);
+    s->q = q;
+    s->q_cap = cap;
+    s->q_head = 0;
+  }
+  yolk_eio_qent_t *e = &s->q[(s->q_head + s->q_len) % s->q_cap];
+  e->type = type;
+  e->msg = msg;
+  s->q_len++;
+}
+
+static yolk_eio_qent_t q_pop(yolk_eio_socket_t *s) {
+  yolk_eio_qent_t e = s->q[s->q_head];
+  s->q_head = (s->q_head + 1) % s->q_cap;
+  s->q_len--;
+  return e;
+}
+
+static void q_clear(yolk_eio_socket_t *s) {
+  while (s->q_len) yolk_eio_msg_unref(q_pop(s).msg);
+}
+
+static yolk_eio_packet_t qent_packet(const yolk_eio_qent_t *e) {
+  yolk_eio_packet_t p = {e->type, 0, NULL, 0};
+  if (e->msg) {
+    p.binary = e->msg->binary;
+    p.data = e->msg->data->data;
+    p.len = e->msg->data->len;
+  }
+  return p;
+}
+
+/* ---- HTTP helpers ------------------------------------------------------------------------ */
+
+/* 1 when origin matches one entry of a comma-separated list. */
+static int origin_listed(const char *list, const char *origin) {
+  size_t olen = strlen(origin);
+  const char *p = list;
+  while (*p) {
+    while (*p == ' ' || *p == ',') p++;
+    const char *e = p;
+    while (*e && *e != ',') e++;
+    const char *t = e;
+    while (t > p && t[-1] == ' ') t--;
+    if ((size_t)(t - p) == olen && olen && memcmp(p, origin, olen) == 0) return 1;
+    p = e;
+  }
+  return 0;
+}
+
+/* The CORS response headers for req (as the `cors` middleware the reference
+ * uses would send them), appended to sb. */
+static void cors_headers(const yolk_eio_server_t *eio, const yolk_http_req_t *req, yolk_sb_t *sb) {
+  const char *conf = eio->cors_origin;
+  if (!conf) return;
+  const char *origin = yolk__http_req_header(req, "origin");
+  int creds = eio->opts.cors_credentials;
+  if (strcmp(conf, "*") == 0 && !creds) {
+    yolk__sb_puts(sb, "Access-Control-Allow-Origin: *\r\n");
+  } else {
+    /* reflect the request's Origin when allowed; browsers refuse "*" with
+     * credentials, so "*" + credentials reflects too */
+    int allowed = origin && (strcmp(conf, "*") == 0 || strcmp(conf, "reflect") == 0 || origin_listed(conf, origin));
+    if (allowed) yolk__sb_printf(sb, "Access-Control-Allow-Origin: %s\r\n", origin);
+    yolk__sb_puts(sb, "Vary: Origin\r\n");
+  }
+  if (creds) yolk__sb_puts(sb, "Access-Control-Allow-Credentials: true\r\n");
+}
+
+static void respond_error(const yolk_eio_server_t *eio, yolk_http_req_t *req, int code, const char *what) {
+  yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s %s %s: %s (%s)", req->remote_addr, req->method, req->url,
+            error_messages[code], what);
+  if (req->upgrade) {
+    /* as the reference's abortUpgrade: a plain 400 and the connection closes */
+    yolk__http_respond_close(req, 400, "Content-Type: text/html\r\n", error_messages[code],
+                             strlen(error_messages[code]));
+    return;
+  }
+  yolk_sb_t h, body;
+  yolk__sb_init(&h);
+  yolk__sb_init(&body);
+  yolk__sb_puts(&h, "Content-Type: application/json\r\n");
+  cors_headers(eio, req, &h);
+  yolk__sb_printf(&body, "{\"code\":%d,\"message\":\"%s\"}", code, error_messages[code]);
+  yolk__http_respond(req, code == YOLK_EIO_ERR_FORBIDDEN ? 403 : 400, h.data, body.data, body.len);
+  yolk__sb_free(&h);
+  yolk__sb_free(&body);
+}
+
+/* A response with no body beyond what status says (overlaps, 413, 500). */
+static void respond_status(const yolk_eio_server_t *eio, yolk_http_req_t *req, int status) {
+  yolk_sb_t h;
+  yolk__sb_init(&h);
+  cors_headers(eio, req, &h);
+  yolk__http_respond(req, status, h.data, NULL, 0);
+  yolk__sb_free(&h);
+}
+
+static void respond_ok(const yolk_eio_server_t *eio, yolk_http_req_t *req) {
+  yolk_sb_t h;
+  yolk__sb_init(&h);
+  /* text/html, as the reference (an old user-agent download-dialog workaround) */
+  yolk__sb_puts(&h, "Content-Type: text/html\r\ncache-control: no-store\r\n");
+  cors_headers(eio, req, &h);
+  yolk__http_respond(req, 200, h.data, "ok", 2);
+  yolk__sb_free(&h);
+}
+
+/* ---- transports: polling ------------------------------------------------------------------ */
+
+static void poll_detach(yolk_eio_socket_t *s) {
+  yolk_http_req_t *req = s->poll;
+  s->poll = NULL;
+  req->on_abort = NULL;
+  req->data = NULL;
+}
+
+/* Answers the pending GET with the queued packets (when with_queue) followed
+ * by one control packet (extra >= 0). */
+static void poll_respond(yolk_eio_socket_t *s, int with_queue, int extra) {
+  yolk_http_req_t *req = s->poll;
+  poll_detach(s);
+  int format = YOLK_EIO_PAYLOAD_V4;
+  if (s->protocol == 3) {
+    format = YOLK_EIO_PAYLOAD_V3_TEXT;
+    if (with_queue && !s->b64 && !s->jsonp)
+      for (size_t i = 0; i < s->q_len; i++) {
+        yolk_eio_msg_t *m = s->q[(s->q_head + i) % s->q_cap].msg;
+        if (m && m->binary && s->q[(s->q_head + i) % s->q_cap].type == YOLK_EIO_MESSAGE) {
+          format = YOLK_EIO_PAYLOAD_V3_BINARY;
+          break;
+        }
+      }
+  }
+  yolk_sb_t payload;
+  yolk__sb_init(&payload);
+  int first = 1;
+  while (with_queue && s->q_len) {
+    yolk_eio_qent_t e = q_pop(s);
+    yolk_eio_packet_t p = qent_packet(&e);
+    yolk__eio_payload_append(&payload, format, &p, first);
+    first = 0;
+    yolk_eio_msg_unref(e.msg);
+  }
+  if (extra >= 0) {
+    yolk_eio_packet_t p = {extra, 0, NULL, 0};
+    yolk__eio_payload_append(&payload, format, &p, first);
+  }
+  yolk_sb_t h;
+  yolk__sb_init(&h);
+  if (s->jsonp) {
+    yolk_sb_t js;
+    yolk__sb_init(&js);
+    yolk__eio_jsonp_wrap(&js, s->jsonp_index, payload.data ? payload.data : "", payload.len);
+    yolk__sb_free(&payload);
+    payload = js;
+    yolk__sb_puts(&h, "Content-Type: text/javascript; charset=UTF-8\r\n");
+  } else if (format == YOLK_EIO_PAYLOAD_V3_BINARY) {
+    yolk__sb_puts(&h, "Content-Type: application/octet-stream\r\n");
+  } else {
+    yolk__sb_puts(&h, "Content-Type: text/plain; charset=UTF-8\r\n");
+  }
+  yolk__sb_puts(&h, "cache-control: no-store\r\n");
+  cors_headers(s->eio, req, &h);
+  yolk_buf_t *body = yolk__sb_to_buf(&payload);
+  yolk__http_respond_buf(req, 200, h.data, body);
+  yolk__buf_unref(body);
+  yolk__sb_free(&h);
+}
+
+static void poll_aborted(yolk_http_req_t *req) {
+  yolk_eio_socket_t *s = req->data;
+  if (!s || s->poll != req) return;
+  s->poll = NULL; /* freed by the HTTP layer right after this returns */
+  yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: poll connection closed prematurely", s->id);
+  session_close(s, "transport error");
+}
+
+/* ---- transports: WebSocket ------------------------------------------------------------------ */
+
+static void ws_send_packet(yolk_eio_socket_t *s, yolk_ws_t *ws, int type, yolk_eio_msg_t *msg) {
+  if (type == YOLK_EIO_MESSAGE && msg) {
+    yolk__ws_send_frame(ws, msg_frame(msg, s->protocol));
+    return;
+  }
+  yolk_eio_packet_t p = {type, 0, msg ? msg->data->data : NULL, msg ? msg->data->len : 0};
+  size_t size = yolk__eio_packet_ws_size(s->protocol, &p), off;
+  yolk_buf_t *f = yolk__ws_frame_alloc(YOLK_WS_OP_TEXT, size, &off);
+  yolk__eio_packet_ws_write(f->data + off, s->protocol, &p);
+  yolk__ws_send_frame(ws, f);
+  yolk__buf_unref(f);
+}
+
+/* Stops the upgrade attempt and closes its WebSocket (unless it is gone). */
+static void upgrade_cancel(yolk_eio_socket_t *s, int close_ws) {
+  yolk_ws_t *ws = s->upgrade_ws;
+  if (!ws) return;
+  s->upgrade_ws = NULL;
+  s->probed = 0;
+  uv_timer_stop(&s->upgrade_timer);
+  yolk__ws_set_ud(ws, NULL);
+  if (close_ws) yolk__ws_close(ws, 0, NULL);
+}
+
+/* ---- the session -------------------------------------------------------------------------- */
+
+static void socket_free(yolk_eio_socket_t *s) {
+  yolk_eio_server_t *eio = s->eio;
+  free(s->q);
+  free(s->hs_mem);
+  free(s);
+  eio->live--;
+  if (eio->closing && eio->live == 0 && eio->on_idle) eio->on_idle(eio->on_idle_arg);
+}
+
+static void timer_closed(uv_handle_t *h) {
+  yolk_eio_socket_t *s = h->data;
+  if (--s->open_timers == 0) socket_free(s);
+}
+
+/* onClose: the one place a session ends. */
+static void session_close(yolk_eio_socket_t *s, const char *reason) {
+  if (s->state == YOLK_EIO_S_CLOSED) return;
+  s->state = YOLK_EIO_S_CLOSED;
+  uv_timer_stop(&s->ping_timer);
+  uv_timer_stop(&s->timeout_timer);
+  uv_timer_stop(&s->defer_timer);
+  upgrade_cancel(s, 1);
+  /* the pending GET learns about the close (the reference sends a close
+   * packet from the polling transport's doClose) */
+  if (s->poll) poll_respond(s, 0, YOLK_EIO_CLOSE);
+  if (s->ws) {
+    yolk_ws_t *ws = s->ws;
+    s->ws = NULL;
+    yolk__ws_set_ud(ws, NULL);
+    yolk__ws_close(ws, 0, NULL);
+  }
+  q_clear(s);
+  table_remove(s->eio, s);
+  yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: closed (%s)", s->id, reason);
+  if (s->h.on_close) s->h.on_close(s, reason, s->ud);
+  s->h.on_close = NULL;
+  s->h.on_message = NULL;
+  s->h.on_drain = NULL;
+  uv_close((uv_handle_t *)&s->ping_timer, timer_closed);
+  uv_close((uv_handle_t *)&s->timeout_timer, timer_closed);
+  uv_close((uv_handle_t *)&s->upgrade_timer, timer_closed);
+  uv_close((uv_handle_t *)&s->defer_timer, timer_closed);
+}
+
+static void defer_fired(uv_timer_t *t) {
+  yolk_eio_socket_t *s = t->data;
+  session_close(s, s->defer_reason ? s->defer_reason : "forced close");
+}
+
+/* Finishes a close from the loop, outside the caller's stack. */
+static void close_later(yolk_eio_socket_t *s, const char *reason, uint64_t ms) {
+  s->defer_reason = reason;
+  uv_timer_start(&s->defer_timer, defer_fired, ms, 0);
+}
+
+/* Everything queued went to the transport. */
+static void drained(yolk_eio_socket_t *s) {
+  if (s->h.on_drain && s->state != YOLK_EIO_S_CLOSED) s->h.on_drain(s, s->ud);
+}
+
+/* Hands queued packets to the transport if it can take them now. */
+static void flush(yolk_eio_socket_t *s) {
+  if (s->state == YOLK_EIO_S_CLOSED || s->q_len == 0) return;
+  if (s->transport == YOLK_TRANSPORT_WEBSOCKET) {
+    if (!s->ws || s->ws_hold) return;
+    while (s->q_len) {
+      yolk_eio_qent_t e = q_pop(s);
+      ws_send_packet(s, s->ws, e.type, e.msg);
+      yolk_eio_msg_unref(e.msg);
+    }
+  } else if (s->poll) {
+    poll_respond(s, 1, -1);
+  } else {
+    return;
+  }
+  drained(s);
+}
+
+/* sendPacket: queued only while the session is open. Takes msg's reference. */
+static int send_packet(yolk_eio_socket_t *s, int type, yolk_eio_msg_t *msg) {
+  if (s->state != YOLK_EIO_S_OPEN) {
+    yolk_eio_msg_unref(msg);
+    return -1;
+  }
+  q_push(s, type, msg);
+  flush(s);
+  return 0;
+}
+
+static void ping_timeout_fired(uv_timer_t *t) {
+  yolk_eio_socket_t *s = t->data;
+  yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: no %s within the timeout", s->id, s->protocol == 3 ? "ping" : "pong");
+  session_close(s, "ping timeout");
+}
+
+static void ping_fired(uv_timer_t *t) {
+  yolk_eio_socket_t *s = t->data;
+  send_packet(s, YOLK_EIO_PING, NULL);
+  uv_timer_start(&s->timeout_timer, ping_timeout_fired, s->eio->opts.ping_timeout_ms, 0);
+}
+
+/* v3: the client pings; no ping within interval + timeout ends the session. */
+static void v3_heartbeat_reset(yolk_eio_socket_t *s) {
+  uv_timer_start(&s->timeout_timer, ping_timeout_fired,
+                 (uint64_t)s->eio->opts.ping_interval_ms + s->eio->opts.ping_timeout_ms, 0);
+}
+
+/* onPacket: a packet from the client on the current transport. */
+static void on_packet(yolk_eio_socket_t *s, const yolk_eio_packet_t *p) {
+  if (s->state != YOLK_EIO_S_OPEN) return;
+  switch (p->type) {
+  case YOLK_EIO_PING:
+    if (s->protocol != 3) {
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: ping from a v4 client (invalid heartbeat direction)", s->id);
+      session_close(s, "transport error");
+      return;
+    }
+    v3_heartbeat_reset(s);
+    send_packet(s, YOLK_EIO_PONG, NULL);
+    break;
+  case YOLK_EIO_PONG:
+    if (s->protocol == 3) {
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: pong from a v3 client (invalid heartbeat direction)", s->id);
+      session_close(s, "transport error");
+      return;
+    }
+    uv_timer_stop(&s->timeout_timer);
+    uv_timer_start(&s->ping_timer, ping_fired, s->eio->opts.ping_interval_ms, 0);
+    break;
+  case YOLK_EIO_MESSAGE:
+    if (s->h.on_message) s->h.on_message(s, p->binary, p->data ? p->data : "", p->len, s->ud);
+    break;
+  default:
+    /* open, upgrade and noop mean nothing here; close is handled by the transports */
+    break;
+  }
+}
+
+/* ---- WebSocket callbacks --------------------------------------------------------------------- */
+
+static void upgrade_message(yolk_eio_socket_t *s, const yolk_eio_packet_t *p) {
+  if (p->type == YOLK_EIO_PING && p->len == 5 && memcmp(p->data, "probe", 5) == 0) {
+    yolk_eio_msg_t *probe = yolk_eio_msg_new(0, "probe", 5);
+    ws_send_packet(s, s->upgrade_ws, YOLK_EIO_PONG, probe);
+    yolk_eio_msg_unref(probe);
+    s->probed = 1;
+    /* end the pending poll so the client can pause polling (the reference
+     * checks every 100 ms; answering at once is faster and equivalent) */
+    if (s->poll && s->q_len == 0) poll_respond(s, 0, YOLK_EIO_NOOP);
+  } else if (p->type == YOLK_EIO_UPGRADE && s->state == YOLK_EIO_S_OPEN) {
+    yolk_ws_t *ws = s->upgrade_ws;
+    uv_timer_stop(&s->upgrade_timer);
+    s->upgrade_ws = NULL;
+    s->probed = 0;
+    if (s->poll) poll_respond(s, 0, YOLK_EIO_NOOP); /* the old transport is discarded */
+    s->ws = ws;
+    s->transport = YOLK_TRANSPORT_WEBSOCKET;
+    s->upgraded = 1;
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: upgraded to websocket", s->id);
+    flush(s); /* what was buffered during the upgrade, in order */
+  } else {
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: unexpected packet type %d during the upgrade, closing the probe",
+              s->id, p->type);
+    upgrade_cancel(s, 1);
+  }
+}
+
+static void ws_on_message(yolk_ws_t *ws, int binary, const char *data, size_t len, void *ud) {
+  yolk_eio_socket_t *s = ud;
+  if (!s || s->state == YOLK_EIO_S_CLOSED) return;
+  yolk_sb_t scratch;
+  yolk__sb_init(&scratch);
+  yolk_eio_packet_t p;
+  const char *err = NULL;
+  int rc = yolk__eio_packet_decode(s->protocol, binary, data, len, &scratch, &p, &err);
+  if (ws == s->upgrade_ws) {
+    if (rc != 0) {
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: invalid packet on the upgrade websocket (%s)", s->id, err);
+      upgrade_cancel(s, 1);
+    } else {
+      upgrade_message(s, &p);
+    }
+  } else if (ws == s->ws) {
+    if (rc != 0) {
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: invalid packet format on websocket (%s), closing", s->id, err);
+      session_close(s, "parse error");
+    } else if (p.type == YOLK_EIO_CLOSE) {
+      session_close(s, "transport close");
+    } else {
+      on_packet(s, &p);
+    }
+  }
+  yolk__sb_free(&scratch);
+}
+
+static void ws_on_close(yolk_ws_t *ws, int code, void *ud) {
+  yolk_eio_socket_t *s = ud;
+  (void)code;
+  if (!s) return;
+  if (ws == s->upgrade_ws) {
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: upgrade websocket closed before the upgrade", s->id);
+    upgrade_cancel(s, 0);
+  } else if (ws == s->ws) {
+    s->ws = NULL;
+    session_close(s, "transport close");
+  }
+}
+
+static void upgrade_timeout_fired(uv_timer_t *t) {
+  yolk_eio_socket_t *s = t->data;
+  yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: client did not complete the upgrade in time, closing the probe", s->id);
+  upgrade_cancel(s, 1);
+}
+
+/* ---- handshake ---------------------------------------------------------------------------- */
+
+/* base64id: 15 random bytes as 20 base64url-ish characters, as the reference. */
+static void generate_id(char out[24]) {
+  unsigned char raw[15];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    /* never expected; a weak id is better than no session */
+    for (size_t i = 0; i < sizeof(raw); i++) raw[i] = (unsigned char)(rand() & 0xFF);
+  }
+  EVP_EncodeBlock((unsigned char *)out, raw, sizeof(raw));
+  for (int i = 0; i < 20; i++) {
+    if (out[i] == '+') out[i] = '-';
+    else if (out[i] == '/') out[i] = '_';
+  }
+  out[20] = '\0';
+}
+
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Copies what the application may read about the handshake into one block. */
+static void keep_handshake(yolk_eio_socket_t *s, const yolk_http_req_t *req) {
+  size_t n = req->nheaders, size = n * 2 * sizeof(char *);
+  size += strlen(req->url) + 1 + strlen(req->query) + 1 + strlen(req->remote_addr) + 1;
+  for (size_t i = 0; i < n; i++) size += strlen(req->headers[i].name) + 1 + strlen(req->headers[i].value) + 1;
+  char *mem = yolk__malloc(size);
+  const char **names = (const char **)(void *)mem;
+  const char **values = names + n;
+  char *p = mem + n * 2 * sizeof(char *);
+#define KEEP(dst, src)                \
+  do {                                \
+    size_t l_ = strlen(src) + 1;      \
+    memcpy(p, (src), l_);             \
+    (dst) = p;                        \
+    p += l_;                          \
+  } while (0)
+  KEEP(s->hs.url, req->url);
+  KEEP(s->hs.query, req->query);
+  KEEP(s->hs.remote_addr, req->remote_addr);
+  for (size_t i = 0; i < n; i++) {
+    KEEP(names[i], req->headers[i].name);
+    KEEP(values[i], req->headers[i].value);
+  }
+#undef KEEP
+  s->hs.nheaders = n;
+  s->hs.header_names = names;
+  s->hs.header_values = values;
+  s->hs.time_ms = wall_ms();
+  s->hs_mem = mem;
+}
+
+static int upgrades_available(const yolk_eio_server_t *eio, int transport) {
+  return transport == YOLK_TRANSPORT_POLLING && eio->opts.allow_upgrades &&
+         (eio->opts.transports & YOLK_TRANSPORT_WEBSOCKET);
+}
+
+static void ws_hold_fired(uv_timer_t *t) {
+  yolk_eio_socket_t *s = t->data;
+  s->ws_hold = 0;
+  flush(s);
+}
+
+static yolk_eio_socket_t *socket_new(yolk_eio_server_t *eio, int protocol, int transport) {
+  yolk_eio_socket_t *s = yolk__calloc(1, sizeof(*s));
+  s->eio = eio;
+  do generate_id(s->id);
+  while (table_find(eio, s->id));
+  s->protocol = protocol;
+  s->transport = transport;
+  s->state = YOLK_EIO_S_OPEN;
+  uv_loop_t *loop = yolk_server_loop(eio->srv);
+  uv_timer_t *timers[] = {&s->ping_timer, &s->timeout_timer, &s->upgrade_timer, &s->defer_timer};
+  for (size_t i = 0; i < 4; i++) {
+    uv_timer_init(loop, timers[i]);
+    timers[i]->data = s;
+  }
+  s->open_timers = 4;
+  eio->live++;
+  return s;
+}
+
+/* Frees a socket that never became a session (its WebSocket handshake failed). */
+static void socket_dispose(yolk_eio_socket_t *s) {
+  s->state = YOLK_EIO_S_CLOSED;
+  uv_close((uv_handle_t *)&s->ping_timer, timer_closed);
+  uv_close((uv_handle_t *)&s->timeout_timer, timer_closed);
+  uv_close((uv_handle_t *)&s->upgrade_timer, timer_closed);
+  uv_close((uv_handle_t *)&s->defer_timer, timer_closed);
+}
+
+static void handshake(yolk_eio_server_t *eio, yolk_http_req_t *req, int protocol, int transport, int b64,
+                      const char *jsonp) {
+  yolk_eio_socket_t *s = socket_new(eio, protocol, transport);
+  keep_handshake(s, req);
+  s->b64 = b64 ? 1 : 0;
+  if (jsonp) {
+    s->jsonp = 1;
+    size_t k = 0;
+    for (const char *c = jsonp; *c && k < sizeof(s->jsonp_index) - 1; c++)
+      if (*c >= '0' && *c <= '9') s->jsonp_index[k++] = *c;
+    s->jsonp_index[k] = '\0';
+  }
+  if (transport == YOLK_TRANSPORT_WEBSOCKET) {
+    s->ws = yolk__ws_accept(req, &eio->ws_handler, s); /* frees req */
+    if (!s->ws) {
+      socket_dispose(s); /* answered 400 by the WebSocket layer */
+      return;
+    }
+    /* Hold the open packet back a moment so it does not reach the client in
+     * the same read as the 101: clients (the official suites among them)
+     * that wait for "open" before listening for "message" would miss it.
+     * The reference gets this gap for free from its slower handshake. A
+     * WebSocket session never upgrades, so its upgrade timer is free. */
+    s->ws_hold = 1;
+    uv_timer_start(&s->upgrade_timer, ws_hold_fired, WS_OPEN_DELAY_MS, 0);
+  } else {
+    s->poll = req;
+    req->data = s;
+    req->on_abort = poll_aborted;
+  }
+  table_insert(eio, s);
+
+  yolk_sb_t open;
+  yolk__sb_init(&open);
+  yolk__sb_printf(&open, "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u", s->id,
+                  upgrades_available(eio, transport) ? "\"websocket\"" : "", eio->opts.ping_interval_ms,
+                  eio->opts.ping_timeout_ms);
+  if (protocol == 4) yolk__sb_printf(&open, ",\"maxPayload\":%zu", eio->opts.max_http_buffer_size);
+  yolk__sb_putc(&open, '}');
+  send_packet(s, YOLK_EIO_OPEN, yolk_eio_msg_new(0, open.data, open.len));
+  yolk__sb_free(&open);
+
+  if (protocol == 3) v3_heartbeat_reset(s);
+  else uv_timer_start(&s->ping_timer, ping_fired, eio->opts.ping_interval_ms, 0);
+  yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: new v%d session over %s from %s", s->id, protocol,
+            yolk_eio_socket_transport(s), s->hs.remote_addr);
+  if (eio->opts.on_connection && s->state == YOLK_EIO_S_OPEN) eio->opts.on_connection(s, eio->opts.ud);
+}
+
+/* ---- polling requests on a session ----------------------------------------------------------- */
+
+static void on_poll(yolk_eio_socket_t *s, yolk_http_req_t *req) {
+  if (s->poll) {
+    /* the reference: "overlap from client" is a transport error; the first
+     * GET gets the close packet, the second a bare 400 */
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: %s: overlapping GET (a poll is already pending), closing the session",
+              s->id, req->remote_addr);
+    session_close(s, "transport error");
+    respond_status(s->eio, req, 400);
+    return;
+  }
+  s->poll = req;
+  req->data = s;
+  req->on_abort = poll_aborted;
+  if (s->close_pending) {
+    int had = s->q_len > 0;
+    s->close_pending = 0;
+    poll_respond(s, 1, YOLK_EIO_CLOSE);
+    close_later(s, "forced close", 0);
+    if (had) drained(s);
+  } else if (s->q_len) {
+    flush(s);
+  } else if (s->probed) {
+    poll_respond(s, 0, YOLK_EIO_NOOP); /* upgrading: let the client pause polling */
+  }
+}
+
+static int post_packet(void *ud, const yolk_eio_packet_t *p) {
+  yolk_eio_socket_t *s = ud;
+  if (s->state == YOLK_EIO_S_CLOSED) return 1;
+  if (p->type == YOLK_EIO_CLOSE) {
+    /* the client closes: the polling transport ends its pending GET with a
+     * noop, then the session closes */
+    if (s->poll) poll_respond(s, 0, YOLK_EIO_NOOP);
+    session_close(s, "transport close");
+    return 1;
+  }
+  on_packet(s, p);
+  return s->state == YOLK_EIO_S_CLOSED;
+}
+
+static void on_post(yolk_eio_socket_t *s, yolk_http_req_t *req) {
+  yolk_eio_server_t *eio = s->eio;
+  if (req->body_len > eio->opts.max_http_buffer_size) {
+    /* as the reference: 413, the session stays */
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: %s: POST body of %zu bytes exceeds maxHttpBufferSize %zu", s->id,
+              req->remote_addr, req->body_len, eio->opts.max_http_buffer_size);
+    respond_status(eio, req, 413);
+    return;
+  }
+  const char *ct = yolk__http_req_header(req, "content-type");
+  int is_binary = ct && strcasecmp(ct, "application/octet-stream") == 0;
+  if (is_binary && s->protocol == 4) {
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: %s: binary POST body on a v4 session, closing", s->id,
+              req->remote_addr);
+    respond_status(eio, req, 400);
+    session_close(s, "transport error");
+    return;
+  }
+  const char *data = req->body ? req->body : "";
+  size_t len = req->body_len;
+  int format = s->protocol == 4 ? YOLK_EIO_PAYLOAD_V4 : is_binary ? YOLK_EIO_PAYLOAD_V3_BINARY : YOLK_EIO_PAYLOAD_V3_TEXT;
+  yolk_sb_t form;
+  yolk__sb_init(&form);
+  if (s->jsonp && !is_binary) {
+    if (yolk__eio_jsonp_body(data, len, &form) != 0) {
+      /* the reference ignores such a body */
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: %s: JSONP POST without a d= field, ignored", s->id,
+                req->remote_addr);
+      respond_ok(eio, req);
+      return;
+    }
+    data = form.data;
+    len = form.len;
+  }
+  const char *err = NULL;
+  int rc = yolk__eio_payload_decode(format, data, len, post_packet, s, &err);
+  if (rc < 0) {
+    respond_error(eio, req, YOLK_EIO_ERR_BAD_REQUEST, err ? err : "invalid payload");
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: invalid packet format, closing the session", s->id);
+    session_close(s, "parse error");
+  } else {
+    respond_ok(eio, req);
+  }
+  yolk__sb_free(&form);
+}
+
+/* ---- routing a request ------------------------------------------------------------------------ */
+
+int yolk__eio_claims(const yolk_eio_server_t *eio, const yolk_http_req_t *req) {
+  return strncmp(req->url, eio->path, strlen(eio->path)) == 0;
+}
+
+static int transport_by_name(const char *name) {
+  if (strcmp(name, "polling") == 0) return YOLK_TRANSPORT_POLLING;
+  if (strcmp(name, "websocket") == 0) return YOLK_TRANSPORT_WEBSOCKET;
+  return 0;
+}
+
+/* Origin must be a valid header value (the reference's checkInvalidHeaderChar). */
+static int header_value_invalid(const char *v) {
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+    if ((*p < 32 && *p != '\t') || *p == 127) return 1;
+  return 0;
+}
+
+static void preflight(const yolk_eio_server_t *eio, yolk_http_req_t *req) {
+  yolk_sb_t h;
+  yolk__sb_init(&h);
+  cors_headers(eio, req, &h);
+  yolk__sb_puts(&h, "Access-Control-Allow-Methods: GET,HEAD,PUT,PATCH,POST,DELETE\r\n");
+  const char *want = yolk__http_req_header(req, "access-control-request-headers");
+  yolk__sb_puts(&h, "Vary: Access-Control-Request-Headers\r\n");
+  if (want && *want) yolk__sb_printf(&h, "Access-Control-Allow-Headers: %s\r\n", want);
+  /* some browsers wait for a body on a 204 without it */
+  yolk__sb_puts(&h, "Content-Length: 0\r\n");
+  yolk__http_respond(req, 204, h.data, NULL, 0);
+  yolk__sb_free(&h);
+}
+
+void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req) {
+  if (eio->closing) {
+    respond_status(eio, req, 503);
+    return;
+  }
+  if (eio->cors_origin && !req->upgrade && strcmp(req->method, "OPTIONS") == 0) {
+    preflight(eio, req);
+    return;
+  }
+  char tname[16], sid[64], eiov[8], b64[8], j[32];
+  int t = 0;
+  if (yolk__http_query_param(req->query, "transport", tname, sizeof(tname)) >= 0) t = transport_by_name(tname);
+  if (!t || !(eio->opts.transports & (unsigned)t)) {
+    respond_error(eio, req, YOLK_EIO_ERR_UNKNOWN_TRANSPORT, "missing, unknown or disabled transport");
+    return;
+  }
+  const char *origin = yolk__http_req_header(req, "origin");
+  if (origin && header_value_invalid(origin)) {
+    respond_error(eio, req, YOLK_EIO_ERR_BAD_REQUEST, "invalid Origin header");
+    return;
+  }
+  int sidlen = yolk__http_query_param(req->query, "sid", sid, sizeof(sid));
+  if (sidlen > 0) {
+    yolk_eio_socket_t *s = sidlen < (int)sizeof(sid) - 1 ? table_find(eio, sid) : NULL;
+    if (!s) {
+      respond_error(eio, req, YOLK_EIO_ERR_UNKNOWN_SID, "unknown sid");
+      return;
+    }
+    if (!req->upgrade && s->transport != t) {
+      respond_error(eio, req, YOLK_EIO_ERR_BAD_REQUEST, "transport does not match the session's (already upgraded?)");
+      return;
+    }
+    if (req->upgrade) {
+      if (t != YOLK_TRANSPORT_WEBSOCKET) {
+        respond_error(eio, req, YOLK_EIO_ERR_BAD_REQUEST, "upgrade request for a transport that cannot upgrade");
+        return;
+      }
+      yolk_ws_t *ws = yolk__ws_accept(req, &eio->ws_handler, NULL);
+      if (!ws) return;
+      const char *why = NULL;
+      if (s->state != YOLK_EIO_S_OPEN) why = "the session is closing";
+      else if (s->upgrade_ws) why = "an upgrade is already in progress";
+      else if (s->transport == YOLK_TRANSPORT_WEBSOCKET) why = "the session was already upgraded";
+      else if (!upgrades_available(eio, s->transport)) why = "upgrades are disabled";
+      if (why) {
+        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: refusing a websocket for this sid: %s", s->id, why);
+        yolk__ws_close(ws, 0, NULL);
+        return;
+      }
+      s->upgrade_ws = ws;
+      s->probed = 0;
+      yolk__ws_set_ud(ws, s);
+      uv_timer_start(&s->upgrade_timer, upgrade_timeout_fired, eio->opts.upgrade_timeout_ms, 0);
+      return;
+    }
+    if (strcmp(req->method, "GET") == 0) on_poll(s, req);
+    else if (strcmp(req->method, "POST") == 0) on_post(s, req);
+    else {
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: %s request on a polling session", s->id, req->method);
+      respond_status(eio, req, 500); /* as the reference */
+    }
+    return;
+  }
+
+  /* a new session */
+  if (strcmp(req->method, "GET") != 0) {
+    respond_error(eio, req, YOLK_EIO_ERR_BAD_HANDSHAKE_METHOD, "handshake must be a GET");
+    return;
+  }
+  if (t == YOLK_TRANSPORT_WEBSOCKET && !req->upgrade) {
+    respond_error(eio, req, YOLK_EIO_ERR_BAD_REQUEST, "websocket handshake without an Upgrade header");
+    return;
+  }
+  if (t == YOLK_TRANSPORT_POLLING && req->upgrade) {
+    respond_error(eio, req, YOLK_EIO_ERR_BAD_REQUEST, "upgrade request with transport=polling");
+    return;
+  }
+  if (eio->opts.allow_request) {
+    int code = eio->opts.allow_request(req, eio->opts.ud);
+    if (code >= 0) {
+      if (code > YOLK_EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION) code = YOLK_EIO_ERR_FORBIDDEN;
+      respond_error(eio, req, code, "refused by allowRequest");
+      return;
+    }
+  }
+  /* Deliberate difference: the reference takes anything but EIO=4 as v3;
+   * the v4 suite wants a missing or invalid EIO refused. */
+  int protocol = 0;
+  if (yolk__http_query_param(req->query, "EIO", eiov, sizeof(eiov)) >= 0) {
+    if (strcmp(eiov, "4") == 0) protocol = 4;
+    else if (strcmp(eiov, "3") == 0 && eio->opts.allow_eio3) protocol = 3;
+  }
+  if (!protocol) {
+    respond_error(eio, req, YOLK_EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION, "EIO missing, invalid or not allowed");
+    return;
+  }
+  int want_b64 = yolk__http_query_param(req->query, "b64", b64, sizeof(b64)) > 0;
+  int has_j = t == YOLK_TRANSPORT_POLLING && protocol == 3 && yolk__http_query_param(req->query, "j", j, sizeof(j)) >= 0;
+  handshake(eio, req, protocol, t, want_b64, has_j ? j : NULL);
+}
+
+/* ---- the server ---------------------------------------------------------------------------------- */
+
+yolk_eio_server_t *yolk_eio_attach(yolk_server_t *srv, const yolk_eio_options_t *opts) {
+  yolk_eio_options_t def;
+  if (!opts) {
+    yolk_eio_options_init(&def);
+    opts = &def;
+  }
+  yolk_eio_server_t *eio = yolk__calloc(1, sizeof(*eio));
+  eio->srv = srv;
+  eio->opts = *opts;
+  /* the reference's _computePath: no trailing slash, then add one */
+  const char *path = opts->path ? opts->path : "/engine.io/";
+  size_t pl = strlen(path);
+  while (pl > 0 && path[pl - 1] == '/') pl--;
+  eio->path = yolk__malloc(pl + 2);
+  memcpy(eio->path, path, pl);
+  eio->path[pl] = '/';
+  eio->path[pl + 1] = '\0';
+  eio->opts.path = eio->path;
+  eio->cors_origin = opts->cors_origin ? yolk__strndup(opts->cors_origin, strlen(opts->cors_origin)) : NULL;
+  eio->opts.cors_origin = eio->cors_origin;
+  if (!eio->opts.transports) eio->opts.transports = YOLK_TRANSPORT_POLLING | YOLK_TRANSPORT_WEBSOCKET;
+  eio->ws_handler.on_message = ws_on_message;
+  eio->ws_handler.on_close = ws_on_close;
+  eio->ws_handler.max_message_size = eio->opts.max_http_buffer_size;
+  yolk__server_add_eio(srv, eio);
+  return eio;
+}
+
+void yolk__eio_server_close(yolk_eio_server_t *eio) {
+  eio->closing = 1;
+  for (size_t i = 0; i < eio->nbuckets; i++)
+    while (eio->buckets[i]) session_close(eio->buckets[i], "server shutting down");
+}
+
+void yolk__eio_server_free(yolk_eio_server_t *eio) {
+  free(eio->buckets);
+  free(eio->path);
+  free(eio->cors_origin);
+  free(eio);
+}
+
+/* ---- the public socket API ------------------------------------------------------------------------- */
+
+void yolk_eio_socket_set_handler(yolk_eio_socket_t *s, const yolk_eio_socket_handler_t *h, void *ud) {
+  if (h) s->h = *h;
+  else memset(&s->h, 0, sizeof(s->h));
+  s->ud = ud;
+}
+
+const char *yolk_eio_socket_id(const yolk_eio_socket_t *s) { return s->id; }
+int yolk_eio_socket_protocol(const yolk_eio_socket_t *s) { return s->protocol; }
+const char *yolk_eio_socket_transport(const yolk_eio_socket_t *s) {
+  return s->transport == YOLK_TRANSPORT_WEBSOCKET ? "websocket" : "polling";
+}
+const yolk_eio_handshake_t *yolk_eio_socket_handshake(const yolk_eio_socket_t *s) { return &s->hs; }
+
+int yolk_eio_send(yolk_eio_socket_t *s, int binary, const void *data, size_t len) {
+  if (s->state != YOLK_EIO_S_OPEN) return -1;
+  return send_packet(s, YOLK_EIO_MESSAGE, yolk_eio_msg_new(binary, data, len));
+}
+
+/* Whether the transport can take a packet right now (for volatile sends). */
+static int writable_now(yolk_eio_socket_t *s) {
+  if (s->transport == YOLK_TRANSPORT_WEBSOCKET)
+    return s->ws && !s->ws_hold && yolk__ws_pending(s->ws) <= VOLATILE_WS_THRESHOLD;
+  return s->poll != NULL;
+}
+
+int yolk_eio_send_msg(yolk_eio_socket_t *s, yolk_eio_msg_t *msg, int flags) {
+  if (s->state != YOLK_EIO_S_OPEN) return -1;
+  if ((flags & YOLK_EIO_SEND_VOLATILE) && !writable_now(s)) return 1; /* dropped, as volatile means */
+  return send_packet(s, YOLK_EIO_MESSAGE, yolk_eio_msg_ref(msg));
+}
+
+void yolk_eio_socket_close(yolk_eio_socket_t *s) {
+  if (s->state != YOLK_EIO_S_OPEN) return;
+  s->state = YOLK_EIO_S_CLOSING;
+  upgrade_cancel(s, 1);
+  if (s->transport == YOLK_TRANSPORT_WEBSOCKET) {
+    s->ws_hold = 0;
+    flush(s);
+    if (s->ws) yolk__ws_close(s->ws, 0, NULL);
+    close_later(s, "forced close", 0);
+  } else if (s->poll) {
+    int had = s->q_len > 0;
+    poll_respond(s, 1, YOLK_EIO_CLOSE);
+    close_later(s, "forced close", 0);
+    if (had) drained(s);
+  } else {
+    /* the close packet rides on the next GET; give up waiting after a while */
+    s->close_pending = 1;
+    close_later(s, "forced close", POLLING_CLOSE_TIMEOUT_MS);
+  }
+}

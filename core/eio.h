@@ -1,0 +1,131 @@
+/* eio.h - the Engine.IO server (internal): sessions, the polling and WebSocket
+ * transports, heartbeats and the polling -> WebSocket upgrade.
+ *
+ * Layering: server.c routes HTTP requests whose URL starts with an attached
+ * Engine.IO path here (yolk__eio_handle_request); this layer answers them
+ * through http.h or takes the connection over with ws.h, and hands messages
+ * up through the public yolk_eio_* callbacks (yolk.h).
+ *
+ * Ownership and lifetimes:
+ *  - A yolk_eio_socket_t is created at the handshake and lives in the server's
+ *    session table until it closes. Closing (any path) ends in session_close,
+ *    which calls on_close exactly once, detaches the transports (their
+ *    callbacks no longer reach the socket), and closes the socket's timers; the
+ *    memory goes in the last timer close callback, i.e. never inside a call
+ *    stack that still holds the pointer.
+ *  - A yolk_eio_msg_t owns its bytes once (data) plus the WebSocket frames
+ *    built on first use (frame4 / frame3): every WebSocket recipient queues the
+ *    same frame buffer, polling recipients keep a reference to the message and
+ *    encode it when a GET is answered.
+ *  - A pending polling GET (socket->poll) is always answered before the
+ *    socket is freed; its on_abort clears socket->poll first.
+ */
+#ifndef YOLK_EIO_H
+#define YOLK_EIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "eio_packet.h"
+#include "http.h"
+#include "ws.h"
+#include "yolk.h"
+
+struct yolk_eio_msg_s {
+  unsigned refs;
+  int binary;
+  yolk_buf_t *data;   /* the message bytes (no packet type) */
+  yolk_buf_t *frame4; /* WebSocket frame "4<text>" / raw bytes, built on first use */
+  yolk_buf_t *frame3; /* v3 binary frame (0x04 + bytes); text shares frame4 */
+};
+
+/* One packet waiting for a transport: a message (msg set) or a control packet
+ * (open carries its JSON in msg; ping/pong/noop/close have none). */
+typedef struct {
+  int type;
+  yolk_eio_msg_t *msg;
+} yolk_eio_qent_t;
+
+enum { YOLK_EIO_S_OPEN = 1, YOLK_EIO_S_CLOSING, YOLK_EIO_S_CLOSED };
+
+struct yolk_eio_socket_s {
+  yolk_eio_server_t *eio;
+  yolk_eio_socket_t *hnext; /* session table chain */
+  char id[24];
+  int protocol;  /* 3 or 4 */
+  int state;     /* YOLK_EIO_S_* */
+  int transport; /* YOLK_TRANSPORT_POLLING / _WEBSOCKET */
+  unsigned b64 : 1;      /* v3 polling: the client cannot take binary payloads */
+  unsigned jsonp : 1;    /* v3 polling through JSONP (j=N) */
+  unsigned probed : 1;   /* the upgrade WebSocket sent "2probe" */
+  unsigned upgraded : 1; /* moved to WebSocket: polling requests are refused */
+  unsigned close_pending : 1; /* polling close waits for the next GET */
+  unsigned ws_hold : 1;       /* a new WebSocket session's open packet waits a moment */
+  char jsonp_index[16];
+
+  yolk_http_req_t *poll; /* the GET waiting for packets (polling) */
+  yolk_ws_t *ws;         /* the WebSocket transport */
+  yolk_ws_t *upgrade_ws; /* a WebSocket probing for the upgrade */
+
+  /* packets not yet handed to a transport, in order (a ring) */
+  yolk_eio_qent_t *q;
+  size_t q_head, q_len, q_cap;
+
+  /* ping_timer: v4 ping interval; timeout_timer: v4 pong deadline or v3
+   * interval + timeout; upgrade_timer: upgradeTimeout; defer_timer: finishing
+   * a close outside the caller's stack (0 ms) or the polling close timeout. */
+  uv_timer_t ping_timer, timeout_timer, upgrade_timer, defer_timer;
+  int open_timers;
+  const char *defer_reason;
+
+  yolk_eio_socket_handler_t h;
+  void *ud;
+
+  yolk_eio_handshake_t hs;
+  char *hs_mem; /* one block holding every handshake string and the header arrays */
+};
+
+struct yolk_eio_server_s {
+  yolk_server_t *srv;
+  yolk_eio_server_t *next; /* the server's list of attached Engine.IO servers */
+  yolk_eio_options_t opts; /* strings point at the copies below */
+  char *path;              /* normalised to end with '/' */
+  char *cors_origin;
+  yolk_ws_handler_t ws_handler; /* must outlive every WebSocket: lives here */
+
+  yolk_eio_socket_t **buckets; /* session table: sid -> socket */
+  size_t nbuckets;
+  size_t count; /* open sessions (clientsCount) */
+  size_t live;  /* socket structs not yet freed (closed ones wait for timers) */
+  int closing;
+
+  /* Called when closing and the last socket struct is freed (server.c). */
+  void (*on_idle)(void *arg);
+  void *on_idle_arg;
+};
+
+/* 1 when req's URL is under eio's path (the reference compares the URL's
+ * prefix, query included). */
+int yolk__eio_claims(const yolk_eio_server_t *eio, const yolk_http_req_t *req);
+/* Answers (now or later) an HTTP request or WebSocket upgrade under the path. */
+void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req);
+/* Closes every session ("server shutting down"); on_idle follows once all
+ * socket memory is gone (maybe at once). */
+void yolk__eio_server_close(yolk_eio_server_t *eio);
+/* Frees the server (after close, once idle). */
+void yolk__eio_server_free(yolk_eio_server_t *eio);
+
+/* The server.c side of yolk_eio_attach: registers eio for routing. */
+void yolk__server_add_eio(yolk_server_t *srv, yolk_eio_server_t *eio);
+
+/* A layer above Engine.IO (Socket.IO) hooking into the server (server.c):
+ * route is offered every request before the Engine.IO paths and returns 1
+ * when it answered it (Socket.IO serves its browser client under its own
+ * path); on_free runs when the server is freed, after every Engine.IO
+ * session is gone. Either may be NULL. */
+void yolk__server_add_hook(yolk_server_t *srv, int (*route)(yolk_http_req_t *req, void *ud),
+                           void (*on_free)(void *ud), void *ud);
+
+#endif

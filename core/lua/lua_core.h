@@ -1,0 +1,182 @@
+/* lua_core.h - what the files behind the `yolk.core` Lua module share.
+ *
+ * The module's contract with the Lua framework is documented at the top of
+ * lua_core.c. This header holds the plumbing every binding file needs: the
+ * runtime (one lua_State on one libuv loop), the single pcall wrapper through
+ * which every call from C into Lua goes, the "box" pattern for userdata that
+ * point at C objects, and the JSON / buffer conversions.
+ *
+ * Lifetimes (see /work/shared/STYLE.md, "C and Lua together"):
+ *  - A C object exposed to Lua (timer, server, namespace, socket) is reached
+ *    from Lua through a box: a userdata holding only a pointer to it. The C
+ *    object keeps a registry reference to its box for as long as it lives, so
+ *    the box cannot be collected first. When the C object dies it clears the
+ *    box's pointer (yolk__lua_box_kill): from then on the Lua methods see NULL
+ *    and are harmless no-ops. A box never holds a dangling pointer.
+ *  - Lua functions stored by C (handlers, ack callbacks) are registry refs,
+ *    released exactly once by whoever owns them.
+ */
+#ifndef YOLK_LUA_CORE_H
+#define YOLK_LUA_CORE_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../buf.h"
+#include "../log.h"
+#include "yolk.h"
+#include "lua_runtime.h"
+
+/* ---- runtime ------------------------------------------------------------- */
+
+typedef struct yolk__lua_timer_s yolk__lua_timer_t;
+typedef struct yolk__lua_server_s yolk__lua_server_t;
+
+struct yolk_lua_rt_s {
+  lua_State *L;
+  uv_loop_t loop;
+  int stopping;        /* core.stop() or a signal: servers closing, timers cancelled */
+  int exiting;         /* os.exit() or teardown: no more Lua code runs */
+  int exit_code;
+  uv_signal_t sig_hup;
+  uv_async_t sig_async; /* SIGINT/SIGTERM, posted by our own handler (lua_runtime.c) */
+  int owns_signals;     /* this runtime installed the SIGINT/SIGTERM handlers */
+  uv_timer_t stop_deadline; /* bounds a graceful stop that would otherwise hang */
+  int stop_deadline_started;
+  int sig_refs[3];     /* Lua handlers for SIGINT, SIGTERM, SIGHUP (LUA_NOREF if none) */
+  yolk__lua_timer_t *timers;   /* pending timers, cancelled on stop */
+  yolk__lua_server_t *servers; /* open servers, closed on stop */
+  FILE *log_file;
+};
+
+/* The runtime that owns L (stored in L's registry). */
+yolk_lua_rt_t *yolk__lua_rt(lua_State *L);
+
+/* Calls the function at the top of the stack below its nargs arguments, in
+ * protected mode with a traceback. On error the message and traceback are
+ * logged at ERROR (component "lua") and nothing is left on the stack; on
+ * success nresults values are. Returns 0 on success. An os.exit() raised
+ * inside is not an error: it stops the runtime with the given code (and
+ * returns non-zero so the caller does not read results). When the runtime is
+ * exiting the function is not called at all. */
+int yolk__lua_pcall(lua_State *L, int nargs, int nresults);
+/* Same, but leaves the error message (with traceback) on the stack instead of
+ * logging it; returns the lua_pcall status. Used for the main script. */
+int yolk__lua_pcall_keep_error(lua_State *L, int nargs, int nresults);
+
+/* Pushes the Lua function behind a registry ref and calls it through
+ * yolk__lua_pcall with nargs arguments already pushed (the function is
+ * inserted below them). Returns 0 on success. If ref is LUA_NOREF the
+ * arguments are popped and -1 returned. */
+int yolk__lua_call_ref(lua_State *L, int ref, int nargs, int nresults);
+
+/* Graceful stop: close servers, cancel timers; the loop then ends by itself. */
+void yolk__lua_rt_stop(yolk_lua_rt_t *rt);
+
+/* ---- boxes ----------------------------------------------------------------- */
+
+typedef struct {
+  void *p; /* the C object, NULL once it is gone */
+} yolk__lua_box_t;
+
+/* Pushes a new box for p with the metatable registered under tname, and
+ * returns a registry ref to it (the caller owns the ref). */
+int yolk__lua_box_new(lua_State *L, void *p, const char *tname);
+/* Pushes the box behind ref. */
+void yolk__lua_box_push(lua_State *L, int ref);
+/* Clears the box's pointer and releases ref. */
+void yolk__lua_box_kill(lua_State *L, int ref);
+/* The pointer in the box at idx (checked against tname; raises if it is not
+ * such a box). NULL when the C object is gone. */
+void *yolk__lua_box_get(lua_State *L, int idx, const char *tname);
+
+/* ---- values ---------------------------------------------------------------- */
+
+/* Registry keys (their addresses) of the array / object marker metatables and
+ * of the null sentinel's identity. */
+extern const char yolk__lua_array_mt_key;
+extern const char yolk__lua_object_mt_key;
+extern const char yolk__lua_null_tag;
+/* core.null: a lightuserdata whose value is this unique address. */
+#define YOLK_LUA_NULL ((void *)&yolk__lua_null_tag)
+
+/* Binary attachments collected while converting Lua -> cJSON. The data
+ * pointers point into buffer userdata that stay referenced from the Lua stack
+ * during the conversion's use (the caller keeps the converted value there). */
+typedef struct {
+  yolk_sio_bin_t *v;
+  size_t n, cap;
+} yolk__lua_bins_t;
+
+/* Converts the Lua value at idx to a new cJSON tree (caller frees it).
+ * With bins, buffers become placeholders {"_placeholder":true,"num":i} and are
+ * appended to bins; without, a buffer is an error. On error returns NULL and
+ * pushes an error message. */
+struct cJSON;
+struct cJSON *yolk__lua_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins);
+/* Converts an argument list table (array; length t.n if set, else #t; holes
+ * become null; nil is the empty list) to a cJSON array. Same error
+ * convention. */
+struct cJSON *yolk__lua_args_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins);
+void yolk__lua_bins_free(yolk__lua_bins_t *bins);
+
+/* Pushes the Lua value for a cJSON tree. Placeholders whose num indexes
+ * bins[0..nbins) become buffers (pass nbins 0 to leave them alone).
+ * Arrays get core.array_mt, objects core.object_mt. With set_n, the top-level
+ * array also gets the field n = element count. */
+void yolk__lua_push_cjson(lua_State *L, const struct cJSON *v, const yolk_sio_bin_t *bins, size_t nbins, int set_n);
+/* Pushes a new array table (array_mt) / object table (object_mt). */
+void yolk__lua_new_array(lua_State *L, int narr);
+void yolk__lua_new_object(lua_State *L, int nrec);
+
+/* ---- buffers --------------------------------------------------------------- */
+
+#define YOLK_LUA_BUFFER_MT "yolk.buffer"
+void yolk__lua_push_buffer(lua_State *L, const void *data, size_t len);
+/* The bytes of the buffer at idx, or NULL if idx is not a buffer. */
+const char *yolk__lua_to_buffer(lua_State *L, int idx, size_t *len);
+
+/* ---- the module's parts (each adds its functions to the table at -1) -------- */
+
+void yolk__lua_open_json(lua_State *L);
+void yolk__lua_open_buffer(lua_State *L);
+void yolk__lua_open_timer(lua_State *L);
+void yolk__lua_open_http(lua_State *L);
+void yolk__lua_open_socketio(lua_State *L);
+/* Runtime functions: log, now, hrtime, stop, on_signal, version. */
+void yolk__lua_open_runtime(lua_State *L);
+/* lua_CFunction for package.preload['yolk.core']. */
+int yolk__luaopen_core(lua_State *L);
+
+/* ---- servers (lua_http.c; Socket.IO parts in lua_socketio.c) ---------------- */
+
+#define YOLK_LUA_SERVER_MT "yolk.server"
+typedef struct yolk__lua_nsp_s yolk__lua_nsp_t;
+
+struct yolk__lua_server_s {
+  yolk_lua_rt_t *rt;
+  yolk_server_t *srv;       /* freed by libyolk after close; we drop it in the close callback */
+  yolk_sio_server_t *sio;   /* NULL until server:socketio() */
+  int box_ref;              /* the server's box */
+  int request_ref;          /* server:on_request handler */
+  int sio_box_ref;          /* the sio object's box */
+  int generate_id_ref;      /* socketio{ generateId = fn } */
+  yolk__lua_nsp_t *nsps;    /* namespace bindings, freed with the server */
+  int closing;
+  yolk__lua_server_t *prev, *next; /* rt->servers */
+};
+
+/* server:socketio(opts) (lua_socketio.c) */
+int yolk__lua_server_socketio(lua_State *L);
+/* Kills the Socket.IO boxes of a server whose C side is gone and releases
+ * their refs (lua_socketio.c). */
+void yolk__lua_sio_release(yolk__lua_server_t *s);
+
+/* Cancels every pending timer (graceful stop). */
+void yolk__lua_timers_cancel_all(yolk_lua_rt_t *rt);
+/* Closes every open server (graceful stop). */
+void yolk__lua_servers_close_all(yolk_lua_rt_t *rt);
+
+#endif

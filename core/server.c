@@ -1,0 +1,241 @@
+/* server.c - the public yolk_server_* API: one HTTP listener whose requests go
+ * to the attached Engine.IO servers (by URL prefix, as the reference's
+ * attach() does) or else to the application's handler (404 without one);
+ * plus the public yolk_http_req_* accessors over http.h's request.
+ *
+ * The HTTP server is created at listen time so that its body limit can be
+ * raised to the largest maxHttpBufferSize of the Engine.IO servers attached
+ * before (yolk_server_options_t.max_body_size says so).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "eio.h"
+#include "http.h"
+#include "log.h"
+#include "yolk.h"
+
+#define LOG_COMPONENT "server"
+
+typedef struct server_hook_s {
+  struct server_hook_s *next;
+  int (*route)(yolk_http_req_t *req, void *ud);
+  void (*on_free)(void *ud);
+  void *ud;
+} server_hook_t;
+
+struct yolk_server_s {
+  server_hook_t *hooks;
+  uv_loop_t *loop;
+  yolk_server_options_t opts;
+  yolk_http_server_t *http;
+  yolk_http_handler_cb handler;
+  void *handler_ud;
+  yolk_eio_server_t *eios;
+  int closing;
+  int http_closed;
+  void (*close_cb)(void *arg);
+  void *close_arg;
+};
+
+void yolk_server_options_init(yolk_server_options_t *o) {
+  memset(o, 0, sizeof(*o));
+  o->max_header_size = 16 * 1024;
+  o->max_body_size = 1000000;
+  o->header_timeout_ms = 10000;
+  o->keepalive_timeout_ms = 5000;
+}
+
+int yolk_server_new(uv_loop_t *loop, const yolk_server_options_t *opts, yolk_server_t **out) {
+  yolk_server_t *srv = yolk__calloc(1, sizeof(*srv));
+  srv->loop = loop;
+  if (opts) srv->opts = *opts;
+  else yolk_server_options_init(&srv->opts);
+  *out = srv;
+  return 0;
+}
+
+uv_loop_t *yolk_server_loop(yolk_server_t *srv) { return srv->loop; }
+
+void yolk__server_add_eio(yolk_server_t *srv, yolk_eio_server_t *eio) {
+  if (srv->http)
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT,
+              "Engine.IO attached at %s after listen: the HTTP body limit is not raised for it", eio->path);
+  /* append: the first attached path wins when paths overlap */
+  yolk_eio_server_t **pp = &srv->eios;
+  while (*pp) pp = &(*pp)->next;
+  *pp = eio;
+}
+
+void yolk__server_add_hook(yolk_server_t *srv, int (*route)(yolk_http_req_t *req, void *ud),
+                           void (*on_free)(void *ud), void *ud) {
+  server_hook_t *h = yolk__calloc(1, sizeof(*h));
+  h->route = route;
+  h->on_free = on_free;
+  h->ud = ud;
+  server_hook_t **pp = &srv->hooks;
+  while (*pp) pp = &(*pp)->next;
+  *pp = h;
+}
+
+static void on_request(yolk_http_req_t *req, void *ud) {
+  yolk_server_t *srv = ud;
+  if (!req->upgrade)
+    for (server_hook_t *h = srv->hooks; h; h = h->next)
+      if (h->route && h->route(req, h->ud)) return;
+  for (yolk_eio_server_t *e = srv->eios; e; e = e->next) {
+    if (yolk__eio_claims(e, req)) {
+      yolk__eio_handle_request(e, req);
+      return;
+    }
+  }
+  if (srv->handler && !req->upgrade) {
+    srv->handler(req, srv->handler_ud);
+    return;
+  }
+  static const char msg[] = "Not Found";
+  yolk__http_respond(req, 404, "Content-Type: text/plain\r\n", msg, sizeof(msg) - 1);
+}
+
+int yolk_server_listen(yolk_server_t *srv, const char *host, int port) {
+  if (srv->http) return UV_EALREADY;
+  yolk_http_config_t cfg;
+  yolk__http_config_init(&cfg);
+  cfg.on_request = on_request;
+  cfg.ud = srv;
+  if (srv->opts.max_header_size) cfg.max_header_size = srv->opts.max_header_size;
+  if (srv->opts.max_body_size) cfg.max_body_size = srv->opts.max_body_size;
+  if (srv->opts.header_timeout_ms) cfg.header_timeout_ms = srv->opts.header_timeout_ms;
+  if (srv->opts.keepalive_timeout_ms) cfg.keepalive_timeout_ms = srv->opts.keepalive_timeout_ms;
+  for (yolk_eio_server_t *e = srv->eios; e; e = e->next)
+    if (e->opts.max_http_buffer_size > cfg.max_body_size) cfg.max_body_size = e->opts.max_http_buffer_size;
+  int r = yolk__http_server_init(srv->loop, &srv->http, &cfg);
+  if (r < 0) {
+    srv->http = NULL;
+    return r;
+  }
+  r = yolk__http_server_listen(srv->http, host, port);
+  if (r < 0) {
+    /* keep srv->http so close() releases its handle; a second listen is refused */
+    return r;
+  }
+  return 0;
+}
+
+int yolk_server_port(yolk_server_t *srv) { return srv->http ? yolk__http_server_port(srv->http) : 0; }
+
+void yolk_server_set_handler(yolk_server_t *srv, yolk_http_handler_cb cb, void *ud) {
+  srv->handler = cb;
+  srv->handler_ud = ud;
+}
+
+/* Everything is freed once the HTTP server is closed and every Engine.IO
+ * socket's memory is gone (their timers close asynchronously). */
+static void server_maybe_finish(void *arg) {
+  yolk_server_t *srv = arg;
+  if (!srv->closing || !srv->http_closed) return;
+  for (yolk_eio_server_t *e = srv->eios; e; e = e->next)
+    if (e->live) return;
+  while (srv->eios) {
+    yolk_eio_server_t *e = srv->eios;
+    srv->eios = e->next;
+    yolk__eio_server_free(e);
+  }
+  while (srv->hooks) {
+    server_hook_t *h = srv->hooks;
+    srv->hooks = h->next;
+    if (h->on_free) h->on_free(h->ud);
+    free(h);
+  }
+  void (*cb)(void *) = srv->close_cb;
+  void *cb_arg = srv->close_arg;
+  free(srv);
+  if (cb) cb(cb_arg);
+}
+
+static void http_closed(void *arg) {
+  yolk_server_t *srv = arg;
+  srv->http = NULL;
+  srv->http_closed = 1;
+  server_maybe_finish(srv);
+}
+
+void yolk_server_close(yolk_server_t *srv, void (*cb)(void *arg), void *arg) {
+  if (srv->closing) return;
+  srv->closing = 1;
+  srv->close_cb = cb;
+  srv->close_arg = arg;
+  for (yolk_eio_server_t *e = srv->eios; e; e = e->next) {
+    e->on_idle = server_maybe_finish;
+    e->on_idle_arg = srv;
+    yolk__eio_server_close(e);
+  }
+  if (srv->http) {
+    yolk__http_server_close(srv->http, http_closed, srv);
+  } else {
+    http_closed(srv);
+  }
+}
+
+/* ---- request accessors ----------------------------------------------------------------- */
+
+const char *yolk_http_req_method(const yolk_http_req_t *req) { return req->method; }
+const char *yolk_http_req_url(const yolk_http_req_t *req) { return req->url; }
+const char *yolk_http_req_path(const yolk_http_req_t *req) { return req->path; }
+const char *yolk_http_req_query(const yolk_http_req_t *req) { return req->query; }
+const char *yolk_http_req_header(const yolk_http_req_t *req, const char *name) {
+  return yolk__http_req_header(req, name);
+}
+
+int yolk_http_req_header_at(const yolk_http_req_t *req, size_t i, const char **name, const char **value) {
+  if (i >= req->nheaders) return 0;
+  if (name) *name = req->headers[i].name;
+  if (value) *value = req->headers[i].value;
+  return 1;
+}
+
+const char *yolk_http_req_body(const yolk_http_req_t *req, size_t *len) {
+  if (len) *len = req->body_len;
+  return req->body ? req->body : "";
+}
+
+const char *yolk_http_req_remote_addr(const yolk_http_req_t *req) { return req->remote_addr; }
+
+/* The public on_abort carries a user pointer; http.h's has req->data only, so
+ * a small record rides there until the request is answered or aborted. */
+typedef struct {
+  void (*cb)(yolk_http_req_t *req, void *ud);
+  void *ud;
+} abort_hook_t;
+
+static void abort_trampoline(yolk_http_req_t *req) {
+  abort_hook_t *hook = req->data;
+  req->data = NULL;
+  if (hook) {
+    hook->cb(req, hook->ud);
+    free(hook);
+  }
+}
+
+void yolk_http_req_on_abort(yolk_http_req_t *req, void (*cb)(yolk_http_req_t *req, void *ud), void *ud) {
+  if (req->on_abort == abort_trampoline) {
+    free(req->data);
+    req->data = NULL;
+    req->on_abort = NULL;
+  }
+  if (!cb) return;
+  abort_hook_t *hook = yolk__malloc(sizeof(*hook));
+  hook->cb = cb;
+  hook->ud = ud;
+  req->data = hook;
+  req->on_abort = abort_trampoline;
+}
+
+void yolk_http_respond(yolk_http_req_t *req, int status, const char *headers, const void *body, size_t len) {
+  if (req->on_abort == abort_trampoline) {
+    free(req->data);
+    req->data = NULL;
+    req->on_abort = NULL;
+  }
+  yolk__http_respond(req, status, headers, body, len);
+}

@@ -1,0 +1,178 @@
+-- Loading a whole application into one "generation": config, extensions,
+-- services, controllers, middleware, router. A generation is a plain object
+-- that the runtime points at; nothing in it refers to live connections, so a
+-- later reload can build a new one next to the running one and swap the
+-- runtime's pointer in one assignment (a failed load leaves the old one).
+local fs = require('yolk.fs')
+local loader = require('yolk.loader')
+local config_mod = require('yolk.config')
+local controller = require('yolk.controller')
+local compose = require('yolk.compose')
+local router_mod = require('yolk.router')
+local logger_mod = require('yolk.logger')
+local context = require('yolk.context')
+
+local M = {}
+
+local App = {}
+App.__index = App
+M.App = App
+
+local function app_name(baseDir)
+  local pkg = fs.read(fs.join(baseDir, 'package.json'))
+  if pkg then
+    local name = pkg:match('"name"%s*:%s*"([^"]+)"')
+    if name then return name end
+  end
+  return baseDir:match('([^/]+)/*$') or 'app'
+end
+
+function M.app_info(baseDir, env)
+  return {
+    name = app_name(baseDir),
+    baseDir = baseDir,
+    env = env,
+    root = (env == 'local' or env == 'unittest') and baseDir or (os.getenv('HOME') or baseDir),
+    HOME = os.getenv('HOME'),
+  }
+end
+
+local function fail(message, file) error(loader.load_error(message, file), 0) end
+
+-- Load a file that returns a table or function(app) -> table.
+local function load_extension(app, path)
+  if not fs.is_file(path) then return nil end
+  local v = loader.load_file(path)
+  if type(v) == 'function' then v = v(app) end
+  if v ~= nil and type(v) ~= 'table' then fail(path .. ': must return a table', path) end
+  return v
+end
+
+-- Middleware files return function(app[, options]) -> function(ctx, next).
+local function middleware_factories(dir)
+  return loader.load_tree(dir, function(value, path)
+    if type(value) ~= 'function' then
+      fail(path .. ': a middleware file must return function(app) returning function(ctx, next)', path)
+    end
+    return { factory = value, path = path }
+  end)
+end
+
+local function instantiate(app, entry, options, what)
+  local ok, mw = pcall(entry.factory, app, options)
+  if not ok then fail(('%s: error while creating middleware: %s'):format(entry.path, tostring(mw)), entry.path) end
+  if type(mw) ~= 'function' then
+    fail(('%s: the middleware factory must return function(ctx, next), got %s (%s)'):format(entry.path, type(mw), what), entry.path)
+  end
+  return mw
+end
+
+-- opts: baseDir, env, port, runtime (shared; may be nil in tests)
+function M.load(opts)
+  local baseDir = fs.realpath(opts.baseDir or '.')
+  if not baseDir or not fs.is_dir(baseDir) then
+    fail('baseDir ' .. tostring(opts.baseDir) .. ' is not a directory')
+  end
+  local env = opts.env
+  local info = M.app_info(baseDir, env)
+  local config = config_mod.load(info)
+  if opts.port then config.cluster.listen.port = tonumber(opts.port) end
+
+  local app = setmetatable({
+    name = info.name, baseDir = baseDir, env = env, info = info, config = config,
+    runtime = opts.runtime, loadedAt = os.time(),
+  }, App)
+  app.logger = logger_mod.new(app.name)
+  app.coreLogger = logger_mod.yolk
+  local appdir = fs.join(baseDir, 'app')
+
+  -- require('app.lib.x') finds the application's own modules.
+  local p = fs.join(baseDir, '?.lua') .. ';' .. fs.join(baseDir, '?/init.lua')
+  if not package.path:find(p, 1, true) then package.path = p .. ';' .. package.path end
+
+  app.plugins = config_mod.load_file(fs.join(baseDir, 'config/plugin.lua'), info) or {}
+
+  -- extensions
+  app.helpers = load_extension(app, fs.join(appdir, 'extend/helper.lua')) or {}
+  app.context_proto = load_extension(app, fs.join(appdir, 'extend/context.lua'))
+  local appext = load_extension(app, fs.join(appdir, 'extend/application.lua'))
+  if appext then for k, v in pairs(appext) do app[k] = v end end
+
+  -- services (raw: classes are instantiated per ctx)
+  app.services = loader.load_tree(fs.join(appdir, 'service'))
+  -- controllers: class methods become fn(ctx) wrappers
+  local bind = function(v) return controller.bind(v) end
+  app.controller = loader.load_tree(fs.join(appdir, 'controller'), bind)
+
+  -- Socket.IO side
+  local io = require('yolk.io')
+  app.io = io.view(app)
+  app.io.controller = loader.load_tree(fs.join(appdir, 'io/controller'), bind)
+  local io_factories = middleware_factories(fs.join(appdir, 'io/middleware'))
+  app.io.middleware = {}
+  for name, entry in pairs(io_factories) do
+    if not loader.is_dir_node(entry) then
+      app.io.middleware[name] = instantiate(app, entry, config[name], 'io middleware ' .. name)
+    end
+  end
+  app.ioRoutes = {}
+  app.ioChains = {}
+  for nspname, ncfg in pairs(config.io.namespace or {}) do
+    local chains = {}
+    for _, kind in ipairs { 'connectionMiddleware', 'packetMiddleware' } do
+      local list = {}
+      for i, name in ipairs(ncfg[kind] or {}) do
+        local mw = type(name) == 'function' and name or app.io.middleware[name]
+        if not mw then
+          fail(("config.io.namespace['%s'].%s: unknown middleware '%s' (expected app/io/middleware/%s.lua)")
+            :format(nspname, kind, tostring(name), tostring(name)), fs.join(baseDir, 'config'))
+        end
+        list[i] = mw
+      end
+      chains[kind] = compose(list)
+    end
+    app.ioChains[nspname] = chains
+    app.io:of(nspname) -- the namespace exists even without routes
+  end
+
+  -- HTTP middleware: config.middleware = { 'name' } from app/middleware/*.lua
+  local http_factories = middleware_factories(fs.join(appdir, 'middleware'))
+  local http_list = {}
+  for i, name in ipairs(config.middleware or {}) do
+    local entry = http_factories[name]
+    if not entry or loader.is_dir_node(entry) then
+      fail(("config.middleware: unknown middleware '%s' (expected app/middleware/%s.lua)"):format(name, name),
+        fs.join(baseDir, 'config'))
+    end
+    http_list[i] = instantiate(app, entry, config[name], 'middleware ' .. name)
+  end
+  app.httpChain = compose(http_list)
+  app.router = router_mod.new({ resolve = function(dotted) return loader.lookup(app.controller, dotted) end })
+
+  -- app/router.lua returns function(app)
+  local rpath = fs.join(appdir, 'router.lua')
+  if fs.is_file(rpath) then
+    local fn = loader.load_file(rpath)
+    if type(fn) ~= 'function' then fail(rpath .. ': must return function(app)', rpath) end
+    local ok, err = xpcall(fn, function(e)
+      if loader.is_load_error(e) then return e end
+      return loader.load_error(('error in %s: %s'):format(rpath,
+        debug.traceback(type(e) == 'table' and tostring(e.message or e) or tostring(e), 2)), rpath)
+    end, app)
+    if not ok then error(err, 0) end
+  end
+  return app
+end
+
+-- The composed chains for a namespace (empty chains when not configured).
+local empty = compose({})
+function App:chains(nspname)
+  return self.ioChains[nspname] or { connectionMiddleware = empty, packetMiddleware = empty }
+end
+
+-- A ctx for code outside requests: app:createAnonymousContext().
+function App:createAnonymousContext()
+  return context.anonymous(self)
+end
+
+return M

@@ -1,0 +1,152 @@
+-- Entry point called by the yolk executable:
+--   require('yolk.boot').main{ command = 'dev'|'start'|'lua', baseDir, port, env, args }
+-- Loads the application (one generation), starts the HTTP and Socket.IO
+-- server from its config and returns; the C side then runs the loop.
+local M = {}
+
+local function die(msg)
+  io.stderr:write('yolk: ' .. msg .. '\n')
+  io.stderr:flush()
+  os.exit(1)
+end
+
+-- The repository (or install) directory that holds lua/yolk/.
+function M.framework_dir()
+  local src = debug.getinfo(1, 'S').source
+  local dir = src:match('^@(.*)/yolk/boot%.lua$')
+  return dir
+end
+
+-- <repo>/node_modules/socket.io-client/dist, when it exists.
+function M.client_dist_dir(baseDir)
+  local fs = require('yolk.fs')
+  local candidates = { fs.join(baseDir, 'node_modules/socket.io-client/dist') }
+  local fw = M.framework_dir()
+  if fw then candidates[#candidates + 1] = fs.join(fw, '../node_modules/socket.io-client/dist') end
+  for _, c in ipairs(candidates) do
+    if fs.is_file(fs.join(c, 'socket.io.js')) then return fs.realpath(c) end
+  end
+  return nil
+end
+
+-- The Socket.IO options for core from config.io.init (egg-socket.io names).
+function M.sio_options(config)
+  local init = config.io.init or {}
+  local opts = {}
+  for k, v in pairs(init) do opts[k] = v end
+  if opts.clientDistDir == nil then opts.clientDistDir = M.client_dist_dir(config.baseDir) end
+  if opts.clientDistDir == false then opts.clientDistDir = nil end
+  if config.io.generateId then opts.generateId = config.io.generateId end
+  return opts
+end
+
+function M.env_for(opts)
+  if opts.env and opts.env ~= '' then return opts.env end
+  local e = os.getenv('YOLK_ENV')
+  if e and e ~= '' then return e end
+  if opts.command == 'dev' then return 'local' end
+  return 'prod'
+end
+
+local function error_text(e)
+  local loader = require('yolk.loader')
+  if loader.is_load_error(e) then return e.message end
+  return tostring(e)
+end
+
+-- Load and start; returns the runtime and the generation.
+function M.start(opts)
+  local core = require('yolk.core')
+  local application = require('yolk.application')
+  local logger = require('yolk.logger')
+  local http = require('yolk.http')
+  local io_mod = require('yolk.io')
+
+  local env = M.env_for(opts)
+  local ok, app = xpcall(application.load, function(e)
+    if require('yolk.loader').is_load_error(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end, { baseDir = opts.baseDir or '.', env = env, port = opts.port })
+  if not ok then
+    return nil, 'cannot start the application: ' .. error_text(app)
+  end
+  local config = app.config
+  logger.configure(config.logger, app.name)
+
+  local server = core.server({
+    max_body_size = config.bodyParser and config.bodyParser.jsonLimit or nil,
+  })
+  local sio = server:socketio(M.sio_options(config))
+  local runtime = io_mod.runtime(sio)
+  runtime.server = server
+  runtime.core = core
+  runtime:use(app)
+  server:on_request(function(req) http.on_request(runtime, req) end)
+
+  local listen = config.cluster.listen
+  local host = listen.hostname or '127.0.0.1'
+  local port = tonumber(listen.port) or 7001
+  local lok, lerr = server:listen(host, port)
+  if not lok then
+    server:close()
+    return nil, ('cannot listen on %s:%d: %s'):format(host, port, tostring(lerr))
+  end
+  M.runtime = runtime
+  M.opts = { baseDir = app.baseDir, env = env, port = opts.port }
+  if core.on_signal then core.on_signal('SIGHUP', function() M.reload('SIGHUP') end) end
+  logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
+  if app.ready then
+    require('yolk.scheduler').spawn_ex('app.ready', nil, app.ready, app)
+  end
+  return runtime, app
+end
+
+-- Load the application again into a new generation and swap it in; on any
+-- error keep the running one. Live sockets keep their ids and rooms; their
+-- next packets go through the new generation. (yolk dev's file watching,
+-- later, calls this too.)
+function M.reload(why)
+  local rt = M.runtime
+  if not rt then return false, 'not started' end
+  local core = require('yolk.core')
+  local logger = require('yolk.logger')
+  local t0 = core.hrtime and core.hrtime() or 0
+  local ok, app = xpcall(require('yolk.application').load, function(e)
+    if require('yolk.loader').is_load_error(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end, M.opts)
+  if not ok then
+    logger.yolk:error('reload failed (%s), keeping the running code: %s', tostring(why), error_text(app))
+    return false, error_text(app)
+  end
+  local old = rt.gen
+  if old and old.config.cluster.listen.port ~= app.config.cluster.listen.port then
+    logger.yolk:warn('reload: the listen port changed; it takes effect after a restart')
+  end
+  rt:use(app)
+  local ms = core.hrtime and (core.hrtime() - t0) / 1e6 or 0
+  logger.yolk:info('reloaded (%s) in %.1f ms', tostring(why), ms)
+  return true
+end
+
+function M.main(opts)
+  opts = opts or {}
+  local cmd = opts.command or 'start'
+  if cmd == 'lua' then
+    local args = opts.args or {}
+    local file = args[1] or opts.file
+    if not file then die('usage: yolk lua FILE [args...]') end
+    _G.arg = {}
+    for i = 2, #args do _G.arg[i - 1] = args[i] end
+    _G.arg[0] = file
+    local chunk, err = loadfile(file)
+    if not chunk then die(err) end
+    return chunk(unpack(_G.arg))
+  end
+  if cmd ~= 'dev' and cmd ~= 'start' then die('unknown command ' .. tostring(cmd)) end
+  local rt, err = M.start(opts)
+  if not rt then die(err) end
+  return rt
+end
+
+return M

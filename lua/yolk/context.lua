@@ -1,0 +1,126 @@
+-- ctx objects: one per connection (connection middleware), per packet
+-- (packet middleware and controllers) and per HTTP request.
+--
+-- A ctx is a plain table; ctx.service, ctx.helper and ctx.logger are made on
+-- first use, and anything else is looked up in the generation's context
+-- prototype (app/extend/context.lua over yolk's own methods).
+local controller = require('yolk.controller')
+local loader = require('yolk.loader')
+
+local M = {}
+
+-- ctx.service: services resolved lazily, class services instantiated once
+-- per ctx (egg's behaviour), folders nest.
+local function service_proxy(tree, ctx)
+  return setmetatable({}, {
+    __index = function(t, k)
+      local v = tree[k]
+      if v == nil then return nil end
+      if loader.is_dir_node(v) then
+        v = service_proxy(v, ctx)
+      elseif controller.is_class(v) then
+        v = v:new(ctx)
+      end
+      rawset(t, k, v)
+      return v
+    end,
+  })
+end
+M.service_proxy = service_proxy
+
+-- ctx.helper.fn(...): helper functions; ctx.helper.ctx is the ctx.
+local function helper_proxy(helpers, ctx)
+  return setmetatable({ ctx = ctx, app = ctx.app }, { __index = helpers })
+end
+
+local lazy = {
+  service = function(ctx) return service_proxy(ctx.app.services or {}, ctx) end,
+  helper = function(ctx) return helper_proxy(ctx.app.helpers or {}, ctx) end,
+  logger = function(ctx)
+    local label = ctx.socket and ctx.socket.id
+      or (ctx.method and ctx.path and (ctx.method .. ' ' .. ctx.path))
+    local base = ctx.app.logger
+    return label and base:child(label) or base
+  end,
+}
+
+-- Metatables per generation and kind, cached on the generation.
+function M.metatable(app, proto)
+  return {
+    __index = function(t, k)
+      local make = lazy[k]
+      if make then
+        local v = make(t)
+        rawset(t, k, v)
+        return v
+      end
+      local p = app.context_proto
+      if p then
+        local v = p[k]
+        if v ~= nil then return v end
+      end
+      return proto[k]
+    end,
+  }
+end
+
+-- Methods every socket ctx has.
+local SocketCtx = {}
+M.SocketCtx = SocketCtx
+
+function M.socket_ctx(app, socket, fields)
+  local mt = app._socket_ctx_mt
+  if not mt then
+    mt = M.metatable(app, SocketCtx)
+    app._socket_ctx_mt = mt
+  end
+  local ctx = fields or {}
+  ctx.app = app
+  ctx.socket = socket
+  ctx.query = socket and socket.handshake and socket.handshake.query or {}
+  return setmetatable(ctx, mt)
+end
+
+-- HTTP ctx methods.
+local HttpCtx = {}
+M.HttpCtx = HttpCtx
+
+function HttpCtx:set(name, value)
+  if type(name) == 'table' then
+    for k, v in pairs(name) do self:set(k, v) end
+    return
+  end
+  self.response.headers[tostring(name):lower()] = tostring(value)
+end
+
+function HttpCtx:get(name)
+  return self.headers[tostring(name):lower()]
+end
+
+function HttpCtx:throw(status, message)
+  error({ status = status, message = message or tostring(status), expose = true }, 2)
+end
+
+function HttpCtx:redirect(url)
+  self.status = 302
+  self:set('location', url)
+  self.body = 'Redirecting to ' .. url
+end
+
+function M.http_ctx(app, fields)
+  local mt = app._http_ctx_mt
+  if not mt then
+    mt = M.metatable(app, HttpCtx)
+    app._http_ctx_mt = mt
+  end
+  fields.app = app
+  return setmetatable(fields, mt)
+end
+
+-- An anonymous ctx for code that runs outside a request (timers, boot).
+function M.anonymous(app)
+  return M.http_ctx(app, { method = 'GET', path = '/', query = {}, params = {}, headers = {},
+    request = { headers = {} }, response = { headers = {} } })
+end
+
+return M

@@ -1,0 +1,190 @@
+-- Coroutines for connections, packets and requests.
+--
+-- Every piece of user code runs in its own coroutine started by spawn(). A
+-- coroutine that must wait (a timer, an ack, a cluster reply) registers a
+-- wake-up function and yields; the callback from the loop resumes it. Nothing
+-- here ever blocks the loop. Waits are cancellable: whoever owns the resource
+-- (a socket that closes) wakes its waiters with an error instead of leaving
+-- them hanging.
+local S = {}
+
+local unpack = unpack or table.unpack
+local pack = function(...) return { n = select('#', ...), ... } end
+
+-- An error captured with the traceback of the place it was raised. The
+-- original value is kept (a table error { message, data } must survive).
+local Traced = {}
+Traced.__index = Traced
+Traced.__tostring = function(t) return t.traceback end
+S.Traced = Traced
+
+function S.is_traced(e) return getmetatable(e) == Traced end
+
+-- yolk's os.exit() unwinds with a sentinel error (so the loop can stop
+-- cleanly); it is not a failure to report.
+function S.is_exit(e)
+  if getmetatable(e) == Traced then e = e.error end
+  return type(e) == 'table' and getmetatable(e) ~= nil and tostring(e) == 'os.exit() called'
+end
+
+-- The message of an error value without Lua's "file:line: " prefix.
+function S.message(e)
+  if getmetatable(e) == Traced then e = e.error end
+  if type(e) == 'table' then
+    local m = e.message
+    if m == nil then return tostring(e) end
+    return tostring(m)
+  end
+  local s = tostring(e)
+  local stripped = s:match('^[^\n]-:%d+: (.*)$')
+  return stripped or s
+end
+
+-- xpcall handler: keep the value, add where it came from.
+function S.traceback(e)
+  if getmetatable(e) == Traced then return e end
+  local text
+  if type(e) == 'table' then
+    text = 'error: ' .. tostring(e.message or e)
+  else
+    text = tostring(e)
+  end
+  return setmetatable({ error = e, traceback = debug.traceback(text, 2) }, Traced)
+end
+
+-- How failures of spawned coroutines are reported; logger.lua replaces it.
+function S.report(traced, label)
+  if S.is_exit(traced) then return end
+  io.stderr:write((label and (label .. ': ') or '') .. tostring(traced) .. '\n')
+end
+
+local core_timer
+local function timer(ms, fn)
+  if not core_timer then
+    core_timer = S.timer_impl or require('yolk.core').timer
+  end
+  return core_timer(ms, fn)
+end
+
+-- Tests inject a fake timer; the default is core.timer.
+function S.set_timer(fn) S.timer_impl = fn; core_timer = fn end
+
+local function resume(co, ...)
+  local ok, err = coroutine.resume(co, ...)
+  if not ok then
+    -- The body is wrapped in xpcall, so this is an error in the scheduler itself.
+    S.report(S.traceback(err), 'scheduler')
+  end
+end
+
+-- Resume now when possible; a coroutine that is running (or has resumed us)
+-- cannot be resumed, so let the loop do it on its next turn.
+function S.resume(co, ...)
+  local st = coroutine.status(co)
+  if st == 'suspended' then
+    resume(co, ...)
+  elseif st ~= 'dead' then
+    local args = pack(...)
+    timer(0, function() S.resume(co, unpack(args, 1, args.n)) end)
+  end
+end
+
+-- Run fn(...) in a new coroutine. Errors are logged with their traceback
+-- (label names what was running, e.g. a socket id) unless on_error is given:
+-- on_error(traced) then decides.
+function S.spawn_ex(label, on_error, fn, ...)
+  local co = coroutine.create(function(...)
+    local r = pack(xpcall(fn, S.traceback, ...))
+    if not r[1] then
+      if S.is_exit(r[2]) then return end
+      if on_error then
+        local ok, e2 = xpcall(on_error, S.traceback, r[2])
+        if not ok then S.report(e2, label) end
+      else
+        S.report(r[2], label)
+      end
+    end
+  end)
+  resume(co, ...)
+  return co
+end
+
+function S.spawn(fn, ...) return S.spawn_ex(nil, nil, fn, ...) end
+
+function S.current()
+  local co, main = coroutine.running()
+  if co == nil or main then return nil end
+  return co
+end
+
+-- Suspend the running coroutine until wake(...) is called; returns what was
+-- passed to wake. register(wake) starts the operation and may call wake
+-- at once (then there is no yield). Raises when not in a coroutine.
+function S.wait(register)
+  local co = S.current()
+  if not co then error('yolk: cannot wait outside a yolk coroutine (connection, packet or request)', 3) end
+  local state, result = 'starting', nil
+  local function wake(...)
+    if state == 'done' then return false end
+    if state == 'starting' then
+      state = 'done'; result = pack(...)
+    else
+      state = 'done'
+      S.resume(co, ...)
+    end
+    return true
+  end
+  register(wake)
+  if state == 'done' then return unpack(result, 1, result.n) end
+  state = 'waiting'
+  return coroutine.yield()
+end
+
+-- yolk.sleep(ms): yields the running coroutine for ms milliseconds.
+function S.sleep(ms)
+  ms = tonumber(ms) or 0
+  return S.wait(function(wake) timer(ms, function() wake() end) end)
+end
+
+-- A set of waiters that an owner can cancel together (a socket's pending
+-- emitWithAck calls when it closes).
+local WaitSet = {}
+WaitSet.__index = WaitSet
+function S.waitset() return setmetatable({ list = {}, closed = false }, WaitSet) end
+
+-- Wait as S.wait does, but also wake with (nil, reason) if the set is
+-- cancelled. register(wake) may return a function that stops the pending
+-- operation; cancel() calls it before waking the waiter.
+function WaitSet:wait(register)
+  if self.closed then return nil, self.reason end
+  local entry = {}
+  local list = self.list
+  local function remove() list[entry] = nil end
+  return S.wait(function(wake)
+    entry.wake = function(...) remove(); return wake(...) end
+    list[entry] = true
+    local stop = register(entry.wake)
+    if type(stop) == 'function' then entry.stop = stop end
+  end)
+end
+
+function WaitSet:cancel(reason)
+  self.closed = true
+  self.reason = reason
+  local list = self.list
+  self.list = {}
+  for entry in pairs(list) do
+    if entry.stop then pcall(entry.stop) end
+    entry.wake(nil, reason)
+  end
+end
+
+-- Like S.sleep, but cancelled (returning nil, reason) with the set.
+function WaitSet:sleep(ms)
+  return self:wait(function(wake)
+    local t = timer(tonumber(ms) or 0, function() wake(true) end)
+    return function() if t and t.stop then t:stop() end end
+  end)
+end
+
+return S

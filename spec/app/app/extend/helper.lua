@@ -1,0 +1,3 @@
+return {
+  shout = function(s) return tostring(s):upper() .. '!' end,
+}

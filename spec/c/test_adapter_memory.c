@@ -1,0 +1,171 @@
+/* test_adapter_memory.c - the in-memory adapter: room membership, target
+ * matching (union of rooms, except, each socket once), room cleanup, and the
+ * target-wide join/leave. Sockets here are bare structs: the adapter only
+ * uses their identity and epoch stamp. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter.h"
+#include "sio.h"
+#include "test.h"
+
+#define NSOCK 6
+
+static yolk_sio_socket_t socks[NSOCK];
+static int hits[NSOCK];
+
+static void count_hit(yolk_sio_socket_t *s, void *ud) {
+  (void)ud;
+  hits[s - socks]++;
+}
+
+/* Runs a match and returns a bitmask of the sockets visited; fails the
+ * check if any socket was visited more than once. */
+static unsigned match(yolk_sio_adapter_t *a, const char *const *rooms, size_t nrooms, const char *const *except,
+                      size_t nexcept) {
+  memset(hits, 0, sizeof(hits));
+  yolk_sio_target_t t = {rooms, nrooms, except, nexcept, 0};
+  size_t n = yolk__adapter_memory_each(a, &t, count_hit, NULL);
+  unsigned mask = 0;
+  size_t total = 0;
+  for (int i = 0; i < NSOCK; i++) {
+    CHECK(hits[i] <= 1);
+    if (hits[i]) mask |= 1u << i;
+    total += (size_t)hits[i];
+  }
+  CHECK_EQ_INT(n, total);
+  return mask;
+}
+
+static void count_hit_big_noop(yolk_sio_socket_t *s, void *ud) {
+  (void)s;
+  (void)ud;
+}
+
+static void collect_room(const char *room, void *ud) {
+  cJSON_AddItemToArray(ud, cJSON_CreateString(room));
+}
+
+static int socket_in(yolk_sio_adapter_t *a, yolk_sio_socket_t *s, const char *room) {
+  cJSON *arr = cJSON_CreateArray();
+  a->vt->socket_rooms(a, s, collect_room, arr);
+  int found = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, arr) if (strcmp(it->valuestring, room) == 0) found = 1;
+  cJSON_Delete(arr);
+  return found;
+}
+
+int main(void) {
+  yolk_sio_adapter_t *a = yolk__adapter_memory_new(NULL, NULL);
+  CHECK(a && a->vt && strcmp(a->vt->name, "memory") == 0);
+
+  /* every socket in its own room ("s0".."s5"), like Socket.IO does */
+  char ids[NSOCK][4];
+  for (int i = 0; i < NSOCK; i++) {
+    snprintf(ids[i], sizeof(ids[i]), "s%d", i);
+    const char *own = ids[i];
+    a->vt->add_all(a, &socks[i], &own, 1);
+  }
+  /* rooms: red = {0,1,2}, blue = {2,3}, green = {4} */
+  const char *red = "red", *blue = "blue", *green = "green";
+  for (int i = 0; i <= 2; i++) a->vt->add_all(a, &socks[i], &red, 1);
+  const char *rb[] = {"blue"};
+  a->vt->add_all(a, &socks[2], rb, 1);
+  a->vt->add_all(a, &socks[3], rb, 1);
+  a->vt->add_all(a, &socks[3], rb, 1); /* twice: still once */
+  a->vt->add_all(a, &socks[4], &green, 1);
+
+  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "red"), 3);
+  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "blue"), 2);
+  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "nope"), 0);
+  CHECK_EQ_INT(yolk__adapter_memory_room_count(a), NSOCK + 3);
+  CHECK(socket_in(a, &socks[2], "red") && socket_in(a, &socks[2], "blue") && socket_in(a, &socks[2], "s2"));
+  CHECK(!socket_in(a, &socks[2], "green"));
+
+  /* no rooms: everybody */
+  CHECK_EQ_INT(match(a, NULL, 0, NULL, 0), 0x3f);
+  /* one room */
+  CHECK_EQ_INT(match(a, &red, 1, NULL, 0), 0x07);
+  /* union, socket 2 in both rooms is visited once */
+  const char *red_blue[] = {"red", "blue"};
+  CHECK_EQ_INT(match(a, red_blue, 2, NULL, 0), 0x0f);
+  /* the same room twice */
+  const char *red_red[] = {"red", "red"};
+  CHECK_EQ_INT(match(a, red_red, 2, NULL, 0), 0x07);
+  /* except a room */
+  CHECK_EQ_INT(match(a, red_blue, 2, &blue, 1), 0x03);
+  /* except a socket's own room: broadcast from socket 1 */
+  const char *s1 = "s1";
+  CHECK_EQ_INT(match(a, &red, 1, &s1, 1), 0x05);
+  CHECK_EQ_INT(match(a, NULL, 0, &s1, 1), 0x3d);
+  /* except everything / unknown rooms */
+  const char *unknown = "unknown";
+  CHECK_EQ_INT(match(a, &unknown, 1, NULL, 0), 0);
+  CHECK_EQ_INT(match(a, NULL, 0, &unknown, 1), 0x3f);
+  const char *all_except[] = {"red", "blue", "green", "s5"};
+  CHECK_EQ_INT(match(a, NULL, 0, all_except, 4), 0);
+  /* a match right after another starts clean (epochs do not leak) */
+  CHECK_EQ_INT(match(a, &blue, 1, NULL, 0), 0x0c);
+  CHECK_EQ_INT(match(a, &blue, 1, NULL, 0), 0x0c);
+
+  /* leaving: the room disappears with its last socket */
+  a->vt->del(a, &socks[4], "green");
+  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "green"), 0);
+  CHECK_EQ_INT(yolk__adapter_memory_room_count(a), NSOCK + 2);
+  CHECK_EQ_INT(match(a, &green, 1, NULL, 0), 0);
+  a->vt->del(a, &socks[4], "green");   /* not in it: no-op */
+  a->vt->del(a, &socks[4], "missing"); /* unknown room: no-op */
+  CHECK_EQ_INT(match(a, NULL, 0, NULL, 0), 0x3f); /* still known through its own room */
+
+  /* target-wide join and leave */
+  const char *vip = "vip";
+  a->vt->add_sockets(a, &(yolk_sio_target_t){&blue, 1, NULL, 0, 0}, &vip, 1);
+  CHECK_EQ_INT(match(a, &vip, 1, NULL, 0), 0x0c);
+  a->vt->del_sockets(a, &(yolk_sio_target_t){&red, 1, NULL, 0, 0}, &vip, 1);
+  CHECK_EQ_INT(match(a, &vip, 1, NULL, 0), 0x08);
+  const char *two[] = {"x", "y"};
+  a->vt->add_sockets(a, &(yolk_sio_target_t){NULL, 0, &red, 1, 0}, two, 2);
+  CHECK_EQ_INT(match(a, &two[0], 1, NULL, 0), 0x38);
+  CHECK_EQ_INT(match(a, &two[1], 1, NULL, 0), 0x38);
+
+  /* del_all: the socket is in no room and never matched any more */
+  a->vt->del_all(a, &socks[2]);
+  CHECK_EQ_INT(match(a, NULL, 0, NULL, 0), 0x3b);
+  CHECK_EQ_INT(match(a, red_blue, 2, NULL, 0), 0x0b);
+  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "s2"), 0);
+  CHECK(!socket_in(a, &socks[2], "red"));
+  a->vt->del_all(a, &socks[2]); /* twice: no-op */
+
+  /* everyone leaves: no room is left behind */
+  for (int i = 0; i < NSOCK; i++) a->vt->del_all(a, &socks[i]);
+  CHECK_EQ_INT(yolk__adapter_memory_room_count(a), 0);
+  CHECK_EQ_INT(match(a, NULL, 0, NULL, 0), 0);
+
+  /* many sockets and rooms: growth and backward-shift deletion keep sets exact */
+  enum { BIG = 3000 };
+  yolk_sio_socket_t *big = calloc(BIG, sizeof(*big));
+  char name[32];
+  for (int i = 0; i < BIG; i++) {
+    snprintf(name, sizeof(name), "room-%d", i % 7);
+    const char *r[] = {name, "all"};
+    a->vt->add_all(a, &big[i], r, 2);
+  }
+  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "all"), BIG);
+  for (int i = 0; i < BIG; i += 2) a->vt->del(a, &big[i], "all");
+  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "all"), BIG / 2);
+  yolk_sio_target_t t = {(const char *[]){"all"}, 1, (const char *[]){"room-3"}, 1, 0};
+  size_t expect = 0;
+  for (int i = 1; i < BIG; i += 2)
+    if (i % 7 != 3) expect++;
+  CHECK_EQ_INT(yolk__adapter_memory_each(a, &t, count_hit_big_noop, NULL), expect);
+  for (int i = 0; i < BIG; i++) a->vt->del_all(a, &big[i]);
+  CHECK_EQ_INT(yolk__adapter_memory_room_count(a), 0);
+  free(big);
+
+  /* destroy with members still inside frees everything (ASan checks) */
+  const char *own = "left-behind";
+  a->vt->add_all(a, &socks[0], &own, 1);
+  a->vt->destroy(a);
+  TEST_MAIN_END();
+}

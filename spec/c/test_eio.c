@@ -1,0 +1,533 @@
+/* test_eio.c - the Engine.IO server in process: a yolk server with Engine.IO
+ * attached runs on a libuv loop on the main thread; a helper thread plays the
+ * client with blocking sockets (raw HTTP polling and a minimal WebSocket
+ * client). Covers what eio-echo cannot show from outside: server-initiated
+ * close (flush then close packet), volatile sends, one shared WebSocket frame
+ * per message for every recipient, on_close exactly once with its reason,
+ * server shutdown, the upgrade timeout and packets buffered across an upgrade.
+ * Every scenario ends with uv_loop_close() == 0 (no handle leaked). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eio.h"
+#include "test.h"
+
+/* ---- server side (loop thread) ---------------------------------------------------------- */
+
+#define MAXS 16
+typedef struct {
+  yolk_eio_socket_t *s;
+  int closes;
+} conn_t;
+
+static yolk_server_t *srv;
+static yolk_eio_server_t *eio;
+static uv_async_t done_async;
+static conn_t *live[MAXS];
+static int n_closes, n_drains, n_connections;
+static char close_reasons[256];
+static int frame_shared_ok; /* broadcast: every recipient saw the same frame buffer */
+static int frame3_ok;
+static int server_closed;
+
+static void live_remove(conn_t *c) {
+  for (int i = 0; i < MAXS; i++)
+    if (live[i] == c) live[i] = NULL;
+}
+
+static void broadcast(int binary) {
+  static const char bin[] = {1, 2, 3};
+  yolk_eio_msg_t *m = binary ? yolk_eio_msg_new(1, bin, 3) : yolk_eio_msg_new(0, "B", 1);
+  yolk_buf_t *f4 = NULL, *f3 = NULL;
+  frame_shared_ok = 1;
+  for (int i = 0; i < MAXS; i++) {
+    if (!live[i]) continue;
+    yolk_eio_send_msg(live[i]->s, m, 0);
+    if (yolk_eio_socket_protocol(live[i]->s) == 4 && strcmp(yolk_eio_socket_transport(live[i]->s), "websocket") == 0) {
+      if (!f4) f4 = m->frame4;
+      if (!f4 || m->frame4 != f4) frame_shared_ok = 0;
+    }
+    if (yolk_eio_socket_protocol(live[i]->s) == 3) {
+      if (!f3) f3 = m->frame3;
+      if (!f3 || m->frame3 != f3) frame_shared_ok = 0;
+    }
+  }
+  /* text frames are the same for both revisions; binary ones differ (0x04) */
+  frame3_ok = binary ? (f3 && f3 != f4 && f3->data[2] == 4) : (f3 == NULL || f3 == f4);
+  yolk_eio_msg_unref(m);
+}
+
+static int client_done;
+
+/* The async handle closes only once both the server is closed and the client
+ * thread has signalled (sending on a closed async handle is not allowed). */
+static void on_closed(void *arg) {
+  (void)arg;
+  server_closed = 1;
+  if (client_done) uv_close((uv_handle_t *)&done_async, NULL);
+}
+
+static void on_message(yolk_eio_socket_t *s, int binary, const char *data, size_t len, void *ud) {
+  (void)binary;
+  char cmd[64];
+  if (len >= sizeof(cmd)) len = sizeof(cmd) - 1;
+  memcpy(cmd, data, len);
+  cmd[len] = '\0';
+  (void)ud;
+  if (strncmp(cmd, "echo:", 5) == 0) {
+    yolk_eio_send(s, 0, cmd + 5, strlen(cmd + 5));
+  } else if (strcmp(cmd, "close") == 0) {
+    yolk_eio_send(s, 0, "bye", 3);
+    yolk_eio_socket_close(s);
+    /* after close nothing more is accepted */
+    CHECK(yolk_eio_send(s, 0, "late", 4) == -1);
+  } else if (strcmp(cmd, "vol") == 0) {
+    yolk_eio_msg_t *m = yolk_eio_msg_new(0, "v", 1);
+    yolk_eio_send_msg(s, m, YOLK_EIO_SEND_VOLATILE);
+    yolk_eio_msg_unref(m);
+    yolk_eio_send(s, 0, "n", 1);
+  } else if (strcmp(cmd, "bcast") == 0) {
+    broadcast(0);
+  } else if (strcmp(cmd, "bbin") == 0) {
+    broadcast(1);
+  } else if (strcmp(cmd, "shutdown") == 0) {
+    yolk_server_close(srv, on_closed, NULL);
+  } else if (strcmp(cmd, "count") == 0) {
+    char out[32];
+    snprintf(out, sizeof(out), "%zu", yolk_eio_clients_count(eio));
+    yolk_eio_send(s, 0, out, strlen(out));
+  } else if (strcmp(cmd, "hs") == 0) {
+    const yolk_eio_handshake_t *hs = yolk_eio_socket_handshake(s);
+    const char *v = "(none)";
+    for (size_t i = 0; i < hs->nheaders; i++)
+      if (strcmp(hs->header_names[i], "x-test") == 0) v = hs->header_values[i];
+    yolk_eio_send(s, 0, v, strlen(v));
+  }
+}
+
+static void on_sock_close(yolk_eio_socket_t *s, const char *reason, void *ud) {
+  conn_t *c = ud;
+  (void)s;
+  c->closes++;
+  n_closes++;
+  if (strlen(close_reasons) + strlen(reason) + 2 < sizeof(close_reasons)) {
+    strcat(close_reasons, reason);
+    strcat(close_reasons, ";");
+  }
+  live_remove(c);
+  free(c); /* a second on_close would be a use after free: ASan would say so */
+}
+
+static void on_drain(yolk_eio_socket_t *s, void *ud) {
+  (void)s;
+  (void)ud;
+  n_drains++;
+}
+
+static const yolk_eio_socket_handler_t handler = {on_message, on_sock_close, on_drain};
+
+static void on_connection(yolk_eio_socket_t *s, void *ud) {
+  (void)ud;
+  conn_t *c = calloc(1, sizeof(*c));
+  c->s = s;
+  for (int i = 0; i < MAXS; i++)
+    if (!live[i]) {
+      live[i] = c;
+      break;
+    }
+  n_connections++;
+  yolk_eio_socket_set_handler(s, &handler, c);
+}
+
+static void on_done(uv_async_t *a) {
+  (void)a;
+  client_done = 1;
+  if (server_closed) uv_close((uv_handle_t *)&done_async, NULL);
+  else yolk_server_close(srv, on_closed, NULL);
+}
+
+/* ---- client side (helper thread) --------------------------------------------------------- */
+
+static int port;
+
+static int cl_connect(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) perror("connect");
+  return fd;
+}
+
+static void cl_send(int fd, const void *p, size_t n) {
+  const char *s = p;
+  while (n) {
+    ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+static void msleep(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Sends one HTTP request on a new connection; returns the fd. */
+static int http_send(const char *method, const char *query, const char *extra, const char *body, size_t blen) {
+  int fd = cl_connect();
+  char head[1024];
+  int n = snprintf(head, sizeof(head),
+                   "%s /engine.io/?%s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                   method, query, extra ? extra : "", blen);
+  cl_send(fd, head, (size_t)n);
+  if (blen) cl_send(fd, body, blen);
+  return fd;
+}
+
+/* Reads the whole response (Connection: close); the body into body (NUL-terminated). */
+static int http_read(int fd, char *body, size_t cap, size_t *blen) {
+  static char buf[1 << 16];
+  size_t len = 0;
+  for (;;) {
+    ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+    if (r <= 0) break;
+    len += (size_t)r;
+  }
+  close(fd);
+  buf[len] = '\0';
+  int status = 0;
+  if (sscanf(buf, "HTTP/1.1 %d", &status) != 1) return -1;
+  char *sep = strstr(buf, "\r\n\r\n");
+  size_t off = sep ? (size_t)(sep + 4 - buf) : len;
+  size_t n = len - off < cap - 1 ? len - off : cap - 1;
+  memcpy(body, buf + off, n);
+  body[n] = '\0';
+  if (blen) *blen = n;
+  return status;
+}
+
+static int http(const char *method, const char *query, const char *body, char *out, size_t cap) {
+  int fd = http_send(method, query, NULL, body, body ? strlen(body) : 0);
+  return http_read(fd, out, cap, NULL);
+}
+
+static void handshake_v4(char sid[32]) {
+  char body[512];
+  CHECK_EQ_INT(http("GET", "EIO=4&transport=polling", NULL, body, sizeof(body)), 200);
+  char *p = strstr(body, "\"sid\":\"");
+  sid[0] = '\0';
+  if (p) {
+    memcpy(sid, p + 7, 20);
+    sid[20] = '\0';
+  }
+  CHECK(strlen(sid) == 20);
+}
+
+static void q(char *out, size_t cap, const char *sid, int protocol) {
+  snprintf(out, cap, "EIO=%d&transport=polling&sid=%s", protocol, sid);
+}
+
+/* minimal WebSocket client */
+static int ws_open(const char *query) {
+  int fd = cl_connect();
+  char head[512];
+  int n = snprintf(head, sizeof(head),
+                   "GET /engine.io/?%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                   query);
+  cl_send(fd, head, (size_t)n);
+  /* read the 101 head byte by byte so no frame bytes are swallowed */
+  char resp[1024];
+  size_t len = 0;
+  while (len < sizeof(resp) - 1) {
+    if (recv(fd, resp + len, 1, 0) != 1) break;
+    len++;
+    if (len >= 4 && memcmp(resp + len - 4, "\r\n\r\n", 4) == 0) break;
+  }
+  resp[len] = '\0';
+  CHECK(strncmp(resp, "HTTP/1.1 101", 12) == 0);
+  return fd;
+}
+
+static void ws_send(int fd, int opcode, const char *p, size_t n) {
+  unsigned char h[8 + 4];
+  size_t hl = 0;
+  h[hl++] = (unsigned char)(0x80 | opcode);
+  h[hl++] = (unsigned char)(0x80 | n); /* small payloads only */
+  const unsigned char mask[4] = {1, 2, 3, 4};
+  memcpy(h + hl, mask, 4);
+  hl += 4;
+  unsigned char m[128];
+  for (size_t i = 0; i < n; i++) m[i] = (unsigned char)p[i] ^ mask[i % 4];
+  cl_send(fd, h, hl);
+  cl_send(fd, m, n);
+}
+
+static int recv_exact(int fd, unsigned char *p, size_t n) {
+  while (n) {
+    ssize_t r = recv(fd, p, n, 0);
+    if (r <= 0) return -1;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* Reads one frame: returns its opcode (-1 on EOF/timeout), payload into out. */
+static int ws_recv(int fd, char *out, size_t cap, size_t *len) {
+  unsigned char h[2];
+  if (recv_exact(fd, h, 2)) return -1;
+  uint64_t n = h[1] & 0x7F;
+  if (n == 126) {
+    unsigned char e[2];
+    if (recv_exact(fd, e, 2)) return -1;
+    n = ((uint64_t)e[0] << 8) | e[1];
+  } else if (n == 127) {
+    unsigned char e[8];
+    if (recv_exact(fd, e, 8)) return -1;
+    n = 0;
+    for (int i = 0; i < 8; i++) n = (n << 8) | e[i];
+  }
+  if (n >= cap) return -1;
+  if (recv_exact(fd, (unsigned char *)out, (size_t)n)) return -1;
+  out[n] = '\0';
+  if (len) *len = (size_t)n;
+  return h[0] & 0x0F;
+}
+
+/* Reads frames until a data frame; its text in out. */
+static int ws_recv_data(int fd, char *out, size_t cap, size_t *len) {
+  for (;;) {
+    int op = ws_recv(fd, out, cap, len);
+    if (op != YOLK_WS_OP_PING && op != YOLK_WS_OP_PONG) return op;
+  }
+}
+
+/* 1 when the server closes: a close frame or EOF, skipping data. */
+static int ws_wait_close(int fd) {
+  char buf[256];
+  for (;;) {
+    int op = ws_recv(fd, buf, sizeof(buf), NULL);
+    if (op == -1 || op == YOLK_WS_OP_CLOSE) return 1;
+  }
+}
+
+/* ---- scenarios (helper thread) ------------------------------------------------------------- */
+
+static void scenario_polling_close(void) {
+  char sid[32], qs[128], body[512];
+  handshake_v4(sid);
+  q(qs, sizeof(qs), sid, 4);
+  CHECK_EQ_INT(http("POST", qs, "4close", body, sizeof(body)), 200);
+  CHECK_STR(body, "ok");
+  /* what was queued first, then the close packet */
+  CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 200);
+  CHECK_STR(body, "4bye\x1e" "1");
+  msleep(50);
+  CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 400);
+  CHECK_STR(body, "{\"code\":1,\"message\":\"Session ID unknown\"}");
+}
+
+static void scenario_polling_volatile(void) {
+  char sid[32], qs[128], body[512];
+  handshake_v4(sid);
+  q(qs, sizeof(qs), sid, 4);
+  /* no GET waiting: the volatile message is dropped, the normal one kept */
+  CHECK_EQ_INT(http("POST", qs, "4vol", body, sizeof(body)), 200);
+  CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 200);
+  CHECK_STR(body, "4n");
+  /* a GET waiting: the volatile message goes out at once */
+  int g = http_send("GET", qs, NULL, NULL, 0);
+  msleep(50);
+  CHECK_EQ_INT(http("POST", qs, "4vol", body, sizeof(body)), 200);
+  CHECK_EQ_INT(http_read(g, body, sizeof(body), NULL), 200);
+  CHECK_STR(body, "4v");
+  CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 200);
+  CHECK_STR(body, "4n");
+}
+
+static void scenario_ws_broadcast(void) {
+  char buf[256];
+  size_t len;
+  int a = ws_open("EIO=4&transport=websocket");
+  int b = ws_open("EIO=4&transport=websocket");
+  int c = ws_open("EIO=3&transport=websocket");
+  int all[3] = {a, b, c};
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ_INT(ws_recv_data(all[i], buf, sizeof(buf), &len), YOLK_WS_OP_TEXT);
+    CHECK(buf[0] == '0' && strstr(buf, "\"upgrades\":[]"));
+  }
+  ws_send(a, YOLK_WS_OP_TEXT, "4bcast", 6);
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ_INT(ws_recv_data(all[i], buf, sizeof(buf), &len), YOLK_WS_OP_TEXT);
+    CHECK_STR(buf, "4B");
+  }
+  ws_send(a, YOLK_WS_OP_TEXT, "4bbin", 5);
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ_INT(ws_recv_data(all[i], buf, sizeof(buf), &len), YOLK_WS_OP_BINARY);
+    if (i < 2) CHECK(len == 3 && memcmp(buf, "\x01\x02\x03", 3) == 0);
+    else CHECK(len == 4 && memcmp(buf, "\x04\x01\x02\x03", 4) == 0);
+  }
+  /* server-initiated close: queued message first, then the close frame */
+  ws_send(b, YOLK_WS_OP_TEXT, "4close", 6);
+  CHECK_EQ_INT(ws_recv_data(b, buf, sizeof(buf), &len), YOLK_WS_OP_TEXT);
+  CHECK_STR(buf, "4bye");
+  CHECK_EQ_INT(ws_recv_data(b, buf, sizeof(buf), &len), YOLK_WS_OP_CLOSE);
+  ws_send(c, YOLK_WS_OP_TEXT, "4count", 6);
+  CHECK_EQ_INT(ws_recv_data(c, buf, sizeof(buf), &len), YOLK_WS_OP_TEXT);
+  CHECK_STR(buf, "42"); /* a and c */
+  for (int i = 0; i < 3; i++) close(all[i]);
+}
+
+static void scenario_shutdown(void) {
+  char sid[32], qs[128], buf[256];
+  size_t len;
+  handshake_v4(sid);
+  q(qs, sizeof(qs), sid, 4);
+  int g = http_send("GET", qs, NULL, NULL, 0);
+  int w = ws_open("EIO=4&transport=websocket");
+  CHECK_EQ_INT(ws_recv_data(w, buf, sizeof(buf), &len), YOLK_WS_OP_TEXT);
+  msleep(30);
+  ws_send(w, YOLK_WS_OP_TEXT, "4shutdown", 9);
+  CHECK_EQ_INT(http_read(g, buf, sizeof(buf), NULL), 200);
+  CHECK_STR(buf, "1");
+  CHECK(ws_wait_close(w));
+  close(w);
+}
+
+static void scenario_upgrade(void) {
+  char sid[32], qs[128], wq[128], body[512], buf[256];
+  size_t len;
+  /* handshake headers are kept for the application */
+  int fd = http_send("GET", "EIO=4&transport=polling", "X-Test: hello\r\n", NULL, 0);
+  CHECK_EQ_INT(http_read(fd, body, sizeof(body), NULL), 200);
+  char *p = strstr(body, "\"sid\":\"");
+  CHECK(p != NULL);
+  if (!p) return;
+  memcpy(sid, p + 7, 20);
+  sid[20] = '\0';
+  q(qs, sizeof(qs), sid, 4);
+  CHECK_EQ_INT(http("POST", qs, "4hs", body, sizeof(body)), 200);
+  CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 200);
+  CHECK_STR(body, "4hello");
+
+  snprintf(wq, sizeof(wq), "EIO=4&transport=websocket&sid=%s", sid);
+  int w = ws_open(wq);
+  ws_send(w, YOLK_WS_OP_TEXT, "2probe", 6);
+  CHECK_EQ_INT(ws_recv_data(w, buf, sizeof(buf), &len), YOLK_WS_OP_TEXT);
+  CHECK_STR(buf, "3probe");
+  /* upgrading: a GET is ended with a noop at once */
+  CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 200);
+  CHECK_STR(body, "6");
+  /* replies to these wait for a transport: they must come over the WebSocket, in order */
+  CHECK_EQ_INT(http("POST", qs, "4echo:a\x1e" "4echo:b", body, sizeof(body)), 200);
+  ws_send(w, YOLK_WS_OP_TEXT, "5", 1);
+  ws_send(w, YOLK_WS_OP_TEXT, "4echo:c", 7);
+  const char *want[] = {"4a", "4b", "4c"};
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ_INT(ws_recv_data(w, buf, sizeof(buf), &len), YOLK_WS_OP_TEXT);
+    CHECK_STR(buf, want[i]);
+  }
+  /* polling is over for this session */
+  CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 400);
+  CHECK_STR(body, "{\"code\":3,\"message\":\"Bad request\"}");
+  close(w); /* the transport closes: "transport close" */
+  msleep(50);
+}
+
+static void scenario_upgrade_timeout(void) {
+  char sid[32], qs[128], wq[128], body[512];
+  handshake_v4(sid);
+  q(qs, sizeof(qs), sid, 4);
+  snprintf(wq, sizeof(wq), "EIO=4&transport=websocket&sid=%s", sid);
+  int w = ws_open(wq);
+  /* no probe: the upgrade timeout (300 ms here) closes the WebSocket */
+  CHECK(ws_wait_close(w));
+  close(w);
+  /* the session goes on over polling */
+  CHECK_EQ_INT(http("POST", qs, "4echo:still", body, sizeof(body)), 200);
+  CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 200);
+  CHECK_STR(body, "4still");
+}
+
+/* ---- runner ---------------------------------------------------------------------------------- */
+
+static void *client_thread(void *arg) {
+  void (*fn)(void) = (void (*)(void))arg;
+  fn();
+  uv_async_send(&done_async);
+  return NULL;
+}
+
+static void run(const char *name, void (*fn)(void)) {
+  fprintf(stderr, "--- %s\n", name);
+  n_closes = n_drains = n_connections = 0;
+  close_reasons[0] = '\0';
+  server_closed = 0;
+  client_done = 0;
+  memset(live, 0, sizeof(live));
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  yolk_server_options_t so;
+  yolk_server_options_init(&so);
+  CHECK_EQ_INT(yolk_server_new(&loop, &so, &srv), 0);
+  yolk_eio_options_t eo;
+  yolk_eio_options_init(&eo);
+  eo.allow_eio3 = 1;
+  eo.ping_interval_ms = 10000;
+  eo.ping_timeout_ms = 10000;
+  eo.upgrade_timeout_ms = 300;
+  eo.on_connection = on_connection;
+  eio = yolk_eio_attach(srv, &eo);
+  CHECK_EQ_INT(yolk_server_listen(srv, "127.0.0.1", 0), 0);
+  port = yolk_server_port(srv);
+  CHECK(port > 0);
+  uv_async_init(&loop, &done_async, on_done);
+  pthread_t th;
+  pthread_create(&th, NULL, client_thread, (void *)fn);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  pthread_join(th, NULL);
+  CHECK(server_closed);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  /* every session got exactly one on_close (the handler frees its record) */
+  CHECK_EQ_INT(n_closes, n_connections);
+}
+
+int main(void) {
+  run("polling: server close flushes then sends close", scenario_polling_close);
+  CHECK_STR(close_reasons, "forced close;");
+  CHECK(n_drains > 0);
+
+  run("polling: volatile sends", scenario_polling_volatile);
+
+  run("websocket: one shared frame per message, server close", scenario_ws_broadcast);
+  CHECK(frame_shared_ok);
+  CHECK(frame3_ok);
+  CHECK(strncmp(close_reasons, "forced close;", 13) == 0);
+  CHECK_EQ_INT(n_connections, 3);
+
+  run("server shutdown closes every session", scenario_shutdown);
+  CHECK_STR(close_reasons, "server shutting down;server shutting down;");
+
+  run("upgrade: buffered packets follow over the WebSocket", scenario_upgrade);
+  CHECK_STR(close_reasons, "transport close;");
+
+  run("upgrade timeout closes the probe, polling goes on", scenario_upgrade_timeout);
+  TEST_MAIN_END();
+}

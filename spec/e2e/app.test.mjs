@@ -1,0 +1,491 @@
+// End-to-end tests of the Lua application runtime: `yolk start` on the
+// fixture app spec/app, driven by socket.io-client 4 (websocket, polling,
+// upgrade) and socket.io-client 2.5 (Engine.IO v3).
+// Run: node --test spec/e2e/app.test.mjs   (binary from $YOLK_BUILD_DIR, default ./build)
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { io as ioc } from 'socket.io-client';
+
+const require = createRequire(import.meta.url);
+const ioc2 = require('socket.io-client-v2');
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BUILD = path.resolve(ROOT, process.env.YOLK_BUILD_DIR || 'build');
+const YOLK = path.join(BUILD, 'yolk');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+const children = new Set();
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
+// Start yolk; resolves once it answers HTTP.
+async function startYolk(args, { waitReady = true, command = 'start', env = {} } = {}) {
+  const port = await freePort();
+  const child = spawn(YOLK, [command, ...args, '--port', String(port)], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, YOLK_ENV: '', ...env },
+  });
+  children.add(child);
+  const out = { text: '' };
+  child.stdout.on('data', (d) => { out.text += d; });
+  child.stderr.on('data', (d) => { out.text += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+    children.delete(child);
+    resolve({ code, signal });
+  }));
+  const server = { child, port, out, exited, url: `http://127.0.0.1:${port}` };
+  if (!waitReady) return server;
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    try {
+      const r = await fetch(`${server.url}/hello/ready`);
+      if (r.ok) break;
+    } catch {}
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`yolk did not start:\n${out.text}`);
+    }
+    await sleep(50);
+  }
+  return server;
+}
+
+async function stopYolk(server) {
+  if (!server || server.child.exitCode !== null) return;
+  server.child.kill('SIGTERM');
+  const t = setTimeout(() => server.child.kill('SIGKILL'), 3000);
+  await server.exited;
+  clearTimeout(t);
+}
+
+function once(socket, ev, ms = 3000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timeout waiting for ${ev}`)), ms);
+    socket.once(ev, (...args) => { clearTimeout(t); resolve(args); });
+  });
+}
+
+function ack(socket, ev, ...args) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ack for ${ev}`)), 3000);
+    socket.emit(ev, ...args, (...res) => { clearTimeout(t); resolve(res); });
+  });
+}
+
+const sockets = new Set();
+function client(server, nsp = '/', opts = {}) {
+  const s = ioc(server.url + nsp, { forceNew: true, reconnection: false, ...opts });
+  sockets.add(s);
+  return s;
+}
+function client2(server, nsp = '/', opts = {}) {
+  const s = ioc2(server.url + nsp, { forceNew: true, reconnection: false, ...opts });
+  sockets.add(s);
+  return s;
+}
+async function connected(s) {
+  if (s.connected) return s;
+  await once(s, 'connect');
+  return s;
+}
+function closeAll() { for (const s of sockets) s.close(); sockets.clear(); }
+
+async function events(server, id) {
+  const r = await fetch(`${server.url}/events/${encodeURIComponent(id)}`);
+  return r.json();
+}
+
+// Poll until fn() is true (for server-side effects of a disconnect).
+async function until(fn, ms = 2000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) return v;
+    await sleep(25);
+  }
+}
+
+let server;
+before(async () => { server = await startYolk(['--baseDir', 'spec/app']); });
+after(async () => {
+  closeAll();
+  await stopYolk(server);
+  // Errors that reached the C side's pcall wrapper are framework bugs; under
+  // YOLK_SANITIZE builds memory errors show up here too.
+  const bad = server.out.text.split('\n').filter((l) =>
+    /ERROR \[lua\]|ERROR: AddressSanitizer|runtime error:/.test(l));
+  assert.deepEqual(bad, [], 'no framework or memory errors in the server log');
+});
+
+const TRANSPORTS = {
+  websocket: { transports: ['websocket'] },
+  polling: { transports: ['polling'] },
+  upgrade: {},
+};
+
+for (const [name, topts] of Object.entries(TRANSPORTS)) {
+  describe(`socket.io-client 4 over ${name}`, () => {
+    after(closeAll);
+
+    test('auth event, message-back and message-with-ack, unicode and JSON kinds', async () => {
+      const s = client(server, '/', { ...topts, auth: { token: 'abc', n: 1 } });
+      const [auth] = await once(s, 'auth');
+      assert.deepEqual(auth, { token: 'abc', n: 1 });
+      const payload = ['你好, 世界 🎉 é', { nested: { a: [1, 2.5, -3], empty: [], obj: {} } }, null, true, 12345678901];
+      s.emit('message', ...payload);
+      const back = await once(s, 'message-back');
+      assert.deepEqual(back, payload);
+      const acked = await ack(s, 'message-with-ack', 'x', 2, { y: '🙂' });
+      assert.deepEqual(acked, ['x', 2, { y: '🙂' }]);
+      const kinds = await ack(s, 'kinds', { k: [] });
+      assert.deepEqual(kinds, [[], {}, null, { k: [] }]);
+    });
+
+    test('binary round trip', async () => {
+      const s = await connected(client(server, '/', topts));
+      const data = Buffer.from([0, 1, 2, 255, 254, 10, 13]);
+      const [isbuf, back, fresh] = await ack(s, 'binary', data);
+      assert.equal(isbuf, true);
+      assert.ok(Buffer.isBuffer(back) || back instanceof ArrayBuffer);
+      assert.deepEqual(Buffer.from(back), data);
+      assert.deepEqual(Buffer.from(fresh), Buffer.from([0, 1, 2]));
+    });
+
+    test('a waiting controller does not block other packets of the same socket', async () => {
+      const s = await connected(client(server, '/', topts));
+      const order = [];
+      const slow = ack(s, 'slow', 300).then((r) => order.push(r[0]));
+      const fast = ack(s, 'fast').then((r) => order.push(r[0]));
+      await Promise.all([slow, fast]);
+      assert.deepEqual(order, ['fast done', 'slow done']);
+    });
+
+    test('an error in a controller is logged and leaves the connection up', async () => {
+      const s = await connected(client(server, '/', topts));
+      s.emit('boom');
+      const [r] = await ack(s, 'fast');
+      assert.equal(r, 'fast done');
+      assert.ok(s.connected);
+      const line = await until(() => server.out.text.split('\n')
+        .find((l) => l.includes('controller exploded on purpose') && l.includes(s.id)));
+      assert.ok(line, 'the error is logged with the socket id');
+      assert.match(server.out.text, /default\.lua:\d+/);
+    });
+
+    test('server-to-client acks with emitWithAck, and its timeout', async () => {
+      const s = await connected(client(server, '/', topts));
+      s.on('question', (q, cb) => cb('answer to ' + q));
+      assert.deepEqual(await ack(s, 'ask', 1000), ['answer to what?', null]);
+      const s2 = await connected(client(server, '/', topts));
+      s2.on('question', () => {}); // never acks
+      const [res, err] = await ack(s2, 'ask', 200);
+      assert.equal(res, null);
+      assert.equal(typeof err, 'string');
+    });
+  });
+}
+
+describe('connection and packet middleware (/mw)', () => {
+  after(closeAll);
+
+  test('order: before next() -> admit; after-code runs on disconnect with the reason', async () => {
+    const s = await connected(client(server, '/mw', { transports: ['websocket'] }));
+    const id = s.id;
+    const [rooms] = await ack(s, 'rooms');
+    assert.ok(rooms.includes('authed') && rooms.includes(id));
+    s.disconnect();
+    const ev = await until(async () => {
+      const e = await events(server, id);
+      return e.length >= 7 && e;
+    });
+    assert.deepEqual(ev, [
+      'trace before', 'auth before',
+      'filter before rooms', 'filter after rooms',
+      'route disconnect client namespace disconnect',
+      'auth after client namespace disconnect',
+      'trace after client namespace disconnect',
+    ]);
+  });
+
+  test('error() before next() refuses with CONNECT_ERROR {message}', async () => {
+    const s = client(server, '/mw', { auth: { mode: 'deny' } });
+    const [err] = await once(s, 'connect_error');
+    assert.equal(err.message, 'not authorized');
+  });
+
+  test('a table error gives message and data', async () => {
+    const s = client(server, '/mw', { auth: { mode: 'deny-table' } });
+    const [err] = await once(s, 'connect_error');
+    assert.equal(err.message, 'forbidden');
+    assert.deepEqual(err.data, { code: 4031 });
+  });
+
+  test('disconnect before next(): CONNECT, the emit, then DISCONNECT', async () => {
+    const s = client(server, '/mw', { auth: { mode: 'kick' }, transports: ['websocket'] });
+    const seen = [];
+    s.on('connect', () => seen.push('connect'));
+    s.onAny((ev, msg) => seen.push(ev === s.id ? 'own-id:' + msg.action : ev));
+    const [reason] = await once(s, 'disconnect');
+    seen.push('disconnect');
+    assert.equal(reason, 'io server disconnect');
+    assert.deepEqual(seen, ['connect', 'own-id:deny', 'disconnect']);
+  });
+
+  test("the tutorial's tick(): emit to own id, adapter:remoteDisconnect, return without next()", async () => {
+    const s = client(server, '/mw', { auth: { mode: 'tick' }, transports: ['websocket'] });
+    const seen = [];
+    s.on('connect', () => seen.push('connect'));
+    s.onAny((ev, msg) => seen.push(ev === s.id ? 'own-id:' + msg.action : ev));
+    await once(s, 'disconnect');
+    seen.push('disconnect');
+    assert.deepEqual(seen, ['connect', 'own-id:deny', 'disconnect']);
+  });
+
+  test('a middleware that returns without next() still admits', async () => {
+    const s = await connected(client(server, '/mw', { auth: { mode: 'skip' } }));
+    const [x] = await ack(s, 'echo', 'hi');
+    assert.equal(x, 'hi');
+    const ev = await events(server, s.id);
+    assert.ok(ev.includes('auth skipped next'));
+  });
+
+  test('a middleware that sleeps before next() delays admission only', async () => {
+    const t0 = Date.now();
+    const s = await connected(client(server, '/mw', { auth: { mode: 'slow' } }));
+    assert.ok(Date.now() - t0 >= 150);
+    const [x] = await ack(s, 'echo', 1);
+    assert.equal(x, 1);
+  });
+
+  test('packet middleware drops packets without next(); after-code runs after the controller', async () => {
+    const s = await connected(client(server, '/mw'));
+    await assert.rejects(s.timeout(300).emitWithAck('blocked', 1));
+    await ack(s, 'slow');
+    const ev = await events(server, s.id);
+    const i = ev.indexOf('filter before slow');
+    assert.ok(ev.includes('dropped blocked'));
+    assert.deepEqual(ev.slice(i, i + 4), ['filter before slow', 'slow start', 'slow end', 'filter after slow']);
+  });
+
+  test('unknown namespace -> Invalid namespace', async () => {
+    const s = client(server, '/nope');
+    const [err] = await once(s, 'connect_error');
+    assert.equal(err.message, 'Invalid namespace');
+  });
+});
+
+describe('rooms and broadcasts', () => {
+  after(closeAll);
+
+  test('to/except/broadcast reach exactly the right sockets', async () => {
+    const [a, b, c] = await Promise.all([
+      connected(client(server, '/', { transports: ['websocket'] })),
+      connected(client(server, '/', { transports: ['polling'] })),
+      connected(client(server, '/')),
+    ]);
+    await ack(a, 'join', 'r1');
+    await ack(b, 'join', ['r1', 'r2']);
+    const got = { a: [], b: [], c: [] };
+    for (const [k, s] of Object.entries({ a, b, c })) {
+      s.onAny((ev, ...args) => { if (ev !== 'auth') got[k].push([ev, ...args]); });
+    }
+    await ack(c, 'nspToRoom', 'r1', 'n1');
+    await ack(a, 'toRoom', 'r1', 't1');
+    await ack(a, 'broadcastAll', 'b1');
+    await ack(c, 'exceptRoom', 'r1', 'e1');
+    await sleep(300);
+    assert.deepEqual(got.a, [['room-message', 'n1']]);
+    assert.deepEqual(got.b, [['room-message', 'n1'], ['room-message', 't1'], ['broadcast-message', 'b1']]);
+    assert.deepEqual(got.c, [['broadcast-message', 'b1'], ['except-message', 'e1']]);
+    const [ids] = await ack(c, 'clients', 'r1');
+    assert.deepEqual(ids, [a.id, b.id].sort());
+    const [all] = await ack(c, 'fetch');
+    for (const s of [a, b, c]) assert.ok(all.includes(s.id));
+  });
+
+  test('socketsJoin, socketsLeave, disconnectSockets, remoteDisconnect; disconnecting route', async () => {
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => connected(client(server, '/', { transports: ['websocket'] }))));
+    await ack(a, 'join', 'club');
+    await ack(b, 'join', 'club');
+    await ack(c, 'roomJoin', 'club', 'vip');
+    assert.ok((await ack(a, 'rooms'))[0].includes('vip'));
+    assert.ok((await ack(b, 'rooms'))[0].includes('vip'));
+    assert.ok(!(await ack(c, 'rooms'))[0].includes('vip'));
+    await ack(c, 'roomLeave', 'vip', 'vip');
+    assert.ok(!(await ack(a, 'rooms'))[0].includes('vip'));
+    const aGone = once(a, 'disconnect');
+    const bGone = once(b, 'disconnect');
+    await ack(c, 'roomKick', 'club');
+    assert.equal((await aGone)[0], 'io server disconnect');
+    assert.equal((await bGone)[0], 'io server disconnect');
+    const d = await connected(client(server, '/', { transports: ['websocket'] }));
+    const dId = d.id;
+    const dGone = once(d, 'disconnect');
+    await ack(c, 'remoteKick', d.id);
+    assert.equal((await dGone)[0], 'io server disconnect');
+    const ev = await until(async () => (await events(server, dId)).length > 0 && events(server, dId));
+    assert.match(ev[0], /^disconnecting server namespace disconnect in 1 rooms$/);
+    assert.ok(c.connected);
+  });
+
+  test('helpers and services', async () => {
+    const s = await connected(client(server, '/'));
+    const [shout, stamp] = await ack(s, 'helper', 'hey');
+    assert.equal(shout, 'HEY!');
+    assert.deepEqual(stamp, { value: 1, by: s.id });
+  });
+
+  test('/custom emits auth too', async () => {
+    const s = client(server, '/custom', { auth: { z: 1 } });
+    const [auth] = await once(s, 'auth');
+    assert.deepEqual(auth, { z: 1 });
+  });
+});
+
+describe('socket.io-client 2 (Engine.IO v3)', () => {
+  after(closeAll);
+
+  for (const transports of [['websocket'], ['polling'], ['polling', 'websocket']]) {
+    test(`echo, acks, binary over ${transports.join('+')}`, async () => {
+      const s = client2(server, '/', { transports });
+      await once(s, 'auth');
+      s.emit('message', 'héllo 🌍', { a: [] });
+      assert.deepEqual(await once(s, 'message-back'), ['héllo 🌍', { a: [] }]);
+      assert.deepEqual(await ack(s, 'message-with-ack', 1, '二'), [1, '二']);
+      const [isbuf, back] = await ack(s, 'binary', Buffer.from([9, 8, 7]));
+      assert.equal(isbuf, true);
+      assert.deepEqual(Buffer.from(back), Buffer.from([9, 8, 7]));
+      const [who] = await ack(s, 'whoami');
+      assert.equal(who.id, s.id);
+    });
+  }
+
+  test('refusal reaches a v2 client as an error string', async () => {
+    const s = client2(server, '/mw', { query: { mode: 'deny' }, transports: ['websocket'] });
+    const [err] = await once(s, 'error');
+    assert.equal(err, 'not authorized');
+  });
+
+  test('v2 and v4 clients share rooms', async () => {
+    const v2 = client2(server, '/', { transports: ['websocket'] });
+    await once(v2, 'connect');
+    const v4 = await connected(client(server, '/'));
+    await ack(v2, 'join', 'mixed');
+    const got = once(v2, 'room-message');
+    await ack(v4, 'nspToRoom', 'mixed', 'hi v2');
+    assert.deepEqual(await got, ['hi v2']);
+  });
+});
+
+describe('HTTP', () => {
+  test('router, params, query, headers, JSON', async () => {
+    const r = await fetch(`${server.url}/hello/wor%20ld?q=1`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-yolk'), 'yes');
+    assert.equal(r.headers.get('x-powered-by'), 'yolk-spec', 'HTTP middleware from config.middleware');
+    assert.match(r.headers.get('content-type'), /application\/json/);
+    assert.deepEqual(await r.json(), { hello: 'wor ld', q: '1' });
+  });
+
+  test('JSON and form bodies are parsed', async () => {
+    let r = await fetch(`${server.url}/echo`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: [1, 2], b: '中' }),
+    });
+    assert.equal(r.status, 201);
+    assert.deepEqual(await r.json(), { body: { a: [1, 2], b: '中' }, method: 'POST' });
+    r = await fetch(`${server.url}/echo`, {
+      method: 'PUT', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'x=1&y=a+b%21',
+    });
+    assert.deepEqual(await r.json(), { body: { x: '1', y: 'a b!' }, method: 'PUT' });
+  });
+
+  test('static files under /public/ with content types; no escaping public/', async () => {
+    let r = await fetch(`${server.url}/public/hello.txt`);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type'), /text\/plain/);
+    assert.equal(await r.text(), 'hello from public\n');
+    r = await fetch(`${server.url}/public/site.css`);
+    assert.match(r.headers.get('content-type'), /text\/css/);
+    r = await fetch(`${server.url}/public/..%2fpackage.json`);
+    assert.equal(r.status, 404);
+  });
+
+  test('the log file logs/<app name>.log gets the lines', async () => {
+    const fs = await import('node:fs');
+    const text = fs.readFileSync(path.join(ROOT, 'spec/app/logs/yolk-spec-app.log'), 'utf8');
+    assert.match(text, new RegExp(`listening on http://127.0.0.1:${server.port}/`));
+  });
+
+  test('404, 500 with the process alive, a waiting handler, html', async () => {
+    assert.equal((await fetch(`${server.url}/nope`)).status, 404);
+    assert.equal((await fetch(`${server.url}/boom`)).status, 500);
+    assert.match(server.out.text, /http handler exploded/);
+    assert.equal(await (await fetch(`${server.url}/sleep`)).text(), 'slept');
+    const r = await fetch(`${server.url}/`);
+    assert.match(r.headers.get('content-type'), /text\/html/);
+  });
+
+  test('serves the socket.io client bundle', async () => {
+    const r = await fetch(`${server.url}/socket.io/socket.io.js`);
+    assert.equal(r.status, 200);
+    assert.match(await r.text(), /io/);
+  });
+});
+
+describe('environments', () => {
+  const envOf = async (opts, args = []) => {
+    const s = await startYolk(['--baseDir', 'spec/app', ...args], opts);
+    try {
+      const env = await (await fetch(`${s.url}/env`)).json();
+      const c = await connected(client(s, '/', { transports: ['websocket'] }));
+      env.sid = c.id;
+      c.close();
+      return env;
+    } finally {
+      await stopYolk(s);
+    }
+  };
+  test('start is prod, dev is local, --env and YOLK_ENV choose; config.<env>.lua merges', async () => {
+    const strip = ({ env, greeting }) => ({ env, greeting });
+    const prod = await envOf({});
+    assert.deepEqual(strip(prod), { env: 'prod', greeting: 'from default' });
+    assert.doesNotMatch(prod.sid, /^u-/);
+    assert.deepEqual(strip(await envOf({ command: 'dev' })), { env: 'local', greeting: 'from default' });
+    const ut = await envOf({}, ['--env', 'unittest']);
+    assert.deepEqual(strip(ut), { env: 'unittest', greeting: 'from unittest' });
+    assert.match(ut.sid, /^u-1-\d+$/, 'config.io.generateId made the socket id');
+    assert.deepEqual(strip(await envOf({ env: { YOLK_ENV: 'unittest' } })), { env: 'unittest', greeting: 'from unittest' });
+  });
+});
+
+describe('start-up errors', () => {
+  test('a syntax error names the file and line, exit code 1', async () => {
+    const s = await startYolk(['--baseDir', 'spec/lua/fixtures/bad_syntax'], { waitReady: false });
+    const { code } = await s.exited;
+    assert.equal(code, 1);
+    assert.match(s.out.text, /router\.lua:3:/);
+    assert.doesNotMatch(s.out.text, /Segmentation|Aborted|core dumped/);
+  });
+
+  test('an unknown middleware name is named', async () => {
+    const s = await startYolk(['--baseDir', 'spec/lua/fixtures/bad_mw'], { waitReady: false });
+    const { code } = await s.exited;
+    assert.equal(code, 1);
+    assert.match(s.out.text, /unknown middleware 'nosuch'/);
+  });
+});

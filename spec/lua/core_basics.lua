@@ -1,0 +1,81 @@
+-- core_basics.lua - yolk.core's timers, JSON, buffers, logging and error
+-- handling, run by `yolk lua` (registered with ctest as lua_core_basics).
+-- Exits 0 when every check passed, 1 otherwise.
+local core = require('yolk.core')
+
+local checks, failures = 0, 0
+local function check(cond, what)
+  checks = checks + 1
+  if not cond then
+    failures = failures + 1
+    io.stderr:write('FAIL: ', what, '\n', debug.traceback(), '\n')
+  end
+end
+
+-- the runtime's environment
+check(type(core.version) == 'string', 'core.version')
+check(arg and arg[0]:match('core_basics%.lua$'), 'arg[0] is the script')
+check(package.loaded['yolk.core'] == core, 'yolk.core is cached')
+check(not package.path:find('?.lua;;', 1, true) or true, 'package.path')
+check(package.path:find('/?/init.lua', 1, true) ~= nil, 'package.path has <lua>/?/init.lua')
+
+-- JSON
+local v = core.json_decode('{"list":[1,2,{"x":null}],"empty_a":[],"empty_o":{},"s":"\\u00e9"}')
+check(core.is_array(v.list) and core.is_array(v.empty_a) and core.is_object(v.empty_o), 'markers')
+check(v.list[3].x == core.null, 'null')
+check(v.s == '\195\169', 'unicode escape')
+local again = core.json_decode(core.json_encode(v))
+check(core.json_encode(again.empty_a) == '[]' and core.json_encode(again.empty_o) == '{}', '[] and {} survive')
+check(core.json_encode({ 1, -5, 2 ^ 40, 1.5 }) == '[1,-5,1099511627776,1.5]', 'numbers')
+check(core.json_encode(core.array {}) == '[]' and core.json_encode({}) == '{}', 'empty tables')
+local ok, err = core.json_decode('{')
+check(ok == nil and type(err) == 'string', 'decode error is nil, err')
+check(not pcall(core.json_encode, { core.buffer('x') }), 'buffers are not JSON')
+
+-- buffers
+local b = core.buffer('a\0b')
+check(#b == 3 and b:tostring() == 'a\0b' and tostring(b) == 'a\0b', 'buffer basics')
+check(core.is_buffer(b) and not core.is_buffer('a\0b'), 'is_buffer')
+check(core.buffer(b) == b, 'buffer copy compares equal')
+
+-- logging (goes to stderr and the log file)
+local logfile = os.tmpname()
+check(core.set_log_file(logfile) == true, 'set_log_file')
+core.log(30, 'core_basics', 'a warning for the log file')
+core.log('debug', 'core_basics', 'below the level: not written')
+core.set_log_file(nil)
+local f = io.open(logfile)
+local text = f:read('*a')
+f:close()
+os.remove(logfile)
+check(text:find('WARN [core_basics] a warning for the log file', 1, true) ~= nil, 'log line in file')
+check(not text:find('not written', 1, true), 'log level filters')
+local bad = core.set_log_file('/nonexistent-dir/x.log')
+check(bad == nil, 'set_log_file on a bad path returns nil, err')
+
+-- timers: order, stop, errors in callbacks do not stop the loop
+local order = {}
+local t0 = core.now()
+core.timer(30, function() order[#order + 1] = 30 end)
+core.timer(10, function() order[#order + 1] = 10 end)
+core.timer(0, function() order[#order + 1] = 0 end)
+local stopped = core.timer(5, function() order[#order + 1] = 'stopped timer ran' end)
+check(stopped:stop() == true and stopped:stop() == false, 'timer:stop once')
+check(stopped:active() == false, 'stopped timer is not active')
+core.timer(15, function() error('an expected error from a timer callback') end)
+core.timer(20, function() error({ code = 42 }) end) -- a non-string error object
+core.timer(40, function()
+  check(table.concat(order, ',') == '0,10,30', 'timer order: ' .. table.concat(order, ','))
+  check(core.now() - t0 >= 30, 'time advanced')
+  check(core.hrtime() > 0, 'hrtime')
+  -- core.stop() cancels pending timers and ends the loop
+  core.timer(100000, function() check(false, 'timer after stop ran') end)
+  core.timer(0, function()
+    core.stop()
+    core.timer(0, function()
+      -- timers made after stop still run (shutdown hooks need them)
+      print(string.format('%d checks, %d failures', checks, failures))
+      os.exit(failures == 0 and 0 or 1)
+    end)
+  end)
+end)

@@ -1,0 +1,84 @@
+local scheduler = require('yolk.scheduler')
+local fake = require('fake_core')
+
+describe('scheduler', function()
+  local clock = fake.clock()
+  scheduler.set_timer(clock.timer)
+
+  it('strips the position prefix from error messages', function()
+    local _, e = pcall(error, 'not authorized')
+    eq(scheduler.message('x.lua:12: not authorized'), 'not authorized')
+    eq(scheduler.message('/a/b:c/x.lua:3: bad: thing'), 'bad: thing')
+    eq(scheduler.message({ message = 'm', data = 1 }), 'm')
+    eq(scheduler.message('plain'), 'plain')
+  end)
+
+  it('sleep yields and resumes after the time, without blocking others', function()
+    local log = {}
+    scheduler.spawn(function() log[#log + 1] = 'a1'; scheduler.sleep(100); log[#log + 1] = 'a2' end)
+    scheduler.spawn(function() log[#log + 1] = 'b' end)
+    eq(log, { 'a1', 'b' })
+    clock.advance(99)
+    eq(log, { 'a1', 'b' })
+    clock.advance(1)
+    eq(log, { 'a1', 'b', 'a2' })
+  end)
+
+  it('wait returns at once when woken synchronously', function()
+    local got
+    scheduler.spawn(function() got = { scheduler.wait(function(wake) wake(1, 2) end) } end)
+    eq(got, { 1, 2 })
+  end)
+
+  it('waiting outside a coroutine raises', function()
+    raises(function() scheduler.sleep(1) end, 'outside')
+  end)
+
+  it('errors in spawned coroutines are reported with a traceback', function()
+    local reported
+    local old = scheduler.report
+    scheduler.report = function(t, label) reported = { t = t, label = label } end
+    scheduler.spawn_ex('sid1', nil, function() error('kaboom') end)
+    scheduler.report = old
+    ok(reported)
+    eq(reported.label, 'sid1')
+    ok(tostring(reported.t):find('kaboom'))
+    ok(tostring(reported.t):find('stack traceback'))
+  end)
+
+  it('a waitset wakes its waiters with nil, reason on cancel', function()
+    local ws = scheduler.waitset()
+    local res
+    scheduler.spawn(function() res = { ws:wait(function() end) } end)
+    eq(res, nil)
+    ws:cancel('closed')
+    eq(res, { nil, 'closed' })
+    local res2
+    scheduler.spawn(function() res2 = { ws:wait(function() end) } end)
+    eq(res2, { nil, 'closed' })
+  end)
+
+  it('cancel stops the pending operation and wakes the sleeper', function()
+    local ws = scheduler.waitset()
+    local res
+    scheduler.spawn(function() res = { ws:sleep(1000) } end)
+    local pending = #clock.queue
+    ws:cancel('gone')
+    eq(res, { nil, 'gone' })
+    clock.advance(1000)
+    eq(res, { nil, 'gone' })
+    local ws2 = scheduler.waitset()
+    local res2
+    scheduler.spawn(function() res2 = { ws2:sleep(10) } end)
+    clock.advance(10)
+    eq(res2, { true })
+  end)
+
+  it('a second wake is ignored', function()
+    local w, n = nil, 0
+    scheduler.spawn(function() scheduler.wait(function(wake) w = wake end); n = n + 1 end)
+    ok(w(1))
+    ok(not w(2))
+    eq(n, 1)
+  end)
+end)
