@@ -7,10 +7,14 @@
  * from there; while a request is pending llhttp stays paused and later
  * pipelined bytes simply wait in conn->in until the response is out.
  *
- * Writes: a ring of shared buffer references. With nothing queued we try a
- * direct uv_try_write; the rest is queued and flushed with one uv_write (its
- * uv_write_t and uv_buf_t array live in the connection, so steady-state
- * writing does not allocate). References are released in the write callback.
+ * Writes: a ring of shared buffer references. Writes are corked for the
+ * rest of the loop iteration: the connection joins the server's flush list,
+ * and a prepare/check handle pair flushes every listed connection with one
+ * uv_try_write of all its queued buffers (so ten messages to one client in
+ * one tick cost one syscall, not ten). What the kernel refuses is sent with
+ * one uv_write (its uv_write_t and uv_buf_t array live in the connection, so
+ * steady-state writing does not allocate). References are released once
+ * written.
  *
  * Lifetime: a connection is never freed inside its own callbacks. Closing
  * marks it and closes both handles; the memory goes (and on_abort / the owner's
@@ -56,6 +60,11 @@ struct yolk_http_server_s {
   int listening;
   int closing;
   int listener_closed;
+  int flushers_closed; /* prepare + check, closed with the server */
+  uv_prepare_t flush_prepare; /* flushes writes made by timers and before the loop runs */
+  uv_check_t flush_check;     /* flushes writes made by I/O callbacks */
+  yolk_http_conn_t *flush_head; /* connections with corked writes */
+  int flushers_active;
   yolk_http_config_t cfg;
   llhttp_settings_t settings;
   yolk_http_conn_t *conns; /* doubly linked list of live connections */
@@ -69,6 +78,8 @@ struct yolk_http_conn_s {
   uv_timer_t timer;
   yolk_http_server_t *srv;
   yolk_http_conn_t *prev, *next;
+  yolk_http_conn_t *flush_prev, *flush_next; /* in srv->flush_head's list */
+  int corked;
   int open_handles;
   char remote_addr[64]; /* IP only */
   char peer[80];        /* "ip:port" for log lines */
@@ -307,6 +318,11 @@ static void conn_free(yolk_http_conn_t *c) {
   yolk__sb_free(&c->hdrbuf);
   yolk__sb_free(&c->body);
   yolk__sb_free(&c->in);
+  if (c->corked) {
+    if (c->flush_prev) c->flush_prev->flush_next = c->flush_next;
+    else srv->flush_head = c->flush_next;
+    if (c->flush_next) c->flush_next->flush_prev = c->flush_prev;
+  }
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -428,34 +444,81 @@ static void write_cb(uv_write_t *wr, int status) {
   else if (c->close_after_write) conn_linger(c);
 }
 
-/* Queues bufs (one new reference each) after trying to write directly. */
+/* Writes what is queued: one uv_try_write of everything, then one uv_write
+ * for what the kernel did not take. */
+static void conn_flush(yolk_http_conn_t *c) {
+  if (c->closing || c->writing || c->q_count == 0) return;
+  uv_buf_t ub[16];
+  size_t m = c->q_count < 16 ? c->q_count : 16;
+  for (size_t k = 0; k < m; k++) {
+    yolk_buf_t *b = c->q[(c->q_head + k) % c->q_cap];
+    size_t off = k == 0 ? c->q_off : 0;
+    ub[k] = uv_buf_init(b->data + off, (unsigned)(b->len - off));
+  }
+  int r = uv_try_write((uv_stream_t *)&c->tcp, ub, (unsigned)m);
+  if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(r));
+    conn_close_now(c);
+    return;
+  }
+  size_t done = r > 0 ? (size_t)r : 0;
+  c->pending_bytes -= done;
+  while (c->q_count) {
+    yolk_buf_t *b = c->q[c->q_head];
+    size_t left = b->len - c->q_off;
+    if (done < left) {
+      c->q_off += done;
+      break;
+    }
+    done -= left;
+    c->q_off = 0;
+    yolk__buf_unref(b);
+    c->q_head = (c->q_head + 1) % c->q_cap;
+    c->q_count--;
+  }
+  if (c->q_count) start_write(c);
+  else if (c->close_after_write) conn_linger(c);
+}
+
+static void flush_all(yolk_http_server_t *srv) {
+  while (srv->flush_head) {
+    yolk_http_conn_t *c = srv->flush_head;
+    srv->flush_head = c->flush_next;
+    if (srv->flush_head) srv->flush_head->flush_prev = NULL;
+    c->flush_next = c->flush_prev = NULL;
+    c->corked = 0;
+    conn_flush(c);
+  }
+  if (srv->flushers_active && !srv->closing) {
+    uv_prepare_stop(&srv->flush_prepare);
+    uv_check_stop(&srv->flush_check);
+  }
+  srv->flushers_active = 0;
+}
+
+static void on_flush_prepare(uv_prepare_t *h) { flush_all(h->data); }
+static void on_flush_check(uv_check_t *h) { flush_all(h->data); }
+
+/* Queues bufs (one new reference each); they go out at the end of this loop
+ * iteration, together with anything else written to this connection. */
 static void conn_write_bufs(yolk_http_conn_t *c, yolk_buf_t **bufs, size_t n) {
-  size_t i = 0, off = 0;
   if (c->closing) return;
-  if (!c->writing && c->q_count == 0) {
-    /* Nothing queued: try to write now and queue only what the kernel refused. */
-    uv_buf_t ub[8];
-    size_t m = n < 8 ? n : 8;
-    for (size_t k = 0; k < m; k++) ub[k] = uv_buf_init(bufs[k]->data, (unsigned)bufs[k]->len);
-    int r = uv_try_write((uv_stream_t *)&c->tcp, ub, (unsigned)m);
-    if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
-      yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(r));
-      conn_close_now(c);
-      return;
-    }
-    size_t done = r > 0 ? (size_t)r : 0;
-    while (i < n && done >= bufs[i]->len) {
-      done -= bufs[i]->len;
-      i++;
-    }
-    off = done;
-  }
-  for (size_t k = i; k < n; k++) {
+  for (size_t k = 0; k < n; k++) {
     q_push(c, yolk__buf_ref(bufs[k]));
-    c->pending_bytes += bufs[k]->len - (k == i ? off : 0);
+    c->pending_bytes += bufs[k]->len;
   }
-  if (i < n && c->q_count == n - i) c->q_off = off;
-  start_write(c);
+  if (c->writing || c->corked) return; /* the write callback or the flush takes it */
+  yolk_http_server_t *srv = c->srv;
+  c->corked = 1;
+  c->flush_prev = NULL;
+  c->flush_next = srv->flush_head;
+  if (srv->flush_head) srv->flush_head->flush_prev = c;
+  srv->flush_head = c;
+  if (!srv->flushers_active && !srv->closing) {
+    srv->flushers_active = 1;
+    uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
+    uv_check_start(&srv->flush_check, on_flush_check);
+  }
 }
 
 int yolk__conn_write(yolk_http_conn_t *c, yolk_buf_t *buf) {
@@ -1010,6 +1073,10 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
     return r;
   }
   srv->listener.data = srv;
+  uv_prepare_init(loop, &srv->flush_prepare);
+  srv->flush_prepare.data = srv;
+  uv_check_init(loop, &srv->flush_check);
+  srv->flush_check.data = srv;
   *out = srv;
   return 0;
 }
@@ -1041,11 +1108,17 @@ int yolk__http_server_port(yolk_http_server_t *srv) {
 }
 
 static void server_maybe_finish(yolk_http_server_t *srv) {
-  if (!srv->closing || !srv->listener_closed || srv->conns) return;
+  if (!srv->closing || !srv->listener_closed || srv->flushers_closed < 2 || srv->conns) return;
   void (*cb)(void *) = srv->close_cb;
   void *arg = srv->close_arg;
   free(srv);
   if (cb) cb(arg);
+}
+
+static void flusher_closed(uv_handle_t *h) {
+  yolk_http_server_t *srv = h->data;
+  srv->flushers_closed++;
+  server_maybe_finish(srv);
 }
 
 static void listener_closed(uv_handle_t *h) {
@@ -1056,9 +1129,15 @@ static void listener_closed(uv_handle_t *h) {
 
 void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), void *arg) {
   if (srv->closing) return;
-  srv->closing = 1;
   srv->close_cb = cb;
   srv->close_arg = arg;
+  /* Bytes handed to us before the close (e.g. the close packet answering a
+   * pending long-poll) get one direct write attempt; then every connection
+   * closes at once. */
+  flush_all(srv);
+  srv->closing = 1;
   uv_close((uv_handle_t *)&srv->listener, listener_closed);
   for (yolk_http_conn_t *c = srv->conns; c; c = c->next) conn_close_now(c);
+  uv_close((uv_handle_t *)&srv->flush_prepare, flusher_closed);
+  uv_close((uv_handle_t *)&srv->flush_check, flusher_closed);
 }

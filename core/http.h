@@ -130,7 +130,8 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
                                       const yolk_conn_handler_t *handler, void *owner);
 /* Queues a shared buffer: the connection adds its own reference (released when
  * written); the caller keeps and later drops its own. 0, or -1 if closed (no
- * reference taken). */
+ * reference taken). Writes are corked until the end of the current loop
+ * iteration, so everything queued in one tick leaves in one syscall. */
 int yolk__conn_write(yolk_http_conn_t *conn, yolk_buf_t *buf);
 /* Bytes queued and not yet written. */
 size_t yolk__conn_pending(yolk_http_conn_t *conn);

@@ -81,6 +81,9 @@ function M.load(opts)
   local app = setmetatable({
     name = info.name, baseDir = baseDir, env = env, info = info, config = config,
     runtime = opts.runtime, loadedAt = os.time(),
+    -- app.shared survives reloads (one table per process): the place for
+    -- in-memory state that must outlive a generation
+    shared = opts.shared or {},
   }, App)
   app.logger = logger_mod.new(app.name)
   app.coreLogger = logger_mod.yolk
@@ -148,6 +151,25 @@ function M.load(opts)
   end
   app.httpChain = compose(http_list)
   app.router = router_mod.new({ resolve = function(dotted) return loader.lookup(app.controller, dotted) end })
+
+  -- app.lua (egg's app.js): function(app), or a table of boot hooks
+  -- { didLoad = fn(app), serverDidReady = fn(app) }. didLoad runs once the
+  -- files are loaded (before the router); serverDidReady after listen, in a
+  -- coroutine (it may wait).
+  local hpath = fs.join(baseDir, 'app.lua')
+  if fs.is_file(hpath) then
+    local hooks = loader.load_file(hpath)
+    if type(hooks) == 'function' then hooks = { didLoad = hooks } end
+    if type(hooks) ~= 'table' then fail(hpath .. ': must return function(app) or a table of hooks', hpath) end
+    app.hooks = hooks
+    if hooks.didLoad then
+      local ok, err = xpcall(hooks.didLoad, function(e)
+        return loader.load_error(('error in %s: %s'):format(hpath,
+          debug.traceback(type(e) == 'table' and tostring(e.message or e) or tostring(e), 2)), hpath)
+      end, app)
+      if not ok then error(err, 0) end
+    end
+  end
 
   -- app/router.lua returns function(app)
   local rpath = fs.join(appdir, 'router.lua')

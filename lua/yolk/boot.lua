@@ -4,6 +4,9 @@
 -- server from its config and returns; the C side then runs the loop.
 local M = {}
 
+-- app.shared: one table for the process, handed to every generation.
+M.shared = {}
+
 local function die(msg)
   io.stderr:write('yolk: ' .. msg .. '\n')
   io.stderr:flush()
@@ -54,6 +57,14 @@ local function error_text(e)
   return tostring(e)
 end
 
+-- app.lua's serverDidReady hook, in its own coroutine.
+function M.server_did_ready(app)
+  local hooks = app.hooks
+  if hooks and hooks.serverDidReady then
+    require('yolk.scheduler').spawn_ex('serverDidReady', nil, hooks.serverDidReady, app)
+  end
+end
+
 -- Load and start; returns the runtime and the generation.
 function M.start(opts)
   local core = require('yolk.core')
@@ -66,7 +77,7 @@ function M.start(opts)
   local ok, app = xpcall(application.load, function(e)
     if require('yolk.loader').is_load_error(e) then return e end
     return debug.traceback(tostring(e), 2)
-  end, { baseDir = opts.baseDir or '.', env = env, port = opts.port })
+  end, { baseDir = opts.baseDir or '.', env = env, port = opts.port, shared = M.shared })
   if not ok then
     return nil, 'cannot start the application: ' .. error_text(app)
   end
@@ -92,12 +103,10 @@ function M.start(opts)
     return nil, ('cannot listen on %s:%d: %s'):format(host, port, tostring(lerr))
   end
   M.runtime = runtime
-  M.opts = { baseDir = app.baseDir, env = env, port = opts.port }
+  M.opts = { baseDir = app.baseDir, env = env, port = opts.port, shared = M.shared }
   if core.on_signal then core.on_signal('SIGHUP', function() M.reload('SIGHUP') end) end
   logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
-  if app.ready then
-    require('yolk.scheduler').spawn_ex('app.ready', nil, app.ready, app)
-  end
+  M.server_did_ready(app)
   return runtime, app
 end
 
@@ -124,6 +133,7 @@ function M.reload(why)
     logger.yolk:warn('reload: the listen port changed; it takes effect after a restart')
   end
   rt:use(app)
+  M.server_did_ready(app)
   local ms = core.hrtime and (core.hrtime() - t0) / 1e6 or 0
   logger.yolk:info('reloaded (%s) in %.1f ms', tostring(why), ms)
   return true

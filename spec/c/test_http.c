@@ -54,6 +54,13 @@ static void hold_abort(yolk_http_req_t *req) {
   __atomic_fetch_add(&n_aborts, 1, __ATOMIC_SEQ_CST);
 }
 
+/* A request answered only when the server shuts down (see on_done). */
+static yolk_http_req_t *held_req;
+static void held_abort(yolk_http_req_t *req) {
+  (void)req;
+  held_req = NULL;
+}
+
 /* A handler that (wrongly but plausibly) answers from inside on_abort. */
 static void answer_in_abort(yolk_http_req_t *req) {
   __atomic_fetch_add(&n_aborts, 1, __ATOMIC_SEQ_CST);
@@ -80,9 +87,12 @@ static void ws_echo_message(yolk_ws_t *ws, int binary, const char *data, size_t 
   if (len == 9 && memcmp(data, "broadcast", 9) == 0) {
     /* One frame queued twice on the same connection: shared, not copied. */
     yolk_buf_t *f = yolk__ws_frame_new(YOLK_WS_OP_TEXT, "shared", 6);
+    size_t before = yolk__ws_pending(ws);
     CHECK_EQ_INT(yolk__ws_send_frame(ws, f), 0);
     CHECK_EQ_INT(yolk__ws_send_frame(ws, f), 0);
-    CHECK(f->refs >= 1);
+    /* corked until the end of this loop iteration, then one write for both */
+    CHECK_EQ_INT(yolk__ws_pending(ws), before + 2 * f->len);
+    CHECK_EQ_INT(f->refs, 3);
     yolk__buf_unref(f);
     return;
   }
@@ -132,6 +142,9 @@ static void on_request(yolk_http_req_t *req, void *ud) {
     uv_timer_start(&d->timer, deferred_fire, 200, 0);
   } else if (strcmp(path, "/hold") == 0) {
     req->on_abort = hold_abort;
+  } else if (strcmp(path, "/holdbye") == 0) {
+    held_req = req;
+    req->on_abort = held_abort;
   } else if (strcmp(path, "/hold2") == 0) {
     req->on_abort = answer_in_abort;
   } else if (strcmp(path, "/big") == 0) {
@@ -156,6 +169,9 @@ static void on_server_closed(void *arg) {
 
 static void on_done(uv_async_t *a) {
   uv_close((uv_handle_t *)a, NULL);
+  /* answered in the same tick as the shutdown: must still reach the client */
+  if (held_req) yolk__http_respond(held_req, 200, NULL, "bye", 3);
+  held_req = NULL;
   yolk__http_server_close(server, on_server_closed, NULL);
 }
 
@@ -753,12 +769,14 @@ static void t_ipv6(int port) {
 }
 
 /* the server closes while a request is pending and a WebSocket is open */
-static client_t *held[2];
+static client_t *held[3];
 static void t_server_close(int port) {
   held[0] = cl_connect(port);
   cl_puts(held[0], "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
   held[1] = ws_connect(port, "/ws");
-  CHECK(wait_counter(&n_requests, 2, 2000));
+  held[2] = cl_connect(port);
+  cl_puts(held[2], "GET /holdbye HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(wait_counter(&n_requests, 3, 2000));
 }
 
 static void t_websocket(int port) {
@@ -976,7 +994,11 @@ static void on_server_close_test_done(void) {
   CHECK_EQ_INT(n_aborts, 1);
   CHECK_EQ_INT(n_ws_close, 1);
   CHECK_EQ_INT(last_ws_close_code, 1006);
-  for (int i = 0; i < 2; i++) {
+  resp_t r;
+  CHECK_EQ_INT(cl_read_response(held[2], &r, 0), 0);
+  CHECK_STR(r.body, "bye");
+  resp_free(&r);
+  for (int i = 0; i < 3; i++) {
     CHECK(cl_wait_closed(held[i]));
     cl_close(held[i]);
   }

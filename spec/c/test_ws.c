@@ -389,7 +389,7 @@ static void test_utf8(void) {
   st = yolk__utf8_validate(0, (const unsigned char *)"\xE2\x82", 2);
   CHECK(st != YOLK_UTF8_ACCEPT && st != YOLK_UTF8_REJECT);
   CHECK_EQ_INT(yolk__utf8_validate(st, (const unsigned char *)"\xAC", 1), YOLK_UTF8_ACCEPT);
-  const char *bad[] = {"\x80", "\xC1\xBF", "\xF5\x80\x80\x80", "\xE2\x82" "a", "\xF0\x8F\xBF\xBF", "\xED\xBF\xBF"};
+  const char *bad[] = {"\x80", "\xC1\xBF", "\xF5\x80\x80\x80", ("\xE2\x82" "a"), "\xF0\x8F\xBF\xBF", "\xED\xBF\xBF"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     CHECK_EQ_INT(yolk__utf8_validate(0, (const unsigned char *)bad[i], strlen(bad[i])), YOLK_UTF8_REJECT);
   /* reject is sticky */

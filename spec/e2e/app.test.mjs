@@ -431,6 +431,14 @@ describe('HTTP', () => {
     assert.match(text, new RegExp(`listening on http://127.0.0.1:${server.port}/`));
   });
 
+  test('app.lua boot hooks: didLoad, then serverDidReady', async () => {
+    const r = await until(async () => {
+      const e = await (await fetch(`${server.url}/env`)).json();
+      return e.boot.length === 2 && e;
+    });
+    assert.deepEqual(r.boot, ['didLoad', 'serverDidReady']);
+  });
+
   test('404, 500 with the process alive, a waiting handler, html', async () => {
     assert.equal((await fetch(`${server.url}/nope`)).status, 404);
     assert.equal((await fetch(`${server.url}/boom`)).status, 500);

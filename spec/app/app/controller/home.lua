@@ -21,7 +21,7 @@ function Home:events()
 end
 
 function Home:env()
-  self.ctx.body = { env = self.app.env, greeting = self.app.config.greeting }
+  self.ctx.body = { env = self.app.env, greeting = self.app.config.greeting, boot = self.app.bootLog }
 end
 
 function Home:boom()

@@ -13,4 +13,8 @@ function Events:get(id)
   for i, v in ipairs(self.by_id[id] or {}) do out[i] = v end
   return out
 end
-return { events = setmetatable({ by_id = {} }, Events) }
+-- app.shared outlives reloads, so the log does too
+return function(app)
+  app.shared.events = app.shared.events or { by_id = {} }
+  return { events = setmetatable(app.shared.events, Events) }
+end
