@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build run test test-c test-e2e test-lua asan clean
+.PHONY: deps build run test test-c test-e2e test-lua asan clean bench
 
 deps:
 	./.ci/deps
@@ -17,5 +17,12 @@ run: deps build
 test: deps
 	./.ci/test
 
+# Release build in build-release/, then yolk vs Node socket.io (bench/README in bench/run.mjs's
+# header); BENCH_ARGS passes options, e.g. make bench BENCH_ARGS='--clients 200'.
+bench: deps
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build-release -j $(JOBS)
+	node bench/run.mjs --yolk build-release/yolk $(BENCH_ARGS)
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-release

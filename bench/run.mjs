@@ -1,0 +1,293 @@
+// yolk vs Node socket.io benchmark. `make bench` builds the release binary and runs this.
+//
+//   node bench/run.mjs [--clients N] [--messages M] [--concurrency C] [--requests K]
+//                      [--procs P] [--window W] [--servers yolk,node] [--yolk PATH] [--out FILE]
+//
+// Each server in turn is started on a free 127.0.0.1 port with the same app (bench/app for
+// yolk, bench/node_server.mjs for socket.io 4), then P client processes (bench/client.mjs)
+// open N WebSocket clients, each joins room "bench", and we measure:
+//   1. broadcast: one client emits M `bcast` packets, the server emits each to all N sockets
+//      of '/' (io.emit / app.io:of('/'):emit); deliveries/s = N*M / (first send .. last receipt).
+//      Also `bcastRoom` (to the room "bench", which everyone joined).
+//   2. echo: C clients each do K sequential emits with ack; requests/s, p50/p99 latency.
+//   3. memory: server RSS before clients, after N clients, and peak (VmHWM) at the end.
+// Server CPU time (utime+stime from /proc) per phase is reported too: on a small shared machine
+// the clients compete with the server for cores, and CPU per delivery/request is the figure
+// least disturbed by that. Client CPU is printed so a saturated client side would be visible.
+// Every process started here is killed on exit. Results: table on stdout, JSON in bench/results/.
+import { spawn, fork } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+
+function args() {
+  const o = {
+    clients: 1000, messages: 1000, concurrency: 50, requests: 400, procs: 2, window: 64,
+    servers: 'yolk,node', yolk: '', out: path.join(here, 'results', 'latest.json'), timeout: 60,
+  };
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    const k = a[i].replace(/^--/, '');
+    if (!(k in o)) { console.error(`unknown option ${a[i]}`); process.exit(2); }
+    o[k] = typeof o[k] === 'number' ? Number(a[++i]) : a[++i];
+  }
+  if (!o.yolk) {
+    o.yolk = ['build-release/yolk', 'build/yolk'].map((p) => path.join(root, p)).find((p) => existsSync(p));
+  }
+  return o;
+}
+const opt = args();
+
+const started = new Set(); // child processes to kill on exit
+function killAll() {
+  for (const c of started) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function waitListening(port, proc, log) {
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`server exited (${proc.exitCode}):\n${log.join('')}`);
+    const ok = await new Promise((r) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); r(true); });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`server did not listen on ${port}:\n${log.join('')}`);
+}
+
+function procStatus(pid) {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k) => Number((s.match(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm')) || [])[1] || 0);
+  return { rssKB: kb('VmRSS'), hwmKB: kb('VmHWM') };
+}
+
+const TICK = 100; // USER_HZ on Linux
+function cpuSec(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime
+  } catch { return 0; }
+}
+
+function startServer(name, port) {
+  const cmd = name === 'yolk'
+    ? [opt.yolk, ['start', '--baseDir', path.join(here, 'app'), '--port', String(port), '--env', 'prod']]
+    : [process.execPath, [path.join(here, 'node_server.mjs'), String(port)]];
+  const proc = spawn(cmd[0], cmd[1], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(proc);
+  const log = [];
+  proc.stdout.on('data', (d) => log.push(String(d)));
+  proc.stderr.on('data', (d) => log.push(String(d)));
+  proc.on('exit', () => started.delete(proc));
+  return { proc, log };
+}
+
+async function stopServer(s) {
+  if (s.proc.exitCode !== null) return;
+  const gone = new Promise((r) => s.proc.once('exit', r));
+  s.proc.kill('SIGTERM');
+  const t = setTimeout(() => s.proc.kill('SIGKILL'), 3000);
+  await gone;
+  clearTimeout(t);
+}
+
+// A forked client process with request/response over IPC.
+function startWorker() {
+  const w = fork(path.join(here, 'client.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  started.add(w);
+  w.on('exit', () => started.delete(w));
+  w.waiters = [];
+  w.on('message', (m) => {
+    if (m.ev === 'error') {
+      for (const x of w.waiters.splice(0)) x.reject(new Error(m.msg));
+      w.failed = m.msg;
+      return;
+    }
+    const i = w.waiters.findIndex((x) => x.ev === m.ev);
+    if (i >= 0) w.waiters.splice(i, 1)[0].resolve(m);
+  });
+  w.wait = (ev) => new Promise((resolve, reject) => {
+    if (w.failed) return reject(new Error(w.failed));
+    const timer = setTimeout(() => reject(new Error(`timeout waiting for ${ev}`)), opt.timeout * 1000);
+    w.waiters.push({ ev, resolve: (m) => { clearTimeout(timer); resolve(m); }, reject });
+  });
+  w.request = (msg, ev) => { const p = w.wait(ev); w.send(msg); return p; };
+  return w;
+}
+
+function split(total, parts) {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+const payload = { from: 'bench', text: 'the quick brown fox jumps over the lazy dog', n: 42 };
+
+async function broadcast(srv, workers, event, m) {
+  await Promise.all(workers.map((w) => w.request({ cmd: 'arm', expect: m, payload }, 'armed')));
+  const done = workers.map((w) => w.wait('bdone'));
+  const cpu0 = cpuSec(srv.proc.pid);
+  const wcpu0 = workers.map((w) => cpuSec(w.pid));
+  const { start } = await workers[0].request({ cmd: 'send', event, m, window: opt.window, payload }, 'sent');
+  const ends = await Promise.all(done);
+  const end = Math.max(...ends.map((e) => e.at));
+  const cpu = cpuSec(srv.proc.pid) - cpu0;
+  const sec = (end - start) / 1000;
+  const deliveries = opt.clients * m;
+  return {
+    deliveries, seconds: sec, perSec: deliveries / sec,
+    serverCpuSec: cpu, serverCpuNsPerDelivery: (cpu * 1e9) / deliveries,
+    clientCpuSec: workers.map((w, i) => cpuSec(w.pid) - wcpu0[i]),
+  };
+}
+
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function echo(srv, workers, c, k) {
+  const counts = split(c, workers.length);
+  const cpu0 = cpuSec(srv.proc.pid);
+  const wcpu0 = workers.map((w) => cpuSec(w.pid));
+  const rs = await Promise.all(workers.map((w, i) => w.request({ cmd: 'echo', count: counts[i], k }, 'edone')));
+  const cpu = cpuSec(srv.proc.pid) - cpu0;
+  const start = Math.min(...rs.map((r) => r.start));
+  const end = Math.max(...rs.map((r) => r.end));
+  const lat = rs.flatMap((r) => r.lat).sort((a, b) => a - b);
+  const n = c * k;
+  const sec = (end - start) / 1000;
+  return {
+    requests: n, seconds: sec, perSec: n / sec,
+    p50ms: pct(lat, 50), p99ms: pct(lat, 99), maxms: lat[lat.length - 1],
+    serverCpuSec: cpu, serverCpuUsPerRequest: (cpu * 1e6) / n,
+    clientCpuSec: workers.map((w, i) => cpuSec(w.pid) - wcpu0[i]),
+  };
+}
+
+async function benchServer(name) {
+  const port = await freePort();
+  const srv = startServer(name, port);
+  const workers = [];
+  try {
+    await waitListening(port, srv.proc, srv.log);
+    await sleep(300);
+    const idle = procStatus(srv.proc.pid);
+    const t0 = Date.now();
+    for (let i = 0; i < opt.procs; i++) workers.push(startWorker());
+    const counts = split(opt.clients, opt.procs);
+    await Promise.all(workers.map((w, i) => w.request({ cmd: 'connect', port, count: counts[i] }, 'connected')));
+    const connectSec = (Date.now() - t0) / 1000;
+    await sleep(500);
+    const loaded = procStatus(srv.proc.pid);
+    process.stderr.write(`  ${name}: ${opt.clients} clients connected in ${connectSec.toFixed(2)} s\n`);
+
+    // warm-up (JITs, buffers), not measured
+    await broadcast(srv, workers, 'bcast', 20);
+    await echo(srv, workers, Math.min(opt.concurrency, opt.clients), 20);
+
+    const bcast = await broadcast(srv, workers, 'bcast', opt.messages);
+    process.stderr.write(`  ${name}: broadcast ${fmt(bcast.perSec)} deliveries/s\n`);
+    const room = await broadcast(srv, workers, 'bcastRoom', opt.messages);
+    process.stderr.write(`  ${name}: room broadcast ${fmt(room.perSec)} deliveries/s\n`);
+    const ech = await echo(srv, workers, Math.min(opt.concurrency, opt.clients), opt.requests);
+    process.stderr.write(`  ${name}: echo ${fmt(ech.perSec)} req/s p50 ${ech.p50ms.toFixed(2)} ms p99 ${ech.p99ms.toFixed(2)} ms\n`);
+    const end = procStatus(srv.proc.pid);
+    return {
+      connectSec, broadcast: bcast, roomBroadcast: room, echo: ech,
+      memory: {
+        idleRssKB: idle.rssKB, rssKB: loaded.rssKB, peakRssKB: end.hwmKB,
+        perClientKB: (loaded.rssKB - idle.rssKB) / opt.clients,
+      },
+    };
+  } catch (e) {
+    e.message += `\n--- ${name} server output ---\n${srv.log.join('').slice(-3000)}`;
+    throw e;
+  } finally {
+    for (const w of workers) { try { w.send({ cmd: 'close' }); } catch { /* gone */ } }
+    await sleep(100);
+    for (const w of workers) w.kill('SIGKILL');
+    await stopServer(srv);
+  }
+}
+
+function fmt(x) {
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
+  if (x >= 1e4) return `${(x / 1e3).toFixed(1)} k`;
+  if (x >= 100) return x.toFixed(0);
+  if (x >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+function table(res) {
+  const rows = [
+    ['broadcast to all (deliveries/s)', (r) => r.broadcast.perSec, 'higher'],
+    ['  server CPU per delivery (ns)', (r) => r.broadcast.serverCpuNsPerDelivery, 'lower'],
+    ['broadcast to room (deliveries/s)', (r) => r.roomBroadcast.perSec, 'higher'],
+    ['  server CPU per delivery (ns)', (r) => r.roomBroadcast.serverCpuNsPerDelivery, 'lower'],
+    ['echo with ack (requests/s)', (r) => r.echo.perSec, 'higher'],
+    ['  latency p50 (ms)', (r) => r.echo.p50ms, 'lower'],
+    ['  latency p99 (ms)', (r) => r.echo.p99ms, 'lower'],
+    ['  server CPU per request (us)', (r) => r.echo.serverCpuUsPerRequest, 'lower'],
+    ['RSS idle (MB)', (r) => r.memory.idleRssKB / 1024, 'lower'],
+    [`RSS with ${opt.clients} clients (MB)`, (r) => r.memory.rssKB / 1024, 'lower'],
+    ['  per client (KB)', (r) => r.memory.perClientKB, 'lower'],
+    ['peak RSS (MB)', (r) => r.memory.peakRssKB / 1024, 'lower'],
+  ];
+  const names = Object.keys(res);
+  const both = names.includes('yolk') && names.includes('node');
+  const head = ['metric', ...names, ...(both ? ['yolk/node', 'yolk is'] : [])];
+  const lines = rows.map(([label, get, better]) => {
+    const vals = names.map((n) => get(res[n]));
+    const cells = [label, ...vals.map(fmt)];
+    if (both) {
+      const y = get(res.yolk); const n = get(res.node);
+      const ratio = y / n;
+      const adv = better === 'higher' ? ratio : 1 / ratio;
+      cells.push(`${ratio.toFixed(2)}`, adv >= 1 ? `${adv.toFixed(2)}x better` : `${(1 / adv).toFixed(2)}x worse`);
+    }
+    return cells;
+  });
+  const all = [head, ...lines];
+  const w = head.map((_, i) => Math.max(...all.map((l) => String(l[i]).length)));
+  const line = (l) => `| ${l.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join(' | ')} |`;
+  return [line(head), `|${w.map((x, i) => (i === 0 ? ':' : '') + '-'.repeat(x + 1) + (i === 0 ? '' : ':')).join('|')}|`, ...lines.map(line)].join('\n');
+}
+
+async function main() {
+  const servers = opt.servers.split(',').filter(Boolean);
+  if (servers.includes('yolk') && !opt.yolk) throw new Error('no yolk binary (build with `make bench`, or pass --yolk PATH)');
+  const { version } = JSON.parse(readFileSync(path.join(root, 'node_modules/socket.io/package.json'), 'utf8'));
+  const info = {
+    date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length,
+    cpuModel: os.cpus()[0] && os.cpus()[0].model, node: process.version, socketio: version,
+    yolk: opt.yolk, options: opt,
+  };
+  process.stderr.write(`bench: ${opt.clients} clients in ${opt.procs} processes, broadcast ${opt.messages} msgs ` +
+    `(window ${opt.window}), echo ${opt.concurrency} x ${opt.requests}; ${info.cpus} CPUs (${info.cpuModel})\n`);
+  const res = {};
+  for (const s of servers) res[s] = await benchServer(s);
+  console.log(table(res));
+  mkdirSync(path.dirname(opt.out), { recursive: true });
+  writeFileSync(opt.out, JSON.stringify({ info, results: res }, null, 2) + '\n');
+  process.stderr.write(`results written to ${path.relative(process.cwd(), opt.out)}\n`);
+}
+
+main().then(() => process.exit(0), (e) => { console.error(e.stack || e); process.exit(1); });
