@@ -17,8 +17,8 @@ run: deps build
 test: deps
 	./.ci/test
 
-# Release build in build-release/, then yolk vs Node socket.io (bench/README in bench/run.mjs's
-# header); BENCH_ARGS passes options, e.g. make bench BENCH_ARGS='--clients 200'.
+# Release build in build-release/, then yolk vs Node socket.io (what is measured: the header of
+# bench/run.mjs); options go in BENCH_ARGS, e.g. make bench BENCH_ARGS='--clients 200'.
 bench: deps
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build build-release -j $(JOBS)

@@ -2,6 +2,7 @@
 //
 //   node bench/run.mjs [--clients N] [--messages M] [--concurrency C] [--requests K]
 //                      [--procs P] [--window W] [--servers yolk,node] [--yolk PATH] [--out FILE]
+//                      [--profile bcast|room|echo] [--luaprof FILE] [--mallocs 1]
 //
 // Each server in turn is started on a free 127.0.0.1 port with the same app (bench/app for
 // yolk, bench/node_server.mjs for socket.io 4), then P client processes (bench/client.mjs)
@@ -15,7 +16,7 @@
 // the clients compete with the server for cores, and CPU per delivery/request is the figure
 // least disturbed by that. Client CPU is printed so a saturated client side would be visible.
 // Every process started here is killed on exit. Results: table on stdout, JSON in bench/results/.
-import { spawn, fork } from 'node:child_process';
+import { spawn, spawnSync, fork } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -29,6 +30,9 @@ function args() {
   const o = {
     clients: 1000, messages: 1000, concurrency: 50, requests: 400, procs: 2, window: 64,
     servers: 'yolk,node', yolk: '', out: path.join(here, 'results', 'latest.json'), timeout: 60,
+    profile: '', // a phase name (bcast, room, echo): record yolk with perf during it
+    luaprof: '', // a file: yolk runs LuaJIT's profiler (bench/app/app.lua) and writes its report there
+    mallocs: 0, // 1: count yolk's malloc/calloc/realloc calls per phase with perf uprobes (slows it down)
   };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
@@ -93,7 +97,9 @@ function startServer(name, port) {
   const cmd = name === 'yolk'
     ? [opt.yolk, ['start', '--baseDir', path.join(here, 'app'), '--port', String(port), '--env', 'prod']]
     : [process.execPath, [path.join(here, 'node_server.mjs'), String(port)]];
-  const proc = spawn(cmd[0], cmd[1], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env };
+  if (name === 'yolk' && opt.luaprof) env.YOLK_BENCH_LUAPROF = path.resolve(opt.luaprof);
+  const proc = spawn(cmd[0], cmd[1], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(proc);
   const log = [];
   proc.stdout.on('data', (d) => log.push(String(d)));
@@ -141,6 +147,67 @@ function split(total, parts) {
 
 const payload = { from: 'bench', text: 'the quick brown fox jumps over the lazy dog', n: 42 };
 
+// `perf record` attached to the yolk server while fn runs, when --profile names this phase.
+// Report with: perf report -i bench/results/yolk-<phase>.perf.data --no-children
+async function profiled(name, phase, srv, fn) {
+  if (name !== 'yolk' || opt.profile !== phase) return fn();
+  const out = path.join(here, 'results', `yolk-${phase}.perf.data`);
+  mkdirSync(path.dirname(out), { recursive: true });
+  const perf = spawn('perf', ['record', '-e', process.env.BENCH_PERF_EVENT || 'cpu-clock', ...(process.env.BENCH_PERF_EVENT ? [] : ['-F', '2000']), '--call-graph', process.env.BENCH_CALLGRAPH || 'fp', '-p', String(srv.proc.pid), '-o', out],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  started.add(perf);
+  await sleep(300);
+  try {
+    return await fn();
+  } finally {
+    const gone = new Promise((r) => perf.once('exit', r));
+    perf.kill('SIGINT');
+    await gone;
+    started.delete(perf);
+    process.stderr.write(`  perf data: ${path.relative(process.cwd(), out)}\n`);
+  }
+}
+
+// --mallocs 1: uprobes on libc's allocator (created here, deleted on exit) and `perf stat`
+// attached to yolk during each measured phase. A check of "no per-recipient allocation on
+// broadcast": the count per delivery must stay far below 1. Timings of such a run are not
+// meaningful (every probed call traps), so it is a separate pass.
+const ALLOC_FNS = ['malloc', 'calloc', 'realloc'];
+const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/lib64/libc.so.6'].find((p) => existsSync(p));
+function setupAllocProbes() {
+  for (const f of ALLOC_FNS) {
+    const r = spawnSync('perf', ['probe', '-q', '-x', libc, f], { encoding: 'utf8' });
+    if (r.status !== 0 && !/already exists/.test(r.stderr)) throw new Error(`perf probe ${f}: ${r.stderr}`);
+  }
+  process.on('exit', () => {
+    for (const f of ALLOC_FNS) spawnSync('perf', ['probe', '-q', '-d', `probe_libc:${f}`]);
+  });
+}
+async function countAllocs(pid, fn) {
+  const perf = spawn('perf', ['stat', '-x', ',', '-e', ALLOC_FNS.map((f) => `probe_libc:${f}`).join(','), '-p', String(pid)],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  started.add(perf);
+  let err = '';
+  perf.stderr.on('data', (d) => { err += d; });
+  await sleep(300);
+  const r = await fn();
+  const gone = new Promise((res) => perf.once('exit', res));
+  perf.kill('SIGINT');
+  await gone;
+  started.delete(perf);
+  r.allocs = err.split('\n').reduce((n, l) => n + (/probe_libc:/.test(l) ? Number(l.split(',')[0]) || 0 : 0), 0);
+  return r;
+}
+async function measured(name, phase, srv, fn) {
+  if (name === 'yolk' && opt.mallocs) {
+    const r = await countAllocs(srv.proc.pid, () => profiled(name, phase, srv, fn));
+    if (r.deliveries) { r.allocsPerDelivery = r.allocs / r.deliveries; r.allocsPerMessage = r.allocs * opt.clients / r.deliveries; }
+    if (r.requests) r.allocsPerRequest = r.allocs / r.requests;
+    return r;
+  }
+  return profiled(name, phase, srv, fn);
+}
+
 async function broadcast(srv, workers, event, m) {
   await Promise.all(workers.map((w) => w.request({ cmd: 'arm', expect: m, payload }, 'armed')));
   const done = workers.map((w) => w.wait('bdone'));
@@ -152,10 +219,11 @@ async function broadcast(srv, workers, event, m) {
   const cpu = cpuSec(srv.proc.pid) - cpu0;
   const sec = (end - start) / 1000;
   const deliveries = opt.clients * m;
+  const clientCpuSec = workers.map((w, i) => cpuSec(w.pid) - wcpu0[i]);
   return {
     deliveries, seconds: sec, perSec: deliveries / sec,
     serverCpuSec: cpu, serverCpuNsPerDelivery: (cpu * 1e9) / deliveries,
-    clientCpuSec: workers.map((w, i) => cpuSec(w.pid) - wcpu0[i]),
+    serverBusy: cpu / sec, clientCpuSec, clientBusyMax: Math.max(...clientCpuSec) / sec,
   };
 }
 
@@ -169,6 +237,7 @@ async function echo(srv, workers, c, k) {
   const wcpu0 = workers.map((w) => cpuSec(w.pid));
   const rs = await Promise.all(workers.map((w, i) => w.request({ cmd: 'echo', count: counts[i], k }, 'edone')));
   const cpu = cpuSec(srv.proc.pid) - cpu0;
+  const clientCpuSec = workers.map((w, i) => cpuSec(w.pid) - wcpu0[i]);
   const start = Math.min(...rs.map((r) => r.start));
   const end = Math.max(...rs.map((r) => r.end));
   const lat = rs.flatMap((r) => r.lat).sort((a, b) => a - b);
@@ -178,7 +247,7 @@ async function echo(srv, workers, c, k) {
     requests: n, seconds: sec, perSec: n / sec,
     p50ms: pct(lat, 50), p99ms: pct(lat, 99), maxms: lat[lat.length - 1],
     serverCpuSec: cpu, serverCpuUsPerRequest: (cpu * 1e6) / n,
-    clientCpuSec: workers.map((w, i) => cpuSec(w.pid) - wcpu0[i]),
+    serverBusy: cpu / sec, clientCpuSec, clientBusyMax: Math.max(...clientCpuSec) / sec,
   };
 }
 
@@ -199,15 +268,15 @@ async function benchServer(name) {
     const loaded = procStatus(srv.proc.pid);
     process.stderr.write(`  ${name}: ${opt.clients} clients connected in ${connectSec.toFixed(2)} s\n`);
 
-    // warm-up (JITs, buffers), not measured
-    await broadcast(srv, workers, 'bcast', 20);
+    // warm-up (JITs, per-connection write queues grown to their working size), not measured
+    await broadcast(srv, workers, 'bcast', Math.max(20, Math.round(opt.messages / 4)));
     await echo(srv, workers, Math.min(opt.concurrency, opt.clients), 20);
 
-    const bcast = await broadcast(srv, workers, 'bcast', opt.messages);
+    const bcast = await measured(name, 'bcast', srv, () => broadcast(srv, workers, 'bcast', opt.messages));
     process.stderr.write(`  ${name}: broadcast ${fmt(bcast.perSec)} deliveries/s\n`);
-    const room = await broadcast(srv, workers, 'bcastRoom', opt.messages);
+    const room = await measured(name, 'room', srv, () => broadcast(srv, workers, 'bcastRoom', opt.messages));
     process.stderr.write(`  ${name}: room broadcast ${fmt(room.perSec)} deliveries/s\n`);
-    const ech = await echo(srv, workers, Math.min(opt.concurrency, opt.clients), opt.requests);
+    const ech = await measured(name, 'echo', srv, () => echo(srv, workers, Math.min(opt.concurrency, opt.clients), opt.requests));
     process.stderr.write(`  ${name}: echo ${fmt(ech.perSec)} req/s p50 ${ech.p50ms.toFixed(2)} ms p99 ${ech.p99ms.toFixed(2)} ms\n`);
     const end = procStatus(srv.proc.pid);
     return {
@@ -236,16 +305,29 @@ function fmt(x) {
   return x.toFixed(2);
 }
 
+const busy = (p) => `${Math.round(p.serverBusy * 100)} / ${Math.round(p.clientBusyMax * 100)}`;
+
 function table(res) {
   const rows = [
+    [`connect ${opt.clients} clients (s)`, (r) => r.connectSec, 'lower'],
     ['broadcast to all (deliveries/s)', (r) => r.broadcast.perSec, 'higher'],
     ['  server CPU per delivery (ns)', (r) => r.broadcast.serverCpuNsPerDelivery, 'lower'],
+    ['  server / busiest client CPU (%)', (r) => busy(r.broadcast), null],
     ['broadcast to room (deliveries/s)', (r) => r.roomBroadcast.perSec, 'higher'],
     ['  server CPU per delivery (ns)', (r) => r.roomBroadcast.serverCpuNsPerDelivery, 'lower'],
+    ['  server / busiest client CPU (%)', (r) => busy(r.roomBroadcast), null],
     ['echo with ack (requests/s)', (r) => r.echo.perSec, 'higher'],
     ['  latency p50 (ms)', (r) => r.echo.p50ms, 'lower'],
     ['  latency p99 (ms)', (r) => r.echo.p99ms, 'lower'],
     ['  server CPU per request (us)', (r) => r.echo.serverCpuUsPerRequest, 'lower'],
+    ['  server / busiest client CPU (%)', (r) => busy(r.echo), null],
+    ...(opt.mallocs ? [
+      ['yolk mallocs per broadcast message (to all)', (r) => r.broadcast.allocsPerMessage ?? 'n/a', null],
+      ['  per delivery', (r) => r.broadcast.allocsPerDelivery ?? 'n/a', null],
+      ['yolk mallocs per broadcast message (to room)', (r) => r.roomBroadcast.allocsPerMessage ?? 'n/a', null],
+      ['  per delivery', (r) => r.roomBroadcast.allocsPerDelivery ?? 'n/a', null],
+      ['yolk mallocs per echo request', (r) => r.echo.allocsPerRequest ?? 'n/a', null],
+    ] : []),
     ['RSS idle (MB)', (r) => r.memory.idleRssKB / 1024, 'lower'],
     [`RSS with ${opt.clients} clients (MB)`, (r) => r.memory.rssKB / 1024, 'lower'],
     ['  per client (KB)', (r) => r.memory.perClientKB, 'lower'],
@@ -256,8 +338,10 @@ function table(res) {
   const head = ['metric', ...names, ...(both ? ['yolk/node', 'yolk is'] : [])];
   const lines = rows.map(([label, get, better]) => {
     const vals = names.map((n) => get(res[n]));
-    const cells = [label, ...vals.map(fmt)];
-    if (both) {
+    const cells = [label, ...vals.map((v) => (typeof v === 'string' ? v : fmt(v)))];
+    if (both && !better) {
+      cells.push('', '');
+    } else if (both) {
       const y = get(res.yolk); const n = get(res.node);
       const ratio = y / n;
       const adv = better === 'higher' ? ratio : 1 / ratio;
@@ -273,6 +357,7 @@ function table(res) {
 
 async function main() {
   const servers = opt.servers.split(',').filter(Boolean);
+  if (opt.mallocs) setupAllocProbes();
   if (servers.includes('yolk') && !opt.yolk) throw new Error('no yolk binary (build with `make bench`, or pass --yolk PATH)');
   const { version } = JSON.parse(readFileSync(path.join(root, 'node_modules/socket.io/package.json'), 'utf8'));
   const info = {
