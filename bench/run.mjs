@@ -355,18 +355,29 @@ function table(res) {
   return [line(head), `|${w.map((x, i) => (i === 0 ? ':' : '') + '-'.repeat(x + 1) + (i === 0 ? '' : ':')).join('|')}|`, ...lines.map(line)].join('\n');
 }
 
+function gitHead() {
+  const r = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: root, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
 async function main() {
   const servers = opt.servers.split(',').filter(Boolean);
   if (opt.mallocs) setupAllocProbes();
   if (servers.includes('yolk') && !opt.yolk) throw new Error('no yolk binary (build with `make bench`, or pass --yolk PATH)');
   const { version } = JSON.parse(readFileSync(path.join(root, 'node_modules/socket.io/package.json'), 'utf8'));
   const info = {
-    date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length,
+    date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length, loadavg: os.loadavg(),
     cpuModel: os.cpus()[0] && os.cpus()[0].model, node: process.version, socketio: version,
-    yolk: opt.yolk, options: opt,
+    yolk: opt.yolk, yolkCommit: gitHead(), options: opt,
+    bytes: {
+      broadcastFrame: Buffer.byteLength(`42${JSON.stringify(['bcast', payload])}`) + 2,
+      echoRequest: Buffer.byteLength(`42123${JSON.stringify(['echo', { seq: 12345, s: 'ping' }])}`) + 6,
+    },
   };
-  process.stderr.write(`bench: ${opt.clients} clients in ${opt.procs} processes, broadcast ${opt.messages} msgs ` +
-    `(window ${opt.window}), echo ${opt.concurrency} x ${opt.requests}; ${info.cpus} CPUs (${info.cpuModel})\n`);
+  process.stderr.write(`bench: yolk ${info.yolkCommit}, socket.io ${version} on node ${process.version}; ` +
+    `${info.cpus} CPUs (${info.cpuModel}), load average ${os.loadavg()[0].toFixed(2)}\n` +
+    `  ${opt.clients} clients in ${opt.procs} processes; broadcast ${opt.messages} packets (${info.bytes.broadcastFrame}-byte frames, ` +
+    `at most ${opt.window} in flight); echo: ${opt.concurrency} clients x ${opt.requests} sequential acks\n`);
   const res = {};
   for (const s of servers) res[s] = await benchServer(s);
   console.log(table(res));

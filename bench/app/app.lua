@@ -1,4 +1,4 @@
--- Boot hooks of the benchmark app. Only one, for diagnosis: with YOLK_BENCH_LUAPROF=FILE
+-- Boot hooks of the benchmark app, for diagnosis only. With YOLK_BENCH_LUAPROF=FILE
 -- (bench/run.mjs --luaprof), LuaJIT's sampling profiler runs for the server's whole life and
 -- FILE is rewritten every second with the hottest Lua functions and lines (interpreted and
 -- compiled code alike, plus time in C functions called from Lua).
@@ -16,6 +16,12 @@ local function top(counts, total, n)
 end
 
 return {
+  -- YOLK_BENCH_GCPAUSE=N: collectgarbage('setpause', N), to see what GC tuning would buy
+  -- (unset in the reported runs: yolk's defaults are what gets measured).
+  didLoad = function(app)
+    local pause = tonumber(os.getenv('YOLK_BENCH_GCPAUSE') or '')
+    if pause then collectgarbage('setpause', pause) end
+  end,
   serverDidReady = function(app)
     local file = os.getenv('YOLK_BENCH_LUAPROF')
     if not file or file == '' then return end
