@@ -65,6 +65,7 @@ struct yolk_http_server_s {
   uv_check_t flush_check;     /* flushes writes made by I/O callbacks */
   yolk_http_conn_t *flush_head; /* connections with corked writes */
   int flushers_active;
+  uint64_t accept_warned_ms;
   yolk_http_config_t cfg;
   llhttp_settings_t settings;
   yolk_http_conn_t *conns; /* doubly linked list of live connections */
@@ -96,6 +97,8 @@ struct yolk_http_conn_s {
   unsigned upgrade_wait : 1; /* an upgrade request is out; later bytes belong to its answer */
   unsigned lingering : 1;    /* shutdown sent; discarding input until EOF */
   unsigned peer_eof : 1;     /* the peer closed its side */
+  unsigned write_progress : 1; /* a write completed since the idle timer was armed */
+  size_t wq_mark; /* libuv's unwritten bytes when the idle timer was armed */
   int timer_mode;
 
   /* parsing */
@@ -280,6 +283,7 @@ static void conn_write_bufs(yolk_http_conn_t *c, yolk_buf_t **bufs, size_t n);
 static void server_maybe_finish(yolk_http_server_t *srv);
 
 static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms);
+static void idle_arm(yolk_http_conn_t *c);
 static void conn_start_reading(yolk_http_conn_t *c);
 
 static void parse_state_reset(yolk_http_conn_t *c) {
@@ -374,7 +378,11 @@ static void conn_linger(yolk_http_conn_t *c) {
 static void conn_close_after_write(yolk_http_conn_t *c) {
   if (c->closing) return;
   c->close_after_write = 1;
-  if (!c->writing && c->q_count == 0) conn_linger(c);
+  if (!c->writing && c->q_count == 0) {
+    conn_linger(c);
+  } else if (c->timer_mode != TIMER_IDLE) {
+    idle_arm(c); /* a peer that stops reading must not keep us waiting forever */
+  }
 }
 
 /* ---- writing ----------------------------------------------------------------- */
@@ -435,6 +443,7 @@ static void write_cb(uv_write_t *wr, int status) {
   }
   c->w_count = 0;
   if (c->closing) return;
+  c->write_progress = 1;
   if (status < 0) {
     yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(status));
     conn_close_now(c);
@@ -463,6 +472,7 @@ static void conn_flush(yolk_http_conn_t *c) {
   }
   size_t done = r > 0 ? (size_t)r : 0;
   c->pending_bytes -= done;
+  if (done) c->write_progress = 1;
   while (c->q_count) {
     yolk_buf_t *b = c->q[c->q_head];
     size_t left = b->len - c->q_off;
@@ -553,7 +563,18 @@ static void timer_cb(uv_timer_t *t) {
     send_error_and_close(c, 408);
     break;
   case TIMER_IDLE:
-    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: idle keep-alive connection closed", c->peer);
+    if (c->writing || c->q_count) {
+      /* Still sending to a slow reader: not idle while bytes move. One
+       * uv_write completes only at its end, so partial progress is seen in
+       * libuv's unwritten byte count. */
+      size_t wq = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+      if (c->write_progress || wq < c->wq_mark) {
+        idle_arm(c);
+        break;
+      }
+    }
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: %s, closing", c->peer,
+              c->writing || c->q_count ? "peer stopped reading" : "idle keep-alive connection");
     conn_close_now(c);
     break;
   case TIMER_RESUME:
@@ -583,6 +604,12 @@ static void timer_cb(uv_timer_t *t) {
   case TIMER_LINGER: conn_close_now(c); break;
   default: break;
   }
+}
+
+static void idle_arm(yolk_http_conn_t *c) {
+  c->write_progress = 0;
+  c->wq_mark = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  timer_set(c, TIMER_IDLE, c->srv->cfg.keepalive_timeout_ms);
 }
 
 static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms) {
@@ -915,7 +942,7 @@ static void after_response(yolk_http_conn_t *c, int keep_alive) {
   } else if (c->in_message) {
     timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
   } else {
-    timer_set(c, TIMER_IDLE, c->srv->cfg.keepalive_timeout_ms);
+    idle_arm(c);
   }
 }
 
@@ -1001,7 +1028,12 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
 static void on_connection(uv_stream_t *server, int status) {
   yolk_http_server_t *srv = server->data;
   if (status < 0) {
-    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "accept failed: %s", uv_strerror(status));
+    /* Out of descriptors comes in storms: one line per second is enough. */
+    uint64_t now = uv_now(srv->loop);
+    if (!srv->accept_warned_ms || now - srv->accept_warned_ms >= 1000) {
+      srv->accept_warned_ms = now ? now : 1;
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "accept failed: %s", uv_strerror(status));
+    }
     return;
   }
   if (srv->closing) return;

@@ -11,21 +11,30 @@ local Service = require('yolk.service')
 
 local PREFIX = 'room'
 
--- Module-level state: a service object is created per ctx, the rooms outlive them.
-local seeded = false
-local known = {}   -- [name] = true for rooms that exist (memory mode)
-local rooms = {}   -- [name] = { order = { id, ... }, nick = { [id] = nickname|false } }
+-- The rooms outlive a service object (one per ctx) and a reload (yolk dev reloads this file
+-- on every edit): they live in app.shared, the one table a process keeps across reloads.
+local function state(app)
+  local st = app.shared.chatRooms
+  if not st then
+    st = { known = {}, rooms = {} } -- known[name] = true: the room exists (memory mode);
+    app.shared.chatRooms = st       -- rooms[name] = { order = { id, ... }, nick = { [id] = nickname|false } }
+  end
+  return st
+end
 
 local RoomService = Service:extend()
 
+-- config.chat.rooms exist; seeded once per generation, so a reload adds new ones.
 local function seed(app)
-  if seeded then return end
-  seeded = true
+  local st = state(app)
+  if st.seeded_by == app then return end
+  st.seeded_by = app
   local chat = app.config.chat or {}
-  for _, name in ipairs(chat.rooms or { 'demo' }) do known[name] = true end
+  for _, name in ipairs(chat.rooms or { 'demo' }) do st.known[name] = true end
 end
 
-local function members(name)
+local function members(app, name)
+  local rooms = state(app).rooms
   local r = rooms[name]
   if not r then
     r = { order = {}, nick = {} }
@@ -43,13 +52,13 @@ function RoomService:exists(name)
     return v ~= nil and v ~= require('yolk').null
   end
   seed(app)
-  return known[name] == true
+  return state(app).known[name] == true
 end
 
 -- Creates a room (memory mode only; used by tests and by config seeding).
 function RoomService:create(name)
   seed(self.app)
-  known[name] = true
+  state(self.app).known[name] = true
 end
 
 -- Trims and checks a nickname: 1..20 characters, no control characters.
@@ -75,7 +84,7 @@ end
 -- Adds socket `id` to room `name`, with an optional nickname.
 -- Returns true, or false and 'taken' when another member already has that nickname.
 function RoomService:enter(name, id, nickname)
-  local r = members(name)
+  local r = members(self.app, name)
   if taken(r, nickname, id) then return false, 'taken' end
   if r.nick[id] == nil then r.order[#r.order + 1] = id end
   r.nick[id] = nickname or false
@@ -84,7 +93,7 @@ end
 
 -- Sets or changes the nickname of member `id`. Returns true or false, 'taken' | 'absent'.
 function RoomService:rename(name, id, nickname)
-  local r = rooms[name]
+  local r = state(self.app).rooms[name]
   if not r or r.nick[id] == nil then return false, 'absent' end
   if taken(r, nickname, id) then return false, 'taken' end
   r.nick[id] = nickname
@@ -92,6 +101,7 @@ function RoomService:rename(name, id, nickname)
 end
 
 function RoomService:leave(name, id)
+  local rooms = state(self.app).rooms
   local r = rooms[name]
   if not r or r.nick[id] == nil then return end
   r.nick[id] = nil
@@ -102,12 +112,12 @@ function RoomService:leave(name, id)
 end
 
 function RoomService:has(name, id)
-  local r = rooms[name]
+  local r = state(self.app).rooms[name]
   return r ~= nil and r.nick[id] ~= nil
 end
 
 function RoomService:nickname(name, id)
-  local r = rooms[name]
+  local r = state(self.app).rooms[name]
   return r and r.nick[id] or nil
 end
 
@@ -115,7 +125,7 @@ end
 function RoomService:users(name)
   local yolk = require('yolk')
   local list = yolk.array({})
-  local r = rooms[name]
+  local r = state(self.app).rooms[name]
   if r then
     for _, id in ipairs(r.order) do
       list[#list + 1] = { id = id, nickname = r.nick[id] or yolk.null }

@@ -53,9 +53,20 @@
  *                        as an error value that prints "os.exit() called".
  *   core.version
  *
+ * File watching (lua_fs_watch.c)
+ *   core.watch(path, fn(filename, events, err)) -> watch | nil, err: a libuv fs-event
+ *                        watcher on a file or directory. NOT recursive on Linux: it
+ *                        reports entries directly inside a watched directory. filename
+ *                        is relative to path (nil if the OS does not say); events is
+ *                        "change", "rename" or "rename,change". On an error fn gets
+ *                        (nil, nil, message) once and the watch stops. No debouncing.
+ *                        watch:stop() -> true if it was active; watch:active();
+ *                        watch:path(). A graceful stop closes every watch.
+ *
  * HTTP server (lua_http.c)
  *   core.server{ max_body_size, max_header_size, header_timeout_ms,
- *                keepalive_timeout_ms } -> server
+ *                keepalive_timeout_ms } -> server  (sizes: bytes, or strings like "100kb",
+ *                "1mb" as egg configs write them; so is socketio's maxHttpBufferSize)
  *   server:listen(host, port) -> true | nil, err ;  server:port() ;  server:close()
  *   server:on_request(fn(req)) for requests Socket.IO does not claim. req is a table:
  *     { method, url, path, query (raw string), headers = { [lower-case name] = value },
@@ -116,6 +127,7 @@ int yolk__luaopen_core(lua_State *L) {
   yolk__lua_open_json(L);
   yolk__lua_open_buffer(L);
   yolk__lua_open_timer(L);
+  yolk__lua_open_fs_watch(L);
   yolk__lua_open_http(L);
   yolk__lua_open_socketio(L);
   return 1;

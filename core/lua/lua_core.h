@@ -33,6 +33,7 @@
 
 typedef struct yolk__lua_timer_s yolk__lua_timer_t;
 typedef struct yolk__lua_server_s yolk__lua_server_t;
+typedef struct yolk__lua_watch_s yolk__lua_watch_t;
 
 struct yolk_lua_rt_s {
   lua_State *L;
@@ -48,6 +49,7 @@ struct yolk_lua_rt_s {
   int sig_refs[3];     /* Lua handlers for SIGINT, SIGTERM, SIGHUP (LUA_NOREF if none) */
   yolk__lua_timer_t *timers;   /* pending timers, cancelled on stop */
   yolk__lua_server_t *servers; /* open servers, closed on stop */
+  yolk__lua_watch_t *watches;  /* active fs watches (lua_fs_watch.c), closed on stop */
   FILE *log_file;
 };
 
@@ -143,6 +145,7 @@ const char *yolk__lua_to_buffer(lua_State *L, int idx, size_t *len);
 void yolk__lua_open_json(lua_State *L);
 void yolk__lua_open_buffer(lua_State *L);
 void yolk__lua_open_timer(lua_State *L);
+void yolk__lua_open_fs_watch(lua_State *L);
 void yolk__lua_open_http(lua_State *L);
 void yolk__lua_open_socketio(lua_State *L);
 /* Runtime functions: log, now, hrtime, stop, on_signal, version. */
@@ -168,6 +171,9 @@ struct yolk__lua_server_s {
   yolk__lua_server_t *prev, *next; /* rt->servers */
 };
 
+/* A byte size option at idx: a number or "100kb"/"1mb"/"1gb"; -1 if invalid. */
+double yolk__lua_parse_size(lua_State *L, int idx);
+
 /* server:socketio(opts) (lua_socketio.c) */
 int yolk__lua_server_socketio(lua_State *L);
 /* Kills the Socket.IO boxes of a server whose C side is gone and releases
@@ -176,6 +182,8 @@ void yolk__lua_sio_release(yolk__lua_server_t *s);
 
 /* Cancels every pending timer (graceful stop). */
 void yolk__lua_timers_cancel_all(yolk_lua_rt_t *rt);
+/* Closes every active fs watch (graceful stop, teardown). */
+void yolk__lua_watches_close_all(yolk_lua_rt_t *rt);
 /* Closes every open server (graceful stop). */
 void yolk__lua_servers_close_all(yolk_lua_rt_t *rt);
 

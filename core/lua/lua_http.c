@@ -11,6 +11,7 @@
  * moment either happens, and the binding freed, so nothing dangles. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lua_core.h"
 
@@ -284,13 +285,37 @@ void yolk__lua_servers_close_all(yolk_lua_rt_t *rt) {
   }
 }
 
-static lua_Number opt_number(lua_State *L, int t, const char *key, lua_Number def) {
+/* A byte size: a number, or a string with a unit as egg's configs write
+ * them ("100kb", "1mb", "1.5 gb"; 1kb = 1024). Returns -1 if it is neither. */
+double yolk__lua_parse_size(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) return lua_tonumber(L, idx);
+  if (lua_type(L, idx) != LUA_TSTRING) return -1;
+  const char *s = lua_tostring(L, idx);
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s) return -1;
+  while (*end == ' ') end++;
+  double unit = 1;
+  if (!strcasecmp(end, "") || !strcasecmp(end, "b")) unit = 1;
+  else if (!strcasecmp(end, "kb")) unit = 1024;
+  else if (!strcasecmp(end, "mb")) unit = 1024.0 * 1024;
+  else if (!strcasecmp(end, "gb")) unit = 1024.0 * 1024 * 1024;
+  else return -1;
+  return v * unit;
+}
+
+static lua_Number opt_number(lua_State *L, int t, const char *key, lua_Number def, int is_size) {
   lua_getfield(L, t, key);
   lua_Number v = def;
   if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "option %s must be a number", key);
-    v = lua_tonumber(L, -1);
-    if (v < 0) luaL_error(L, "option %s must not be negative", key);
+    if (is_size) {
+      v = yolk__lua_parse_size(L, -1);
+      if (v < 0) luaL_error(L, "option %s must be a size (a number, or a string such as \"100kb\")", key);
+    } else {
+      if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "option %s must be a number", key);
+      v = lua_tonumber(L, -1);
+      if (v < 0) luaL_error(L, "option %s must not be negative", key);
+    }
   }
   lua_pop(L, 1);
   return v;
@@ -303,10 +328,10 @@ static int l_server(lua_State *L) {
   yolk_server_options_init(&o);
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    o.max_body_size = (size_t)opt_number(L, 1, "max_body_size", (lua_Number)o.max_body_size);
-    o.max_header_size = (size_t)opt_number(L, 1, "max_header_size", (lua_Number)o.max_header_size);
-    o.header_timeout_ms = (unsigned)opt_number(L, 1, "header_timeout_ms", o.header_timeout_ms);
-    o.keepalive_timeout_ms = (unsigned)opt_number(L, 1, "keepalive_timeout_ms", o.keepalive_timeout_ms);
+    o.max_body_size = (size_t)opt_number(L, 1, "max_body_size", (lua_Number)o.max_body_size, 1);
+    o.max_header_size = (size_t)opt_number(L, 1, "max_header_size", (lua_Number)o.max_header_size, 1);
+    o.header_timeout_ms = (unsigned)opt_number(L, 1, "header_timeout_ms", o.header_timeout_ms, 0);
+    o.keepalive_timeout_ms = (unsigned)opt_number(L, 1, "keepalive_timeout_ms", o.keepalive_timeout_ms, 0);
   }
   yolk_server_t *srv = NULL;
   int rc = yolk_server_new(&rt->loop, &o, &srv);

@@ -156,6 +156,7 @@ void yolk__lua_rt_stop(yolk_lua_rt_t *rt) {
   rt->stopping = 1;
   yolk__lua_servers_close_all(rt);
   yolk__lua_timers_cancel_all(rt);
+  yolk__lua_watches_close_all(rt);
   if (!rt->stop_deadline_started) {
     rt->stop_deadline_started = 1;
     /* unref'd: it must not be what keeps the loop running */
@@ -408,6 +409,15 @@ void yolk__lua_open_runtime(lua_State *L) {
 
 /* ---- lifecycle ------------------------------------------------------------------ */
 
+/* An error outside any pcall (only out-of-memory can get there: every call
+ * into Lua code is protected) leaves no way back: say what happened. */
+static int on_panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "yolk: unprotected Lua error: %s\n", msg ? msg : "(no message)");
+  abort();
+  return 0;
+}
+
 yolk_lua_rt_t *yolk__lua_rt_new(void) {
   yolk_lua_rt_t *rt = yolk__calloc(1, sizeof(*rt));
   int rc = uv_loop_init(&rt->loop);
@@ -424,6 +434,7 @@ yolk_lua_rt_t *yolk__lua_rt_new(void) {
     abort();
   }
   rt->L = L;
+  lua_atpanic(L, on_panic);
   luaL_openlibs(L);
 
   lua_pushlightuserdata(L, (void *)&rt_key);
@@ -570,6 +581,7 @@ void yolk__lua_rt_free(yolk_lua_rt_t *rt) {
   rt->exiting = 1; /* from here on no Lua code runs; C objects only release their refs */
   yolk__lua_servers_close_all(rt);
   yolk__lua_timers_cancel_all(rt);
+  yolk__lua_watches_close_all(rt);
   signals_uninstall(rt);
   /* A pending uv_stop (os.exit) makes the next uv_run return at once: the
    * NOWAIT pass consumes it. The deadline bounds a close that never ends. */

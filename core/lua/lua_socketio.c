@@ -367,12 +367,13 @@ int yolk__lua_server_socketio(lua_State *L) {
   o.eio.ping_interval_ms = opt_ms(L, 2, "pingInterval", o.eio.ping_interval_ms);
   o.eio.ping_timeout_ms = opt_ms(L, 2, "pingTimeout", o.eio.ping_timeout_ms);
   o.eio.upgrade_timeout_ms = opt_ms(L, 2, "upgradeTimeout", o.eio.upgrade_timeout_ms);
-  if (opt_type(L, 2, "maxHttpBufferSize", LUA_TNUMBER)) {
-    lua_Number v = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-    if (v < 0) return luaL_error(L, "socketio option maxHttpBufferSize out of range");
+  lua_getfield(L, 2, "maxHttpBufferSize");
+  if (!lua_isnil(L, -1)) {
+    double v = yolk__lua_parse_size(L, -1);
+    if (v < 0) return luaL_error(L, "socketio option maxHttpBufferSize must be a size (a number or \"1mb\")");
     o.eio.max_http_buffer_size = (size_t)v;
   }
+  lua_pop(L, 1);
   o.connect_timeout_ms = opt_ms(L, 2, "connectTimeout", o.connect_timeout_ms);
   o.max_attachments = opt_ms(L, 2, "maxAttachments", o.max_attachments);
   o.eio.allow_eio3 = opt_bool(L, 2, "allowEIO3", o.eio.allow_eio3);

@@ -39,6 +39,25 @@ end
 
 local function fail(message, file) error(loader.load_error(message, file), 0) end
 
+-- "<file>:<line>: " of the config file line that mentions a middleware name
+-- (the env file first: it wins the merge), or '' when none does.
+local function config_where(baseDir, env, name)
+  for _, f in ipairs { 'config.' .. tostring(env) .. '.lua', 'config.default.lua' } do
+    local path = fs.join(fs.join(baseDir, 'config'), f)
+    local text = fs.read(path)
+    if text then
+      local n = 0
+      for line in (text .. '\n'):gmatch('([^\n]*)\n') do
+        n = n + 1
+        if line:find("'" .. name .. "'", 1, true) or line:find('"' .. name .. '"', 1, true) then
+          return ('%s:%d: '):format(path, n)
+        end
+      end
+    end
+  end
+  return ''
+end
+
 -- Load a file that returns a table or function(app) -> table.
 local function load_extension(app, path)
   if not fs.is_file(path) then return nil end
@@ -127,8 +146,9 @@ function M.load(opts)
       for i, name in ipairs(ncfg[kind] or {}) do
         local mw = type(name) == 'function' and name or app.io.middleware[name]
         if not mw then
-          fail(("config.io.namespace['%s'].%s: unknown middleware '%s' (expected app/io/middleware/%s.lua)")
-            :format(nspname, kind, tostring(name), tostring(name)), fs.join(baseDir, 'config'))
+          fail(("%sconfig.io.namespace['%s'].%s: unknown middleware '%s' (expected app/io/middleware/%s.lua)")
+            :format(config_where(baseDir, env, tostring(name)), nspname, kind, tostring(name), tostring(name)),
+            fs.join(baseDir, 'config'))
         end
         list[i] = mw
       end
@@ -144,8 +164,8 @@ function M.load(opts)
   for i, name in ipairs(config.middleware or {}) do
     local entry = http_factories[name]
     if not entry or loader.is_dir_node(entry) then
-      fail(("config.middleware: unknown middleware '%s' (expected app/middleware/%s.lua)"):format(name, name),
-        fs.join(baseDir, 'config'))
+      fail(("%sconfig.middleware: unknown middleware '%s' (expected app/middleware/%s.lua)")
+        :format(config_where(baseDir, env, tostring(name)), name, name), fs.join(baseDir, 'config'))
     end
     http_list[i] = instantiate(app, entry, config[name], 'middleware ' .. name)
   end

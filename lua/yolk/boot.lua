@@ -87,7 +87,16 @@ function M.start(opts)
   local server = core.server({
     max_body_size = config.bodyParser and config.bodyParser.jsonLimit or nil,
   })
-  local sio = server:socketio(M.sio_options(config))
+  local sio_opts = M.sio_options(config)
+  if sio_opts.generateId then
+    -- through the running generation, so that a reload changes the code
+    sio_opts.generateId = function(handshake)
+      local gen = M.runtime and M.runtime.gen
+      local fn = gen and gen.config.io.generateId or config.io.generateId
+      return fn(handshake)
+    end
+  end
+  local sio = server:socketio(sio_opts)
   local runtime = io_mod.runtime(sio)
   runtime.server = server
   runtime.core = core
@@ -107,36 +116,18 @@ function M.start(opts)
   if core.on_signal then core.on_signal('SIGHUP', function() M.reload('SIGHUP') end) end
   logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
   M.server_did_ready(app)
+  -- yolk dev reloads on file changes; yolk start only on SIGHUP
+  if opts.command == 'dev' and core.watch then
+    M.watcher = require('yolk.reload').watch(M, app.baseDir)
+  end
   return runtime, app
 end
 
 -- Load the application again into a new generation and swap it in; on any
--- error keep the running one. Live sockets keep their ids and rooms; their
--- next packets go through the new generation. (yolk dev's file watching,
--- later, calls this too.)
+-- error keep the running one (yolk.reload). why: 'SIGHUP' or the list of
+-- changed files (yolk dev's watcher).
 function M.reload(why)
-  local rt = M.runtime
-  if not rt then return false, 'not started' end
-  local core = require('yolk.core')
-  local logger = require('yolk.logger')
-  local t0 = core.hrtime and core.hrtime() or 0
-  local ok, app = xpcall(require('yolk.application').load, function(e)
-    if require('yolk.loader').is_load_error(e) then return e end
-    return debug.traceback(tostring(e), 2)
-  end, M.opts)
-  if not ok then
-    logger.yolk:error('reload failed (%s), keeping the running code: %s', tostring(why), error_text(app))
-    return false, error_text(app)
-  end
-  local old = rt.gen
-  if old and old.config.cluster.listen.port ~= app.config.cluster.listen.port then
-    logger.yolk:warn('reload: the listen port changed; it takes effect after a restart')
-  end
-  rt:use(app)
-  M.server_did_ready(app)
-  local ms = core.hrtime and (core.hrtime() - t0) / 1e6 or 0
-  logger.yolk:info('reloaded (%s) in %.1f ms', tostring(why), ms)
-  return true
+  return require('yolk.reload').reload(M, why)
 end
 
 function M.main(opts)

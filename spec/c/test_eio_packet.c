@@ -1,4 +1,5 @@
 /* test_eio_packet.c - the Engine.IO codec: packets, v4 and v3 payloads, base64, JSONP. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "eio_packet.h"
@@ -404,6 +405,95 @@ static void test_jsonp(void) {
   yolk__sb_free(&sb);
 }
 
+/* ---- fuzzing: random input never crashes; random packets round-trip ------------ */
+
+static uint32_t rng_state = 12345;
+static uint32_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 17;
+  rng_state ^= rng_state << 5;
+  return rng_state;
+}
+
+static int count_only(void *ud, const yolk_eio_packet_t *p) {
+  (*(int *)ud)++;
+  (void)p;
+  return 0;
+}
+
+static void test_fuzz(void) {
+  /* biased alphabet so lengths, separators and markers show up often */
+  static const char alphabet[] = "0123456789:b\x1e\xff\x00\x01\x04" "AQ=+/\xe2\x82\xac\xf0\x9f\x98\x80" "d&%";
+  char in[64];
+  for (int round = 0; round < 20000; round++) {
+    size_t n = rnd() % sizeof(in);
+    for (size_t i = 0; i < n; i++)
+      in[i] = (rnd() & 3) ? alphabet[rnd() % (sizeof(alphabet) - 1)] : (char)(rnd() & 0xFF);
+    const char *err;
+    int count = 0;
+    for (int f = 0; f <= YOLK_EIO_PAYLOAD_V3_BINARY; f++) yolk__eio_payload_decode(f, in, n, count_only, &count, &err);
+    yolk_sb_t scratch, out;
+    yolk__sb_init(&scratch);
+    yolk__sb_init(&out);
+    yolk_eio_packet_t p;
+    yolk__eio_packet_decode(3, (int)(rnd() & 1), in, n, &scratch, &p, &err);
+    yolk__eio_packet_decode(4, (int)(rnd() & 1), in, n, &scratch, &p, &err);
+    yolk__eio_b64_decode(&out, in, n);
+    yolk__eio_jsonp_body(in, n, &out);
+    yolk__utf16_length(in, n);
+    yolk__sb_free(&scratch);
+    yolk__sb_free(&out);
+  }
+
+  /* round trips: a random list of packets encodes and decodes to itself */
+  int ok = 1;
+  for (int round = 0; round < 3000 && ok; round++) {
+    int format = (int)(rnd() % 3);
+    int protocol = format == YOLK_EIO_PAYLOAD_V4 ? 4 : 3;
+    int np = 1 + (int)(rnd() % 5);
+    char data[5][40];
+    yolk_eio_packet_t pk[5];
+    yolk_sb_t sb;
+    yolk__sb_init(&sb);
+    for (int i = 0; i < np; i++) {
+      int binary = (rnd() % 3) == 0;
+      size_t len = rnd() % 20;
+      for (size_t k = 0; k < len; k++) {
+        if (binary) {
+          data[i][k] = (char)(rnd() & 0xFF);
+        } else if ((rnd() % 5) == 0 && k + 4 <= len) { /* an emoji: two UTF-16 units */
+          memcpy(data[i] + k, "\xf0\x9f\x98\x80", 4);
+          k += 3;
+        } else {
+          data[i][k] = (char)('a' + rnd() % 26);
+        }
+      }
+      pk[i].type = binary ? YOLK_EIO_MESSAGE : (int)(rnd() % 7);
+      if (pk[i].type == YOLK_EIO_MESSAGE && !binary && format == YOLK_EIO_PAYLOAD_V4 && len == 0) len = 1, data[i][0] = 'x';
+      pk[i].binary = binary;
+      pk[i].data = data[i];
+      pk[i].len = len;
+      yolk__eio_payload_append(&sb, format, &pk[i], i == 0);
+    }
+    collected_t col;
+    const char *err;
+    memset(&col, 0, sizeof(col));
+    int rc = yolk__eio_payload_decode(format, sb.data, sb.len, collect, &col, &err);
+    /* v3 text skips empty packets only when the whole element is empty, which
+     * never happens (the type is always there) */
+    if (rc != 0 || col.n != np) ok = 0;
+    for (int i = 0; ok && i < np; i++)
+      if (col.type[i] != pk[i].type || col.binary[i] != pk[i].binary || col.len[i] != pk[i].len ||
+          (pk[i].len && memcmp(col.data[i], pk[i].data, pk[i].len) != 0))
+        ok = 0;
+    if (!ok) fprintf(stderr, "round trip failed: format %d, %d packets\n", format, np);
+    collected_free(&col);
+    yolk__sb_free(&sb);
+    (void)protocol;
+  }
+  CHECK(ok);
+}
+
 int main(void) {
   test_base64();
   test_packet_text_encoding();
@@ -414,5 +504,6 @@ int main(void) {
   test_payload_v3_text();
   test_payload_v3_binary();
   test_jsonp();
+  test_fuzz();
   TEST_MAIN_END();
 }

@@ -147,8 +147,8 @@ static void on_request(yolk_http_req_t *req, void *ud) {
     req->on_abort = held_abort;
   } else if (strcmp(path, "/hold2") == 0) {
     req->on_abort = answer_in_abort;
-  } else if (strcmp(path, "/big") == 0) {
-    size_t n = 4u << 20;
+  } else if (strcmp(path, "/big") == 0 || strcmp(path, "/huge") == 0) {
+    size_t n = path[1] == 'b' ? 4u << 20 : 24u << 20;
     yolk_buf_t *b = yolk__buf_new(n);
     for (size_t i = 0; i < n; i++) b->data[i] = (char)('a' + i % 26);
     yolk__http_respond_buf(req, 200, NULL, b);
@@ -677,6 +677,43 @@ static void t_limits(int port) {
   resp_free(&r);
   CHECK(cl_wait_closed(c));
   cl_close(c);
+
+  /* a slow reader gets all of a response that takes longer than the idle
+   * timeout (300 ms) to send; the timer only closes a peer making no progress */
+  for (int keep = 0; keep < 2; keep++) {
+    c = cl_connect(port);
+    cl_puts(c, keep ? "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n"
+                    : "GET /huge HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    size_t total = 0;
+    char *tmp = malloc(1 << 16);
+    for (;;) {
+      ssize_t k = recv(c->fd, tmp, 1 << 16, 0);
+      if (k <= 0) break;
+      total += (size_t)k;
+      if (total > (24u << 20)) break;
+      sleep_ms(1);
+    }
+    free(tmp);
+    if (total <= (24u << 20)) fprintf(stderr, "slow reader got %zu bytes\n", total);
+    CHECK(total > (24u << 20)); /* head + whole body */
+    cl_close(c);
+  }
+
+  /* a peer that stops reading is dropped once nothing moves for a while */
+  {
+    c = cl_connect(port);
+    int small = 64 * 1024;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    cl_puts(c, "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n");
+    sleep_ms(1500);
+    size_t total = 0;
+    char *tmp = malloc(1 << 16);
+    ssize_t k;
+    while ((k = recv(c->fd, tmp, 1 << 16, 0)) > 0) total += (size_t)k;
+    free(tmp);
+    CHECK(total < (24u << 20));
+    cl_close(c);
+  }
 
   /* keep-alive idle timeout (300 ms): the server closes an idle connection */
   c = cl_connect(port);

@@ -53,6 +53,34 @@ check(not text:find('not written', 1, true), 'log level filters')
 local bad = core.set_log_file('/nonexistent-dir/x.log')
 check(bad == nil, 'set_log_file on a bad path returns nil, err')
 
+-- servers: options, listen errors, close (HTTP and Socket.IO traffic is
+-- covered by spec/e2e/lua_core.test.mjs)
+check(pcall(core.server, { max_body_size = '1mb', max_header_size = 8192 }), 'size strings accepted')
+check(not pcall(core.server, { max_body_size = 'lots' }), 'bad size raises')
+check(not pcall(core.server, { header_timeout_ms = 'soon' }), 'bad number raises')
+local s1 = core.server()
+check(s1:listen('127.0.0.1', 0) == true, 'listen on port 0')
+local port = s1:port()
+check(type(port) == 'number' and port > 0, 'port() after listen')
+local s2 = core.server()
+local ok2, err2 = s2:listen('127.0.0.1', port)
+check(ok2 == nil and tostring(err2):find('EADDRINUSE', 1, true) ~= nil, 'listen on a used port: nil, EADDRINUSE')
+check(s2:close() == true and s2:close() == false, 'close once')
+check(s2:port() == nil and select(1, s2:listen('127.0.0.1', 0)) == nil, 'a closed server is dead')
+local sio = s1:socketio { pingInterval = 1000, maxHttpBufferSize = '100kb', transports = { 'websocket' } }
+check(s1:socketio() == sio, 'one sio per server')
+local nsp = sio:of('/chat')
+check(sio:of('/chat') == nsp and nsp:name() == '/chat', 'of() returns the same namespace')
+check(not pcall(sio.of, sio, 'chat'), 'namespace names start with /')
+check(not pcall(s1.socketio, core.server(), { transports = { 'carrier-pigeon' } }), 'unknown transport raises')
+check(nsp:socket('nope') == nil, 'nsp:socket(unknown) is nil')
+check(nsp:broadcast(nil, { 'ev', 1, n = 2 }) == true, 'broadcast to nobody')
+check(not pcall(nsp.broadcast, nsp, nil, { 'ev', print }), 'broadcast of a function raises')
+local fetched
+nsp:fetch_sockets({ rooms = { 'r' } }, function(err, list) fetched = { err = err, n = #list } end)
+s1:close()
+check(sio:of('/x') == nil, 'a closing server makes no namespaces')
+
 -- timers: order, stop, errors in callbacks do not stop the loop
 local order = {}
 local t0 = core.now()
@@ -68,6 +96,8 @@ core.timer(40, function()
   check(table.concat(order, ',') == '0,10,30', 'timer order: ' .. table.concat(order, ','))
   check(core.now() - t0 >= 30, 'time advanced')
   check(core.hrtime() > 0, 'hrtime')
+  check(fetched and fetched.err == nil and fetched.n == 0, 'fetch_sockets called back')
+  check(nsp:name() == nil and nsp:broadcast(nil, { 'x' }) == false, 'namespace is dead once the server closed')
   -- core.stop() cancels pending timers and ends the loop
   core.timer(100000, function() check(false, 'timer after stop ran') end)
   core.timer(0, function()

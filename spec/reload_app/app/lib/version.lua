@@ -1,0 +1,2 @@
+-- A plain module the controller require()s: reloads load it afresh.
+return { text = 'lib v1' }
