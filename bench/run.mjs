@@ -184,7 +184,9 @@ function setupAllocProbes() {
   });
 }
 async function countAllocs(pid, fn) {
-  const perf = spawn('perf', ['stat', '-x', ',', '-e', ALLOC_FNS.map((f) => `probe_libc:${f}`).join(','), '-p', String(pid)],
+  // BENCH_COUNT_EVENTS: other perf events to count instead (printed raw), e.g. syscalls:sys_enter_writev
+  const events = process.env.BENCH_COUNT_EVENTS || ALLOC_FNS.map((f) => `probe_libc:${f}`).join(',');
+  const perf = spawn('perf', ['stat', '-x', ',', '-e', events, '-p', String(pid)],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   started.add(perf);
   let err = '';
@@ -195,6 +197,7 @@ async function countAllocs(pid, fn) {
   perf.kill('SIGINT');
   await gone;
   started.delete(perf);
+  if (process.env.BENCH_COUNT_EVENTS) process.stderr.write(err);
   r.allocs = err.split('\n').reduce((n, l) => n + (/probe_libc:/.test(l) ? Number(l.split(',')[0]) || 0 : 0), 0);
   return r;
 }
@@ -362,7 +365,7 @@ function gitHead() {
 
 async function main() {
   const servers = opt.servers.split(',').filter(Boolean);
-  if (opt.mallocs) setupAllocProbes();
+  if (opt.mallocs && !process.env.BENCH_COUNT_EVENTS) setupAllocProbes();
   if (servers.includes('yolk') && !opt.yolk) throw new Error('no yolk binary (build with `make bench`, or pass --yolk PATH)');
   const { version } = JSON.parse(readFileSync(path.join(root, 'node_modules/socket.io/package.json'), 'utf8'));
   const info = {
