@@ -15,7 +15,16 @@
 // Server CPU time (utime+stime from /proc) per phase is reported too: on a small shared machine
 // the clients compete with the server for cores, and CPU per delivery/request is the figure
 // least disturbed by that. Client CPU is printed so a saturated client side would be visible.
+// Both servers get the same clients: bench/client.mjs speaks WebSocket/Engine.IO/Socket.IO v4
+// over raw TCP (no socket.io-client), so a delivery costs the client little and the servers are
+// what is measured; it still checks the first broadcast and echo ack of every phase.
 // Every process started here is killed on exit. Results: table on stdout, JSON in bench/results/.
+//
+// Diagnosis (yolk only): --profile PHASE records a perf profile of that phase (BENCH_CALLGRAPH=dwarf
+// for C call stacks, BENCH_PERF_EVENT=... to sample another event); --luaprof FILE runs LuaJIT's
+// profiler in the server; --mallocs 1 counts libc allocations per phase (BENCH_COUNT_EVENTS=...
+// counts other perf events instead, e.g. syscalls:sys_enter_writev); YOLK_BENCH_GCPAUSE=N sets
+// the Lua GC pause. None of these is on in a normal run.
 import { spawn, spawnSync, fork } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -381,6 +390,17 @@ async function main() {
     `${info.cpus} CPUs (${info.cpuModel}), load average ${os.loadavg()[0].toFixed(2)}\n` +
     `  ${opt.clients} clients in ${opt.procs} processes; broadcast ${opt.messages} packets (${info.bytes.broadcastFrame}-byte frames, ` +
     `at most ${opt.window} in flight); echo: ${opt.concurrency} clients x ${opt.requests} sequential acks\n`);
+  if (servers.includes('yolk')) {
+    process.stderr.write(`  yolk binary: ${path.relative(process.cwd(), opt.yolk)}\n`);
+    const cache = path.join(path.dirname(opt.yolk), 'CMakeCache.txt');
+    if (existsSync(cache)) {
+      const c = readFileSync(cache, 'utf8');
+      const type = (c.match(/^CMAKE_BUILD_TYPE:\w+=(.*)$/m) || [])[1];
+      info.yolkBuildType = type;
+      if (type !== 'Release' && type !== 'RelWithDebInfo') process.stderr.write(`  WARNING: yolk build type is ${type || 'unset'}, not Release\n`);
+      if (/^YOLK_SANITIZE:\w+=ON$/m.test(c)) process.stderr.write('  WARNING: yolk is built with sanitizers: numbers are meaningless\n');
+    }
+  }
   const res = {};
   for (const s of servers) res[s] = await benchServer(s);
   console.log(table(res));
