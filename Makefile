@@ -19,7 +19,8 @@ test: deps
 
 # Release build in build-release/, then yolk vs Node socket.io (what is measured: the header of
 # bench/run.mjs); options go in BENCH_ARGS, e.g. make bench BENCH_ARGS='--clients 200'.
-bench: deps
+bench:
+	YOLK_BROWSER_TESTS=0 ./.ci/deps
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build build-release -j $(JOBS)
 	node bench/run.mjs --yolk build-release/yolk $(BENCH_ARGS)
