@@ -17,8 +17,8 @@ run: deps build
 test: deps
 	./.ci/test
 
-# Release build in build-release/, then yolk vs Node socket.io (what is measured: the header of
-# bench/run.mjs); options go in BENCH_ARGS, e.g. make bench BENCH_ARGS='--clients 200'.
+# Release build in build-release/, then yolk vs Node socket.io (see bench/README.md); options
+# go in BENCH_ARGS, e.g. make bench BENCH_ARGS='--clients 200'.
 bench:
 	YOLK_BROWSER_TESTS=0 ./.ci/deps
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
