@@ -2,14 +2,15 @@
 //
 //   node bench/run.mjs [--clients N] [--messages M] [--concurrency C] [--requests K]
 //                      [--procs P] [--window W] [--servers yolk,node] [--yolk PATH] [--out FILE]
-//                      [--profile bcast|room|echo] [--luaprof FILE] [--mallocs 1]
+//                      [--profile bcast|room|single|echo] [--luaprof FILE] [--mallocs 1]
 //
 // Each server in turn is started on a free 127.0.0.1 port with the same app (bench/app for
 // yolk, bench/node_server.mjs for socket.io 4), then P client processes (bench/client.mjs)
 // open N WebSocket clients, each joins room "bench", and we measure:
 //   1. broadcast: one client emits M `bcast` packets, the server emits each to all N sockets
 //      of '/' (io.emit / app.io:of('/'):emit); deliveries/s = N*M / (first send .. last receipt).
-//      Also `bcastRoom` (to the room "bench", which everyone joined).
+//      Also `bcastRoom` (to the room "bench", which everyone joined), and `bcast` with one packet
+//      in flight (M/4 packets): no batching across packets.
 //   2. echo: C clients each do K sequential emits with ack; requests/s, p50/p99 latency.
 //   3. memory: server RSS before clients, after N clients, and peak (VmHWM) at the end.
 // Server CPU time (utime+stime from /proc) per phase is reported too: on a small shared machine
@@ -39,7 +40,7 @@ function args() {
   const o = {
     clients: 1000, messages: 1000, concurrency: 50, requests: 400, procs: 2, window: 64,
     servers: 'yolk,node', yolk: '', out: path.join(here, 'results', 'latest.json'), timeout: 60,
-    profile: '', // a phase name (bcast, room, echo): record yolk with perf during it
+    profile: '', // a phase name (bcast, room, single, echo): record yolk with perf during it
     luaprof: '', // a file: yolk runs LuaJIT's profiler (bench/app/app.lua) and writes its report there
     mallocs: 0, // 1: count yolk's malloc/calloc/realloc calls per phase with perf uprobes (slows it down)
   };
@@ -220,12 +221,12 @@ async function measured(name, phase, srv, fn) {
   return profiled(name, phase, srv, fn);
 }
 
-async function broadcast(srv, workers, event, m) {
+async function broadcast(srv, workers, event, m, window = opt.window) {
   await Promise.all(workers.map((w) => w.request({ cmd: 'arm', expect: m, payload }, 'armed')));
   const done = workers.map((w) => w.wait('bdone'));
   const cpu0 = cpuSec(srv.proc.pid);
   const wcpu0 = workers.map((w) => cpuSec(w.pid));
-  const { start } = await workers[0].request({ cmd: 'send', event, m, window: opt.window, payload }, 'sent');
+  const { start } = await workers[0].request({ cmd: 'send', event, m, window, payload }, 'sent');
   const ends = await Promise.all(done);
   const end = Math.max(...ends.map((e) => e.at));
   const cpu = cpuSec(srv.proc.pid) - cpu0;
@@ -288,11 +289,15 @@ async function benchServer(name) {
     process.stderr.write(`  ${name}: broadcast ${fmt(bcast.perSec)} deliveries/s\n`);
     const room = await measured(name, 'room', srv, () => broadcast(srv, workers, 'bcastRoom', opt.messages));
     process.stderr.write(`  ${name}: room broadcast ${fmt(room.perSec)} deliveries/s\n`);
+    // One packet at a time: the next is sent when the sender got the previous one back, so
+    // nothing is batched across packets; each one is a full fan-out of its own.
+    const single = await measured(name, 'single', srv, () => broadcast(srv, workers, 'bcast', Math.max(10, Math.round(opt.messages / 4)), 1));
+    process.stderr.write(`  ${name}: broadcast one at a time ${fmt(single.perSec)} deliveries/s\n`);
     const ech = await measured(name, 'echo', srv, () => echo(srv, workers, Math.min(opt.concurrency, opt.clients), opt.requests));
     process.stderr.write(`  ${name}: echo ${fmt(ech.perSec)} req/s p50 ${ech.p50ms.toFixed(2)} ms p99 ${ech.p99ms.toFixed(2)} ms\n`);
     const end = procStatus(srv.proc.pid);
     return {
-      connectSec, broadcast: bcast, roomBroadcast: room, echo: ech,
+      connectSec, broadcast: bcast, roomBroadcast: room, singleBroadcast: single, echo: ech,
       memory: {
         idleRssKB: idle.rssKB, rssKB: loaded.rssKB, peakRssKB: end.hwmKB,
         perClientKB: (loaded.rssKB - idle.rssKB) / opt.clients,
@@ -328,6 +333,9 @@ function table(res) {
     ['broadcast to room (deliveries/s)', (r) => r.roomBroadcast.perSec, 'higher'],
     ['  server CPU per delivery (ns)', (r) => r.roomBroadcast.serverCpuNsPerDelivery, 'lower'],
     ['  server / busiest client CPU (%)', (r) => busy(r.roomBroadcast), null],
+    ['broadcast, one packet at a time (deliveries/s)', (r) => r.singleBroadcast.perSec, 'higher'],
+    ['  server CPU per delivery (ns)', (r) => r.singleBroadcast.serverCpuNsPerDelivery, 'lower'],
+    ['  server / busiest client CPU (%)', (r) => busy(r.singleBroadcast), null],
     ['echo with ack (requests/s)', (r) => r.echo.perSec, 'higher'],
     ['  latency p50 (ms)', (r) => r.echo.p50ms, 'lower'],
     ['  latency p99 (ms)', (r) => r.echo.p99ms, 'lower'],
@@ -338,6 +346,8 @@ function table(res) {
       ['  per delivery', (r) => r.broadcast.allocsPerDelivery ?? 'n/a', null],
       ['yolk mallocs per broadcast message (to room)', (r) => r.roomBroadcast.allocsPerMessage ?? 'n/a', null],
       ['  per delivery', (r) => r.roomBroadcast.allocsPerDelivery ?? 'n/a', null],
+      ['yolk mallocs per broadcast message (one at a time)', (r) => r.singleBroadcast.allocsPerMessage ?? 'n/a', null],
+      ['  per delivery', (r) => r.singleBroadcast.allocsPerDelivery ?? 'n/a', null],
       ['yolk mallocs per echo request', (r) => r.echo.allocsPerRequest ?? 'n/a', null],
     ] : []),
     ['RSS idle (MB)', (r) => r.memory.idleRssKB / 1024, 'lower'],
