@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build run test test-c test-e2e test-lua asan clean
+.PHONY: deps build run test test-c test-e2e test-lua asan clean bench
 
 deps:
 	./.ci/deps
@@ -20,5 +20,13 @@ run:
 test: deps
 	./.ci/test
 
+# Release build in build-release/, then yolk vs Node socket.io (see bench/README.md); options
+# go in BENCH_ARGS, e.g. make bench BENCH_ARGS='--clients 200'.
+bench:
+	YOLK_BROWSER_TESTS=0 ./.ci/deps
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build-release -j $(JOBS)
+	node bench/run.mjs --yolk build-release/yolk $(BENCH_ARGS)
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-release

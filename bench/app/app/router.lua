@@ -1,0 +1,9 @@
+-- The benchmark's events; bench/node_server.mjs handles the same ones the same way.
+return function(app)
+  local c = app.io.controller.bench
+  local nsp = app.io:of('/')
+  nsp:route('echo', c.echo)
+  nsp:route('bcast', c.bcast)
+  nsp:route('bcastRoom', c.bcastRoom)
+  nsp:route('join', c.join)
+end
