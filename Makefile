@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build run test test-c test-e2e test-lua asan clean bench
+.PHONY: deps build run test bench clean
 
 deps:
 	./.ci/deps
