@@ -18,12 +18,17 @@ local function pack(...) return { n = select('#', ...), ... } end
 
 local M = {}
 
+-- A room argument (one room or an array of rooms) as a list. nil or a table
+-- that is not an array is refused: read as "no rooms" it would widen
+-- to(room) / disconnectSockets() to every socket of the namespace.
 local function list_of(v)
   if type(v) == 'table' then
     local out = {}
     for i, x in ipairs(v) do out[i] = x end
+    if #out == 0 and next(v) ~= nil then error('rooms must be a string or an array of strings, not an object', 3) end
     return out
   end
+  if v == nil then error('room must be a string or an array of strings, not nil', 3) end
   return { v }
 end
 
