@@ -83,6 +83,7 @@ local function parse_body(app, ctx, req)
   if ct:find('application/json', 1, true) or ct:find('+json', 1, true) then
     local v, err = yolk.json_decode(body)
     if v == nil and err then
+      ctx.logger:warn('invalid JSON body (%s), answering 400', tostring(err))
       ctx.status = 400
       ctx.body = { message = 'invalid JSON body: ' .. tostring(err) }
       return false
