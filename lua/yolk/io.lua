@@ -213,10 +213,12 @@ function Socket:_emit(flags, ev, ...)
           if err then
             scheduler.spawn_ex(label, nil, cb, err_string(err))
           else
-            scheduler.spawn_ex(label, nil, cb, nil, unpack(res, 1, res.n or #res))
+            -- unpacked inside the new coroutine: too many values from the
+            -- client is then the callback's error, reported as such
+            scheduler.spawn_ex(label, nil, function() return cb(nil, unpack(res, 1, res.n or #res)) end)
           end
         elseif not err then
-          scheduler.spawn_ex(label, nil, cb, unpack(res, 1, res.n or #res))
+          scheduler.spawn_ex(label, nil, function() return cb(unpack(res, 1, res.n or #res)) end)
         end
       end
     end
@@ -427,7 +429,11 @@ function Runtime:on_event(st, sock, args, ack_id)
   end
   args.n = n
   ctx.packet = args
-  ctx.args = { n = n - 1, unpack(args, 2, n) }
+  -- a loop, not unpack(): a client may send more arguments than Lua can
+  -- hold on its stack (a few thousand), which must not fail here
+  local a = { n = n - 1 }
+  for i = 2, n do a[i - 1] = args[i] end
+  ctx.args = a
   local event = args[1]
   local chain = gen:chains(st.name).packetMiddleware
   scheduler.spawn_ex(socket.id, nil, function()
