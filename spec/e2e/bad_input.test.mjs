@@ -722,3 +722,22 @@ test('connections that vanish mid-input: nothing leaks or hangs (see the ASan ru
   await sleep(100);
   await stillHealthy();
 });
+
+test('Lua: more arguments than a Lua stack holds (100000) are an app error, not a framework one', async () => {
+  const ws = await eioWs();
+  const many = Array.from({ length: 100000 }, (_, i) => i);
+  const m = mark();
+  ws.send(`421${JSON.stringify(['message-with-ack', ...many])}`);
+  ws.send(`42${JSON.stringify(['message', ...many])}`);
+  // and the same as the answer to a server's emitWithAck
+  ws.send('422["ask",1000]');
+  const q = await ws.next((x) => typeof x === 'string' && x.startsWith('42') && x.includes('"question"'));
+  ws.send(`43${/^42(\d+)/.exec(q)[1]}${JSON.stringify(many)}`);
+  ws.send('423["message-with-ack","after"]');
+  assert.equal(await ws.next((x) => typeof x === 'string' && x.startsWith('433')), '433["after"]');
+  await logLine(m, /error while handling message-with-ack: .*too many results to unpack/);
+  await logLine(m, /error while handling ask: .*too many results to unpack/);
+  assert.deepEqual(server.out.text.slice(m).split('\n').filter((l) => /ERROR \[lua\]/.test(l)), []);
+  ws.close();
+  await stillHealthy();
+});
