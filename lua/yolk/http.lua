@@ -59,9 +59,19 @@ local function serve_static(app, ctx)
   if ctx.path:sub(1, #prefix) ~= prefix then return false end
   if ctx.method ~= 'GET' and ctx.method ~= 'HEAD' then return false end
   local rel = decode(ctx.path:sub(#prefix + 1))
-  if rel == '' or rel:find('%z') then return false end
+  if rel == '' then return false end
+  -- a rel starting with '/' (from '/public//etc/passwd' or '%2f') would be
+  -- an absolute path to fs.join
+  if rel:find('%z') or rel:sub(1, 1) == '/' then
+    ctx.logger:warn('static path %q refused (absolute or NUL byte)', rel)
+    return false
+  end
   for seg in rel:gmatch('[^/]+') do
-    if seg == '..' or seg:sub(1, 1) == '.' then return false end
+    if seg == '..' then
+      ctx.logger:warn('static path %q refused (..)', rel)
+      return false
+    end
+    if seg:sub(1, 1) == '.' then return false end
   end
   local file = fs.join(st.dir, rel)
   if fs.is_dir(file) then file = fs.join(file, 'index.html') end
