@@ -193,7 +193,7 @@ function eioWs({ nsp = '/', query = 'EIO=4' } = {}) {
     ws.on('error', reject);
     ws.on('open', async () => {
       try {
-        await ws.next((m) => typeof m === 'string' && m[0] === '0');
+        ws.openPacket = await ws.next((m) => typeof m === 'string' && m[0] === '0');
         if (nsp) {
           ws.send(nsp === '/' ? '40' : `40${nsp},`);
           await ws.next((m) => typeof m === 'string' && m.startsWith(nsp === '/' ? '40{' : `40${nsp},{`));
@@ -738,6 +738,41 @@ test('Lua: more arguments than a Lua stack holds (100000) are an app error, not 
   await logLine(m, /error while handling message-with-ack: .*too many results to unpack/);
   await logLine(m, /error while handling ask: .*too many results to unpack/);
   assert.deepEqual(server.out.text.slice(m).split('\n').filter((l) => /ERROR \[lua\]/.test(l)), []);
+  ws.close();
+  await stillHealthy();
+});
+
+test('static files: paths that leave public/ -> 404, WARN', async () => {
+  for (const [p, why] of [['/public//etc/passwd', 'absolute'], ['/public/%2fetc%2fpasswd', 'absolute'],
+    ['/public/%2e%2e/config/config.default.lua', '\\.\\.'], ['/public/hello.txt%00.css', 'NUL byte']]) {
+    const m = mark();
+    const r = await raw(`GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    assert.equal(statusOf(r.text), 404, `${p} -> ${r.text.slice(0, 200)}`);
+    assert.doesNotMatch(r.text, /root:|greeting/);
+    await logLine(m, new RegExp(`WARN .*static path .* refused \\(.*${why}`));
+  }
+  const r = await fetch(`${server.url}/public/hello.txt`);
+  assert.equal(r.status, 200);
+  await stillHealthy();
+});
+
+test('Engine.IO: a sid used on the wrong transport -> 400 code 3 / the second websocket is closed', async () => {
+  const ws = await eioWs();
+  const sid = /"sid":"([^"]+)"/.exec(ws.openPacket)[1];
+  for (const [method, q] of [['GET', 'EIO=4'], ['POST', 'EIO=4'], ['GET', 'EIO=3']]) {
+    const m = mark();
+    const r = await fetch(`${server.url}/socket.io/?${q}&transport=polling&sid=${sid}`, method === 'POST' ? { method, body: '6' } : {});
+    assert.equal(r.status, 400);
+    assert.deepEqual(await r.json(), { code: 3, message: 'Bad request' });
+    await logLine(m, WARN('transport does not match'));
+  }
+  const m = mark();
+  const ws2 = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+  ws2.on('error', () => {});
+  await new Promise((r) => ws2.on('close', r));
+  await logLine(m, WARN('refusing a websocket for this sid'));
+  ws.send('421["message-with-ack","first"]');
+  assert.equal(await ws.next((x) => typeof x === 'string' && x.startsWith('431')), '431["first"]');
   ws.close();
   await stillHealthy();
 });
