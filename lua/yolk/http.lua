@@ -4,6 +4,7 @@
 local scheduler = require('yolk.scheduler')
 local context = require('yolk.context')
 local fs = require('yolk.fs')
+local logger = require('yolk.logger')
 local yolk = require('yolk')
 
 local M = {}
@@ -63,12 +64,12 @@ local function serve_static(app, ctx)
   -- a rel starting with '/' (from '/public//etc/passwd' or '%2f') would be
   -- an absolute path to fs.join
   if rel:find('%z') or rel:sub(1, 1) == '/' then
-    ctx.logger:warn('static path %q refused (absolute or NUL byte)', rel)
+    ctx.logger:warn('static path "%s" refused (absolute or NUL byte)', logger.printable(rel))
     return false
   end
   for seg in rel:gmatch('[^/]+') do
     if seg == '..' then
-      ctx.logger:warn('static path %q refused (..)', rel)
+      ctx.logger:warn('static path "%s" refused (..)', logger.printable(rel))
       return false
     end
     if seg:sub(1, 1) == '.' then return false end

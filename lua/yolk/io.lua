@@ -394,13 +394,13 @@ local function dispatch(gen, st, socket, event, ctx)
     for _, fn in ipairs(listeners) do fn(unpack(ctx.args, 1, ctx.args.n)) end
   end
   if not handler and not listeners then
-    ctx.logger:debug('no route for event %s on %s', tostring(event), st.name)
+    ctx.logger:debug('no route for event %s on %s', logger_mod.printable(event), st.name)
   end
 end
 
 -- The 'error' route, if any, hears about controller errors.
 local function report(gen, st, socket, ctx, traced)
-  ctx.logger:error('error while handling %s: %s', tostring(ctx.packet and ctx.packet[1]), tostring(traced))
+  ctx.logger:error('error while handling %s: %s', logger_mod.printable(ctx.packet and ctx.packet[1]), tostring(traced))
   local routes = gen.ioRoutes[st.name]
   local h = routes and routes['error']
   if h then
