@@ -776,3 +776,18 @@ test('Engine.IO: a sid used on the wrong transport -> 400 code 3 / the second we
   ws.close();
   await stillHealthy();
 });
+
+test('logs: CR/LF in client data cannot forge log lines', async () => {
+  const m = mark();
+  const ws = await eioWs();
+  ws.send('40/evil\r\n2026-01-01 00:00:00.000 ERROR [yolk] forged-sio,');
+  await ws.next((x) => typeof x === 'string' && x.startsWith('44/evil'));
+  await raw('GET /public/..%2f%0d%0a2026-01-01%20ERROR%20[yolk]%20forged-http HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  await logLine(m, /CONNECT to unknown namespace \/evil\\x0d\\x0a2026/);
+  await logLine(m, /static path ".*\\x0d\\x0a2026-01-01 ERROR/);
+  await sleep(100);
+  const forged = server.out.text.slice(m).split('\n').filter((l) => /^\S*\s*2026-01-01|^.{0,3}forged/.test(l));
+  assert.deepEqual(forged, []);
+  ws.close();
+  await stillHealthy();
+});
