@@ -386,13 +386,16 @@ test('WebSocket: protocol violations -> close 1002/1007/1009, WARN', async () =>
     ['fragmented control frame', frame(9, 'x', { fin: false }), 1002],
     ['control frame payload over 125', frame(9, 'x'.repeat(126)), 1002],
     ['invalid close code', frame(8, Buffer.from([0x03, 0xe7])), 1002],
+    ['close frame with a 1-byte payload', frame(8, Buffer.from([0x03])), 1002],
+    ['close reason is not valid UTF-8', frame(8, Buffer.from([0x03, 0xe8, 0xff])), 1007],
+    ['new data frame while a fragmented', Buffer.concat([frame(1, '4a', { fin: false }), frame(1, '4b')]), 1002],
     ['invalid UTF-8', frame(1, Buffer.from([0x34, 0xc3, 0x28])), 1007],
     ['ends inside a UTF-8 sequence', frame(1, Buffer.from([0x34, 0xe2, 0x82])), 1007],
     ['maximum size', frame(1, 'x', { len: 2 ** 40 }), 1009],
     ['top bit set', frame(1, 'x', { len: 2 ** 63 }), 1002],
   ];
   // 2**63 does not fit a JS number exactly; write it by hand
-  cases[11][1] = Buffer.concat([Buffer.from([0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0]), Buffer.from([1, 2, 3, 4])]);
+  cases[cases.length - 1][1] = Buffer.concat([Buffer.from([0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0]), Buffer.from([1, 2, 3, 4])]);
   for (const [what, f, code] of cases) {
     const m = mark();
     const r = await rawWsClose(f);
@@ -400,6 +403,9 @@ test('WebSocket: protocol violations -> close 1002/1007/1009, WARN', async () =>
     assert.ok(r.closed, what);
     await logLine(m, WARN(what.split(' ').slice(0, 3).join(' ')));
   }
+  // a clean close from the client is answered with the same code, no WARN
+  const rc = await rawWsClose(frame(8, Buffer.from([0x03, 0xe8])));
+  assert.equal(rc.code, 1000);
   // a real oversized message (just over maxHttpBufferSize)
   const m = mark();
   const r = await rawWsClose(frame(1, '4' + 'x'.repeat(1e6 + 10)), 3000);
@@ -552,6 +558,16 @@ test('Socket.IO: CONNECT to an unknown namespace -> CONNECT_ERROR, connection st
   ws.send('421["message-with-ack",1]');
   assert.equal(await ws.next((x) => typeof x === 'string' && x.startsWith('431')), '431[1]');
   ws.close();
+  await stillHealthy();
+});
+
+test('Engine.IO v3 over websocket: bad binary frames close that connection', async () => {
+  for (const [bin, why] of [[Buffer.from([9, 1]), 'unknown packet type|binary packet of a type'], [Buffer.alloc(0), 'empty binary packet']]) {
+    const ws = await eioWs({ query: 'EIO=3', nsp: null });
+    const m = mark();
+    await expectClosed(ws, bin);
+    await logLine(m, WARN(`invalid packet format on websocket \\((${why})`));
+  }
   await stillHealthy();
 });
 
