@@ -807,3 +807,17 @@ test('logs: CR/LF in client data cannot forge log lines', async () => {
   ws.close();
   await stillHealthy();
 });
+
+test('Lua: a timeout from the client (2^32 + 1 ms, 1e999) is clamped, not wrapped around', async () => {
+  const ws = await eioWs();
+  for (const [i, t] of [[1, 4294967297], [2, '1e999']]) {
+    ws.send(`42${i}${JSON.stringify(['ask', t])}`);
+    const q = await ws.next((x) => typeof x === 'string' && x.startsWith('42') && x.includes('"question"'));
+    // (wrapped to 1 ms, the ack timed out at once: 43i[null,"timeout"])
+    await sleep(200);
+    ws.send(`43${/^42(\d+)/.exec(q)[1]}["yes"]`);
+    assert.equal(await ws.next((x) => typeof x === 'string' && x.startsWith(`43${i}`)), `43${i}["yes",null]`);
+  }
+  ws.close();
+  await stillHealthy();
+});
