@@ -27,14 +27,34 @@ static const char *level_name(int level) {
   }
 }
 
+/* Client data (namespace names, URLs, parser reasons) reaches the core's
+ * messages; a CR or LF in it would forge log lines, so control bytes are
+ * written as \xNN. */
+static void escape_controls(const char *in, char *out, size_t cap) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < cap; p++) {
+    if (*p < 0x20 || *p == 0x7f) {
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[*p >> 4];
+      out[o++] = hex[*p & 15];
+    } else {
+      out[o++] = (char)*p;
+    }
+  }
+  out[o] = '\0';
+}
+
 void yolk__log(int level, const char *component, const char *fmt, ...) {
   if (level < log_level) return;
-  char msg[2048];
+  char msg[2048], safe[2048];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  yolk_log_write(level, component, msg);
+  escape_controls(msg, safe, sizeof(safe));
+  yolk_log_write(level, component, safe);
 }
 
 void yolk_log_write(int level, const char *component, const char *msg) {

@@ -15,6 +15,8 @@
  *  - ack and fetch_sockets callbacks: a small record holding the function's
  *    ref until libyolk calls back, exactly once; then unref'd and freed.
  */
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -770,7 +772,12 @@ static int sock_emit(lua_State *L) {
     has_ack = lua_isfunction(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, 3, "timeout");
-    if (lua_isnumber(L, -1) && lua_tonumber(L, -1) > 0) timeout = (unsigned)lua_tonumber(L, -1);
+    if (lua_isnumber(L, -1) && lua_tonumber(L, -1) > 0) {
+      /* the value may come from a client (timeout(tonumber(arg))): inf or
+       * 1e300 would be an undefined conversion, so clamp to the longest */
+      lua_Number t = lua_tonumber(L, -1);
+      timeout = t >= (lua_Number)UINT_MAX ? UINT_MAX : (unsigned)ceil(t);
+    }
     lua_pop(L, 1);
   }
   yolk__lua_bins_t bins = {0};

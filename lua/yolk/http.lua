@@ -4,6 +4,7 @@
 local scheduler = require('yolk.scheduler')
 local context = require('yolk.context')
 local fs = require('yolk.fs')
+local logger = require('yolk.logger')
 local yolk = require('yolk')
 
 local M = {}
@@ -59,9 +60,19 @@ local function serve_static(app, ctx)
   if ctx.path:sub(1, #prefix) ~= prefix then return false end
   if ctx.method ~= 'GET' and ctx.method ~= 'HEAD' then return false end
   local rel = decode(ctx.path:sub(#prefix + 1))
-  if rel == '' or rel:find('%z') then return false end
+  if rel == '' then return false end
+  -- a rel starting with '/' (from '/public//etc/passwd' or '%2f') would be
+  -- an absolute path to fs.join
+  if rel:find('%z') or rel:sub(1, 1) == '/' then
+    ctx.logger:warn('static path "%s" refused (absolute or NUL byte)', logger.printable(rel))
+    return false
+  end
   for seg in rel:gmatch('[^/]+') do
-    if seg == '..' or seg:sub(1, 1) == '.' then return false end
+    if seg == '..' then
+      ctx.logger:warn('static path "%s" refused (..)', logger.printable(rel))
+      return false
+    end
+    if seg:sub(1, 1) == '.' then return false end
   end
   local file = fs.join(st.dir, rel)
   if fs.is_dir(file) then file = fs.join(file, 'index.html') end
@@ -83,6 +94,7 @@ local function parse_body(app, ctx, req)
   if ct:find('application/json', 1, true) or ct:find('+json', 1, true) then
     local v, err = yolk.json_decode(body)
     if v == nil and err then
+      ctx.logger:warn('invalid JSON body (%s), answering 400', tostring(err))
       ctx.status = 400
       ctx.body = { message = 'invalid JSON body: ' .. tostring(err) }
       return false

@@ -18,12 +18,17 @@ local function pack(...) return { n = select('#', ...), ... } end
 
 local M = {}
 
+-- A room argument (one room or an array of rooms) as a list. nil or a table
+-- that is not an array is refused: read as "no rooms" it would widen
+-- to(room) / disconnectSockets() to every socket of the namespace.
 local function list_of(v)
   if type(v) == 'table' then
     local out = {}
     for i, x in ipairs(v) do out[i] = x end
+    if #out == 0 and next(v) ~= nil then error('rooms must be a string or an array of strings, not an object', 3) end
     return out
   end
+  if v == nil then error('room must be a string or an array of strings, not nil', 3) end
   return { v }
 end
 
@@ -208,10 +213,12 @@ function Socket:_emit(flags, ev, ...)
           if err then
             scheduler.spawn_ex(label, nil, cb, err_string(err))
           else
-            scheduler.spawn_ex(label, nil, cb, nil, unpack(res, 1, res.n or #res))
+            -- unpacked inside the new coroutine: too many values from the
+            -- client is then the callback's error, reported as such
+            scheduler.spawn_ex(label, nil, function() return cb(nil, unpack(res, 1, res.n or #res)) end)
           end
         elseif not err then
-          scheduler.spawn_ex(label, nil, cb, unpack(res, 1, res.n or #res))
+          scheduler.spawn_ex(label, nil, function() return cb(unpack(res, 1, res.n or #res)) end)
         end
       end
     end
@@ -387,13 +394,13 @@ local function dispatch(gen, st, socket, event, ctx)
     for _, fn in ipairs(listeners) do fn(unpack(ctx.args, 1, ctx.args.n)) end
   end
   if not handler and not listeners then
-    ctx.logger:debug('no route for event %s on %s', tostring(event), st.name)
+    ctx.logger:debug('no route for event %s on %s', logger_mod.printable(event), st.name)
   end
 end
 
 -- The 'error' route, if any, hears about controller errors.
 local function report(gen, st, socket, ctx, traced)
-  ctx.logger:error('error while handling %s: %s', tostring(ctx.packet and ctx.packet[1]), tostring(traced))
+  ctx.logger:error('error while handling %s: %s', logger_mod.printable(ctx.packet and ctx.packet[1]), tostring(traced))
   local routes = gen.ioRoutes[st.name]
   local h = routes and routes['error']
   if h then
@@ -422,7 +429,11 @@ function Runtime:on_event(st, sock, args, ack_id)
   end
   args.n = n
   ctx.packet = args
-  ctx.args = { n = n - 1, unpack(args, 2, n) }
+  -- a loop, not unpack(): a client may send more arguments than Lua can
+  -- hold on its stack (a few thousand), which must not fail here
+  local a = { n = n - 1 }
+  for i = 2, n do a[i - 1] = args[i] end
+  ctx.args = a
   local event = args[1]
   local chain = gen:chains(st.name).packetMiddleware
   scheduler.spawn_ex(socket.id, nil, function()

@@ -53,6 +53,12 @@ local function format(fmt, ...)
 end
 M.format = format
 
+-- s with control bytes as \xNN: for client data (event names, paths) put
+-- in a log line, where a CR or LF would forge lines.
+function M.printable(s)
+  return (tostring(s):gsub('%c', function(c) return ('\\x%02x'):format(c:byte()) end))
+end
+
 local Logger = {}
 Logger.__index = Logger
 
