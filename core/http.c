@@ -114,7 +114,7 @@ struct yolk_http_conn_s {
   size_t head_bytes;
   size_t nhdrs;
   int expect_continue;
-  int user_error; /* status to answer when a callback failed (413, 431) */
+  int user_error; /* status to answer when a callback failed (413, 431, 505) */
   yolk_http_req_t *ready; /* completed by on_message_complete, not yet dispatched */
   yolk_http_req_t *pending; /* dispatched, waiting for its response */
 
@@ -174,6 +174,7 @@ const char *yolk__http_status_text(int status) {
   case 501: return "Not Implemented";
   case 502: return "Bad Gateway";
   case 503: return "Service Unavailable";
+  case 505: return "HTTP Version Not Supported";
   default: return "Unknown";
   }
 }
@@ -705,6 +706,12 @@ static int on_headers_complete(llhttp_t *p) {
   if (c->last_was_value) push_header(c);
   c->last_was_value = 0;
   c->headers_done = 1;
+  if (p->http_major != 1) {
+    /* llhttp takes "GET /" without a version as HTTP/0.9, which has no
+     * headers and no status line: nothing this server speaks */
+    c->user_error = 505;
+    return -1;
+  }
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->cfg.max_body_size) {
     c->user_error = 413;
     return -1;
@@ -852,6 +859,10 @@ static void conn_process(yolk_http_conn_t *c) {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request body over %zu bytes, answering 413", c->peer,
                   c->srv->cfg.max_body_size);
         send_error_and_close(c, 413);
+      } else if (c->user_error == 505) {
+        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: HTTP/%d.%d request, answering 505", c->peer,
+                  c->parser.http_major, c->parser.http_minor);
+        send_error_and_close(c, 505);
       } else {
         yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: malformed request (%s: %s), answering 400", c->peer,
                   llhttp_errno_name(err), llhttp_get_error_reason(&c->parser));
