@@ -254,7 +254,6 @@ test('HTTP: garbage request line -> 400, connection closed, WARN', async () => {
 });
 
 test('HTTP: request line without version / bad method -> 400', async () => {
-  // (a request line without a version is HTTP/0.9 to llhttp: answered, not refused)
   for (const req of ['FOO@BAR / HTTP/1.1\r\n\r\n', 'GET / HTTP/9.9\r\n\r\n', 'GET / HTTP/1.1\r\nHost x\r\n\r\n']) {
     const m = mark();
     const r = await raw(req);
@@ -262,6 +261,12 @@ test('HTTP: request line without version / bad method -> 400', async () => {
     assert.ok(r.closed);
     await logLine(m, WARN('malformed request'));
   }
+  // no version at all is HTTP/0.9 to llhttp: refused with 505, not served
+  const m = mark();
+  const r = await raw('GET /\r\n\r\n');
+  assert.equal(statusOf(r.text), 505, r.text);
+  assert.ok(r.closed);
+  await logLine(m, WARN('HTTP/0.9 request'));
   await stillHealthy();
 });
 
