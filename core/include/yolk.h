@@ -161,7 +161,9 @@ enum { YOLK_EIO_SEND_VOLATILE = 1 /* drop when the transport is not writable now
  * caller drops the rest of a multi-message packet too), -1 closing/closed. */
 int yolk_eio_send_msg(yolk_eio_socket_t *socket, yolk_eio_msg_t *msg, int flags);
 
-/* Closes the session (flushes what is queued first). on_close follows later. */
+/* Closes the session: what is queued goes out first, then the close packet
+ * (over polling on a GET of its own; during an upgrade, once the upgrade is
+ * done). on_close follows later. */
 void yolk_eio_socket_close(yolk_eio_socket_t *socket);
 
 
