@@ -4,57 +4,13 @@
 // Run: node --test spec/e2e/app.test.mjs   (binary from $YOLK_BUILD_DIR, default ./build)
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { io as ioc } from 'socket.io-client';
-import { buildDir, freePort, repoRoot, sleep } from './lib.mjs';
+import { repoRoot, sleep, startYolk, stopYolk } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const ioc2 = require('socket.io-client-v2');
-
-const YOLK = path.join(buildDir, 'yolk');
-
-const children = new Set();
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
-
-// Start yolk; resolves once it answers HTTP.
-async function startYolk(args, { waitReady = true, command = 'start', env = {} } = {}) {
-  const port = await freePort();
-  const child = spawn(YOLK, [command, ...args, '--port', String(port)], {
-    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, YOLK_ENV: '', ...env },
-  });
-  children.add(child);
-  const out = { text: '' };
-  child.stdout.on('data', (d) => { out.text += d; });
-  child.stderr.on('data', (d) => { out.text += d; });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => {
-    children.delete(child);
-    resolve({ code, signal });
-  }));
-  const server = { child, port, out, exited, url: `http://127.0.0.1:${port}` };
-  if (!waitReady) return server;
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    try {
-      const r = await fetch(`${server.url}/hello/ready`);
-      if (r.ok) break;
-    } catch {}
-    if (child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`yolk did not start:\n${out.text}`);
-    }
-    await sleep(50);
-  }
-  return server;
-}
-
-async function stopYolk(server) {
-  if (!server || server.child.exitCode !== null) return;
-  server.child.kill('SIGTERM');
-  const t = setTimeout(() => server.child.kill('SIGKILL'), 3000);
-  await server.exited;
-  clearTimeout(t);
-}
 
 function once(socket, ev, ms = 3000) {
   return new Promise((resolve, reject) => {

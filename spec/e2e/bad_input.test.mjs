@@ -8,45 +8,13 @@
 // with a YOLK_SANITIZE build, the final SIGTERM check also catches memory errors)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
 import { io as ioc } from 'socket.io-client';
 import WebSocket from 'ws';
-import { buildDir, freePort, repoRoot, sleep } from './lib.mjs';
-
-const YOLK = path.join(buildDir, 'yolk');
-const children = new Set();
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+import { sleep, startYolk } from './lib.mjs';
 
 let server;
 let healthy;
-
-async function startYolk() {
-  const port = await freePort();
-  const child = spawn(YOLK, ['start', '--baseDir', 'spec/app', '--port', String(port)], {
-    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, YOLK_ENV: '' },
-  });
-  children.add(child);
-  const out = { text: '' };
-  child.stdout.on('data', (d) => { out.text += d; });
-  child.stderr.on('data', (d) => { out.text += d; });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => {
-    children.delete(child);
-    resolve({ code, signal });
-  }));
-  const s = { child, port, out, exited, url: `http://127.0.0.1:${port}` };
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    try {
-      const r = await fetch(`${s.url}/hello/ready`);
-      if (r.ok) break;
-    } catch {}
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`yolk did not start:\n${out.text}`);
-    await sleep(30);
-  }
-  return s;
-}
 
 function ack(socket, ev, ...args) {
   return new Promise((resolve, reject) => {
@@ -220,7 +188,7 @@ async function pollingHandshake(eio = 4) {
 }
 
 before(async () => {
-  server = await startYolk();
+  server = await startYolk(['--baseDir', 'spec/app']);
   healthy = ioc(server.url, { forceNew: true, reconnection: false, transports: ['websocket'] });
   await new Promise((resolve, reject) => {
     healthy.once('connect', resolve);

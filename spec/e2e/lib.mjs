@@ -1,5 +1,6 @@
 // Helpers shared by the end-to-end tests. Not a test file itself: `node --test
 // spec/e2e/` runs only the *.test.mjs files here.
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,4 +23,51 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+const YOLK = path.join(buildDir, 'yolk');
+
+// Every yolk started here dies with the test process, whatever happens.
+const children = new Set();
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
+// Starts `yolk <command> ARGS --port <free>` from the repository root, collecting
+// its output in server.out.text; resolves once GET /hello/ready answers (the
+// fixture app spec/app has that route), unless waitReady is false.
+export async function startYolk(args, { waitReady = true, command = 'start', env = {} } = {}) {
+  const port = await freePort();
+  const child = spawn(YOLK, [command, ...args, '--port', String(port)], {
+    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, YOLK_ENV: '', ...env },
+  });
+  children.add(child);
+  const out = { text: '' };
+  child.stdout.on('data', (d) => { out.text += d; });
+  child.stderr.on('data', (d) => { out.text += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+    children.delete(child);
+    resolve({ code, signal });
+  }));
+  const server = { child, port, out, exited, url: `http://127.0.0.1:${port}` };
+  if (!waitReady) return server;
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    try {
+      const r = await fetch(`${server.url}/hello/ready`);
+      if (r.ok) break;
+    } catch {}
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`yolk did not start:\n${out.text}`);
+    }
+    await sleep(50);
+  }
+  return server;
+}
+
+// SIGTERM, then SIGKILL after 3 s; resolves when the process is gone.
+export async function stopYolk(server) {
+  if (!server || server.child.exitCode !== null) return;
+  server.child.kill('SIGTERM');
+  const t = setTimeout(() => server.child.kill('SIGKILL'), 3000);
+  await server.exited;
+  clearTimeout(t);
 }
