@@ -63,6 +63,16 @@ static void test_decode_valid(void) {
   CHECK(decodes_to("2456[\"message-with-ack\",1]", YOLK_SIO_PKT_EVENT, "/", 456, "[\"message-with-ack\",1]"));
   CHECK(decodes_to("2/chat,12[\"hi\"]", YOLK_SIO_PKT_EVENT, "/chat", 12, "[\"hi\"]"));
   CHECK(decodes_to("2[42]", YOLK_SIO_PKT_EVENT, "/", -1, "[42]")); /* numeric event names are allowed */
+  /* lone surrogate escapes (JSON.stringify of a string cut inside an emoji)
+   * are accepted, as JSON.parse does, and become U+FFFD; pairs stay pairs */
+  CHECK(decodes_to("2[\"m\",\"\\ud83d\"]", YOLK_SIO_PKT_EVENT, "/", -1, "[\"m\",\"\xEF\xBF\xBD\"]"));
+  CHECK(decodes_to("2[\"m\",\"a\\udc00b\\ude00\\ud83d\"]", YOLK_SIO_PKT_EVENT, "/", -1,
+                   "[\"m\",\"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD\"]"));
+  CHECK(decodes_to("2[\"m\",\"\\ud83d\\ude00\",\"\\ud83d\"]", YOLK_SIO_PKT_EVENT, "/", -1,
+                   "[\"m\",\"\xF0\x9F\x98\x80\",\"\xEF\xBF\xBD\"]"));
+  /* an escaped backslash before "ud83d" is text, not an escape */
+  CHECK(decodes_to("2[\"m\",\"\\\\ud83d\",\"\\udc00\"]", YOLK_SIO_PKT_EVENT, "/", -1,
+                   "[\"m\",\"\\\\ud83d\",\"\xEF\xBF\xBD\"]"));
   CHECK(decodes_to("2 [\"a\"] ", YOLK_SIO_PKT_EVENT, "/", -1, "[\"a\"]"));
   CHECK(decodes_to("3456[1,\"2\"]", YOLK_SIO_PKT_ACK, "/", 456, "[1,\"2\"]"));
   CHECK(decodes_to("3/chat,7[]", YOLK_SIO_PKT_ACK, "/chat", 7, "[]"));

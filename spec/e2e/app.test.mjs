@@ -96,6 +96,14 @@ for (const [name, topts] of Object.entries(TRANSPORTS)) {
       assert.deepEqual(kinds, [[], {}, null, { k: [] }]);
     });
 
+    test('a string cut inside an emoji (a lone surrogate) arrives as U+FFFD, connection up', async () => {
+      const s = await connected(client(server, '/', topts));
+      s.emit('message', 'cut \ud83d', '\ude00 too', '\ud83d\ude00 whole');
+      const back = await once(s, 'message-back');
+      assert.deepEqual(back, ['cut \ufffd', '\ufffd too', '\ud83d\ude00 whole']);
+      assert.ok(s.connected);
+    });
+
     test('binary round trip', async () => {
       const s = await connected(client(server, '/', topts));
       const data = Buffer.from([0, 1, 2, 255, 254, 10, 13]);
