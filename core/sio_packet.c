@@ -1,7 +1,7 @@
 /* sio_packet.c - see sio_packet.h */
 #include "sio_packet.h"
 
-#include "buf.h"
+#include "json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,76 +17,6 @@ int yolk__sio_is_reserved_event(const char *name) {
 }
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
-
-static int hex4(const char *s, unsigned *out) {
-  unsigned v = 0;
-  for (int k = 0; k < 4; k++) {
-    char c = s[k];
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-    else return -1;
-  }
-  *out = v;
-  return 0;
-}
-
-/* JavaScript strings may hold a lone surrogate (an emoji cut in half), and
- * JSON.stringify writes it as an escape such as "\ud83d"; JSON.parse, and so
- * the reference server, accept it, cJSON does not. Rewrites each lone
- * surrogate escape in s as "\ufffd" (the same six bytes), as a UTF-8 decoder
- * would. Returns how many it replaced. */
-static size_t replace_lone_surrogates(char *s, size_t len) {
-  size_t n = 0;
-  for (size_t i = 0; i + 1 < len; i++) {
-    if (s[i] != '\\') continue;
-    if (s[i + 1] != 'u' || i + 6 > len) {
-      i++; /* another escape: skip the escaped character */
-      continue;
-    }
-    unsigned cp, lo;
-    if (hex4(s + i + 2, &cp) != 0) continue;
-    int high = cp >= 0xD800 && cp <= 0xDBFF, low = cp >= 0xDC00 && cp <= 0xDFFF;
-    if (high && i + 12 <= len && s[i + 6] == '\\' && s[i + 7] == 'u' && hex4(s + i + 8, &lo) == 0 &&
-        lo >= 0xDC00 && lo <= 0xDFFF) {
-      i += 11; /* a proper pair */
-      continue;
-    }
-    if (high || low) {
-      memcpy(s + i + 2, "fffd", 4);
-      n++;
-    }
-    i += 5;
-  }
-  return n;
-}
-
-/* Parses exactly s[0..len) as one JSON value (whitespace around allowed, as
- * JSON.parse does). NULL when it is not valid JSON. */
-static cJSON *parse_json(const char *s, size_t len) {
-  const char *end = NULL;
-  cJSON *v = cJSON_ParseWithLengthOpts(s, len, &end, 0);
-  if (!v && len) {
-    /* invalid as it stands (rare): retry once with lone surrogates replaced */
-    char *copy = yolk__malloc(len);
-    memcpy(copy, s, len);
-    if (replace_lone_surrogates(copy, len)) {
-      v = parse_json(copy, len);
-      free(copy);
-      return v;
-    }
-    free(copy);
-  }
-  if (!v) return NULL;
-  size_t off = (size_t)(end - s);
-  while (off < len && (s[off] == ' ' || s[off] == '\t' || s[off] == '\n' || s[off] == '\r')) off++;
-  if (off != len) {
-    cJSON_Delete(v);
-    return NULL;
-  }
-  return v;
-}
 
 static const char *check_payload(int type, const cJSON *data) {
   switch (type) {
@@ -182,7 +112,7 @@ int yolk__sio_decode(const char *s, size_t len, unsigned max_attachments, yolk_s
 
   cJSON *data = NULL;
   if (i < len) {
-    data = parse_json(s + i, len - i);
+    data = yolk__json_parse(s + i, len - i, NULL);
     if (!data) {
       *why = "payload is not valid JSON";
       return -1;

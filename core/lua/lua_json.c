@@ -24,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
 #include "lua_core.h"
 
 const char yolk__lua_array_mt_key = 0;
@@ -481,18 +482,9 @@ static int l_json_encode(lua_State *L) {
 static int l_json_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
-  const char *end = NULL;
-  cJSON *v = cJSON_ParseWithLengthOpts(s, len, &end, 0);
-  if (v && end) {
-    while (end < s + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
-    if (end != s + len) {
-      cJSON_Delete(v);
-      v = NULL;
-    }
-  }
+  size_t pos = 0;
+  cJSON *v = yolk__json_parse(s, len, &pos);
   if (!v) {
-    const char *at = end ? end : cJSON_GetErrorPtr();
-    size_t pos = at && at >= s && at <= s + len ? (size_t)(at - s) : 0;
     lua_pushnil(L);
     lua_pushfstring(L, "invalid JSON at position %d", (int)pos);
     return 2;

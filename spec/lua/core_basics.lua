@@ -30,6 +30,10 @@ check(core.json_encode({ 1, -5, 2 ^ 40, 1.5 }) == '[1,-5,1099511627776,1.5]', 'n
 check(core.json_encode(core.array {}) == '[]' and core.json_encode({}) == '{}', 'empty tables')
 local ok, err = core.json_decode('{')
 check(ok == nil and type(err) == 'string', 'decode error is nil, err')
+check(select(2, core.json_decode('[1] x')) == 'invalid JSON at position 4', 'trailing garbage: where it stops')
+-- a lone surrogate (a string cut inside an emoji) is read as U+FFFD, as JSON.parse does
+check(core.json_decode('"a\\ud83d"') == 'a\239\191\189', 'lone surrogate escape')
+check(core.json_decode('"\\ud83d\\ude00"') == '\240\159\152\128', 'surrogate pair')
 check(not pcall(core.json_encode, { core.buffer('x') }), 'buffers are not JSON')
 
 -- buffers
