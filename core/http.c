@@ -388,6 +388,9 @@ static void conn_close_after_write(yolk_http_conn_t *c) {
 
 /* ---- writing ----------------------------------------------------------------- */
 
+/* Buffers handed to one writev by conn_flush (Linux's IOV_MAX is 1024). */
+#define FLUSH_MAX_BUFS 1024
+
 static void q_push(yolk_http_conn_t *c, yolk_buf_t *b) {
   if (c->q_count == c->q_cap) {
     /* Grow and straighten the ring. In-flight uv_bufs point at buffer data,
@@ -406,21 +409,28 @@ static void q_push(yolk_http_conn_t *c, yolk_buf_t *b) {
 
 static void write_cb(uv_write_t *wr, int status);
 
-static void start_write(yolk_http_conn_t *c) {
-  if (c->writing || c->q_count == 0 || c->closing) return;
-  if (c->wbufs_cap < c->q_count) {
+/* Points c->wbufs at the first n queued buffers (from the unwritten offset
+ * of the first). The array belongs to the connection and only grows, so a
+ * steady flow of writes costs no allocation. */
+static size_t fill_wbufs(yolk_http_conn_t *c, size_t n) {
+  if (c->wbufs_cap < n) {
     size_t ncap = c->wbufs_cap ? c->wbufs_cap : 8;
-    while (ncap < c->q_count) ncap *= 2;
+    while (ncap < n) ncap *= 2;
     free(c->wbufs);
     c->wbufs = yolk__malloc(ncap * sizeof(*c->wbufs));
     c->wbufs_cap = ncap;
   }
-  for (size_t i = 0; i < c->q_count; i++) {
+  for (size_t i = 0; i < n; i++) {
     yolk_buf_t *b = c->q[(c->q_head + i) % c->q_cap];
     size_t off = i == 0 ? c->q_off : 0;
     c->wbufs[i] = uv_buf_init(b->data + off, (unsigned)(b->len - off));
   }
-  c->w_count = c->q_count;
+  return n;
+}
+
+static void start_write(yolk_http_conn_t *c) {
+  if (c->writing || c->q_count == 0 || c->closing) return;
+  c->w_count = fill_wbufs(c, c->q_count);
   int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->wbufs, (unsigned)c->w_count, write_cb);
   if (r < 0) {
     c->w_count = 0;
@@ -458,14 +468,12 @@ static void write_cb(uv_write_t *wr, int status) {
  * for what the kernel did not take. */
 static void conn_flush(yolk_http_conn_t *c) {
   if (c->closing || c->writing || c->q_count == 0) return;
-  uv_buf_t ub[16];
-  size_t m = c->q_count < 16 ? c->q_count : 16;
-  for (size_t k = 0; k < m; k++) {
-    yolk_buf_t *b = c->q[(c->q_head + k) % c->q_cap];
-    size_t off = k == 0 ? c->q_off : 0;
-    ub[k] = uv_buf_init(b->data + off, (unsigned)(b->len - off));
-  }
-  int r = uv_try_write((uv_stream_t *)&c->tcp, ub, (unsigned)m);
+  /* Everything queued in one writev (up to the kernel's iovec limit): a
+   * broadcast burst queues dozens of frames per connection per iteration,
+   * and leaving most of them to uv_write would cost a second system call,
+   * an allocation inside libuv and an epoll_ctl per recipient. */
+  size_t m = fill_wbufs(c, c->q_count < FLUSH_MAX_BUFS ? c->q_count : FLUSH_MAX_BUFS);
+  int r = uv_try_write((uv_stream_t *)&c->tcp, c->wbufs, (unsigned)m);
   if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
     yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(r));
     conn_close_now(c);
