@@ -27,15 +27,10 @@
  * It costs a few milliseconds once per namespace join, nothing afterwards. */
 #define HOLD_AFTER_CONNECT_MS 5
 
-struct yolk_sio_queued_s {
-  yolk_sio_queued_t *next;
-  size_t nmsgs;
-  int flags;
-  yolk_eio_msg_t *msgs[]; /* one reference each */
-};
+#define YOLK_SIO_CLIENT_FILES 8
 
 struct yolk_sio_ack_s {
-  yolk_sio_ack_t *next;
+  yolk_sio_ack_t *prev, *next;
   yolk_sio_socket_t *socket;
   int64_t id;
   yolk_sio_ack_cb cb;
@@ -73,6 +68,8 @@ struct yolk_sio_server_s {
   yolk_sio_options_t opts; /* strings below are our copies */
   char *path;
   char *client_dist_dir;
+  yolk_buf_t *client_file[YOLK_SIO_CLIENT_FILES]; /* read at attach; NULL: missing */
+  char client_etag[YOLK_SIO_CLIENT_FILES][48];
   yolk_smap_t nsps;
   yolk_sio_client_t *clients;
   yolk_sio_adapter_factory_t adapter_factory;
@@ -193,6 +190,7 @@ static void socket_hold(yolk_sio_socket_t *s) {
   s->held = 1;
   s->held_at = uv_now(sio->loop);
   s->held_next = NULL;
+  s->held_prev = sio->held_tail;
   if (sio->held_tail)
     sio->held_tail->held_next = s;
   else
@@ -206,32 +204,23 @@ static void socket_hold(yolk_sio_socket_t *s) {
 static void socket_unhold(yolk_sio_socket_t *s, int flush) {
   if (!s->held) return;
   yolk_sio_server_t *sio = s->nsp->sio;
-  yolk_sio_socket_t *prev = NULL;
-  for (yolk_sio_socket_t *it = sio->held_head; it; prev = it, it = it->held_next) {
-    if (it != s) continue;
-    if (prev)
-      prev->held_next = s->held_next;
-    else
-      sio->held_head = s->held_next;
-    if (sio->held_tail == s) sio->held_tail = prev;
-    break;
-  }
+  if (s->held_prev)
+    s->held_prev->held_next = s->held_next;
+  else
+    sio->held_head = s->held_next;
+  if (s->held_next)
+    s->held_next->held_prev = s->held_prev;
+  else
+    sio->held_tail = s->held_prev;
   s->held = 0;
-  s->held_next = NULL;
+  s->held_prev = s->held_next = NULL;
   if (flush) queue_drop(s, 1);
 }
 
 static void hold_timer_cb(uv_timer_t *t) {
   yolk_sio_server_t *sio = t->data;
   uint64_t now = uv_now(sio->loop);
-  while (sio->held_head && sio->held_head->held_at + HOLD_AFTER_CONNECT_MS <= now) {
-    yolk_sio_socket_t *s = sio->held_head;
-    sio->held_head = s->held_next;
-    if (!sio->held_head) sio->held_tail = NULL;
-    s->held = 0;
-    s->held_next = NULL;
-    queue_drop(s, 1);
-  }
+  while (sio->held_head && sio->held_head->held_at + HOLD_AFTER_CONNECT_MS <= now) socket_unhold(sio->held_head, 1);
   if (sio->held_head)
     uv_timer_start(t, hold_timer_cb, sio->held_head->held_at + HOLD_AFTER_CONNECT_MS - now, 0);
 }
@@ -263,6 +252,7 @@ static void defer_socket(yolk_sio_socket_t *s, int what) {
   if (s->in_deferred_list) return;
   s->in_deferred_list = 1;
   s->deferred_next = NULL;
+  s->deferred_prev = sio->deferred_tail;
   if (sio->deferred_tail)
     sio->deferred_tail->deferred_next = s;
   else
@@ -274,18 +264,16 @@ static void defer_socket(yolk_sio_socket_t *s, int what) {
 static void undefer_socket(yolk_sio_socket_t *s) {
   if (!s->in_deferred_list) return;
   yolk_sio_server_t *sio = s->nsp->sio;
-  yolk_sio_socket_t *prev = NULL;
-  for (yolk_sio_socket_t *it = sio->deferred_head; it; prev = it, it = it->deferred_next) {
-    if (it != s) continue;
-    if (prev)
-      prev->deferred_next = s->deferred_next;
-    else
-      sio->deferred_head = s->deferred_next;
-    if (sio->deferred_tail == s) sio->deferred_tail = prev;
-    break;
-  }
+  if (s->deferred_prev)
+    s->deferred_prev->deferred_next = s->deferred_next;
+  else
+    sio->deferred_head = s->deferred_next;
+  if (s->deferred_next)
+    s->deferred_next->deferred_prev = s->deferred_prev;
+  else
+    sio->deferred_tail = s->deferred_prev;
   s->in_deferred_list = 0;
-  s->deferred_next = NULL;
+  s->deferred_prev = s->deferred_next = NULL;
 }
 
 static void socket_admit_now(yolk_sio_socket_t *s);
@@ -319,10 +307,7 @@ static void idle_cb(uv_idle_t *idle) {
   for (yolk_sio_socket_t *s = sio->deferred_head; s; s = s->deferred_next) nsockets++;
   while (nsockets-- > 0 && sio->deferred_head) {
     yolk_sio_socket_t *s = sio->deferred_head;
-    sio->deferred_head = s->deferred_next;
-    if (!sio->deferred_head) sio->deferred_tail = NULL;
-    s->in_deferred_list = 0;
-    s->deferred_next = NULL;
+    undefer_socket(s);
     run_deferred_socket(s);
   }
   yolk_sio_deferred_call_t *calls = sio->calls_head;
@@ -352,13 +337,15 @@ static void ack_free(yolk_sio_ack_t *a) {
 
 static void ack_unlink(yolk_sio_ack_t *a) {
   yolk_sio_socket_t *s = a->socket;
-  for (yolk_sio_ack_t **pp = &s->acks; *pp; pp = &(*pp)->next) {
-    if (*pp == a) {
-      *pp = a->next;
-      break;
-    }
-  }
-  a->next = NULL;
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    s->acks = a->next;
+  if (a->next)
+    a->next->prev = a->prev;
+  else
+    s->acks_tail = a->prev;
+  a->prev = a->next = NULL;
 }
 
 static void ack_timeout_cb(uv_timer_t *t) {
@@ -373,7 +360,7 @@ static void ack_timeout_cb(uv_timer_t *t) {
 static void acks_cancel(yolk_sio_socket_t *s) {
   while (s->acks) {
     yolk_sio_ack_t *a = s->acks;
-    s->acks = a->next;
+    ack_unlink(a);
     yolk_sio_ack_cb cb = a->cb;
     void *ud = a->ud;
     ack_free(a);
@@ -752,6 +739,12 @@ static void on_eio_connection(yolk_eio_socket_t *eio, void *ud) {
   uv_timer_init(sio->loop, c->connect_timer);
   c->connect_timer->data = c;
   uv_timer_start(c->connect_timer, connect_timeout_cb, sio->opts.connect_timeout_ms, 0);
+  if (sio->closing) { /* yolk_sio_close was called: no new clients */
+    c->closing = 1;
+    c->close_reason = "server shutting down";
+    yolk_eio_socket_close(eio);
+    return;
+  }
   /* Protocol v4: the client never asks for "/"; the server joins it. */
   if (c->protocol == 4) client_connect(c, "/", NULL);
 }
@@ -835,6 +828,8 @@ static void nsp_free(yolk_sio_nsp_t *nsp) {
 }
 
 static int serve_client_file(yolk_http_req_t *req, void *ud);
+static void load_client_files(yolk_sio_server_t *sio);
+static void free_client_files(yolk_sio_server_t *sio);
 static void sio_free(void *arg);
 
 yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t *opts) {
@@ -873,11 +868,13 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   uv_unref((uv_handle_t *)sio->hold_timer);
   nsp_new(sio, "/");
   sio->eio = yolk_eio_attach(srv, &sio->opts.eio);
+  if (sio->client_dist_dir) load_client_files(sio);
   yolk__server_add_hook(srv, sio->client_dist_dir ? serve_client_file : NULL, sio_free, sio);
   return sio;
 }
 
 yolk_eio_server_t *yolk_sio_engine(yolk_sio_server_t *sio) { return sio->eio; }
+uv_loop_t *yolk__sio_loop(const yolk_sio_server_t *sio) { return sio->loop; }
 
 void yolk__sio_set_adapter_factory(yolk_sio_server_t *sio, yolk_sio_adapter_factory_t factory, void *ud) {
   sio->adapter_factory = factory ? factory : yolk__adapter_memory_new;
@@ -953,6 +950,7 @@ static void sio_free(void *arg) {
   uv_close((uv_handle_t *)sio->idle, free_handle_cb);
   uv_close((uv_handle_t *)sio->hold_timer, free_handle_cb);
   free(sio->path);
+  free_client_files(sio);
   free(sio->client_dist_dir);
   free(sio);
 }
@@ -1046,8 +1044,12 @@ int yolk_sio_socket_emit(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio
     a->id = id;
     a->cb = ack_cb;
     a->ud = ack_ud;
-    a->next = s->acks;
-    s->acks = a;
+    a->prev = s->acks_tail;
+    if (s->acks_tail)
+      s->acks_tail->next = a;
+    else
+      s->acks = a;
+    s->acks_tail = a;
     if (timeout_ms > 0) {
       a->has_timer = 1;
       uv_timer_init(s->nsp->sio->loop, &a->timer);
@@ -1108,6 +1110,22 @@ int yolk_sio_broadcast(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const c
   return 0;
 }
 
+int yolk_sio_socket_broadcast(yolk_sio_socket_t *s, const yolk_sio_target_t *to, const cJSON *args,
+                              const yolk_sio_bin_t *bins, size_t nbins) {
+  if (s->state == YOLK_SIO_SOCKET_CLOSED || s->state == YOLK_SIO_SOCKET_REFUSED) return -1;
+  yolk_sio_target_t t = {NULL, 0, NULL, 0, 0};
+  if (to) t = *to;
+  const char *small[8];
+  const char **except = t.nexcept + 1 <= 8 ? small : yolk__malloc((t.nexcept + 1) * sizeof(*except));
+  for (size_t i = 0; i < t.nexcept; i++) except[i] = t.except[i];
+  except[t.nexcept] = s->id;
+  t.except = except;
+  t.nexcept++;
+  int rc = yolk_sio_broadcast(s->nsp, &t, args, bins, nbins);
+  if (except != small) free(except);
+  return rc;
+}
+
 void yolk_sio_fetch_sockets(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, yolk_sio_sockets_cb cb, void *ud) {
   static const yolk_sio_target_t everyone = {NULL, 0, NULL, 0, 0};
   nsp->adapter->vt->fetch_sockets(nsp->adapter, to ? to : &everyone, cb, ud);
@@ -1150,70 +1168,90 @@ void yolk__sio_nsp_server_event(yolk_sio_nsp_t *nsp, const cJSON *args) {
 
 /* ---- the browser client ----------------------------------------------------------------- */
 
-static const char *const client_files[] = {
+static const char *const client_files[YOLK_SIO_CLIENT_FILES] = {
     "socket.io.js",         "socket.io.js.map",         "socket.io.min.js",
     "socket.io.min.js.map", "socket.io.esm.min.js",     "socket.io.esm.min.js.map",
     "socket.io.msgpack.min.js", "socket.io.msgpack.min.js.map",
 };
 
-/* Answers GET <path>socket.io[.min|.esm.min].js[.map] from client_dist_dir.
+/* Reads the client files once, when the server is attached (before the loop
+ * serves anything), so requests are answered from memory without touching
+ * the disk on the loop. A file that is missing is answered 404. */
+static void load_client_files(yolk_sio_server_t *sio) {
+  int loaded = 0;
+  for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++) {
+    yolk_sb_t fpath;
+    yolk__sb_init(&fpath);
+    yolk__sb_printf(&fpath, "%s/%s", sio->client_dist_dir, client_files[i]);
+    int fd = open(fpath.data, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      if (fd >= 0) close(fd);
+      yolk__sb_free(&fpath);
+      continue;
+    }
+    yolk_buf_t *b = yolk__buf_new((size_t)st.st_size);
+    size_t got = 0;
+    while (got < b->len) {
+      ssize_t n = read(fd, b->data + got, b->len - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += (size_t)n;
+    }
+    close(fd);
+    if (got != b->len) {
+      YOLK_LOG_WARN_(LOG_COMPONENT, "client file %s: short read, not served", fpath.data);
+      yolk__buf_unref(b);
+      yolk__sb_free(&fpath);
+      continue;
+    }
+    yolk__sb_free(&fpath);
+    sio->client_file[i] = b;
+    snprintf(sio->client_etag[i], sizeof(sio->client_etag[i]), "W/\"%llx-%llx\"", (unsigned long long)st.st_size,
+             (unsigned long long)st.st_mtime);
+    loaded++;
+  }
+  if (!loaded)
+    YOLK_LOG_WARN_(LOG_COMPONENT, "no socket.io client file found in %s", sio->client_dist_dir);
+  else
+    YOLK_LOG_DEBUG_(LOG_COMPONENT, "%d socket.io client files loaded from %s", loaded, sio->client_dist_dir);
+}
+
+static void free_client_files(yolk_sio_server_t *sio) {
+  for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++) yolk__buf_unref(sio->client_file[i]);
+}
+
+/* Answers GET/HEAD <path>socket.io[.min|.esm.min|.msgpack.min].js[.map].
  * Returns 1 when req was one of those (and is answered), else 0. */
 static int serve_client_file(yolk_http_req_t *req, void *ud) {
   yolk_sio_server_t *sio = ud;
-  if (!sio->client_dist_dir) return 0;
   const char *path = yolk_http_req_path(req);
   size_t plen = strlen(sio->path);
   if (strncmp(path, sio->path, plen) != 0) return 0;
   const char *file = path + plen;
-  int known = 0;
-  for (size_t i = 0; i < sizeof(client_files) / sizeof(client_files[0]); i++)
-    if (strcmp(file, client_files[i]) == 0) known = 1;
-  if (!known) return 0;
+  size_t idx = YOLK_SIO_CLIENT_FILES;
+  for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++)
+    if (strcmp(file, client_files[i]) == 0) idx = i;
+  if (idx == YOLK_SIO_CLIENT_FILES) return 0;
   const char *method = yolk_http_req_method(req);
-  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) return 0;
-
-  yolk_sb_t fpath;
-  yolk__sb_init(&fpath);
-  yolk__sb_printf(&fpath, "%s/%s", sio->client_dist_dir, file);
-  /* The file is small (~50 KB) and read rarely (browsers cache it with the
-   * ETag), so a synchronous read of the local disk is acceptable here. */
-  int fd = open(fpath.data, O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    if (fd >= 0) close(fd);
-    YOLK_LOG_WARN_(LOG_COMPONENT, "client file %s not readable", fpath.data);
-    yolk__sb_free(&fpath);
+  int head = strcmp(method, "HEAD") == 0;
+  if (strcmp(method, "GET") != 0 && !head) return 0;
+  yolk_buf_t *body = sio->client_file[idx];
+  if (!body) {
     yolk_http_respond(req, 404, "Content-Type: text/plain\r\n", "Not Found", 9);
     return 1;
   }
-  yolk__sb_free(&fpath);
-  char etag[64];
-  snprintf(etag, sizeof(etag), "W/\"%llx-%llx\"", (unsigned long long)st.st_size,
-           (unsigned long long)st.st_mtime);
-  const char *inm = yolk_http_req_header(req, "if-none-match");
+  const char *etag = sio->client_etag[idx];
   char headers[256];
   int is_map = strstr(file, ".map") != NULL;
   snprintf(headers, sizeof(headers), "Content-Type: %s\r\nCache-Control: public, max-age=0\r\nETag: %s\r\n",
            is_map ? "application/json" : "application/javascript; charset=utf-8", etag);
-  if (inm && strcmp(inm, etag) == 0) {
-    close(fd);
+  const char *inm = yolk_http_req_header(req, "if-none-match");
+  if (inm && strcmp(inm, etag) == 0)
     yolk_http_respond(req, 304, headers, NULL, 0);
-    return 1;
-  }
-  size_t size = (size_t)st.st_size;
-  char *body = yolk__malloc(size ? size : 1);
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = read(fd, body + got, size - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
-  close(fd);
-  if (strcmp(method, "HEAD") == 0)
+  else if (head)
     yolk_http_respond(req, 200, headers, NULL, 0);
   else
-    yolk_http_respond(req, 200, headers, body, got);
-  free(body);
+    yolk_http_respond(req, 200, headers, body->data, body->len);
   return 1;
 }

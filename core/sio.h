@@ -26,6 +26,15 @@ typedef struct yolk_sio_client_s yolk_sio_client_t;
 typedef struct yolk_sio_ack_s yolk_sio_ack_t;
 typedef struct yolk_sio_queued_s yolk_sio_queued_t;
 
+/* One packet waiting in a socket's queue (pending or held socket): the same
+ * messages the broadcast encoded, one reference each, never a copy. */
+struct yolk_sio_queued_s {
+  yolk_sio_queued_t *next;
+  size_t nmsgs;
+  int flags;
+  yolk_eio_msg_t *msgs[];
+};
+
 enum {
   YOLK_SIO_SOCKET_PENDING = 0, /* on_connect called, not admitted yet */
   YOLK_SIO_SOCKET_CONNECTED,   /* admitted */
@@ -50,19 +59,19 @@ struct yolk_sio_socket_s {
   yolk_sio_queued_t *queue_head, *queue_tail;
 
   /* Server -> client acks waiting for their answer. */
-  yolk_sio_ack_t *acks;
+  yolk_sio_ack_t *acks, *acks_tail; /* oldest first: answers usually come in order */
   int64_t next_ack_id;
 
   /* Deferred work (yolk_sio_socket_disconnect / refuse). */
   int deferred;
-  yolk_sio_socket_t *deferred_next;
+  yolk_sio_socket_t *deferred_prev, *deferred_next;
   int in_deferred_list;
 
   /* Held after the CONNECT ack (see sio.c, HOLD_AFTER_CONNECT_MS): packets
    * queue behind it until the server's hold timer releases the socket. */
   int held;
   uint64_t held_at;
-  yolk_sio_socket_t *held_next;
+  yolk_sio_socket_t *held_prev, *held_next;
 
   /* Broadcast de-duplication: the adapter stamps each socket it delivers to
    * with the broadcast's epoch, so a socket in several target rooms gets the
@@ -93,6 +102,8 @@ void yolk__sio_defer(yolk_sio_server_t *sio, void (*fn)(void *arg), void *arg);
  * (yolk_sio_attach creates "/" with the in-memory adapter; a multi-node
  * adapter is installed right after attach and re-creates "/"'s adapter). */
 void yolk__sio_set_adapter_factory(yolk_sio_server_t *sio, yolk_sio_adapter_factory_t factory, void *ud);
+/* The loop the server runs on (for adapters with their own I/O). */
+uv_loop_t *yolk__sio_loop(const yolk_sio_server_t *sio);
 /* Called by a multi-node adapter when another node emits to this namespace. */
 void yolk__sio_nsp_server_event(yolk_sio_nsp_t *nsp, const cJSON *args);
 

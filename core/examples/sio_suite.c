@@ -4,6 +4,7 @@
  *
  *   sio-suite [--host 127.0.0.1] [--port 3000] [--connect-timeout ms]
  *             [--ping-interval ms] [--ping-timeout ms] [--client-dist DIR]
+ *             [--id-prefix P]  (v5 socket ids P1, P2, ... via generate_id)
  *             [--log-level debug|info|warn|error]
  *
  * As the suite's README: pingInterval 300, pingTimeout 200, maxPayload 1e6,
@@ -43,6 +44,15 @@ static yolk_server_t *server;
 static yolk_sio_server_t *sio;
 static uv_signal_t sigint_h, sigterm_h;
 static uv_loop_t *loop;
+static const char *id_prefix; /* --id-prefix: generate_id hook for v5 socket ids */
+static unsigned id_counter;
+
+static int prefixed_id(const yolk_eio_handshake_t *hs, char *out, size_t outlen, void *ud) {
+  (void)hs;
+  (void)ud;
+  int n = snprintf(out, outlen, "%s%u", id_prefix, ++id_counter);
+  return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -187,6 +197,13 @@ static void on_event(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_bin
     yolk_sio_broadcast(yolk_sio_socket_nsp(s), &tb.t, out, bins, nbins);
     cJSON_Delete(out);
     ack_with(s, ack_id, cJSON_CreateString("sent"));
+  } else if (strcmp(name, "broadcast-from") == 0 && cJSON_IsObject(a1) && cJSON_IsString(a2)) {
+    target_buf_t tb;
+    read_target(a1, &tb, NULL);
+    cJSON *out = rename_args(a2->valuestring, args, 3);
+    yolk_sio_socket_broadcast(s, &tb.t, out, bins, nbins);
+    cJSON_Delete(out);
+    ack_with(s, ack_id, cJSON_CreateString("sent"));
   } else if (strcmp(name, "server-ack") == 0 && cJSON_IsString(a1) && cJSON_IsNumber(a2)) {
     server_ack_ctx_t *ctx = malloc(sizeof(*ctx));
     ctx->socket_id = strdup(yolk_sio_socket_id(s));
@@ -292,7 +309,8 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 static void usage(void) {
   fprintf(stderr, "usage: sio-suite [--host H] [--port N] [--connect-timeout MS] [--ping-interval MS]\n"
-                  "                 [--ping-timeout MS] [--client-dist DIR] [--log-level debug|info|warn|error]\n");
+                  "                 [--ping-timeout MS] [--client-dist DIR] [--id-prefix P]\n"
+                  "                 [--log-level debug|info|warn|error]\n");
   exit(2);
 }
 
@@ -335,6 +353,10 @@ int main(int argc, char **argv) {
       i++;
     } else if (strcmp(a, "--ping-timeout") == 0) {
       opts.eio.ping_timeout_ms = (unsigned)num_arg(a, v);
+      i++;
+    } else if (strcmp(a, "--id-prefix") == 0 && v) {
+      id_prefix = v;
+      opts.generate_id = prefixed_id;
       i++;
     } else if (strcmp(a, "--client-dist") == 0 && v) {
       opts.client_dist_dir = v;

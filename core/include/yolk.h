@@ -191,9 +191,9 @@ typedef struct {
 } yolk_sio_bin_t;
 
 typedef struct {
-  yolk_eio_options_t eio;        /* path defaults to "/socket.io/" */
+  yolk_eio_options_t eio;        /* path defaults to "/socket.io/"; on_connection and ud are Socket.IO's */
   unsigned connect_timeout_ms;   /* 45000: close clients that join no namespace */
-  unsigned max_attachments;      /* 10 */
+  unsigned max_attachments;      /* 10: most binary attachments in a packet from a client */
   /* Serve the browser client (socket.io.js, socket.io.min.js, socket.io.esm.min.js
    * and their .map) under the path from this directory, e.g.
    * node_modules/socket.io-client/dist. NULL: not served. */
@@ -225,7 +225,8 @@ typedef struct {
    * is in the room of that id) but is not admitted: nothing has been sent to
    * the client. Admit it with yolk_sio_socket_admit or refuse it with
    * yolk_sio_socket_refuse, now or later (connection middleware). What is
-   * emitted to it meanwhile is delivered right after its CONNECT ack. */
+   * emitted to it meanwhile is delivered right after its CONNECT ack (on a
+   * WebSocket, 5 ms after it, so that the ack arrives in a read of its own). */
   void (*on_connect)(yolk_sio_socket_t *s, void *ud);
   /* An EVENT from an admitted socket. args: the array [event, ...] (placeholders
    * for binary). ack_id >= 0 when the client asked for an ack: answer with
@@ -302,6 +303,11 @@ enum { YOLK_SIO_LOCAL = 2 };
  * recipient (no per-recipient copy). */
 int yolk_sio_broadcast(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const cJSON *args,
                        const yolk_sio_bin_t *bins, size_t nbins);
+/* socket.broadcast / socket.to(...).emit: as yolk_sio_broadcast on the
+ * socket's namespace, minus the socket itself (its own room is added to
+ * to->except; to may be NULL: everyone else). */
+int yolk_sio_socket_broadcast(yolk_sio_socket_t *s, const yolk_sio_target_t *to, const cJSON *args,
+                              const yolk_sio_bin_t *bins, size_t nbins);
 /* fetchSockets / adapter.clients: the matching sockets, possibly from other
  * nodes. cb gets a cJSON array of objects {"id","rooms":[...],
  * "handshake":{...},"data":...} (or err). cb always runs later from the loop,

@@ -84,7 +84,9 @@
  *   server:socketio{ path, pingInterval, pingTimeout, upgradeTimeout, maxHttpBufferSize,
  *     connectTimeout, transports = {'polling','websocket'}, allowEIO3, allowUpgrades,
  *     cors = { origin = '*' | 'http://a' | {'http://a', ...} | true, credentials },
- *     clientDistDir, generateId = fn(handshake) -> string } -> sio (one per server)
+ *     clientDistDir, maxAttachments, generateId = fn(handshake) -> string (nil or an
+ *     error: a random id; called for protocol 5 clients only) } -> sio (one per server;
+ *     calling it again returns the same object). Sizes accept "1mb" strings too.
  *   sio:of(name) -> nsp (created on first use; the same object every time); nsp:name()
  *   nsp:set_handler{ connect = fn(sock), event = fn(sock, args, ack_id|nil),
  *                    disconnecting = fn(sock, reason), close = fn(sock, reason) }

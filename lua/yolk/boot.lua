@@ -79,7 +79,7 @@ function M.start(opts)
     return debug.traceback(tostring(e), 2)
   end, { baseDir = opts.baseDir or '.', env = env, port = opts.port, shared = M.shared })
   if not ok then
-    return nil, 'cannot start the application: ' .. error_text(app)
+    return nil, 'cannot start the application: ' .. error_text(app), 'load'
   end
   local config = app.config
   logger.configure(config.logger, app.name)
@@ -117,6 +117,7 @@ function M.start(opts)
   logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
   M.server_did_ready(app)
   -- yolk dev reloads on file changes; yolk start only on SIGHUP
+  require('yolk.reload').remember(app.baseDir)
   if opts.command == 'dev' and core.watch then
     M.watcher = require('yolk.reload').watch(M, app.baseDir)
   end
@@ -145,7 +146,11 @@ function M.main(opts)
     return chunk(unpack(_G.arg))
   end
   if cmd ~= 'dev' and cmd ~= 'start' then die('unknown command ' .. tostring(cmd)) end
-  local rt, err = M.start(opts)
+  local rt, err, kind = M.start(opts)
+  if not rt and cmd == 'dev' and kind == 'load' and require('yolk.core').watch then
+    -- yolk dev: a broken file is fixed, not fatal; wait for a change
+    return require('yolk.reload').wait_for_fix(M, opts, err)
+  end
   if not rt then die(err) end
   return rt
 end

@@ -85,9 +85,11 @@ function M.restart_changes(old, new)
   return out
 end
 
--- Keep the running values of the restart-only settings in config.
+-- Keep the running values of the restart-only settings that changed.
 function M.pin(old, new)
-  for _, path in ipairs(M.RESTART_ONLY) do set(new, path, get(old, path)) end
+  for _, path in ipairs(M.RESTART_ONLY) do
+    if #M.diff(get(old, path), get(new, path)) > 0 then set(new, path, get(old, path)) end
+  end
 end
 
 -- Modules the application loaded with require() from its own directory
@@ -122,6 +124,45 @@ function M.describe(why)
   return s .. ' changed'
 end
 
+-- The application's files as { [relative path] = content }: app/, config/,
+-- app.lua. Kept after each load, so that a reload by signal can say which
+-- files changed since the running generation was loaded.
+function M.snapshot(baseDir)
+  local fs = require('yolk.fs')
+  local snap = {}
+  local function walk(rel, depth)
+    local names = fs.list(fs.join(baseDir, rel))
+    if not names or depth > 32 then return end
+    for _, name in ipairs(names) do
+      if name:sub(1, 1) ~= '.' then
+        local sub = rel .. '/' .. name
+        local path = fs.join(baseDir, sub)
+        if fs.is_dir(path) then walk(sub, depth + 1)
+        else snap[sub] = fs.read(path) or '' end
+      end
+    end
+  end
+  walk('app', 0)
+  walk('config', 0)
+  local hooks = fs.read(fs.join(baseDir, 'app.lua'))
+  if hooks then snap['app.lua'] = hooks end
+  return snap
+end
+
+-- Paths that differ between two snapshots (added, removed or edited), sorted.
+function M.changed_files(old, new)
+  local out = {}
+  for p, v in pairs(new) do if old[p] ~= v then out[#out + 1] = p end end
+  for p in pairs(old) do if new[p] == nil then out[#out + 1] = p end end
+  table.sort(out)
+  return out
+end
+
+-- Call after the first load (yolk.boot.start).
+function M.remember(baseDir)
+  M.files = M.snapshot(baseDir)
+end
+
 local function error_text(e)
   local loader = require('yolk.loader')
   if loader.is_load_error(e) then return e.message end
@@ -137,9 +178,15 @@ function M.reload(boot, why)
   local core = require('yolk.core')
   local logger = require('yolk.logger')
   local loader = require('yolk.loader')
-  local what = M.describe(why)
   local t0 = core.hrtime()
   local old = rt.gen
+  local snap = M.snapshot(old.baseDir)
+  local changed = nil
+  if type(why) ~= 'table' and M.files then
+    -- a signal does not say what changed: compare with what is running
+    local list = M.changed_files(M.files, snap)
+    changed = #list > 0 and M.describe(list) or 'no file changed'
+  end
   local dropped = M.drop_app_modules(old.baseDir)
   local ok, app = xpcall(require('yolk.application').load, function(e)
     if loader.is_load_error(e) then return e end
@@ -148,7 +195,7 @@ function M.reload(boot, why)
   if not ok then
     M.restore_app_modules(old.baseDir, dropped)
     M.failures = (M.failures or 0) + 1
-    logger.yolk:error('reload failed (%s), keeping the running code: %s', what, error_text(app))
+    logger.yolk:error('reload failed (%s), keeping the running code: %s', M.describe(why), error_text(app))
     return false, error_text(app)
   end
   local restart = M.restart_changes(old.config, app.config)
@@ -165,9 +212,17 @@ function M.reload(boot, why)
   M.pending_restart = #restart > 0 and table.concat(restart, ', ') or nil
   logger.configure(app.config.logger, app.name)
   rt:use(app)
+  -- code of the old generation that runs on its own (a loop started in
+  -- serverDidReady) checks this to end instead of running twice
+  old.retired = true
   M.count = (M.count or 0) + 1
+  M.files = snap
   local ms = (core.hrtime() - t0) / 1e6
-  logger.yolk:info('reloaded (%s) in %.1f ms', what, ms)
+  if changed then
+    logger.yolk:info('reloaded (%s) in %.1f ms: %s', M.describe(why), ms, changed)
+  else
+    logger.yolk:info('reloaded (%s) in %.1f ms', M.describe(why), ms)
+  end
   if boot.server_did_ready then boot.server_did_ready(app) end
   return true, ms
 end
@@ -181,9 +236,35 @@ function M.watch(boot, baseDir, delay)
     files = { 'app.lua' },
     delay = delay or 150,
     on_change = function(changed) M.reload(boot, changed) end,
+    on_error = function(err) logger.yolk:warn('file watching: %s (changes there will not reload)', tostring(err)) end,
   }
   logger.yolk:info('watching app/ and config/ for changes (%d directories); edits reload the application',
     tree:count() - 1)
+  return tree
+end
+
+-- yolk dev when the application does not load at start-up: log why, watch
+-- app/ and config/, and try to start again after each change.
+function M.wait_for_fix(boot, opts, err)
+  local logger = require('yolk.logger')
+  logger.yolk:error('%s', err)
+  logger.yolk:info('waiting for a change in app/ or config/ to start again')
+  local tree
+  tree = require('yolk.watch').tree {
+    root = opts.baseDir,
+    dirs = { 'app', 'config' },
+    files = { 'app.lua' },
+    delay = 150,
+    on_change = function(changed)
+      M.drop_app_modules(opts.baseDir)
+      local rt, err2 = boot.start(opts)
+      if rt then
+        tree:stop()
+      else
+        logger.yolk:error('%s (%s)', err2, M.describe(changed))
+      end
+    end,
+  }
   return tree
 end
 

@@ -42,6 +42,7 @@ function M.tree(opts)
     files = {},
     delay = opts.delay or 150,
     on_change = opts.on_change,
+    on_error = opts.on_error,
     watches = {},  -- [relative dir] = watch
     pending = {},  -- [relative path] = true
     timer = nil,
@@ -55,8 +56,12 @@ end
 
 -- The directories below rel (rel included) that exist, as relative paths,
 -- and (in files) every entry seen.
-local function walk(root, rel, out, files)
-  local names = fs.list(fs.join(root, rel))
+local function walk(root, rel, out, files, seen)
+  local real = fs.realpath(fs.join(root, rel))
+  -- a symlink back up the tree must not make this endless
+  if not real or seen[real] then return out end
+  seen[real] = true
+  local names = fs.list(real)
   if not names then return out end
   out[#out + 1] = rel
   files[rel] = true
@@ -64,7 +69,7 @@ local function walk(root, rel, out, files)
     if name:sub(1, 1) ~= '.' then
       local sub = rel .. '/' .. name
       files[sub] = true
-      if fs.is_dir(fs.join(root, sub)) then walk(root, sub, out, files) end
+      if fs.is_dir(fs.join(root, sub)) then walk(root, sub, out, files, seen) end
     end
   end
   return out
@@ -73,8 +78,8 @@ end
 function Tree:_watch(rel)
   if self.watches[rel] then return end
   local path = rel == '' and self.root or fs.join(self.root, rel)
-  local w = self.core.watch(path, function(name, events, err)
-    if err then
+  local w, err = self.core.watch(path, function(name, events, werr)
+    if werr then
       self.watches[rel] = nil
       self:_changed(rel)
       return
@@ -88,7 +93,11 @@ function Tree:_watch(rel)
     if M.ignored(name) then return end
     self:_changed(rel .. '/' .. name)
   end)
-  if w then self.watches[rel] = w end
+  if w then
+    self.watches[rel] = w
+  elseif self.on_error then
+    self.on_error(err) -- e.g. out of inotify watches (fs.inotify.max_user_watches)
+  end
 end
 
 -- Watch every directory that exists now; drop watches of vanished ones.
@@ -100,7 +109,7 @@ function Tree:sync()
     if fs.exists(fs.join(self.root, f)) then known[f] = true end
   end
   for _, d in ipairs(self.dirs) do
-    for _, rel in ipairs(walk(self.root, d, {}, known)) do want[rel] = true end
+    for _, rel in ipairs(walk(self.root, d, {}, known, {})) do want[rel] = true end
   end
   self.known = known
   for rel, w in pairs(self.watches) do

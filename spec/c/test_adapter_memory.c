@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "eio.h" /* yolk_eio_msg_t refs */
 #include "sio.h"
 #include "test.h"
 
@@ -56,7 +57,71 @@ static int socket_in(yolk_sio_adapter_t *a, yolk_sio_socket_t *s, const char *ro
   return found;
 }
 
+/* Encode once: a broadcast hands every recipient the very messages it
+ * encoded (same pointers, one more reference each), never a copy. Pending
+ * sockets queue them, which is observable without any I/O. */
+static void test_broadcast_shares_messages(void) {
+  yolk_sio_adapter_t *a = yolk__adapter_memory_new(NULL, NULL);
+  yolk_sio_socket_t ss[4];
+  memset(ss, 0, sizeof(ss));
+  const char *room = "r";
+  for (int i = 0; i < 4; i++) {
+    ss[i].state = YOLK_SIO_SOCKET_PENDING;
+    a->vt->add_all(a, &ss[i], &room, 1);
+  }
+  const char *other = "other";
+  a->vt->add_all(a, &ss[3], &other, 1);
+  a->vt->add_all(a, &ss[0], &other, 1); /* in both rooms: still once */
+
+  cJSON *args = cJSON_Parse("[\"ev\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]");
+  yolk_sio_bin_t bins[2] = {{"\x01\x02", 2}, {"", 0}};
+  yolk_sio_encoded_t e;
+  yolk__sio_encode_event(&e, "/", args, bins, 2);
+  CHECK_EQ_INT(e.nmsgs, 3);
+  CHECK_EQ_INT(e.type, YOLK_SIO_PKT_BINARY_EVENT);
+  CHECK(!e.msgs[0]->binary && e.msgs[1]->binary && e.msgs[2]->binary);
+  CHECK_STR(e.msgs[0]->data->data,
+            "52-[\"ev\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]");
+
+  const char *both[] = {"r", "other"};
+  a->vt->broadcast(a, &e, &(yolk_sio_target_t){both, 2, &(const char *){"s-none"}, 1, 0});
+  for (int i = 0; i < 4; i++) {
+    yolk_sio_queued_t *q = ss[i].queue_head;
+    CHECK(q != NULL && q->next == NULL && q->nmsgs == 3);
+    if (q)
+      for (size_t k = 0; k < 3; k++) CHECK(q->msgs[k] == e.msgs[k]);
+  }
+  for (size_t k = 0; k < 3; k++) CHECK_EQ_INT(e.msgs[k]->refs, 1 + 4);
+
+  /* volatile: a pending socket is not writable, nothing is queued */
+  a->vt->broadcast(a, &e, &(yolk_sio_target_t){NULL, 0, NULL, 0, YOLK_SIO_VOLATILE});
+  for (int i = 0; i < 4; i++) CHECK(ss[i].queue_head && ss[i].queue_head->next == NULL);
+  CHECK_EQ_INT(e.msgs[0]->refs, 5);
+
+  /* a refused or closed socket gets nothing */
+  ss[1].state = YOLK_SIO_SOCKET_REFUSED;
+  ss[2].state = YOLK_SIO_SOCKET_CLOSED;
+  a->vt->broadcast(a, &e, &(yolk_sio_target_t){&room, 1, NULL, 0, 0});
+  CHECK(ss[0].queue_head->next != NULL && ss[3].queue_head->next != NULL);
+  CHECK(ss[1].queue_head->next == NULL && ss[2].queue_head->next == NULL);
+  CHECK_EQ_INT(e.msgs[0]->refs, 7);
+
+  for (int i = 0; i < 4; i++) {
+    for (yolk_sio_queued_t *q = ss[i].queue_head, *next; q; q = next) {
+      next = q->next;
+      for (size_t k = 0; k < q->nmsgs; k++) yolk_eio_msg_unref(q->msgs[k]);
+      free(q);
+    }
+    a->vt->del_all(a, &ss[i]);
+  }
+  CHECK_EQ_INT(e.msgs[0]->refs, 1);
+  yolk__sio_encoded_release(&e);
+  cJSON_Delete(args);
+  a->vt->destroy(a);
+}
+
 int main(void) {
+  test_broadcast_shares_messages();
   yolk_sio_adapter_t *a = yolk__adapter_memory_new(NULL, NULL);
   CHECK(a && a->vt && strcmp(a->vt->name, "memory") == 0);
 

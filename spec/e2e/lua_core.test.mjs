@@ -100,6 +100,19 @@ test('HTTP requests reach server:on_request as tables', async () => {
   assert.equal(r.status, 404);
 });
 
+test('response headers: arrays, numbers, reserved names, injection refused; binary bodies', async () => {
+  const r = await fetch(`${base}/headers`, { headers: { cookie: 'a=1' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('x-multi'), 'one, two');
+  assert.equal(r.headers.get('x-num'), '7');
+  assert.equal(r.headers.get('x-injected'), 'false');
+  assert.equal(r.headers.get('x-badname'), 'false');
+  assert.equal(r.headers.get('x-evil'), null);
+  assert.equal(r.headers.get('x-cookie'), 'a=1');
+  assert.equal(r.headers.get('content-length'), '8'); // the HTTP layer's, not the handler's 999
+  assert.deepEqual([...new Uint8Array(await r.arrayBuffer())], [0, 98, 105, 110, 97, 114, 121, 255]);
+});
+
 test('an HTTP client that goes away: req.aborted and req.on_abort', async () => {
   const ac = new AbortController();
   const p = fetch(`${base}/slow`, { signal: ac.signal }).catch(() => 'aborted');

@@ -36,18 +36,20 @@ const dirs = [];
 
 // A copy of the fixture listening on a free port (set in its config, so that
 // the test can change it), run with `yolk <command>`.
-async function startApp(command) {
+async function startApp(command, { broken } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yolk-reload-dev-'));
   dirs.push(dir);
   fs.cpSync(FIXTURE, dir, { recursive: true });
   const port = await freePort();
   const cfg = path.join(dir, 'config/config.default.lua');
   fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace('port = 7001', `port = ${port}`));
+  if (broken) broken(dir);
   const srv = { dir, port, out: '', url: `http://127.0.0.1:${port}` };
   srv.child = spawn(YOLK, [command, '--baseDir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   srv.child.stdout.on('data', (d) => { srv.out += d; });
   srv.child.stderr.on('data', (d) => { srv.out += d; });
   servers.push(srv);
+  if (broken) return srv;
   for (let i = 0; i < 200; i++) {
     if (srv.child.exitCode !== null) break;
     try { if ((await fetch(`${srv.url}/log`)).ok) return srv; } catch {}
@@ -155,8 +157,12 @@ test('yolk dev: edits reload the application; the same socket sees the new code'
   // it started with; a new connection runs the new code
   await expectLog(srv, RELOADED, () => edit(srv, 'app/io/middleware/conn.lua', /* before */ "'conn v1 before '", "'conn v2 before '"));
   await expectLog(srv, RELOADED, () => edit(srv, 'app/io/middleware/conn.lua', "'conn v1 after '", "'conn v2 after '"));
+  // generateId is called through the running generation: its code reloads too
+  await expectLog(srv, RELOADED, () => edit(srv, 'config/config.default.lua', "'v1-'", "'v2-'"));
+  assert.match(id, /^v1-\d+$/);
   const s2 = await connect(srv);
   const id2 = s2.id;
+  assert.match(id2, /^v2-\d+$/);
   s2.disconnect();
   assert.equal(await ask(s, 'hello'), 'hello v2');
   assert.ok(s.connected && !disconnected, 'the first socket never disconnected');
@@ -175,6 +181,37 @@ test('yolk dev: edits reload the application; the same socket sees the new code'
   assert.ok(!events.includes(`conn v2 after ${id}`));
 });
 
+test('yolk dev: packets in flight during reloads are all answered, each by one whole generation', async () => {
+  const srv = await startApp('dev');
+  const s = await connect(srv);
+  let disconnected = false;
+  s.on('disconnect', () => { disconnected = true; });
+  const answers = [];
+  let stop = false;
+  // a client that keeps asking while the files change under it
+  const pump = (async () => {
+    while (!stop) {
+      answers.push(...await Promise.all([ask(s, 'both'), ask(s, 'both'), ask(s, 'both')]));
+    }
+  })();
+  for (let v = 2; v <= 6; v++) {
+    // controller and middleware change together: every packet must see both old or both new
+    await expectLog(srv, RELOADED, () => {
+      edit(srv, 'app/io/controller/main.lua', `'hello v${v - 1}'`, `'hello v${v}'`);
+      edit(srv, 'app/io/middleware/tag.lua', `'tag v${v - 1}'`, `'tag v${v}'`);
+    });
+    await sleep(30);
+  }
+  stop = true;
+  await pump;
+  assert.ok(answers.length > 10, `${answers.length} rounds`);
+  const seen = new Set(answers);
+  for (const a of seen) assert.match(a, /^tag v(\d) \+ hello v\1$/, 'one generation per packet');
+  assert.equal(answers.at(-1), 'tag v6 + hello v6');
+  assert.ok(seen.size >= 3, `several generations answered: ${[...seen].join(', ')}`);
+  assert.ok(!disconnected && s.connected);
+});
+
 test('yolk dev: a broken file keeps the running code and names file and line; fixing it reloads', async () => {
   const srv = await startApp('dev');
   const s = await connect(srv);
@@ -185,7 +222,7 @@ test('yolk dev: a broken file keeps the running code and names file and line; fi
   // a syntax error
   let log = await expectLog(srv, /reload failed/, () =>
     write(srv, 'app/io/controller/main.lua', good.replace("'hello v1'", "'hello v2'").replace('function Main:tag()', 'function Main:tag(( ')));
-  assert.match(log, /ERROR \[yolk\] reload failed \(app\/io\/controller\/main\.lua changed\), keeping the running code: .*main\.lua:7:/);
+  assert.match(log, /ERROR \[yolk\] reload failed \(app\/io\/controller\/main\.lua changed\), keeping the running code: .*main\.lua:10:/);
   assert.equal(await ask(s, 'hello'), 'hello v1', 'the previous generation keeps running');
   assert.ok(s.connected);
 
@@ -203,7 +240,7 @@ test('yolk dev: a broken file keeps the running code and names file and line; fi
   // a middleware name that does not exist: the config file and line are named
   log = await expectLog(srv, /reload failed/, () =>
     edit(srv, 'config/config.default.lua', "packetMiddleware = { 'tag' }", "packetMiddleware = { 'nope' }"));
-  assert.match(log, /config\.default\.lua:9: .*unknown middleware 'nope'/);
+  assert.match(log, /config\.default\.lua:15: .*unknown middleware 'nope'/);
   assert.equal(await ask(s, 'tag'), 'tag v1', 'the old middleware chain still runs');
   await expectLog(srv, RELOADED, () =>
     edit(srv, 'config/config.default.lua', "packetMiddleware = { 'nope' }", "packetMiddleware = { 'tag' }"));
@@ -237,6 +274,35 @@ test('yolk dev: changing the listen port logs "restart required" and keeps liste
   assert.match(log2, /restart required to apply .*cluster\.workers \(nil -> 4\)/);
 });
 
+test('yolk dev: an app that does not load at start-up waits for the fix, then starts', async () => {
+  const main = 'app/io/controller/main.lua';
+  let good;
+  const srv = await startApp('dev', {
+    broken: (dir) => {
+      good = fs.readFileSync(path.join(dir, main), 'utf8');
+      fs.writeFileSync(path.join(dir, main), good.replace('function Main:id()', 'function Main:id(('));
+    },
+  });
+  await expectLog(srv, /waiting for a change in app\/ or config\/ to start again/, () => {});
+  assert.match(srv.out, /ERROR \[yolk\] cannot start the application: .*main\.lua:13:/);
+  assert.equal(srv.child.exitCode, null, 'still running');
+  // still broken: says so again
+  await expectLog(srv, /cannot start the application: .*main\.lua:13: .*\(app\/io\/controller\/main\.lua changed\)/,
+    () => fs.writeFileSync(path.join(srv.dir, main), good.replace('function Main:id()', 'function Main:id((( ')));
+  await expectLog(srv, /listening on http:\/\/127\.0\.0\.1:\d+\/[\s\S]*watching app\//, () => fs.writeFileSync(path.join(srv.dir, main), good));
+  const s = await connect(srv);
+  assert.equal(await ask(s, 'hello'), 'hello v1');
+  await expectLog(srv, RELOADED, () => edit(srv, main, "'hello v1'", "'hello v2'"));
+  assert.equal(await ask(s, 'hello'), 'hello v2');
+  s.close();
+  // and a stop while waiting ends the process cleanly
+  const other = await startApp('dev', { broken: (dir) => fs.writeFileSync(path.join(dir, 'app/router.lua'), 'return {{') });
+  await expectLog(other, /waiting for a change/, () => {});
+  other.child.kill('SIGTERM');
+  const code = await new Promise((r) => other.child.on('exit', r));
+  assert.equal(code, 0);
+});
+
 test('yolk start: SIGHUP reloads with no disconnect; files are not watched', async () => {
   const srv = await startApp('start');
   assert.doesNotMatch(srv.out, /watching/);
@@ -252,6 +318,10 @@ test('yolk start: SIGHUP reloads with no disconnect; files are not watched', asy
   assert.equal(await ask(s, 'hello'), 'hello v1');
   const log = await expectLog(srv, /reloaded \(SIGHUP\) in [\d.]+ ms/, () => srv.child.kill('SIGHUP'));
   assert.doesNotMatch(log, /ERROR/);
+  assert.match(log, /reloaded \(SIGHUP\) in [\d.]+ ms: app\/io\/controller\/main\.lua, app\/io\/middleware\/tag\.lua changed/,
+    'the log says which files changed since the running generation was loaded');
+  const log2 = await expectLog(srv, /reloaded \(SIGHUP\)/, () => srv.child.kill('SIGHUP'));
+  assert.match(log2, /reloaded \(SIGHUP\) in [\d.]+ ms: no file changed/);
   assert.equal(await ask(s, 'hello'), 'hello v2');
   assert.equal(await ask(s, 'tag'), 'tag v2');
   assert.equal(s.id, id);

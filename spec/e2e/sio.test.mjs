@@ -14,7 +14,7 @@ import ioV2 from 'socket.io-client-v2';
 import WebSocket from 'ws';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.SIO_SUITE_BIN || path.join(root, process.env.YOLK_BUILD_DIR || 'build', 'sio-suite');
+const bin = process.env.SIO_SUITE_BIN || path.join(path.resolve(root, process.env.YOLK_BUILD_DIR || 'build'), 'sio-suite');
 const clientDist = path.join(root, 'node_modules/socket.io-client/dist');
 
 let server;
@@ -22,9 +22,9 @@ let url;
 let stderr = '';
 const clients = [];
 
-function startServer() {
+function startServer(extra = []) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(bin, ['--port', '0', '--client-dist', clientDist], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(bin, ['--port', '0', '--client-dist', clientDist, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stderr.on('data', (d) => { stderr += d; });
     proc.stdout.on('data', (d) => {
@@ -145,6 +145,31 @@ describe('socket.io-client 4', () => {
     }
   });
 
+  test('the generate_id hook names v5 sockets; v4 ids stay Engine.IO based', async () => {
+    const other = await startServer(['--id-prefix', 'custom-id-']);
+    const u = `http://127.0.0.1:${other.port}`;
+    try {
+      const a = io(u, { forceNew: true, reconnection: false, transports: ['websocket'] });
+      const b = io(u + '/custom', { forceNew: true, reconnection: false, transports: ['websocket'] });
+      clients.push(a, b);
+      await Promise.all([once(a, 'connect'), once(b, 'connect')]);
+      assert.match(a.id, /^custom-id-\d+$/);
+      assert.match(b.id, /^custom-id-\d+$/);
+      assert.notEqual(a.id, b.id);
+      const old = ioV2(u, { forceNew: true, reconnection: false, transports: ['websocket'] });
+      clients.push(old);
+      await once(old, 'connect');
+      assert.equal(old.id, old.io.engine.id);
+      a.disconnect();
+      b.disconnect();
+      old.close();
+    } finally {
+      const exited = new Promise((r) => other.proc.on('exit', r));
+      other.proc.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   test('custom namespace and invalid namespace', async () => {
     const s = v4('/custom', { auth: { k: 'v' } });
     const [auth] = await once(s, 'auth');
@@ -239,9 +264,16 @@ describe('socket.io-client 4', () => {
 
     const got = new Map([[a, []], [b, []], [c, []], [d, []]]);
     for (const s of got.keys()) s.on('news', (...args) => got.get(s).push(args));
+    const named = [[a, 'a'], [b, 'b'], [c, 'c'], [d, 'd']];
+    const count = (s, label) => got.get(s).filter((x) => x[0] === label).length;
     const check = async (label, expected) => {
-      await sleep(100);
-      for (const [s, name] of [[a, 'a'], [b, 'b'], [c, 'c'], [d, 'd']]) {
+      // wait for the expected receivers, then a little more for strays
+      for (let t = 0; t < 3000; t += 10) {
+        if (named.every(([s, name]) => !expected.includes(name) || count(s, label) > 0)) break;
+        await sleep(10);
+      }
+      await sleep(60);
+      for (const [s, name] of named) {
         const n = got.get(s).filter((x) => x[0] === label).length;
         assert.equal(n, expected.includes(name) ? 1 : 0, `${label}: ${name} got ${n}`);
       }
@@ -260,6 +292,12 @@ describe('socket.io-client 4', () => {
     await check('red not a', ['b']);
     const bin = got.get(b).find((x) => x[0] === 'red not a');
     assert.deepEqual(Buffer.from(bin[1]), Buffer.from([9]));
+    await emitAck(a, 'broadcast-from', {}, 'news', 'from a');
+    await check('from a', ['b', 'c']);
+    await emitAck(c, 'broadcast-from', { rooms: ['blue', 'red'], except: ['red'] }, 'news', 'blue but not red, from c');
+    await check('blue but not red, from c', []);
+    await emitAck(b, 'broadcast-from', { rooms: ['red'] }, 'news', 'red from b');
+    await check('red from b', ['a']);
     await emitAck(c, 'broadcast', { rooms: ['nobody'] }, 'news', 'nobody');
     await check('nobody', []);
 
@@ -365,7 +403,11 @@ function rawWs() {
       msgs.push(m);
       while (waiters.length && msgs.length) waiters.shift()(msgs.shift());
     });
-    ws.next = () => new Promise((r) => (msgs.length ? r(msgs.shift()) : waiters.push(r)));
+    ws.next = (ms = 3000) => new Promise((resolve, reject) => {
+      if (msgs.length) return resolve(msgs.shift());
+      const t = setTimeout(() => reject(new Error('no message within ' + ms + ' ms')), ms);
+      waiters.push((m) => { clearTimeout(t); resolve(m); });
+    });
     ws.closed = new Promise((r) => ws.on('close', r));
     ws.on('error', () => {});
     ws.once('open', () => resolve(ws));
@@ -452,6 +494,65 @@ describe('protocol errors', () => {
     const dt = Date.now() - t0;
     assert.ok(dt >= 900 && dt < 2500, `closed after ${dt} ms`);
   });
+});
+
+// ---- protocol v4 on the wire (Engine.IO v3 WebSocket) ------------------------------------
+// The official suite has no v4 edition; these pin down what socket.io v2 clients rely on.
+
+function rawWs3(query = '') {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace('http', 'ws') + '/socket.io/?EIO=3&transport=websocket' + query);
+    const msgs = [];
+    const waiters = [];
+    ws.on('message', (data, isBinary) => {
+      msgs.push(isBinary ? Buffer.from(data) : data.toString());
+      while (waiters.length && msgs.length) waiters.shift()(msgs.shift());
+    });
+    ws.next = (ms = 3000) => new Promise((resolve, reject) => {
+      if (msgs.length) return resolve(msgs.shift());
+      const t = setTimeout(() => reject(new Error('no message within ' + ms + ' ms')), ms);
+      waiters.push((m) => { clearTimeout(t); resolve(m); });
+    });
+    ws.closed = new Promise((r) => ws.on('close', r));
+    ws.on('error', () => {});
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+test('protocol v4: implicit "/", query auth, string errors, binary with the v3 type byte', async () => {
+  const ws = await rawWs3();
+  const open = await ws.next();
+  assert.match(open, /^0\{"sid":"[^"]+","upgrades":\[\],"pingInterval":300,"pingTimeout":200\}$/);
+  const sid = JSON.parse(open.slice(1)).sid;
+  assert.equal(await ws.next(), '40');
+  assert.equal(await ws.next(), '42["auth",{}]');
+  ws.send('2');
+  assert.equal(await ws.next(), '3');
+  ws.send('42["message",1,"你好"]');
+  assert.equal(await ws.next(), '42["message-back",1,"你好"]');
+  ws.send('4217["message-with-ack","a"]');
+  assert.equal(await ws.next(), '4317["a"]');
+  ws.send('40/custom?token=abc&x=%F0%9F%98%80,');
+  assert.equal(await ws.next(), '40/custom,');
+  assert.equal(await ws.next(), '42/custom,["auth",{"token":"abc","x":"😀"}]');
+  ws.send('40/nope,');
+  assert.equal(await ws.next(), '44/nope,"Invalid namespace"');
+  ws.send('40/refused,');
+  assert.equal(await ws.next(), '44/refused,{"code":42}');
+  ws.send('451-["message",{"_placeholder":true,"num":0}]');
+  ws.send(Buffer.from([4, 1, 2, 3]));
+  assert.equal(await ws.next(), '451-["message-back",{"_placeholder":true,"num":0}]');
+  assert.deepEqual(await ws.next(), Buffer.from([4, 1, 2, 3]));
+  ws.send('42["rooms"]'); // no ack asked: nothing comes back
+  ws.send('4218["rooms"]');
+  const rooms = JSON.parse((await ws.next()).slice(4));
+  assert.deepEqual(rooms, [[sid]], 'the id on "/" is the Engine.IO sid');
+  ws.send('42/custom,19["rooms"]');
+  assert.equal(await ws.next(), `43/custom,19[["/custom#${sid}"]]`);
+  ws.send('41/custom,');
+  ws.send('42/custom,["rooms"]'); // left: the connection is closed
+  await ws.closed;
 });
 
 // ---- volatile broadcasts ----------------------------------------------------------------

@@ -96,11 +96,20 @@ function step2()
         check(calls[5] == 'app.lua', 'app.lua at the root: ' .. calls[5])
         local n = tree:count()
         check(n == 5, 'watches: root, app, app/sub, app/new, config: ' .. n)
+        phase = 6
+        -- a symlink back up the tree is not followed forever
+        os.execute(('ln -s .. %q'):format(tmp .. '/app/sub/loop'))
+        os.execute(('rm -rf %q'):format(tmp .. '/app/new'))
+      elseif phase == 6 then
+        local c6 = ' ' .. calls[6] .. ' '
+        check(c6:find(' app/new ', 1, true) and c6:find(' app/sub/loop ', 1, true), 'removed directory, new link: ' .. calls[6])
+        check(tree.watches['app/new'] == nil, 'the removed directory is no longer watched')
+        check(tree:count() == 4, 'watches after removal: ' .. tree:count())
         tree:stop()
         check(tree:count() == 0, 'stop drops every watch')
         write(tmp .. '/app/a.lua', 'return 4\n')
         core.timer(200, function()
-          check(#calls == 5, 'nothing after stop')
+          check(#calls == 6, 'nothing after stop')
           check(watch.ignored('x.lua~') and watch.ignored('.x.swp') and watch.ignored('4913')
             and not watch.ignored('x.lua'), 'ignored names')
           -- a watch left active is closed by core.stop()

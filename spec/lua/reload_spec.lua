@@ -41,15 +41,29 @@ describe('reload', function()
   end)
 
   it('restart-only settings: listen port, workers, io.init, body limit; pin keeps the running ones', function()
-    local old = { cluster = { listen = { port = 1 } }, io = { init = { pingInterval = 5 } }, greeting = 'a' }
-    local new = { cluster = { listen = { port = 2 }, workers = 3 }, io = { init = { pingInterval = 5 } }, greeting = 'b',
-      bodyParser = { jsonLimit = 10 } }
+    local g1, g2 = function() end, function() end
+    local old = { cluster = { listen = { port = 1 } }, io = { init = { pingInterval = 5 }, generateId = g1 }, greeting = 'a' }
+    local new = { cluster = { listen = { port = 2 }, workers = 3 }, io = { init = { pingInterval = 5 }, generateId = g2 },
+      greeting = 'b', bodyParser = { jsonLimit = 10 } }
     local c = reload.restart_changes(old, new)
     eq(table.concat(c, '; '), 'cluster.listen.port (1 -> 2); cluster.workers (nil -> 3); bodyParser.jsonLimit (nil -> 10)')
     reload.pin(old, new)
     eq(#reload.restart_changes(old, new), 0)
     eq(new.cluster.listen.port, 1)
     eq(new.greeting, 'b')
+    ok(new.io.generateId == g2, 'unchanged restart-only settings keep the new code')
+  end)
+
+  it('snapshots the app files and lists the changed ones', function()
+    local dir = copy_fixture()
+    local a = reload.snapshot(dir)
+    ok(a['app/router.lua'] and a['config/config.default.lua'] and a['app/lib/version.lua'], 'app/ and config/ files')
+    ok(a['package.json'] == nil, 'only app/, config/ and app.lua')
+    rewrite(dir .. '/app/router.lua', 'return function(app)', 'return function(app) --')
+    os.remove(dir .. '/app/lib/version.lua')
+    local f = assert(io.open(dir .. '/app.lua', 'wb')); f:write('return {}'); f:close()
+    eq(table.concat(reload.changed_files(a, reload.snapshot(dir)), ' '), 'app.lua app/lib/version.lua app/router.lua')
+    os.execute(('rm -rf %q'):format(dir))
   end)
 
   it('describes what changed', function()
@@ -70,6 +84,8 @@ describe('reload', function()
     ok(rt.gen ~= first, 'a new generation')
     eq(rt.gen.config.greeting, 'greeting v2')
     eq(first.config.greeting, 'greeting v1', 'the old generation is untouched')
+    eq(first.retired, true, 'the old generation is marked retired')
+    eq(rt.gen.retired, nil)
     eq(rt.gen.shared, first.shared, 'app.shared is shared')
 
     local second = rt.gen

@@ -3,7 +3,10 @@ local yolk = require('yolk')
 local version = require('app.lib.version')
 local Main = require('yolk.controller'):extend()
 
-function Main:hello() self.ctx.ack('hello v1') end
+local HELLO = 'hello v1'
+function Main:hello() self.ctx.ack(HELLO) end
+-- the packet middleware's tag and this file's text: always of one generation
+function Main:both() self.ctx.ack(tostring(self.ctx.tag) .. ' + ' .. HELLO) end
 function Main:tag() self.ctx.ack(self.ctx.tag or yolk.null) end
 function Main:greeting() self.ctx.ack(self.app.config.greeting) end
 function Main:version() self.ctx.ack(version.text) end
