@@ -32,6 +32,7 @@
 
 #include <llhttp.h>
 
+#include "list.h"
 #include "log.h"
 
 #define LOG_COMPONENT "http"
@@ -63,12 +64,12 @@ struct yolk_http_server_s {
   int flushers_closed; /* prepare + check, closed with the server */
   uv_prepare_t flush_prepare; /* flushes writes made by timers and before the loop runs */
   uv_check_t flush_check;     /* flushes writes made by I/O callbacks */
-  yolk_http_conn_t *flush_head; /* connections with corked writes */
+  yolk_list_t flush_list; /* connections with corked writes (conn.flush_node) */
   int flushers_active;
   uint64_t accept_warned_ms;
   yolk_http_config_t cfg;
   llhttp_settings_t settings;
-  yolk_http_conn_t *conns; /* doubly linked list of live connections */
+  yolk_list_t conns; /* live connections (conn.node); freed by conn_free */
   void (*close_cb)(void *arg);
   void *close_arg;
   char read_buf[READ_BUF_SIZE]; /* shared: libuv calls alloc_cb and read_cb back to back */
@@ -78,9 +79,8 @@ struct yolk_http_conn_s {
   uv_tcp_t tcp;
   uv_timer_t timer;
   yolk_http_server_t *srv;
-  yolk_http_conn_t *prev, *next;
-  yolk_http_conn_t *flush_prev, *flush_next; /* in srv->flush_head's list */
-  int corked;
+  yolk_list_t node;       /* in srv->conns */
+  yolk_list_t flush_node; /* in srv->flush_list while writes are corked */
   int open_handles;
   char remote_addr[64]; /* IP only */
   char peer[80];        /* "ip:port" for log lines */
@@ -323,14 +323,8 @@ static void conn_free(yolk_http_conn_t *c) {
   yolk__sb_free(&c->hdrbuf);
   yolk__sb_free(&c->body);
   yolk__sb_free(&c->in);
-  if (c->corked) {
-    if (c->flush_prev) c->flush_prev->flush_next = c->flush_next;
-    else srv->flush_head = c->flush_next;
-    if (c->flush_next) c->flush_next->flush_prev = c->flush_prev;
-  }
-  if (c->prev) c->prev->next = c->next;
-  else srv->conns = c->next;
-  if (c->next) c->next->prev = c->prev;
+  yolk__list_remove(&c->flush_node);
+  yolk__list_remove(&c->node);
   free(c);
   server_maybe_finish(srv);
 }
@@ -500,12 +494,10 @@ static void conn_flush(yolk_http_conn_t *c) {
 }
 
 static void flush_all(yolk_http_server_t *srv) {
-  while (srv->flush_head) {
-    yolk_http_conn_t *c = srv->flush_head;
-    srv->flush_head = c->flush_next;
-    if (srv->flush_head) srv->flush_head->flush_prev = NULL;
-    c->flush_next = c->flush_prev = NULL;
-    c->corked = 0;
+  yolk_list_t *n;
+  while ((n = yolk__list_first(&srv->flush_list))) {
+    yolk_http_conn_t *c = yolk__list_entry(n, yolk_http_conn_t, flush_node);
+    yolk__list_remove(n);
     conn_flush(c);
   }
   if (srv->flushers_active && !srv->closing) {
@@ -526,13 +518,9 @@ static void conn_write_bufs(yolk_http_conn_t *c, yolk_buf_t **bufs, size_t n) {
     q_push(c, yolk__buf_ref(bufs[k]));
     c->pending_bytes += bufs[k]->len;
   }
-  if (c->writing || c->corked) return; /* the write callback or the flush takes it */
+  if (c->writing || yolk__list_linked(&c->flush_node)) return; /* the write callback or the flush takes it */
   yolk_http_server_t *srv = c->srv;
-  c->corked = 1;
-  c->flush_prev = NULL;
-  c->flush_next = srv->flush_head;
-  if (srv->flush_head) srv->flush_head->flush_prev = c;
-  srv->flush_head = c;
+  yolk__list_push_back(&srv->flush_list, &c->flush_node);
   if (!srv->flushers_active && !srv->closing) {
     srv->flushers_active = 1;
     uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
@@ -1061,9 +1049,8 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_tcp_init(srv->loop, &c->tcp);
   c->tcp.data = c;
   c->open_handles = 1;
-  c->next = srv->conns;
-  if (srv->conns) srv->conns->prev = c;
-  srv->conns = c;
+  yolk__list_node_init(&c->flush_node);
+  yolk__list_push_back(&srv->conns, &c->node);
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
     c->closing = 1;
@@ -1103,6 +1090,8 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   yolk_http_server_t *srv = yolk__calloc(1, sizeof(*srv));
   srv->loop = loop;
+  yolk__list_init(&srv->conns);
+  yolk__list_init(&srv->flush_list);
   srv->cfg = *cfg;
   yolk_http_config_t def;
   yolk__http_config_init(&def);
@@ -1159,7 +1148,7 @@ int yolk__http_server_port(yolk_http_server_t *srv) {
 }
 
 static void server_maybe_finish(yolk_http_server_t *srv) {
-  if (!srv->closing || !srv->listener_closed || srv->flushers_closed < 2 || srv->conns) return;
+  if (!srv->closing || !srv->listener_closed || srv->flushers_closed < 2 || !yolk__list_empty(&srv->conns)) return;
   void (*cb)(void *) = srv->close_cb;
   void *arg = srv->close_arg;
   free(srv);
@@ -1188,7 +1177,8 @@ void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), voi
   flush_all(srv);
   srv->closing = 1;
   uv_close((uv_handle_t *)&srv->listener, listener_closed);
-  for (yolk_http_conn_t *c = srv->conns; c; c = c->next) conn_close_now(c);
+  yolk_list_t *n;
+  yolk__list_foreach(n, &srv->conns) conn_close_now(yolk__list_entry(n, yolk_http_conn_t, node));
   uv_close((uv_handle_t *)&srv->flush_prepare, flusher_closed);
   uv_close((uv_handle_t *)&srv->flush_check, flusher_closed);
 }

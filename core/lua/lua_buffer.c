@@ -93,17 +93,8 @@ static int b_byte(lua_State *L) {
 void yolk__lua_open_buffer(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"tostring", b_tostring}, {"sub", b_sub}, {"byte", b_byte}, {"len", b_len}, {NULL, NULL}};
-  luaL_newmetatable(L, YOLK_LUA_BUFFER_MT);
-  lua_pushcfunction(L, b_len);
-  lua_setfield(L, -2, "__len");
-  lua_pushcfunction(L, b_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, b_eq);
-  lua_setfield(L, -2, "__eq");
-  lua_newtable(L);
-  luaL_register(L, NULL, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  static const luaL_Reg meta[] = {{"__len", b_len}, {"__tostring", b_tostring}, {"__eq", b_eq}, {NULL, NULL}};
+  yolk__lua_new_class(L, YOLK_LUA_BUFFER_MT, methods, meta);
 
   lua_pushcfunction(L, l_buffer);
   lua_setfield(L, -2, "buffer");

@@ -25,15 +25,14 @@
 #include <stdint.h>
 
 #include "../buf.h"
+#include "../list.h"
 #include "../log.h"
 #include "yolk.h"
 #include "lua_runtime.h"
 
 /* ---- runtime ------------------------------------------------------------- */
 
-typedef struct yolk__lua_timer_s yolk__lua_timer_t;
 typedef struct yolk__lua_server_s yolk__lua_server_t;
-typedef struct yolk__lua_watch_s yolk__lua_watch_t;
 
 struct yolk_lua_rt_s {
   lua_State *L;
@@ -47,9 +46,7 @@ struct yolk_lua_rt_s {
   uv_timer_t stop_deadline; /* bounds a graceful stop that would otherwise hang */
   int stop_deadline_started;
   int sig_refs[3];     /* Lua handlers for SIGINT, SIGTERM, SIGHUP (LUA_NOREF if none) */
-  yolk__lua_timer_t *timers;   /* pending timers, cancelled on stop */
-  yolk__lua_server_t *servers; /* open servers, closed on stop */
-  yolk__lua_watch_t *watches;  /* active fs watches (lua_fs_watch.c), closed on stop */
+  yolk_list_t resources; /* every open yolk__lua_res_t (timers, watches, servers, ...) */
   FILE *log_file;
 };
 
@@ -76,6 +73,50 @@ int yolk__lua_call_ref(lua_State *L, int ref, int nargs, int nresults);
 
 /* Graceful stop: close servers, cancel timers; the loop then ends by itself. */
 void yolk__lua_rt_stop(yolk_lua_rt_t *rt);
+
+/* ---- resources ---------------------------------------------------------------
+ *
+ * Every C object that Lua code holds and that keeps the loop busy (a pending
+ * timer, an fs watch, a server, a Redis connection) starts with a
+ * yolk__lua_res_t. While open it is on the runtime's one list, so a graceful
+ * stop and the runtime's teardown close them all the same way, whatever
+ * they are: yolk__lua_close_all calls each one's class close function.
+ *
+ * Lifetime: yolk__lua_res_open links the resource and gives it a box (pushed
+ * on the stack; the resource holds the box's ref). The class's close starts
+ * closing it (it may finish later, e.g. after libuv close callbacks) and
+ * must, by the time it is done, call yolk__lua_res_release, which unlinks
+ * the resource and kills its box: from then on Lua sees a dead handle whose
+ * methods are harmless no-ops. close is called at most once (closing is set
+ * first). */
+typedef struct yolk__lua_res_s yolk__lua_res_t;
+typedef struct {
+  const char *tname;                  /* its metatable's name, e.g. "yolk.timer" */
+  void (*close)(yolk__lua_res_t *r);  /* start closing (graceful stop, teardown, or the Lua method) */
+} yolk__lua_res_class_t;
+struct yolk__lua_res_s {
+  yolk_list_t node; /* in rt->resources while open */
+  const yolk__lua_res_class_t *cls;
+  yolk_lua_rt_t *rt;
+  int box_ref;
+  int closing;
+};
+/* Links r (the caller has allocated it, zeroed) and pushes its new box. */
+void yolk__lua_res_open(lua_State *L, yolk__lua_res_t *r, const yolk__lua_res_class_t *cls);
+/* Starts closing r, once (no-op when already closing). */
+void yolk__lua_res_close(yolk__lua_res_t *r);
+/* Unlinks r and kills its box (the C object may be freed afterwards). */
+void yolk__lua_res_release(yolk__lua_res_t *r);
+/* The open resource behind the box at idx (checked against tname; raises if
+ * idx is not such a box), or NULL when it is closing or gone. */
+void *yolk__lua_res_check(lua_State *L, int idx, const char *tname);
+/* Closes every open resource (a graceful stop, the teardown). */
+void yolk__lua_close_all(yolk_lua_rt_t *rt);
+
+/* Registers a class of userdata: the metatable tname with the methods under
+ * __index and the metamethods (__gc, __len, ...) in meta (either may be
+ * NULL). */
+void yolk__lua_new_class(lua_State *L, const char *tname, const luaL_Reg *methods, const luaL_Reg *meta);
 
 /* ---- boxes ----------------------------------------------------------------- */
 
@@ -159,16 +200,14 @@ int yolk__luaopen_core(lua_State *L);
 typedef struct yolk__lua_nsp_s yolk__lua_nsp_t;
 
 struct yolk__lua_server_s {
+  yolk__lua_res_t res;      /* res.closing: yolk_server_close was called */
   yolk_lua_rt_t *rt;
   yolk_server_t *srv;       /* freed by libyolk after close; we drop it in the close callback */
   yolk_sio_server_t *sio;   /* NULL until server:socketio() */
-  int box_ref;              /* the server's box */
   int request_ref;          /* server:on_request handler */
   int sio_box_ref;          /* the sio object's box */
   int generate_id_ref;      /* socketio{ generateId = fn } */
   yolk__lua_nsp_t *nsps;    /* namespace bindings, freed with the server */
-  int closing;
-  yolk__lua_server_t *prev, *next; /* rt->servers */
 };
 
 /* A byte size option at idx: a number or "100kb"/"1mb"/"1gb"; -1 if invalid. */
@@ -180,11 +219,5 @@ int yolk__lua_server_socketio(lua_State *L);
  * their refs (lua_socketio.c). */
 void yolk__lua_sio_release(yolk__lua_server_t *s);
 
-/* Cancels every pending timer (graceful stop). */
-void yolk__lua_timers_cancel_all(yolk_lua_rt_t *rt);
-/* Closes every active fs watch (graceful stop, teardown). */
-void yolk__lua_watches_close_all(yolk_lua_rt_t *rt);
-/* Closes every open server (graceful stop). */
-void yolk__lua_servers_close_all(yolk_lua_rt_t *rt);
 
 #endif

@@ -1,8 +1,8 @@
 /* lua_http.c - core.server: the HTTP server and its requests, for Lua.
  *
- * A server binding (yolk__lua_server_t) lives from core.server() until
- * libyolk's close callback; it is on the runtime's list meanwhile so a
- * graceful stop (or teardown) closes it. Its box dies in the close callback.
+ * A server binding (yolk__lua_server_t) is a runtime resource (lua_core.h):
+ * it lives from core.server() until libyolk's close callback, and a graceful
+ * stop (or the teardown) closes it. Its box dies in the close callback.
  *
  * Requests reach Lua as plain tables (fields are cheap to read and the
  * framework decorates them). The C request behind a table is found through a
@@ -255,35 +255,23 @@ static void on_http_request(yolk_http_req_t *req, void *ud) {
 
 static void on_server_closed(void *arg) {
   yolk__lua_server_t *s = arg;
-  yolk_lua_rt_t *rt = s->rt;
-  lua_State *L = rt->L;
-  if (s->prev) s->prev->next = s->next;
-  else rt->servers = s->next;
-  if (s->next) s->next->prev = s->prev;
+  lua_State *L = s->rt->L;
   yolk__lua_sio_release(s);
   luaL_unref(L, LUA_REGISTRYINDEX, s->request_ref);
-  yolk__lua_box_kill(L, s->box_ref);
+  yolk__lua_res_release(&s->res);
   free(s);
 }
 
-static void server_close(yolk__lua_server_t *s) {
-  if (s->closing) return;
-  s->closing = 1;
+/* The class close: Socket.IO clients first (they get their close packets),
+ * then the listener; the binding goes in libyolk's close callback. */
+static void server_close(yolk__lua_res_t *r) {
+  yolk__lua_server_t *s = (yolk__lua_server_t *)r;
   if (s->sio) yolk_sio_close(s->sio);
   /* may call on_server_closed before it returns */
   yolk_server_close(s->srv, on_server_closed, s);
 }
 
-void yolk__lua_servers_close_all(yolk_lua_rt_t *rt) {
-  /* closing can free servers (and close callbacks can run Lua that closes
-   * others): start from the head each time */
-  for (;;) {
-    yolk__lua_server_t *s = rt->servers;
-    while (s && s->closing) s = s->next;
-    if (!s) return;
-    server_close(s);
-  }
-}
+static const yolk__lua_res_class_t server_class = {YOLK_LUA_SERVER_MT, server_close};
 
 /* A byte size: a number, or a string with a unit as egg's configs write
  * them ("100kb", "1mb", "1.5 gb"; 1kb = 1024). Returns -1 if it is neither. */
@@ -345,17 +333,11 @@ static int l_server(lua_State *L) {
   s->srv = srv;
   s->request_ref = s->sio_box_ref = s->generate_id_ref = LUA_NOREF;
   yolk_server_set_handler(srv, on_http_request, s);
-  s->next = rt->servers;
-  if (rt->servers) rt->servers->prev = s;
-  rt->servers = s;
-  s->box_ref = yolk__lua_box_new(L, s, YOLK_LUA_SERVER_MT);
+  yolk__lua_res_open(L, &s->res, &server_class);
   return 1;
 }
 
-static yolk__lua_server_t *check_open(lua_State *L) {
-  yolk__lua_server_t *s = yolk__lua_box_get(L, 1, YOLK_LUA_SERVER_MT);
-  return s && !s->closing ? s : NULL;
-}
+static yolk__lua_server_t *check_open(lua_State *L) { return yolk__lua_res_check(L, 1, YOLK_LUA_SERVER_MT); }
 
 /* server:listen(host, port) -> true | nil, err */
 static int s_listen(lua_State *L) {
@@ -391,7 +373,7 @@ static int s_close(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  server_close(s);
+  yolk__lua_res_close(&s->res);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -414,18 +396,10 @@ void yolk__lua_open_http(lua_State *L) {
       {"listen", s_listen},     {"port", s_port}, {"close", s_close}, {"on_request", s_on_request},
       {"socketio", yolk__lua_server_socketio}, {NULL, NULL},
   };
-  luaL_newmetatable(L, YOLK_LUA_SERVER_MT);
-  lua_newtable(L);
-  luaL_register(L, NULL, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  yolk__lua_new_class(L, YOLK_LUA_SERVER_MT, methods, NULL);
 
-  luaL_newmetatable(L, REQUEST_MT_KEY);
-  lua_newtable(L);
-  lua_pushcfunction(L, l_req_respond);
-  lua_setfield(L, -2, "respond");
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  static const luaL_Reg req_methods[] = {{"respond", l_req_respond}, {NULL, NULL}};
+  yolk__lua_new_class(L, REQUEST_MT_KEY, req_methods, NULL);
 
   lua_pushcfunction(L, l_server);
   lua_setfield(L, -2, "server");

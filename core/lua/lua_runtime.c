@@ -143,6 +143,63 @@ void *yolk__lua_box_get(lua_State *L, int idx, const char *tname) {
   return box->p;
 }
 
+void yolk__lua_new_class(lua_State *L, const char *tname, const luaL_Reg *methods, const luaL_Reg *meta) {
+  luaL_newmetatable(L, tname);
+  if (meta) luaL_register(L, NULL, meta);
+  if (methods) {
+    lua_newtable(L);
+    luaL_register(L, NULL, methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+}
+
+/* ---- resources ------------------------------------------------------------------ */
+
+void yolk__lua_res_open(lua_State *L, yolk__lua_res_t *r, const yolk__lua_res_class_t *cls) {
+  yolk_lua_rt_t *rt = yolk__lua_rt(L);
+  r->cls = cls;
+  r->rt = rt;
+  r->closing = 0;
+  r->box_ref = yolk__lua_box_new(L, r, cls->tname);
+  yolk__list_push_back(&rt->resources, &r->node);
+}
+
+void yolk__lua_res_close(yolk__lua_res_t *r) {
+  if (r->closing) return;
+  r->closing = 1;
+  r->cls->close(r);
+}
+
+void yolk__lua_res_release(yolk__lua_res_t *r) {
+  yolk__list_remove(&r->node);
+  yolk__lua_box_kill(r->rt->L, r->box_ref);
+  r->box_ref = LUA_NOREF;
+}
+
+void *yolk__lua_res_check(lua_State *L, int idx, const char *tname) {
+  yolk__lua_res_t *r = yolk__lua_box_get(L, idx, tname);
+  return r && !r->closing ? r : NULL;
+}
+
+void yolk__lua_close_all(yolk_lua_rt_t *rt) {
+  /* A close may release other resources, or (through Lua callbacks) open
+   * new ones: start from the head each time, skipping those already closing. */
+  for (;;) {
+    yolk_list_t *n;
+    yolk__lua_res_t *open = NULL;
+    yolk__list_foreach(n, &rt->resources) {
+      yolk__lua_res_t *r = yolk__list_entry(n, yolk__lua_res_t, node);
+      if (!r->closing) {
+        open = r;
+        break;
+      }
+    }
+    if (!open) return;
+    yolk__lua_res_close(open);
+  }
+}
+
 /* ---- stop and signals -------------------------------------------------------- */
 
 static void on_stop_deadline(uv_timer_t *t) {
@@ -154,9 +211,7 @@ static void on_stop_deadline(uv_timer_t *t) {
 
 void yolk__lua_rt_stop(yolk_lua_rt_t *rt) {
   rt->stopping = 1;
-  yolk__lua_servers_close_all(rt);
-  yolk__lua_timers_cancel_all(rt);
-  yolk__lua_watches_close_all(rt);
+  yolk__lua_close_all(rt);
   if (!rt->stop_deadline_started) {
     rt->stop_deadline_started = 1;
     /* unref'd: it must not be what keeps the loop running */
@@ -426,6 +481,7 @@ yolk_lua_rt_t *yolk__lua_rt_new(void) {
     abort();
   }
   rt->exit_code = 0;
+  yolk__list_init(&rt->resources);
   for (int i = 0; i < 3; i++) rt->sig_refs[i] = LUA_NOREF;
 
   lua_State *L = luaL_newstate();
@@ -579,9 +635,7 @@ void yolk__lua_rt_free(yolk_lua_rt_t *rt) {
   if (!rt) return;
   lua_State *L = rt->L;
   rt->exiting = 1; /* from here on no Lua code runs; C objects only release their refs */
-  yolk__lua_servers_close_all(rt);
-  yolk__lua_timers_cancel_all(rt);
-  yolk__lua_watches_close_all(rt);
+  yolk__lua_close_all(rt);
   signals_uninstall(rt);
   /* A pending uv_stop (os.exit) makes the next uv_run return at once: the
    * NOWAIT pass consumes it. The deadline bounds a close that never ends. */

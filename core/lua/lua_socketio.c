@@ -375,7 +375,7 @@ static int opt_bool(lua_State *L, int t, const char *key, int def) {
 
 int yolk__lua_server_socketio(lua_State *L) {
   yolk__lua_server_t *s = yolk__lua_box_get(L, 1, YOLK_LUA_SERVER_MT);
-  if (!s || s->closing) return luaL_error(L, "server is closed");
+  if (!s || s->res.closing) return luaL_error(L, "server is closed");
   if (s->sio) {
     yolk__lua_box_push(L, s->sio_box_ref);
     return 1;
@@ -469,7 +469,7 @@ int yolk__lua_server_socketio(lua_State *L) {
 
 static yolk__lua_server_t *check_sio(lua_State *L) {
   yolk__lua_server_t *s = yolk__lua_box_get(L, 1, SIO_MT);
-  return s && s->sio && !s->closing ? s : NULL;
+  return s && s->sio && !s->res.closing ? s : NULL;
 }
 
 static int sio_of(lua_State *L) {
@@ -491,7 +491,7 @@ static int sio_close(lua_State *L) {
 
 static yolk__lua_nsp_t *check_nsp(lua_State *L) {
   yolk__lua_nsp_t *n = yolk__lua_box_get(L, 1, NSP_MT);
-  return n && !n->s->closing ? n : NULL;
+  return n && !n->s->res.closing ? n : NULL;
 }
 
 static int nsp_name(lua_State *L) {
@@ -867,14 +867,6 @@ static int sock_set_data(lua_State *L) {
   return 1;
 }
 
-static void new_class(lua_State *L, const char *tname, const luaL_Reg *methods) {
-  luaL_newmetatable(L, tname);
-  lua_newtable(L);
-  luaL_register(L, NULL, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-}
-
 void yolk__lua_open_socketio(lua_State *L) {
   static const luaL_Reg sio_methods[] = {{"of", sio_of}, {"close", sio_close}, {NULL, NULL}};
   static const luaL_Reg nsp_methods[] = {
@@ -898,7 +890,7 @@ void yolk__lua_open_socketio(lua_State *L) {
       {"rooms", sock_rooms},     {"disconnect", sock_disconnect}, {"set_data", sock_set_data},
       {NULL, NULL},
   };
-  new_class(L, SIO_MT, sio_methods);
-  new_class(L, NSP_MT, nsp_methods);
-  new_class(L, SOCKET_MT, sock_methods);
+  yolk__lua_new_class(L, SIO_MT, sio_methods, NULL);
+  yolk__lua_new_class(L, NSP_MT, nsp_methods, NULL);
+  yolk__lua_new_class(L, SOCKET_MT, sock_methods, NULL);
 }
