@@ -7,14 +7,13 @@
  */
 #include "eio.h"
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "id.h"
 #include "log.h"
 
 #define LOG_COMPONENT "eio"
@@ -90,56 +89,11 @@ static yolk_buf_t *msg_frame(yolk_eio_msg_t *m, int protocol) {
 
 /* ---- the session table ---------------------------------------------------------------- */
 
-static size_t sid_hash(const char *s) {
-  size_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 static yolk_eio_socket_t *table_find(const yolk_eio_server_t *eio, const char *sid) {
-  if (!eio->nbuckets) return NULL;
-  for (yolk_eio_socket_t *s = eio->buckets[sid_hash(sid) & (eio->nbuckets - 1)]; s; s = s->hnext)
-    if (strcmp(s->id, sid) == 0) return s;
-  return NULL;
+  return yolk__smap_get(&eio->sessions, sid);
 }
 
-static void table_insert(yolk_eio_server_t *eio, yolk_eio_socket_t *s) {
-  if (eio->count + 1 > eio->nbuckets) {
-    size_t n = eio->nbuckets ? eio->nbuckets * 2 : 64;
-    yolk_eio_socket_t **b = yolk__calloc(n, sizeof(*b));
-    for (size_t i = 0; i < eio->nbuckets; i++) {
-      yolk_eio_socket_t *e = eio->buckets[i];
-      while (e) {
-        yolk_eio_socket_t *next = e->hnext;
-        size_t k = sid_hash(e->id) & (n - 1);
-        e->hnext = b[k];
-        b[k] = e;
-        e = next;
-      }
-    }
-    free(eio->buckets);
-    eio->buckets = b;
-    eio->nbuckets = n;
-  }
-  size_t k = sid_hash(s->id) & (eio->nbuckets - 1);
-  s->hnext = eio->buckets[k];
-  eio->buckets[k] = s;
-  eio->count++;
-}
-
-static void table_remove(yolk_eio_server_t *eio, yolk_eio_socket_t *s) {
-  yolk_eio_socket_t **pp = &eio->buckets[sid_hash(s->id) & (eio->nbuckets - 1)];
-  for (; *pp; pp = &(*pp)->hnext) {
-    if (*pp == s) {
-      *pp = s->hnext;
-      s->hnext = NULL;
-      eio->count--;
-      return;
-    }
-  }
-}
-
-size_t yolk_eio_clients_count(const yolk_eio_server_t *eio) { return eio->count; }
+size_t yolk_eio_clients_count(const yolk_eio_server_t *eio) { return eio->sessions.len; }
 
 /* ---- the send queue --------------------------------------------------------------------- */
 
@@ -361,7 +315,11 @@ static void socket_free(yolk_eio_socket_t *s) {
   free(s->hs_mem);
   free(s);
   eio->live--;
-  if (eio->closing && eio->live == 0 && eio->on_idle) eio->on_idle(eio->on_idle_arg);
+  if (eio->closing && eio->live == 0 && eio->close_done) {
+    void (*done)(void *) = eio->close_done;
+    eio->close_done = NULL;
+    done(eio->close_arg);
+  }
 }
 
 static void timer_closed(uv_handle_t *h) {
@@ -387,7 +345,7 @@ static void session_close(yolk_eio_socket_t *s, const char *reason) {
     yolk__ws_close(ws, 0, NULL);
   }
   q_clear(s);
-  table_remove(s->eio, s);
+  yolk__smap_del(&s->eio->sessions, s->id);
   yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: closed (%s)", s->id, reason);
   if (s->h.on_close) s->h.on_close(s, reason, s->ud);
   s->h.on_close = NULL;
@@ -575,21 +533,6 @@ static void upgrade_timeout_fired(uv_timer_t *t) {
 
 /* ---- handshake ---------------------------------------------------------------------------- */
 
-/* base64id: 15 random bytes as 20 base64url-ish characters, as the reference. */
-static void generate_id(char out[24]) {
-  unsigned char raw[15];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) {
-    /* never expected; a weak id is better than no session */
-    for (size_t i = 0; i < sizeof(raw); i++) raw[i] = (unsigned char)(rand() & 0xFF);
-  }
-  EVP_EncodeBlock((unsigned char *)out, raw, sizeof(raw));
-  for (int i = 0; i < 20; i++) {
-    if (out[i] == '+') out[i] = '-';
-    else if (out[i] == '/') out[i] = '_';
-  }
-  out[20] = '\0';
-}
-
 static uint64_t wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -641,12 +584,12 @@ static void ws_hold_fired(uv_timer_t *t) {
 static yolk_eio_socket_t *socket_new(yolk_eio_server_t *eio, int protocol, int transport) {
   yolk_eio_socket_t *s = yolk__calloc(1, sizeof(*s));
   s->eio = eio;
-  do generate_id(s->id);
+  do yolk__random_id(s->id, 20);
   while (table_find(eio, s->id));
   s->protocol = protocol;
   s->transport = transport;
   s->state = YOLK_EIO_S_OPEN;
-  uv_loop_t *loop = yolk_server_loop(eio->srv);
+  uv_loop_t *loop = eio->loop;
   uv_timer_t *timers[] = {&s->ping_timer, &s->timeout_timer, &s->upgrade_timer, &s->defer_timer};
   for (size_t i = 0; i < 4; i++) {
     uv_timer_init(loop, timers[i]);
@@ -696,7 +639,7 @@ static void handshake(yolk_eio_server_t *eio, yolk_http_req_t *req, int protocol
     req->data = s;
     req->on_abort = poll_aborted;
   }
-  table_insert(eio, s);
+  yolk__smap_put(&eio->sessions, s->id, s);
 
   yolk_sb_t open;
   yolk__sb_init(&open);
@@ -941,15 +884,16 @@ void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req) {
 
 /* ---- the server ---------------------------------------------------------------------------------- */
 
-yolk_eio_server_t *yolk_eio_attach(yolk_server_t *srv, const yolk_eio_options_t *opts) {
+yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_t *opts) {
   yolk_eio_options_t def;
   if (!opts) {
     yolk_eio_options_init(&def);
     opts = &def;
   }
   yolk_eio_server_t *eio = yolk__calloc(1, sizeof(*eio));
-  eio->srv = srv;
+  eio->loop = loop;
   eio->opts = *opts;
+  yolk__smap_init(&eio->sessions);
   /* the reference's _computePath: no trailing slash, then add one */
   const char *path = opts->path ? opts->path : "/engine.io/";
   size_t pl = strlen(path);
@@ -965,18 +909,30 @@ yolk_eio_server_t *yolk_eio_attach(yolk_server_t *srv, const yolk_eio_options_t 
   eio->ws_handler.on_message = ws_on_message;
   eio->ws_handler.on_close = ws_on_close;
   eio->ws_handler.max_message_size = eio->opts.max_http_buffer_size;
-  yolk__server_add_eio(srv, eio);
   return eio;
 }
 
-void yolk__eio_server_close(yolk_eio_server_t *eio) {
+size_t yolk__eio_max_payload(const yolk_eio_server_t *eio) { return eio->opts.max_http_buffer_size; }
+
+void yolk__eio_server_close(yolk_eio_server_t *eio, void (*done)(void *arg), void *arg) {
   eio->closing = 1;
-  for (size_t i = 0; i < eio->nbuckets; i++)
-    while (eio->buckets[i]) session_close(eio->buckets[i], "server shutting down");
+  eio->close_done = done;
+  eio->close_arg = arg;
+  /* session_close removes from the table (and may add nothing): collect first */
+  size_t n = 0;
+  yolk_eio_socket_t **all = yolk__malloc((eio->sessions.len + 1) * sizeof(*all));
+  for (size_t i = 0; i < eio->sessions.cap; i++)
+    if (eio->sessions.slots[i].key) all[n++] = eio->sessions.slots[i].value;
+  for (size_t i = 0; i < n; i++) session_close(all[i], "server shutting down");
+  free(all);
+  if (eio->live == 0 && eio->close_done) {
+    eio->close_done = NULL;
+    done(arg);
+  }
 }
 
 void yolk__eio_server_free(yolk_eio_server_t *eio) {
-  free(eio->buckets);
+  yolk__smap_free(&eio->sessions);
   free(eio->path);
   free(eio->cors_origin);
   free(eio);

@@ -1,10 +1,11 @@
 /* eio.h - the Engine.IO server (internal): sessions, the polling and WebSocket
  * transports, heartbeats and the polling -> WebSocket upgrade.
  *
- * Layering: server.c routes HTTP requests whose URL starts with an attached
- * Engine.IO path here (yolk__eio_handle_request); this layer answers them
- * through http.h or takes the connection over with ws.h, and hands messages
- * up through the public yolk_eio_* callbacks (yolk.h).
+ * Layering: the listener (server.c, one layer up) routes HTTP requests whose
+ * URL starts with the Engine.IO path here (yolk__eio_handle_request); this
+ * layer answers them through http.h or takes the connection over with ws.h,
+ * and hands messages up through the public yolk_eio_* callbacks (yolk.h). It
+ * knows nothing of the listener: it gets a loop and requests.
  *
  * Ownership and lifetimes:
  *  - A yolk_eio_socket_t is created at the handshake and lives in the server's
@@ -29,6 +30,7 @@
 
 #include "buf.h"
 #include "eio_packet.h"
+#include "hashmap.h"
 #include "http.h"
 #include "ws.h"
 #include "yolk.h"
@@ -52,7 +54,6 @@ enum { YOLK_EIO_S_OPEN = 1, YOLK_EIO_S_CLOSING, YOLK_EIO_S_CLOSED };
 
 struct yolk_eio_socket_s {
   yolk_eio_server_t *eio;
-  yolk_eio_socket_t *hnext; /* session table chain */
   char id[24];
   int protocol;  /* 3 or 4 */
   int state;     /* YOLK_EIO_S_* */
@@ -88,44 +89,35 @@ struct yolk_eio_socket_s {
 };
 
 struct yolk_eio_server_s {
-  yolk_server_t *srv;
-  yolk_eio_server_t *next; /* the server's list of attached Engine.IO servers */
+  uv_loop_t *loop;
   yolk_eio_options_t opts; /* strings point at the copies below */
   char *path;              /* normalised to end with '/' */
   char *cors_origin;
   yolk_ws_handler_t ws_handler; /* must outlive every WebSocket: lives here */
 
-  yolk_eio_socket_t **buckets; /* session table: sid -> socket */
-  size_t nbuckets;
-  size_t count; /* open sessions (clientsCount) */
-  size_t live;  /* socket structs not yet freed (closed ones wait for timers) */
+  yolk_smap_t sessions; /* sid -> open yolk_eio_socket_t (clientsCount is its len) */
+  size_t live;          /* socket structs not yet freed (closed ones wait for timers) */
   int closing;
 
-  /* Called when closing and the last socket struct is freed (server.c). */
-  void (*on_idle)(void *arg);
-  void *on_idle_arg;
+  /* Called when closing and the last socket struct is freed. */
+  void (*close_done)(void *arg);
+  void *close_arg;
 };
 
+/* A new Engine.IO server on loop (strings in opts are copied; NULL: the
+ * defaults). The listener (server.c's yolk_eio_attach) routes requests to it. */
+yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_t *opts);
+/* The largest POST body it takes (maxHttpBufferSize). */
+size_t yolk__eio_max_payload(const yolk_eio_server_t *eio);
 /* 1 when req's URL is under eio's path (the reference compares the URL's
  * prefix, query included). */
 int yolk__eio_claims(const yolk_eio_server_t *eio, const yolk_http_req_t *req);
 /* Answers (now or later) an HTTP request or WebSocket upgrade under the path. */
 void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req);
-/* Closes every session ("server shutting down"); on_idle follows once all
- * socket memory is gone (maybe at once). */
-void yolk__eio_server_close(yolk_eio_server_t *eio);
-/* Frees the server (after close, once idle). */
+/* Closes every session ("server shutting down"); done(arg) follows once all
+ * socket memory is gone (maybe before this returns). */
+void yolk__eio_server_close(yolk_eio_server_t *eio, void (*done)(void *arg), void *arg);
+/* Frees the server (after close, once done). */
 void yolk__eio_server_free(yolk_eio_server_t *eio);
-
-/* The server.c side of yolk_eio_attach: registers eio for routing. */
-void yolk__server_add_eio(yolk_server_t *srv, yolk_eio_server_t *eio);
-
-/* A layer above Engine.IO (Socket.IO) hooking into the server (server.c):
- * route is offered every request before the Engine.IO paths and returns 1
- * when it answered it (Socket.IO serves its browser client under its own
- * path); on_free runs when the server is freed, after every Engine.IO
- * session is gone. Either may be NULL. */
-void yolk__server_add_hook(yolk_server_t *srv, int (*route)(yolk_http_req_t *req, void *ud),
-                           void (*on_free)(void *ud), void *ud);
 
 #endif

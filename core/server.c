@@ -1,37 +1,38 @@
 /* server.c - the public yolk_server_* API: one HTTP listener whose requests go
- * to the attached Engine.IO servers (by URL prefix, as the reference's
- * attach() does) or else to the application's handler (404 without one);
- * plus the public yolk_http_req_* accessors over http.h's request.
+ * to the routes registered on it (server.h: Engine.IO's path, Socket.IO's
+ * client files) or else to the application's handler (404 without one); the
+ * public yolk_eio_attach, which puts an Engine.IO server on a listener; and
+ * the public yolk_http_req_* accessors over http.h's request.
  *
  * The HTTP server is created at listen time so that its body limit can be
- * raised to the largest maxHttpBufferSize of the Engine.IO servers attached
- * before (yolk_server_options_t.max_body_size says so).
+ * raised to the largest one the routes registered before need
+ * (yolk_server_options_t.max_body_size says so).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "eio.h"
 #include "http.h"
+#include "list.h"
 #include "log.h"
+#include "server.h"
 #include "yolk.h"
 
 #define LOG_COMPONENT "server"
 
-typedef struct server_hook_s {
-  struct server_hook_s *next;
-  int (*route)(yolk_http_req_t *req, void *ud);
-  void (*on_free)(void *ud);
-  void *ud;
-} server_hook_t;
+typedef struct {
+  yolk_list_t node; /* in srv->routes, in registration order */
+  yolk_route_t r;
+  int done; /* closing: the route reported that nothing of it is left */
+} route_entry_t;
 
 struct yolk_server_s {
-  server_hook_t *hooks;
   uv_loop_t *loop;
   yolk_server_options_t opts;
   yolk_http_server_t *http;
   yolk_http_handler_cb handler;
   void *handler_ud;
-  yolk_eio_server_t *eios;
+  yolk_list_t routes; /* route_entry_t, owned */
   int closing;
   int http_closed;
   void (*close_cb)(void *arg);
@@ -49,6 +50,7 @@ void yolk_server_options_init(yolk_server_options_t *o) {
 int yolk_server_new(uv_loop_t *loop, const yolk_server_options_t *opts, yolk_server_t **out) {
   yolk_server_t *srv = yolk__calloc(1, sizeof(*srv));
   srv->loop = loop;
+  yolk__list_init(&srv->routes);
   if (opts) srv->opts = *opts;
   else yolk_server_options_init(&srv->opts);
   *out = srv;
@@ -57,35 +59,22 @@ int yolk_server_new(uv_loop_t *loop, const yolk_server_options_t *opts, yolk_ser
 
 uv_loop_t *yolk_server_loop(yolk_server_t *srv) { return srv->loop; }
 
-void yolk__server_add_eio(yolk_server_t *srv, yolk_eio_server_t *eio) {
-  if (srv->http)
-    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT,
-              "Engine.IO attached at %s after listen: the HTTP body limit is not raised for it", eio->path);
-  /* append: the first attached path wins when paths overlap */
-  yolk_eio_server_t **pp = &srv->eios;
-  while (*pp) pp = &(*pp)->next;
-  *pp = eio;
-}
-
-void yolk__server_add_hook(yolk_server_t *srv, int (*route)(yolk_http_req_t *req, void *ud),
-                           void (*on_free)(void *ud), void *ud) {
-  server_hook_t *h = yolk__calloc(1, sizeof(*h));
-  h->route = route;
-  h->on_free = on_free;
-  h->ud = ud;
-  server_hook_t **pp = &srv->hooks;
-  while (*pp) pp = &(*pp)->next;
-  *pp = h;
+void yolk__server_add_route(yolk_server_t *srv, const yolk_route_t *route) {
+  if (srv->http && route->max_body_size > srv->opts.max_body_size)
+    YOLK_LOG_WARN_(LOG_COMPONENT, "a route added after listen needs bodies of %zu bytes: the limit is not raised",
+                   route->max_body_size);
+  route_entry_t *e = yolk__calloc(1, sizeof(*e));
+  e->r = *route;
+  yolk__list_push_back(&srv->routes, &e->node);
 }
 
 static void on_request(yolk_http_req_t *req, void *ud) {
   yolk_server_t *srv = ud;
-  if (!req->upgrade)
-    for (server_hook_t *h = srv->hooks; h; h = h->next)
-      if (h->route && h->route(req, h->ud)) return;
-  for (yolk_eio_server_t *e = srv->eios; e; e = e->next) {
-    if (yolk__eio_claims(e, req)) {
-      yolk__eio_handle_request(e, req);
+  yolk_list_t *n;
+  yolk__list_foreach(n, &srv->routes) {
+    route_entry_t *e = yolk__list_entry(n, route_entry_t, node);
+    if (e->r.claims && e->r.claims(req, e->r.ud)) {
+      e->r.handle(req, e->r.ud);
       return;
     }
   }
@@ -107,8 +96,11 @@ int yolk_server_listen(yolk_server_t *srv, const char *host, int port) {
   if (srv->opts.max_body_size) cfg.max_body_size = srv->opts.max_body_size;
   if (srv->opts.header_timeout_ms) cfg.header_timeout_ms = srv->opts.header_timeout_ms;
   if (srv->opts.keepalive_timeout_ms) cfg.keepalive_timeout_ms = srv->opts.keepalive_timeout_ms;
-  for (yolk_eio_server_t *e = srv->eios; e; e = e->next)
-    if (e->opts.max_http_buffer_size > cfg.max_body_size) cfg.max_body_size = e->opts.max_http_buffer_size;
+  yolk_list_t *n;
+  yolk__list_foreach(n, &srv->routes) {
+    route_entry_t *e = yolk__list_entry(n, route_entry_t, node);
+    if (e->r.max_body_size > cfg.max_body_size) cfg.max_body_size = e->r.max_body_size;
+  }
   int r = yolk__http_server_init(srv->loop, &srv->http, &cfg);
   if (r < 0) {
     srv->http = NULL;
@@ -129,28 +121,36 @@ void yolk_server_set_handler(yolk_server_t *srv, yolk_http_handler_cb cb, void *
   srv->handler_ud = ud;
 }
 
-/* Everything is freed once the HTTP server is closed and every Engine.IO
- * socket's memory is gone (their timers close asynchronously). */
-static void server_maybe_finish(void *arg) {
-  yolk_server_t *srv = arg;
+/* Everything is freed once the HTTP server is closed and every route has
+ * reported that nothing of it is left (Engine.IO sockets close their timers
+ * asynchronously). */
+static void server_maybe_finish(yolk_server_t *srv) {
   if (!srv->closing || !srv->http_closed) return;
-  for (yolk_eio_server_t *e = srv->eios; e; e = e->next)
-    if (e->live) return;
-  while (srv->eios) {
-    yolk_eio_server_t *e = srv->eios;
-    srv->eios = e->next;
-    yolk__eio_server_free(e);
-  }
-  while (srv->hooks) {
-    server_hook_t *h = srv->hooks;
-    srv->hooks = h->next;
-    if (h->on_free) h->on_free(h->ud);
-    free(h);
+  yolk_list_t *n;
+  yolk__list_foreach(n, &srv->routes) if (!yolk__list_entry(n, route_entry_t, node)->done) return;
+  while ((n = yolk__list_last(&srv->routes))) {
+    route_entry_t *e = yolk__list_entry(n, route_entry_t, node);
+    yolk__list_remove(n);
+    if (e->r.free) e->r.free(e->r.ud);
+    free(e);
   }
   void (*cb)(void *) = srv->close_cb;
   void *cb_arg = srv->close_arg;
   free(srv);
   if (cb) cb(cb_arg);
+}
+
+typedef struct {
+  yolk_server_t *srv;
+  route_entry_t *e;
+} route_done_t;
+
+static void route_done(void *arg) {
+  route_done_t *d = arg;
+  yolk_server_t *srv = d->srv;
+  d->e->done = 1;
+  free(d);
+  server_maybe_finish(srv);
 }
 
 static void http_closed(void *arg) {
@@ -165,16 +165,40 @@ void yolk_server_close(yolk_server_t *srv, void (*cb)(void *arg), void *arg) {
   srv->closing = 1;
   srv->close_cb = cb;
   srv->close_arg = arg;
-  for (yolk_eio_server_t *e = srv->eios; e; e = e->next) {
-    e->on_idle = server_maybe_finish;
-    e->on_idle_arg = srv;
-    yolk__eio_server_close(e);
+  /* Every route is asked first (a route may finish at once, but the server
+   * cannot be freed before http_closed below): then the HTTP layer. */
+  yolk_list_t *n;
+  yolk__list_foreach(n, &srv->routes) {
+    route_entry_t *e = yolk__list_entry(n, route_entry_t, node);
+    if (!e->r.close) {
+      e->done = 1;
+      continue;
+    }
+    route_done_t *d = yolk__malloc(sizeof(*d));
+    d->srv = srv;
+    d->e = e;
+    e->r.close(e->r.ud, route_done, d);
   }
   if (srv->http) {
     yolk__http_server_close(srv->http, http_closed, srv);
   } else {
     http_closed(srv);
   }
+}
+
+/* ---- Engine.IO on a listener ---------------------------------------------------------- */
+
+static int eio_route_claims(const yolk_http_req_t *req, void *ud) { return yolk__eio_claims(ud, req); }
+static void eio_route_handle(yolk_http_req_t *req, void *ud) { yolk__eio_handle_request(ud, req); }
+static void eio_route_close(void *ud, void (*done)(void *arg), void *arg) { yolk__eio_server_close(ud, done, arg); }
+static void eio_route_free(void *ud) { yolk__eio_server_free(ud); }
+
+yolk_eio_server_t *yolk_eio_attach(yolk_server_t *srv, const yolk_eio_options_t *opts) {
+  yolk_eio_server_t *eio = yolk__eio_server_new(srv->loop, opts);
+  yolk_route_t r = {eio_route_claims, eio_route_handle, yolk__eio_max_payload(eio), eio_route_close, eio_route_free,
+                    eio};
+  yolk__server_add_route(srv, &r);
+  return eio;
 }
 
 /* ---- request accessors ----------------------------------------------------------------- */

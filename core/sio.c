@@ -10,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
 
 #include "buf.h"
-#include "eio.h" /* yolk__server_add_hook */
+#include "id.h"
+#include "server.h" /* yolk__server_add_route */
 #include "log.h"
 
 #define LOG_COMPONENT "sio"
@@ -383,18 +383,6 @@ static void socket_on_ack(yolk_sio_socket_t *s, const yolk_sio_packet_t *p, cons
 
 /* ---- sockets ---------------------------------------------------------------------- */
 
-static void random_id(char *out, size_t outlen) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  unsigned char raw[20];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) {
-    /* Not expected; ids need only be unique, not secret, for correctness. */
-    for (size_t i = 0; i < sizeof(raw); i++) raw[i] = (unsigned char)rand();
-  }
-  size_t n = outlen - 1 < sizeof(raw) ? outlen - 1 : sizeof(raw);
-  for (size_t i = 0; i < n; i++) out[i] = alphabet[raw[i] & 63];
-  out[n] = '\0';
-}
-
 static char *make_socket_id(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp) {
   const char *sid = yolk_eio_socket_id(c->eio);
   if (c->protocol == 4) {
@@ -414,10 +402,10 @@ static char *make_socket_id(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp) {
       ok = sio->opts.generate_id(yolk_eio_socket_handshake(c->eio), buf, sizeof(buf), sio->opts.ud) == 0 &&
            buf[0] != '\0' && memchr(buf, '\0', sizeof(buf)) != NULL;
     }
-    if (!ok) random_id(buf, 21);
+    if (!ok) yolk__random_id(buf, 20);
     if (!yolk__smap_get(&nsp->sockets, buf)) return yolk__strndup(buf, strlen(buf));
   }
-  random_id(buf, sizeof(buf)); /* 20 random characters twice colliding: take more */
+  yolk__random_id(buf, 40); /* 20 random characters twice colliding: take more */
   return yolk__strndup(buf, strlen(buf));
 }
 
@@ -827,7 +815,8 @@ static void nsp_free(yolk_sio_nsp_t *nsp) {
   free(nsp);
 }
 
-static int serve_client_file(yolk_http_req_t *req, void *ud);
+static int client_file_claims(const yolk_http_req_t *req, void *ud);
+static void serve_client_file(yolk_http_req_t *req, void *ud);
 static void load_client_files(yolk_sio_server_t *sio);
 static void free_client_files(yolk_sio_server_t *sio);
 static void sio_free(void *arg);
@@ -867,9 +856,11 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   sio->hold_timer->data = sio;
   uv_unref((uv_handle_t *)sio->hold_timer);
   nsp_new(sio, "/");
-  sio->eio = yolk_eio_attach(srv, &sio->opts.eio);
   if (sio->client_dist_dir) load_client_files(sio);
-  yolk__server_add_hook(srv, sio->client_dist_dir ? serve_client_file : NULL, sio_free, sio);
+  /* before Engine.IO's route, which claims everything under the path */
+  yolk_route_t route = {client_file_claims, serve_client_file, 0, NULL, sio_free, sio};
+  yolk__server_add_route(srv, &route);
+  sio->eio = yolk_eio_attach(srv, &sio->opts.eio);
   return sio;
 }
 
@@ -1221,25 +1212,31 @@ static void free_client_files(yolk_sio_server_t *sio) {
   for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++) yolk__buf_unref(sio->client_file[i]);
 }
 
-/* Answers GET/HEAD <path>socket.io[.min|.esm.min|.msgpack.min].js[.map].
- * Returns 1 when req was one of those (and is answered), else 0. */
-static int serve_client_file(yolk_http_req_t *req, void *ud) {
-  yolk_sio_server_t *sio = ud;
+/* The client file req asks for (GET/HEAD <path>socket.io[.min|.esm.min|
+ * .msgpack.min].js[.map]), or -1. */
+static int client_file_index(const yolk_sio_server_t *sio, const yolk_http_req_t *req) {
+  if (!sio->client_dist_dir) return -1;
   const char *path = yolk_http_req_path(req);
   size_t plen = strlen(sio->path);
-  if (strncmp(path, sio->path, plen) != 0) return 0;
-  const char *file = path + plen;
-  size_t idx = YOLK_SIO_CLIENT_FILES;
-  for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++)
-    if (strcmp(file, client_files[i]) == 0) idx = i;
-  if (idx == YOLK_SIO_CLIENT_FILES) return 0;
+  if (strncmp(path, sio->path, plen) != 0) return -1;
   const char *method = yolk_http_req_method(req);
-  int head = strcmp(method, "HEAD") == 0;
-  if (strcmp(method, "GET") != 0 && !head) return 0;
+  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) return -1;
+  for (int i = 0; i < YOLK_SIO_CLIENT_FILES; i++)
+    if (strcmp(path + plen, client_files[i]) == 0) return i;
+  return -1;
+}
+
+static int client_file_claims(const yolk_http_req_t *req, void *ud) { return client_file_index(ud, req) >= 0; }
+
+static void serve_client_file(yolk_http_req_t *req, void *ud) {
+  yolk_sio_server_t *sio = ud;
+  int idx = client_file_index(sio, req);
+  const char *file = client_files[idx];
+  int head = strcmp(yolk_http_req_method(req), "HEAD") == 0;
   yolk_buf_t *body = sio->client_file[idx];
   if (!body) {
     yolk_http_respond(req, 404, "Content-Type: text/plain\r\n", "Not Found", 9);
-    return 1;
+    return;
   }
   const char *etag = sio->client_etag[idx];
   char headers[256];
@@ -1253,5 +1250,4 @@ static int serve_client_file(yolk_http_req_t *req, void *ud) {
     yolk_http_respond(req, 200, headers, NULL, 0);
   else
     yolk_http_respond(req, 200, headers, body->data, body->len);
-  return 1;
 }
