@@ -22,8 +22,6 @@
 #define VOLATILE_WS_THRESHOLD (16 * 1024)
 /* How long a polling close waits for the GET that carries the close packet. */
 #define POLLING_CLOSE_TIMEOUT_MS 30000
-/* Delay between the 101 and the open packet of a WebSocket handshake (see handshake()). */
-#define WS_OPEN_DELAY_MS 15
 
 static const char *const error_messages[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method", "Bad request", "Forbidden",
@@ -377,7 +375,7 @@ static void drained(yolk_eio_socket_t *s) {
 static void flush(yolk_eio_socket_t *s) {
   if (s->state == YOLK_EIO_S_CLOSED || s->q_len == 0) return;
   if (s->transport == YOLK_TRANSPORT_WEBSOCKET) {
-    if (!s->ws || s->ws_hold) return;
+    if (!s->ws) return;
     while (s->q_len) {
       yolk_eio_qent_t e = q_pop(s);
       ws_send_packet(s, s->ws, e.type, e.msg);
@@ -575,12 +573,6 @@ static int upgrades_available(const yolk_eio_server_t *eio, int transport) {
          (eio->opts.transports & YOLK_TRANSPORT_WEBSOCKET);
 }
 
-static void ws_hold_fired(uv_timer_t *t) {
-  yolk_eio_socket_t *s = t->data;
-  s->ws_hold = 0;
-  flush(s);
-}
-
 static yolk_eio_socket_t *socket_new(yolk_eio_server_t *eio, int protocol, int transport) {
   yolk_eio_socket_t *s = yolk__calloc(1, sizeof(*s));
   s->eio = eio;
@@ -627,13 +619,6 @@ static void handshake(yolk_eio_server_t *eio, yolk_http_req_t *req, int protocol
       socket_dispose(s); /* answered 400 by the WebSocket layer */
       return;
     }
-    /* Hold the open packet back a moment so it does not reach the client in
-     * the same read as the 101: clients (the official suites among them)
-     * that wait for "open" before listening for "message" would miss it.
-     * The reference gets this gap for free from its slower handshake. A
-     * WebSocket session never upgrades, so its upgrade timer is free. */
-    s->ws_hold = 1;
-    uv_timer_start(&s->upgrade_timer, ws_hold_fired, WS_OPEN_DELAY_MS, 0);
   } else {
     s->poll = req;
     req->data = s;
@@ -961,7 +946,7 @@ int yolk_eio_send(yolk_eio_socket_t *s, int binary, const void *data, size_t len
 /* Whether the transport can take a packet right now (for volatile sends). */
 static int writable_now(yolk_eio_socket_t *s) {
   if (s->transport == YOLK_TRANSPORT_WEBSOCKET)
-    return s->ws && !s->ws_hold && yolk__ws_pending(s->ws) <= VOLATILE_WS_THRESHOLD;
+    return s->ws && yolk__ws_pending(s->ws) <= VOLATILE_WS_THRESHOLD;
   return s->poll != NULL;
 }
 
@@ -975,7 +960,6 @@ void yolk_eio_socket_close(yolk_eio_socket_t *s) {
   if (s->state != YOLK_EIO_S_OPEN) return;
   s->state = YOLK_EIO_S_CLOSING;
   if (s->transport == YOLK_TRANSPORT_WEBSOCKET) {
-    s->ws_hold = 0;
     flush(s);
     if (s->ws) yolk__ws_close(s->ws, 0, NULL);
     close_later(s, "forced close", 0);

@@ -63,7 +63,6 @@ struct yolk_eio_socket_s {
   unsigned probed : 1;   /* the upgrade WebSocket sent "2probe" */
   unsigned upgraded : 1; /* moved to WebSocket: polling requests are refused */
   unsigned close_pending : 1; /* polling close waits for the next GET */
-  unsigned ws_hold : 1;       /* a new WebSocket session's open packet waits a moment */
   char jsonp_index[16];
 
   yolk_http_req_t *poll; /* the GET waiting for packets (polling) */

@@ -18,15 +18,6 @@
 
 #define LOG_COMPONENT "sio"
 
-/* After a socket's CONNECT ack goes out on a WebSocket, its next packets wait
- * this long. A client that handles one message and only then starts waiting
- * for the next (the official test suite: the CONNECT ack, then the "auth"
- * event emitted by the connection handler) misses the second when both
- * frames arrive in one read. The reference server gets this gap for free from
- * its write-callback-driven flushing; a C server writes both in microseconds.
- * It costs a few milliseconds once per namespace join, nothing afterwards. */
-#define HOLD_AFTER_CONNECT_MS 5
-
 #define YOLK_SIO_CLIENT_FILES 8
 
 struct yolk_sio_ack_s {
@@ -75,8 +66,6 @@ struct yolk_sio_server_s {
   yolk_sio_adapter_factory_t adapter_factory;
   void *adapter_factory_ud;
   uv_idle_t *idle; /* runs deferred work; freed in its close callback */
-  uv_timer_t *hold_timer; /* releases held sockets; freed in its close callback */
-  yolk_sio_socket_t *held_head, *held_tail;
   yolk_sio_socket_t *deferred_head, *deferred_tail;
   yolk_sio_deferred_call_t *calls_head, *calls_tail;
   int closing;
@@ -144,14 +133,13 @@ static void client_send_packet(yolk_sio_client_t *c, int type, const char *nsp, 
 }
 
 void yolk__sio_socket_deliver(yolk_sio_socket_t *s, const yolk_sio_encoded_t *pkt, int flags) {
-  if (s->state == YOLK_SIO_SOCKET_CONNECTED && !s->held) {
+  if (s->state == YOLK_SIO_SOCKET_CONNECTED) {
     client_write(s->client, pkt->msgs, pkt->nmsgs, flags);
     return;
   }
   switch (s->state) {
-  case YOLK_SIO_SOCKET_CONNECTED: /* held: queued behind the CONNECT ack */
   case YOLK_SIO_SOCKET_PENDING: {
-    if (flags & YOLK_SIO_VOLATILE) return; /* a pending or held socket is not writable */
+    if (flags & YOLK_SIO_VOLATILE) return; /* a pending socket is not writable */
     yolk_sio_queued_t *q = yolk__malloc(sizeof(*q) + pkt->nmsgs * sizeof(q->msgs[0]));
     q->next = NULL;
     q->nmsgs = pkt->nmsgs;
@@ -179,50 +167,6 @@ static void queue_drop(yolk_sio_socket_t *s, int flush) {
     free(q);
     q = next;
   }
-}
-
-/* ---- the hold after a CONNECT ack --------------------------------------------- */
-
-static void hold_timer_cb(uv_timer_t *t);
-
-static void socket_hold(yolk_sio_socket_t *s) {
-  yolk_sio_server_t *sio = s->nsp->sio;
-  s->held = 1;
-  s->held_at = uv_now(sio->loop);
-  s->held_next = NULL;
-  s->held_prev = sio->held_tail;
-  if (sio->held_tail)
-    sio->held_tail->held_next = s;
-  else
-    sio->held_head = s;
-  sio->held_tail = s;
-  if (!uv_is_active((uv_handle_t *)sio->hold_timer))
-    uv_timer_start(sio->hold_timer, hold_timer_cb, HOLD_AFTER_CONNECT_MS, 0);
-}
-
-/* Ends the hold; flush writes what queued meanwhile (else it stays queued). */
-static void socket_unhold(yolk_sio_socket_t *s, int flush) {
-  if (!s->held) return;
-  yolk_sio_server_t *sio = s->nsp->sio;
-  if (s->held_prev)
-    s->held_prev->held_next = s->held_next;
-  else
-    sio->held_head = s->held_next;
-  if (s->held_next)
-    s->held_next->held_prev = s->held_prev;
-  else
-    sio->held_tail = s->held_prev;
-  s->held = 0;
-  s->held_prev = s->held_next = NULL;
-  if (flush) queue_drop(s, 1);
-}
-
-static void hold_timer_cb(uv_timer_t *t) {
-  yolk_sio_server_t *sio = t->data;
-  uint64_t now = uv_now(sio->loop);
-  while (sio->held_head && sio->held_head->held_at + HOLD_AFTER_CONNECT_MS <= now) socket_unhold(sio->held_head, 1);
-  if (sio->held_head)
-    uv_timer_start(t, hold_timer_cb, sio->held_head->held_at + HOLD_AFTER_CONNECT_MS - now, 0);
 }
 
 /* ---- deferred work -------------------------------------------------------------- */
@@ -292,7 +236,6 @@ static void run_deferred_socket(yolk_sio_socket_t *s) {
     if (what & YOLK_SIO_DEFER_CLOSE) {
       client_disconnect_all(s->client);
     } else {
-      socket_unhold(s, 1);
       client_send_packet(s->client, YOLK_SIO_PKT_DISCONNECT, s->nsp->name, -1, NULL);
       socket_finalize(s, "server namespace disconnect");
     }
@@ -444,11 +387,7 @@ static void socket_admit_now(yolk_sio_socket_t *s) {
     client_send_packet(c, YOLK_SIO_PKT_CONNECT, s->nsp->name, -1, d);
     cJSON_Delete(d);
   }
-  const char *transport = yolk_eio_socket_transport(c->eio);
-  if (transport && strcmp(transport, "websocket") == 0)
-    socket_hold(s);
-  else
-    queue_drop(s, 1);
+  queue_drop(s, 1);
 }
 
 /* on_disconnecting (if it was admitted), leave every room, cancel pending
@@ -461,7 +400,6 @@ static void socket_finalize(yolk_sio_socket_t *s, const char *reason) {
   if (was_connected && nsp->h.on_disconnecting) nsp->h.on_disconnecting(s, reason, nsp->ud);
   s->state = YOLK_SIO_SOCKET_CLOSED;
   undefer_socket(s);
-  socket_unhold(s, 0);
   nsp->adapter->vt->del_all(nsp->adapter, s);
   if (yolk__smap_get(&nsp->sockets, s->id) == s) yolk__smap_del(&nsp->sockets, s->id);
   queue_drop(s, 0);
@@ -543,7 +481,6 @@ static void client_disconnect_all(yolk_sio_client_t *c) {
   while (c->sockets) {
     yolk_sio_socket_t *s = c->sockets;
     if (s->state == YOLK_SIO_SOCKET_CONNECTED) {
-      socket_unhold(s, 1);
       client_send_packet(c, YOLK_SIO_PKT_DISCONNECT, s->nsp->name, -1, NULL);
     }
     socket_finalize(s, "server namespace disconnect");
@@ -851,10 +788,6 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   uv_idle_init(sio->loop, sio->idle);
   sio->idle->data = sio;
   uv_unref((uv_handle_t *)sio->idle);
-  sio->hold_timer = yolk__malloc(sizeof(*sio->hold_timer));
-  uv_timer_init(sio->loop, sio->hold_timer);
-  sio->hold_timer->data = sio;
-  uv_unref((uv_handle_t *)sio->hold_timer);
   nsp_new(sio, "/");
   if (sio->client_dist_dir) load_client_files(sio);
   /* before Engine.IO's route, which claims everything under the path */
@@ -939,7 +872,6 @@ static void sio_free(void *arg) {
     if (sio->nsps.slots[i].key) nsp_free(sio->nsps.slots[i].value);
   yolk__smap_free(&sio->nsps);
   uv_close((uv_handle_t *)sio->idle, free_handle_cb);
-  uv_close((uv_handle_t *)sio->hold_timer, free_handle_cb);
   free(sio->path);
   free_client_files(sio);
   free(sio->client_dist_dir);
@@ -1062,7 +994,7 @@ int yolk_sio_socket_ack(yolk_sio_socket_t *s, int64_t ack_id, const cJSON *args,
   if (!args_ok("ack", args, nbins, 0)) return -1;
   yolk_sio_encoded_t e;
   encode_packet(&e, YOLK_SIO_PKT_ACK, s->nsp->name, ack_id, args, bins, nbins);
-  yolk__sio_socket_deliver(s, &e, 0); /* behind anything still held */
+  yolk__sio_socket_deliver(s, &e, 0);
   yolk__sio_encoded_release(&e);
   return 0;
 }

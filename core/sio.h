@@ -26,7 +26,7 @@ typedef struct yolk_sio_client_s yolk_sio_client_t;
 typedef struct yolk_sio_ack_s yolk_sio_ack_t;
 typedef struct yolk_sio_queued_s yolk_sio_queued_t;
 
-/* One packet waiting in a socket's queue (pending or held socket): the same
+/* One packet waiting in the queue of a pending socket: the same
  * messages the broadcast encoded, one reference each, never a copy. */
 struct yolk_sio_queued_s {
   yolk_sio_queued_t *next;
@@ -66,12 +66,6 @@ struct yolk_sio_socket_s {
   int deferred;
   yolk_sio_socket_t *deferred_prev, *deferred_next;
   int in_deferred_list;
-
-  /* Held after the CONNECT ack (see sio.c, HOLD_AFTER_CONNECT_MS): packets
-   * queue behind it until the server's hold timer releases the socket. */
-  int held;
-  uint64_t held_at;
-  yolk_sio_socket_t *held_prev, *held_next;
 
   /* Broadcast de-duplication: the adapter stamps each socket it delivers to
    * with the broadcast's epoch, so a socket in several target rooms gets the

@@ -227,8 +227,7 @@ typedef struct {
    * is in the room of that id) but is not admitted: nothing has been sent to
    * the client. Admit it with yolk_sio_socket_admit or refuse it with
    * yolk_sio_socket_refuse, now or later (connection middleware). What is
-   * emitted to it meanwhile is delivered right after its CONNECT ack (on a
-   * WebSocket, 5 ms after it, so that the ack arrives in a read of its own). */
+   * emitted to it meanwhile is delivered right after its CONNECT ack. */
   void (*on_connect)(yolk_sio_socket_t *s, void *ud);
   /* An EVENT from an admitted socket. args: the array [event, ...] (placeholders
    * for binary). ack_id >= 0 when the client asked for an ack: answer with
