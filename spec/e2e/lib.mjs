@@ -71,3 +71,43 @@ export async function stopYolk(server) {
   await server.exited;
   clearTimeout(t);
 }
+
+// Starts Debian's redis-server on a free loopback port, with no persistence
+// and nothing else listening (a fresh, empty instance per call). Resolves
+// with { port, url, stop(), restart() }: stop() ends it (SIGTERM, then
+// SIGKILL), restart() starts it again on the same port (for tests of a
+// Redis that goes away and comes back). It dies with the test process.
+export async function startRedis() {
+  const port = await freePort();
+  const r = { port, url: `redis://127.0.0.1:${port}`, child: null, out: { text: '' } };
+  r.start = async () => {
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+      '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    child.stdout.on('data', (d) => { r.out.text += d; });
+    child.stderr.on('data', (d) => { r.out.text += d; });
+    r.exited = new Promise((resolve) => child.on('exit', () => { children.delete(child); resolve(); }));
+    r.child = child;
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      const ok = await new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('connect', () => { s.end('PING\r\n'); });
+        s.on('data', (d) => { resolve(d.toString().startsWith('+PONG')); s.destroy(); });
+        s.on('error', () => resolve(false));
+      });
+      if (ok) return r;
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start:\n${r.out.text}`);
+      await sleep(50);
+    }
+  };
+  r.stop = async () => {
+    if (!r.child || r.child.exitCode !== null) return;
+    r.child.kill('SIGTERM');
+    const t = setTimeout(() => r.child.kill('SIGKILL'), 3000);
+    await r.exited;
+    clearTimeout(t);
+  };
+  r.restart = async () => { await r.stop(); return r.start(); };
+  return r.start();
+}
