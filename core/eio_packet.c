@@ -176,56 +176,6 @@ int yolk__eio_packet_decode(int protocol, int binary, const char *data, size_t l
   return 0;
 }
 
-/* ---- UTF-16 lengths --------------------------------------------------------------- */
-
-/* Length of the UTF-8 sequence starting at s[0] (1..4), and how many UTF-16
- * units it stands for. A malformed sequence consumes one byte (one unit). */
-static size_t utf8_seq(const unsigned char *s, size_t avail, size_t *units) {
-  unsigned char c = s[0];
-  size_t n;
-  uint32_t cp;
-  *units = 1;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 1;
-  }
-  if (avail < n) return 1;
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 1;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  /* overlong, surrogate or out-of-range encodings are malformed */
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 1;
-  if (n == 4) *units = 2;
-  return n;
-}
-
-size_t yolk__utf16_length(const char *s, size_t len) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t units = 0, i = 0;
-  while (i < len) {
-    if (p[i] < 0x80) {
-      i++;
-      units++;
-      continue;
-    }
-    size_t u;
-    i += utf8_seq(p + i, len - i, &u);
-    units += u;
-  }
-  return units;
-}
-
 /* ---- payload encoding ------------------------------------------------------------- */
 
 static void put_decimal_digits_as_bytes(yolk_sb_t *out, size_t n) {
@@ -317,12 +267,14 @@ static int decode_v3_text(const char *data, size_t len, yolk_eio_packet_cb cb, v
       *err = "invalid length prefix";
       return -1;
     }
-    /* take `units` UTF-16 code units worth of UTF-8 bytes */
+    /* take `units` UTF-16 code units worth of UTF-8 bytes (an ill-formed
+     * subpart is one unit: the U+FFFD a JavaScript server would read) */
     size_t start = i, got = 0;
     while (got < units && i < len) {
-      size_t u;
-      i += utf8_seq(p + i, len - i, &u);
-      got += u;
+      uint32_t cp = 0;
+      size_t bad = 0, k = p[i] < 0x80 ? (cp = p[i], 1) : yolk__utf8_decode(p + i, len - i, &cp, &bad);
+      i += k ? k : bad;
+      got += k && cp > 0xFFFF ? 2 : 1;
     }
     if (got != units) {
       *err = got < units ? "packet shorter than its length" : "length splits a surrogate pair";

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 enum {
   YOLK_EIO_OPEN = 0,
@@ -92,9 +93,6 @@ typedef int (*yolk_eio_packet_cb)(void *ud, const yolk_eio_packet_t *p);
 int yolk__eio_payload_decode(int format, const char *data, size_t len, yolk_eio_packet_cb cb, void *ud,
                              const char **err);
 
-/* Number of UTF-16 code units of a UTF-8 string (a malformed byte counts as
- * one unit, like the U+FFFD a JavaScript decoder would put there). */
-size_t yolk__utf16_length(const char *s, size_t len);
 
 /* ---- JSONP (v3 polling with j=N) ------------------------------------------ */
 

@@ -21,48 +21,6 @@
  * flushed) before dropping the TCP connection. */
 #define CLOSE_GRACE_MS 1000
 
-/* ---- UTF-8 ----------------------------------------------------------------------
- * State 0 is "at a character boundary", 1 is "rejected"; any other state packs
- * the continuation bytes still expected (bits 16+) and the allowed range of
- * the next byte (lo in bits 8-15, hi in bits 0-7). The narrowed ranges after
- * E0, ED, F0 and F4 reject overlong forms, surrogates and code points past
- * U+10FFFF. */
-#define U8_STATE(rem, lo, hi) (((uint32_t)(rem) << 16) | ((uint32_t)(lo) << 8) | (uint32_t)(hi))
-
-uint32_t yolk__utf8_validate(uint32_t state, const unsigned char *s, size_t len) {
-  if (state == YOLK_UTF8_REJECT) return state;
-  for (size_t i = 0; i < len; i++) {
-    if (state == YOLK_UTF8_ACCEPT) {
-      /* ASCII runs (most Engine.IO traffic) eight bytes at a time. */
-      while (i + 8 <= len) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (w & 0x8080808080808080ull) break;
-        i += 8;
-      }
-      if (i >= len) break;
-    }
-    unsigned c = s[i];
-    if (state == YOLK_UTF8_ACCEPT) {
-      if (c < 0x80) continue;
-      if (c >= 0xC2 && c <= 0xDF) state = U8_STATE(1, 0x80, 0xBF);
-      else if (c == 0xE0) state = U8_STATE(2, 0xA0, 0xBF);
-      else if (c == 0xED) state = U8_STATE(2, 0x80, 0x9F);
-      else if (c >= 0xE1 && c <= 0xEF) state = U8_STATE(2, 0x80, 0xBF);
-      else if (c == 0xF0) state = U8_STATE(3, 0x90, 0xBF);
-      else if (c >= 0xF1 && c <= 0xF3) state = U8_STATE(3, 0x80, 0xBF);
-      else if (c == 0xF4) state = U8_STATE(3, 0x80, 0x8F);
-      else return YOLK_UTF8_REJECT;
-    } else {
-      unsigned rem = state >> 16, lo = (state >> 8) & 0xFF, hi = state & 0xFF;
-      if (c < lo || c > hi) return YOLK_UTF8_REJECT;
-      rem--;
-      state = rem ? U8_STATE(rem, 0x80, 0xBF) : YOLK_UTF8_ACCEPT;
-    }
-  }
-  return state;
-}
-
 /* ---- handshake key -------------------------------------------------------------- */
 
 int yolk__ws_accept_key(const char *key, char out[32]) {

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "http.h"
+#include "utf8.h"
 
 enum {
   YOLK_WS_OP_CONT = 0x0,
@@ -105,11 +106,6 @@ void yolk__ws_parser_free(yolk_ws_parser_t *p);
  * on_message sees them. */
 int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len);
 
-/* Incremental UTF-8 validator: state starts at 0; returns the new state;
- * YOLK_UTF8_REJECT on invalid input; 0 (accept) at a character boundary. */
-#define YOLK_UTF8_ACCEPT 0u
-#define YOLK_UTF8_REJECT 1u
-uint32_t yolk__utf8_validate(uint32_t state, const unsigned char *s, size_t len);
 
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)),
  * written NUL-terminated into out (28 characters). 0, or -1 on failure. */

@@ -344,42 +344,6 @@ static void test_encoder(void) {
   }
 }
 
-static void test_utf8(void) {
-  const char *good = "plain ASCII, caf\xC3\xA9, \xE2\x82\xAC, \xF0\x9F\x98\x80, \xEF\xBF\xBF, \xF4\x8F\xBF\xBF";
-  CHECK_EQ_INT(yolk__utf8_validate(0, (const unsigned char *)good, strlen(good)), YOLK_UTF8_ACCEPT);
-  /* incremental: byte by byte reaches the same verdict */
-  uint32_t st = 0;
-  for (size_t i = 0; i < strlen(good); i++) st = yolk__utf8_validate(st, (const unsigned char *)good + i, 1);
-  CHECK_EQ_INT(st, YOLK_UTF8_ACCEPT);
-  /* mid-character is neither accept nor reject */
-  st = yolk__utf8_validate(0, (const unsigned char *)"\xE2\x82", 2);
-  CHECK(st != YOLK_UTF8_ACCEPT && st != YOLK_UTF8_REJECT);
-  CHECK_EQ_INT(yolk__utf8_validate(st, (const unsigned char *)"\xAC", 1), YOLK_UTF8_ACCEPT);
-  const char *bad[] = {"\x80", "\xC1\xBF", "\xF5\x80\x80\x80", ("\xE2\x82" "a"), "\xF0\x8F\xBF\xBF", "\xED\xBF\xBF"};
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-    CHECK_EQ_INT(yolk__utf8_validate(0, (const unsigned char *)bad[i], strlen(bad[i])), YOLK_UTF8_REJECT);
-  /* reject is sticky */
-  CHECK_EQ_INT(yolk__utf8_validate(YOLK_UTF8_REJECT, (const unsigned char *)"a", 1), YOLK_UTF8_REJECT);
-}
-
-/* Multi-byte characters at every offset around the 8-byte ASCII fast path. */
-static void test_utf8_offsets(void) {
-  for (int k = 0; k < 24; k++) {
-    for (int m = 0; m < 10; m++) {
-      char buf[64];
-      memset(buf, 'a', sizeof(buf));
-      memcpy(buf + k, "\xE2\x82\xAC", 3);
-      size_t len = (size_t)k + 3 + (size_t)m;
-      CHECK_EQ_INT(yolk__utf8_validate(0, (unsigned char *)buf, len), YOLK_UTF8_ACCEPT);
-      buf[k + 1] = 'x'; /* broken sequence */
-      CHECK_EQ_INT(yolk__utf8_validate(0, (unsigned char *)buf, len), YOLK_UTF8_REJECT);
-      buf[k + 1] = (char)0x82;
-      buf[k + 2 + m] = (char)0xFF; /* bad byte later in the ASCII run */
-      if (m) CHECK_EQ_INT(yolk__utf8_validate(0, (unsigned char *)buf, len), YOLK_UTF8_REJECT);
-    }
-  }
-}
-
 /* Large payloads fed in uneven chunks: the word-at-a-time unmasking must
  * agree with the mask position left by the previous chunk. */
 static void test_unmask_chunks(void) {
@@ -466,8 +430,6 @@ int main(void) {
   test_fragments();
   test_errors();
   test_encoder();
-  test_utf8();
-  test_utf8_offsets();
   test_unmask_chunks();
   test_accept_key();
   TEST_MAIN_END();
