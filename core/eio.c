@@ -777,7 +777,7 @@ void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req) {
   }
   char tname[16], sid[64], eiov[8], b64[8], j[32];
   int t = 0;
-  if (yolk__http_query_param(req->query, "transport", tname, sizeof(tname)) >= 0) t = transport_by_name(tname);
+  if (yolk_query_get(req->query, "transport", tname, sizeof(tname)) >= 0) t = transport_by_name(tname);
   if (!t || !(eio->opts.transports & (unsigned)t)) {
     respond_error(eio, req, YOLK_EIO_ERR_UNKNOWN_TRANSPORT, "missing, unknown or disabled transport");
     return;
@@ -787,7 +787,7 @@ void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req) {
     respond_error(eio, req, YOLK_EIO_ERR_BAD_REQUEST, "invalid Origin header");
     return;
   }
-  int sidlen = yolk__http_query_param(req->query, "sid", sid, sizeof(sid));
+  int sidlen = yolk_query_get(req->query, "sid", sid, sizeof(sid));
   if (sidlen > 0) {
     yolk_eio_socket_t *s = sidlen < (int)sizeof(sid) - 1 ? table_find(eio, sid) : NULL;
     if (!s) {
@@ -854,7 +854,7 @@ void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req) {
   /* Deliberate difference: the reference takes anything but EIO=4 as v3;
    * the v4 suite wants a missing or invalid EIO refused. */
   int protocol = 0;
-  if (yolk__http_query_param(req->query, "EIO", eiov, sizeof(eiov)) >= 0) {
+  if (yolk_query_get(req->query, "EIO", eiov, sizeof(eiov)) >= 0) {
     if (strcmp(eiov, "4") == 0) protocol = 4;
     else if (strcmp(eiov, "3") == 0 && eio->opts.allow_eio3) protocol = 3;
   }
@@ -862,8 +862,8 @@ void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req) {
     respond_error(eio, req, YOLK_EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION, "EIO missing, invalid or not allowed");
     return;
   }
-  int want_b64 = yolk__http_query_param(req->query, "b64", b64, sizeof(b64)) > 0;
-  int has_j = t == YOLK_TRANSPORT_POLLING && protocol == 3 && yolk__http_query_param(req->query, "j", j, sizeof(j)) >= 0;
+  int want_b64 = yolk_query_get(req->query, "b64", b64, sizeof(b64)) > 0;
+  int has_j = t == YOLK_TRANSPORT_POLLING && protocol == 3 && yolk_query_get(req->query, "j", j, sizeof(j)) >= 0;
   handshake(eio, req, protocol, t, want_b64, has_j ? j : NULL);
 }
 

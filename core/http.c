@@ -206,62 +206,6 @@ const char *yolk__http_req_header(const yolk_http_req_t *req, const char *name) 
   return NULL;
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Decodes src[0..len) ('+' is a space, %XX a byte; a malformed escape stays
- * literal) into out, truncating to outlen - 1. Returns the decoded length. */
-static int url_decode(const char *src, size_t len, char *out, size_t outlen) {
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = src[i];
-    if (c == '+') {
-      c = ' ';
-    } else if (c == '%' && i + 2 < len) {
-      int h = hexval((unsigned char)src[i + 1]), l = hexval((unsigned char)src[i + 2]);
-      if (h >= 0 && l >= 0) {
-        c = (char)(h * 16 + l);
-        i += 2;
-      }
-    }
-    if (o + 1 < outlen) out[o] = c;
-    o++;
-  }
-  if (outlen) out[o < outlen ? o : outlen - 1] = '\0';
-  return (int)(o < outlen ? o : (outlen ? outlen - 1 : 0));
-}
-
-int yolk__http_query_param(const char *query, const char *name, char *out, size_t outlen) {
-  if (!query) return -1;
-  size_t nlen = strlen(name);
-  const char *p = query;
-  while (*p) {
-    const char *amp = strchr(p, '&');
-    size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-    const char *eq = memchr(p, '=', seg);
-    size_t klen = eq ? (size_t)(eq - p) : seg;
-    /* Keys are compared after decoding, so "a%5Fb" matches "a_b". */
-    char key[128];
-    if (klen < sizeof(key) * 3) {
-      url_decode(p, klen, key, sizeof(key));
-      if (strlen(key) == nlen && memcmp(key, name, nlen) == 0) {
-        if (!eq) {
-          if (outlen) out[0] = '\0';
-          return 0;
-        }
-        return url_decode(eq + 1, seg - klen - 1, out, outlen);
-      }
-    }
-    if (!amp) break;
-    p = amp + 1;
-  }
-  return -1;
-}
-
 int yolk__http_has_token(const char *value, const char *token) {
   size_t tl = strlen(token);
   const char *p = value;

@@ -92,9 +92,6 @@ void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), voi
 
 /* Case-insensitive header lookup; the value or NULL. */
 const char *yolk__http_req_header(const yolk_http_req_t *req, const char *name);
-/* Value of one query parameter, percent-decoded into out (NUL-terminated).
- * Returns the decoded length, or -1 when absent. */
-int yolk__http_query_param(const char *query, const char *name, char *out, size_t outlen);
 
 /* Sends the response and frees req. headers: extra header lines, each ending
  * "\r\n" (may be NULL); Content-Length, Date and Connection are added here.

@@ -43,14 +43,8 @@ static void on_connection(yolk_eio_socket_t *s, void *ud) {
 
 static int allow_request(const yolk_http_req_t *req, void *ud) {
   (void)ud;
-  size_t n = strlen(forbid_param);
-  for (const char *q = yolk_http_req_query(req); q && *q;) {
-    if (strncmp(q, forbid_param, n) == 0 && (q[n] == '=' || q[n] == '&' || q[n] == '\0'))
-      return YOLK_EIO_ERR_FORBIDDEN;
-    q = strchr(q, '&');
-    if (q) q++;
-  }
-  return -1;
+  char v[8];
+  return yolk_query_get(yolk_http_req_query(req), forbid_param, v, sizeof(v)) >= 0 ? YOLK_EIO_ERR_FORBIDDEN : -1;
 }
 
 /* On SIGINT/SIGTERM (example_handle_signals): close every session and the server. */

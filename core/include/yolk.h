@@ -32,6 +32,15 @@ int yolk_log_get_level(void);
 void yolk_log_set_sink(yolk_log_sink_cb cb, void *ud);
 void yolk_log_write(int level, const char *component, const char *msg);
 
+/* ---- query strings ------------------------------------------------------------ */
+
+/* The first value of the parameter called name in a query string ("a=1&b=2",
+ * without the '?'), decoded as URLSearchParams decodes it ('+' is a space,
+ * %XX a byte, malformed escapes kept, ill-formed UTF-8 made U+FFFD), written
+ * NUL-terminated into out (truncated to outlen - 1 bytes). Returns the length
+ * written, or -1 when the parameter is absent. */
+int yolk_query_get(const char *query, const char *name, char *out, size_t outlen);
+
 /* ---- HTTP server ----------------------------------------------------------- */
 
 typedef struct yolk_server_s yolk_server_t;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../query.h"
 #include "lua_core.h"
 
 #define LOG_COMPONENT "lua"
@@ -251,6 +252,57 @@ static void on_http_request(yolk_http_req_t *req, void *ud) {
   lua_pop(L, 1);
 }
 
+/* ---- query strings ------------------------------------------------------------------ */
+
+/* Lua stack: 1 the query string, 2 the first-value table, 3 the all-values table. */
+static int query_pair(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
+  lua_State *L = ud;
+  lua_pushlstring(L, name, nlen);
+  lua_pushvalue(L, -1);
+  lua_rawget(L, 3);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1); /* name */
+    lua_pushlstring(L, value, vlen);
+    lua_rawset(L, 2); /* the first value */
+    lua_newtable(L);
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 3); /* queries[name] = {} */
+  }
+  lua_pushlstring(L, value, vlen);
+  lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+  lua_pop(L, 2);
+  return 0;
+}
+
+/* core.parse_query(qs) -> query, queries: egg's ctx.query (the first value
+ * of each name) and ctx.queries (every value, in order), decoded by the one
+ * decoder (query.h). */
+static int l_parse_query(lua_State *L) {
+  size_t len = 0;
+  const char *qs = lua_isnoneornil(L, 1) ? "" : luaL_checklstring(L, 1, &len);
+  lua_settop(L, 1);
+  lua_newtable(L);
+  lua_newtable(L);
+  yolk__query_each(qs, len, query_pair, L);
+  return 2;
+}
+
+/* core.decode_uri_component(s) -> s: a URL path segment percent-decoded ('+'
+ * stays '+'), ill-formed UTF-8 made U+FFFD. */
+static int l_decode_uri_component(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  if (!memchr(s, '%', len)) return 1; /* nothing to decode: the same string */
+  yolk_sb_t sb;
+  yolk__sb_init(&sb);
+  yolk__percent_decode(&sb, s, len, 0);
+  lua_pushlstring(L, sb.data ? sb.data : "", sb.len);
+  yolk__sb_free(&sb);
+  return 1;
+}
+
 /* ---- servers ------------------------------------------------------------------------- */
 
 static void on_server_closed(void *arg) {
@@ -403,4 +455,8 @@ void yolk__lua_open_http(lua_State *L) {
 
   lua_pushcfunction(L, l_server);
   lua_setfield(L, -2, "server");
+  lua_pushcfunction(L, l_parse_query);
+  lua_setfield(L, -2, "parse_query");
+  lua_pushcfunction(L, l_decode_uri_component);
+  lua_setfield(L, -2, "decode_uri_component");
 }

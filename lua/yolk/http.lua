@@ -9,31 +9,13 @@ local yolk = require('yolk')
 
 local M = {}
 
-local function decode(s)
-  s = s:gsub('+', ' ')
-  s = s:gsub('%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end)
-  return s
-end
-M.decode = decode
+local core = require('yolk.core')
+local decode = core.decode_uri_component
 
--- 'a=1&b=x+y&a=2' -> { a = '1', b = 'x y' } (first value wins, as egg's
--- ctx.query) and { a = {'1','2'}, b = {'x y'} }
-function M.parse_query(qs)
-  local first, all = {}, {}
-  if type(qs) ~= 'string' or qs == '' then return first, all end
-  for pair in qs:gmatch('[^&]+') do
-    local k, v = pair:match('^([^=]*)=?(.*)$')
-    k = decode(k)
-    v = decode(v)
-    if k ~= '' then
-      if first[k] == nil then first[k] = v end
-      local l = all[k]
-      if not l then l = {}; all[k] = l end
-      l[#l + 1] = v
-    end
-  end
-  return first, all
-end
+-- 'a=1&b=x+y&a=2' -> { a = '1', b = 'x y' } (the first value of each name, as
+-- egg's ctx.query) and { a = {'1','2'}, b = {'x y'} } (ctx.queries), by the
+-- one query decoder of the core.
+M.parse_query = core.parse_query
 
 M.TYPES = {
   html = 'text/html; charset=utf-8', htm = 'text/html; charset=utf-8',

@@ -15,10 +15,7 @@ end
 
 local function escape(s) return (s:gsub('[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0')) end
 
-function M.decode(s)
-  s = s:gsub('%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end)
-  return s
-end
+M.decode = require('yolk.core').decode_uri_component
 
 -- '/user/:id/*' -> Lua pattern and the parameter names
 function M.compile(path)
