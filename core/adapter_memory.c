@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter.h"
 #include "buf.h"
 #include "hashmap.h"
 #include "log.h"
@@ -97,7 +96,7 @@ static void mem_socket_rooms(yolk_sio_adapter_t *a, const yolk_sio_socket_t *s, 
     if (set->slots[i].key) cb(((const room_t *)set->slots[i].key)->name, ud);
 }
 
-size_t yolk__adapter_memory_each(yolk_sio_adapter_t *a, const yolk_sio_target_t *to,
+size_t yolk_sio_memory_adapter_each(yolk_sio_adapter_t *a, const yolk_sio_target_t *to,
                                  void (*fn)(yolk_sio_socket_t *s, void *ud), void *ud) {
   mem_adapter_t *m = mem(a);
   uint64_t epoch = ++m->epoch;
@@ -132,26 +131,25 @@ size_t yolk__adapter_memory_each(yolk_sio_adapter_t *a, const yolk_sio_target_t 
   return visited;
 }
 
-size_t yolk__adapter_memory_room_size(yolk_sio_adapter_t *a, const char *room) {
-  room_t *r = yolk__smap_get(&mem(a)->rooms, room);
-  return r ? r->sockets.len : 0;
+void yolk_sio_memory_adapter_rooms(yolk_sio_adapter_t *a, void (*cb)(const char *room, void *ud), void *ud) {
+  mem_adapter_t *m = mem(a);
+  for (size_t i = 0; i < m->rooms.cap; i++)
+    if (m->rooms.slots[i].key) cb(m->rooms.slots[i].key, ud);
 }
 
-size_t yolk__adapter_memory_room_count(yolk_sio_adapter_t *a) { return mem(a)->rooms.len; }
-
 typedef struct {
-  const yolk_sio_encoded_t *pkt;
+  const yolk_sio_packet_t *pkt;
   int flags;
 } deliver_ctx_t;
 
 static void deliver_one(yolk_sio_socket_t *s, void *ud) {
   deliver_ctx_t *ctx = ud;
-  yolk__sio_socket_deliver(s, ctx->pkt, ctx->flags);
+  yolk_sio_socket_deliver(s, ctx->pkt, ctx->flags);
 }
 
-static void mem_broadcast(yolk_sio_adapter_t *a, const yolk_sio_encoded_t *pkt, const yolk_sio_target_t *to) {
+static void mem_broadcast(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to) {
   deliver_ctx_t ctx = {pkt, to->flags};
-  yolk__adapter_memory_each(a, to, deliver_one, &ctx);
+  yolk_sio_memory_adapter_each(a, to, deliver_one, &ctx);
 }
 
 /* Sockets matching a target, collected before acting on them (acting may
@@ -173,38 +171,46 @@ static void collect_one(yolk_sio_socket_t *s, void *ud) {
 typedef struct {
   yolk_sio_sockets_cb cb;
   void *ud;
-  cJSON *list;
+  yolk_sb_t list; /* the JSON array */
 } fetch_result_t;
 
 static void fetch_deliver(void *arg) {
   fetch_result_t *r = arg;
-  r->cb(r->ud, NULL, r->list);
-  cJSON_Delete(r->list);
+  r->cb(r->ud, NULL, r->list.data, r->list.len);
+  yolk__sb_free(&r->list);
   free(r);
 }
 
 static void mem_fetch_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, yolk_sio_sockets_cb cb, void *ud) {
   socket_list_t l = {0};
-  yolk__adapter_memory_each(a, to, collect_one, &l);
+  yolk_sio_memory_adapter_each(a, to, collect_one, &l);
   fetch_result_t *r = yolk__malloc(sizeof(*r));
   r->cb = cb;
   r->ud = ud;
-  r->list = cJSON_CreateArray();
-  for (size_t i = 0; i < l.n; i++) cJSON_AddItemToArray(r->list, yolk__sio_socket_describe(l.v[i]));
+  yolk__sb_init(&r->list);
+  yolk__sb_putc(&r->list, '[');
+  for (size_t i = 0; i < l.n; i++) {
+    size_t len;
+    char *d = yolk_sio_socket_describe(l.v[i], &len);
+    if (i) yolk__sb_putc(&r->list, ',');
+    yolk__sb_append(&r->list, d, len);
+    free(d);
+  }
+  yolk__sb_putc(&r->list, ']');
   free(l.v);
-  yolk__sio_defer(yolk_sio_nsp_server(a->nsp), fetch_deliver, r);
+  yolk_sio_defer(yolk_sio_nsp_server(a->nsp), fetch_deliver, r);
 }
 
 static void mem_add_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, const char *const *rooms, size_t n) {
   socket_list_t l = {0};
-  yolk__adapter_memory_each(a, to, collect_one, &l);
+  yolk_sio_memory_adapter_each(a, to, collect_one, &l);
   for (size_t i = 0; i < l.n; i++) mem_add_all(a, l.v[i], rooms, n);
   free(l.v);
 }
 
 static void mem_del_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, const char *const *rooms, size_t n) {
   socket_list_t l = {0};
-  yolk__adapter_memory_each(a, to, collect_one, &l);
+  yolk_sio_memory_adapter_each(a, to, collect_one, &l);
   for (size_t i = 0; i < l.n; i++)
     for (size_t k = 0; k < n; k++) mem_del(a, l.v[i], rooms[k]);
   free(l.v);
@@ -212,12 +218,12 @@ static void mem_del_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, 
 
 static void mem_disconnect_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, int close) {
   socket_list_t l = {0};
-  yolk__adapter_memory_each(a, to, collect_one, &l);
+  yolk_sio_memory_adapter_each(a, to, collect_one, &l);
   for (size_t i = 0; i < l.n; i++) yolk_sio_socket_disconnect(l.v[i], close);
   free(l.v);
 }
 
-static int mem_server_side_emit(yolk_sio_adapter_t *a, const cJSON *args) {
+static int mem_server_side_emit(yolk_sio_adapter_t *a, const yolk_sio_args_t *args) {
   (void)a;
   (void)args;
   return 0; /* a single node: there is nobody else to tell */
@@ -248,8 +254,7 @@ static const yolk_sio_adapter_vtable_t mem_vtable = {
     mem_add_sockets,   mem_del_sockets,   mem_disconnect_sockets, mem_server_side_emit,
 };
 
-yolk_sio_adapter_t *yolk__adapter_memory_new(yolk_sio_nsp_t *nsp, void *ud) {
-  (void)ud;
+yolk_sio_adapter_t *yolk_sio_memory_adapter_new(yolk_sio_nsp_t *nsp) {
   mem_adapter_t *m = yolk__calloc(1, sizeof(*m));
   m->base.vt = &mem_vtable;
   m->base.nsp = nsp;

@@ -48,12 +48,16 @@ void yolk_eio_options_init(yolk_eio_options_t *o) {
 
 /* ---- messages ----------------------------------------------------------------------- */
 
-yolk_eio_msg_t *yolk_eio_msg_new(int binary, const void *data, size_t len) {
+yolk_eio_msg_t *yolk__eio_msg_take(int binary, yolk_buf_t *data) {
   yolk_eio_msg_t *m = yolk__calloc(1, sizeof(*m));
   m->refs = 1;
   m->binary = binary ? 1 : 0;
-  m->data = yolk__buf_copy(data, len);
+  m->data = data;
   return m;
+}
+
+yolk_eio_msg_t *yolk_eio_msg_new(int binary, const void *data, size_t len) {
+  return yolk__eio_msg_take(binary, yolk__buf_copy(data, len));
 }
 
 yolk_eio_msg_t *yolk_eio_msg_ref(yolk_eio_msg_t *m) {

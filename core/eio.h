@@ -108,6 +108,8 @@ struct yolk_eio_server_s {
 yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_t *opts);
 /* The largest POST body it takes (maxHttpBufferSize). */
 size_t yolk__eio_max_payload(const yolk_eio_server_t *eio);
+/* A message whose bytes are data (the message takes the caller's reference). */
+yolk_eio_msg_t *yolk__eio_msg_take(int binary, yolk_buf_t *data);
 /* 1 when req's URL is under eio's path (the reference compares the URL's
  * prefix, query included). */
 int yolk__eio_claims(const yolk_eio_server_t *eio, const yolk_http_req_t *req);

@@ -206,6 +206,49 @@ const char *yolk__http_req_header(const yolk_http_req_t *req, const char *name) 
   return NULL;
 }
 
+/* The headers whose repeats Node drops (http's matchKnownFields). */
+static int single_header(const char *name) {
+  static const char *const single[] = {
+      "age",    "authorization",      "content-length", "content-type",  "etag",    "expires",
+      "from",   "host",               "if-modified-since", "if-unmodified-since", "last-modified",
+      "location", "max-forwards",     "proxy-authorization", "referer",   "retry-after", "server",
+      "user-agent",
+  };
+  for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
+    if (strcmp(name, single[i]) == 0) return 1;
+  return 0;
+}
+
+void yolk__http_headers_each(const char *const *names, const char *const *values, size_t n, yolk_header_cb cb,
+                             void *ud) {
+  yolk_sb_t joined;
+  yolk__sb_init(&joined);
+  for (size_t i = 0; i < n; i++) {
+    int seen = 0;
+    for (size_t k = 0; k < i && !seen; k++) seen = strcmp(names[k], names[i]) == 0;
+    if (seen) continue;
+    if (strcmp(names[i], "set-cookie") == 0) {
+      for (size_t k = i; k < n; k++)
+        if (strcmp(names[k], names[i]) == 0) cb(ud, names[i], values[k], strlen(values[k]), 1);
+      continue;
+    }
+    if (single_header(names[i])) {
+      cb(ud, names[i], values[i], strlen(values[i]), 0);
+      continue;
+    }
+    const char *sep = strcmp(names[i], "cookie") == 0 ? "; " : ", ";
+    joined.len = 0;
+    yolk__sb_puts(&joined, values[i]);
+    for (size_t k = i + 1; k < n; k++) {
+      if (strcmp(names[k], names[i]) != 0) continue;
+      yolk__sb_puts(&joined, sep);
+      yolk__sb_puts(&joined, values[k]);
+    }
+    cb(ud, names[i], joined.data, joined.len, 0);
+  }
+  yolk__sb_free(&joined);
+}
+
 int yolk__http_has_token(const char *value, const char *token) {
   size_t tl = strlen(token);
   const char *p = value;

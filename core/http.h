@@ -104,6 +104,15 @@ void yolk__http_respond_buf(yolk_http_req_t *req, int status, const char *header
 void yolk__http_respond_close(yolk_http_req_t *req, int status, const char *headers, const void *body, size_t len);
 
 const char *yolk__http_status_text(int status);
+
+/* Request headers as Node's IncomingMessage shows them (req.headers): once per
+ * distinct name, in first-appearance order, with repeated lines joined by
+ * ", " ("; " for cookie), only the first kept for the headers Node keeps
+ * single (host, content-type, user-agent, ...), and set-cookie as an array:
+ * cb is then called once per line with multi = 1. Names are lower-case. */
+typedef void (*yolk_header_cb)(void *ud, const char *name, const char *value, size_t len, int multi);
+void yolk__http_headers_each(const char *const *names, const char *const *values, size_t n, yolk_header_cb cb,
+                             void *ud);
 /* 1 when the comma-separated header value contains token (case-insensitive),
  * e.g. yolk__http_has_token("keep-alive, Upgrade", "upgrade"). */
 int yolk__http_has_token(const char *value, const char *token);

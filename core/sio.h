@@ -1,15 +1,20 @@
 /* sio.h - Socket.IO server internals (the public API is in yolk.h).
  *
- * Layers: one yolk_sio_client_t per Engine.IO session (decodes packets,
- * reassembles binary packets, enforces connectTimeout, routes by namespace);
- * one yolk_sio_socket_t per (client, namespace) pair; namespaces hold their
- * handler, their sockets by id and their adapter (rooms, broadcast).
+ * Files: sio.c (the server, its clients and namespaces: decoding packets,
+ * reassembling binary ones, connectTimeout, routing by namespace, the
+ * browser client route), sio_socket.c (one yolk_sio_socket_t per (client,
+ * namespace): admission, emits and the queue of a pending socket, rooms, the
+ * handshake and fetch descriptions, lifetime), sio_ack.c (server -> client
+ * acks), adapter_memory.c (the in-memory adapter); defer.c runs their
+ * deferred work.
  *
- * Lifetimes: a socket is freed only by sio.c, after its on_close callback,
- * and never inside another callback of the same socket: disconnect and refuse
- * only mark the socket and queue it; the server's idle handle does the work on
- * the next loop iteration. The client is freed when its Engine.IO session
- * closes (on_close), after every socket of it got on_close.
+ * Lifetimes: a socket is freed only by sio_socket.c, after its on_close
+ * callback, and never while one of its callbacks is running (in_callback):
+ * disconnect and refuse only mark the socket and queue it (deferred work,
+ * defer.h); a socket finalized from inside one of its own callbacks (the
+ * application closed the server there) is freed when that callback returns.
+ * The client is freed when its Engine.IO session closes (on_close), after
+ * every socket of it got on_close.
  */
 #ifndef YOLK_SIO_H
 #define YOLK_SIO_H
@@ -17,23 +22,14 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "adapter.h"
+#include "buf.h"
+#include "defer.h"
 #include "hashmap.h"
+#include "list.h"
 #include "sio_packet.h"
 #include "yolk.h"
 
 typedef struct yolk_sio_client_s yolk_sio_client_t;
-typedef struct yolk_sio_ack_s yolk_sio_ack_t;
-typedef struct yolk_sio_queued_s yolk_sio_queued_t;
-
-/* One packet waiting in the queue of a pending socket: the same
- * messages the broadcast encoded, one reference each, never a copy. */
-struct yolk_sio_queued_s {
-  yolk_sio_queued_t *next;
-  size_t nmsgs;
-  int flags;
-  yolk_eio_msg_t *msgs[];
-};
 
 enum {
   YOLK_SIO_SOCKET_PENDING = 0, /* on_connect called, not admitted yet */
@@ -50,27 +46,49 @@ struct yolk_sio_socket_s {
   yolk_sio_nsp_t *nsp;
   char *id;
   int state;
-  cJSON *auth;      /* never NULL */
-  cJSON *data_json; /* yolk_sio_socket_set_data_json, for fetch_sockets; may be NULL */
-  void *data;       /* the embedder's */
-  yolk_sio_socket_t *next_in_client;
+  int admitted; /* it was admitted once (stays set after it leaves) */
+  char *auth; /* JSON text of the CONNECT payload; never NULL */
+  size_t auth_len;
+  void *data; /* the embedder's */
+  yolk_list_t client_node; /* in client->sockets */
 
-  /* Emits made while pending, delivered after the CONNECT ack. */
-  yolk_sio_queued_t *queue_head, *queue_tail;
+  /* Packets emitted while pending (yolk_sio_queued_t), sent after the CONNECT ack. */
+  yolk_list_t queue;
 
-  /* Server -> client acks waiting for their answer. */
-  yolk_sio_ack_t *acks, *acks_tail; /* oldest first: answers usually come in order */
+  /* Server -> client acks waiting for their answer (sio_ack.c), oldest first. */
+  yolk_list_t acks;
   int64_t next_ack_id;
 
   /* Deferred work (yolk_sio_socket_disconnect / refuse). */
   int deferred;
-  yolk_sio_socket_t *deferred_prev, *deferred_next;
-  int in_deferred_list;
+  yolk_later_t later;
+
+  /* Callbacks of this socket on the stack; a socket finalized meanwhile is
+   * freed when the last one returns. */
+  int in_callback;
+  int free_pending;
 
   /* Broadcast de-duplication: the adapter stamps each socket it delivers to
    * with the broadcast's epoch, so a socket in several target rooms gets the
    * packet once without a per-broadcast set. */
   uint64_t epoch;
+};
+
+struct yolk_sio_client_s {
+  yolk_sio_server_t *sio;
+  yolk_eio_socket_t *eio;
+  int protocol;              /* Socket.IO protocol: 5, or 4 for Engine.IO v3 sessions */
+  yolk_list_t sockets;       /* yolk_sio_socket_t.client_node */
+  uv_timer_t *connect_timer; /* NULL once a namespace was joined; freed in its close callback */
+  int closing;               /* input is ignored; the Engine.IO session is closing */
+  const char *close_reason;  /* overrides the Engine.IO reason for the sockets */
+  /* A binary packet waiting for its attachments: its text (copied) and the
+   * attachments so far. */
+  char *partial;
+  yolk_sio_decoded_t partial_pkt;
+  yolk_sio_bin_t *bins;
+  size_t nbins;
+  yolk_list_t node; /* in sio->clients */
 };
 
 struct yolk_sio_nsp_s {
@@ -84,27 +102,61 @@ struct yolk_sio_nsp_s {
   void *server_event_ud;
 };
 
-/* Delivers an encoded packet to one socket: written now when admitted,
- * queued when pending (volatile packets are dropped then), ignored when gone.
- * flags: YOLK_SIO_VOLATILE. */
-void yolk__sio_socket_deliver(yolk_sio_socket_t *s, const yolk_sio_encoded_t *pkt, int flags);
-/* {"id","rooms":[...],"handshake":{...},"data":...} for fetch_sockets. */
-cJSON *yolk__sio_socket_describe(yolk_sio_socket_t *s);
-/* Runs fn(arg) from the loop on a later iteration (never inside the call). */
-void yolk__sio_defer(yolk_sio_server_t *sio, void (*fn)(void *arg), void *arg);
-/* Replaces the adapter factory used for namespaces created from now on
- * (yolk_sio_attach creates "/" with the in-memory adapter; a multi-node
- * adapter is installed right after attach and re-creates "/"'s adapter). */
-void yolk__sio_set_adapter_factory(yolk_sio_server_t *sio, yolk_sio_adapter_factory_t factory, void *ud);
-/* The loop the server runs on (for adapters with their own I/O). */
-uv_loop_t *yolk__sio_loop(const yolk_sio_server_t *sio);
-/* Called by a multi-node adapter when another node emits to this namespace. */
-void yolk__sio_nsp_server_event(yolk_sio_nsp_t *nsp, const cJSON *args);
+#define YOLK_SIO_CLIENT_FILES 8
 
-/* Builds the encoded form of an EVENT (BINARY_EVENT when nbins > 0) for nsp.
- * Release with yolk__sio_encoded_release. */
-void yolk__sio_encode_event(yolk_sio_encoded_t *out, const char *nsp, const cJSON *args, const yolk_sio_bin_t *bins,
-                            size_t nbins);
-void yolk__sio_encoded_release(yolk_sio_encoded_t *e);
+struct yolk_sio_server_s {
+  yolk_server_t *srv;
+  yolk_eio_server_t *eio;
+  uv_loop_t *loop;
+  yolk_sio_options_t opts; /* strings below are our copies */
+  char *path;
+  char *client_dist_dir;
+  yolk_buf_t *client_file[YOLK_SIO_CLIENT_FILES]; /* read at attach; NULL: missing */
+  char client_etag[YOLK_SIO_CLIENT_FILES][48];
+  yolk_smap_t nsps;
+  yolk_list_t clients; /* yolk_sio_client_t.node */
+  yolk_defer_t defer;
+  int closing;
+};
+
+/* ---- sio_socket.c ---------------------------------------------------------------- */
+
+/* A new pending socket of client c in nsp, in its own room; auth is taken
+ * (malloc'd JSON text; NULL: "{}"). */
+yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp, char *auth, size_t auth_len);
+/* Admission (CONNECT ack, then what was queued). */
+void yolk__sio_socket_admit_now(yolk_sio_socket_t *s);
+/* on_disconnecting (if admitted), out of every room, acks cancelled,
+ * on_close, then freed (when no callback of it is running). */
+void yolk__sio_socket_finalize(yolk_sio_socket_t *s, const char *reason);
+/* Handler calls: hold the socket across the call. */
+static inline void yolk__sio_socket_hold(yolk_sio_socket_t *s) { s->in_callback++; }
+void yolk__sio_socket_release(yolk_sio_socket_t *s);
+/* Sends (flush) or drops what was queued while the socket was pending. */
+void yolk__sio_socket_queue_drop(yolk_sio_socket_t *s, int flush);
+/* Encodes one packet (text + attachments) into Engine.IO messages. */
+void yolk__sio_packet_build(yolk_sio_packet_t *out, int type, const char *nsp, int64_t id, const yolk_sio_args_t *data);
+void yolk__sio_packet_release(yolk_sio_packet_t *p);
+/* Writes a control packet (CONNECT ack, DISCONNECT, CONNECT_ERROR) now. */
+void yolk__sio_client_send(yolk_sio_client_t *c, int type, const char *nsp, const char *json, size_t len);
+/* The handshake description (socket.handshake, generateId) of an Engine.IO
+ * session, with auth (JSON text; NULL: {}). */
+void yolk__sio_handshake_json(yolk_sb_t *sb, const yolk_eio_handshake_t *hs, const char *auth, size_t auth_len);
+
+/* ---- sio.c ------------------------------------------------------------------------- */
+
+/* Disconnects every namespace of c (DISCONNECT each), then closes the session. */
+void yolk__sio_client_disconnect_all(yolk_sio_client_t *c);
+/* uv_close callback for handles allocated alone (free the handle). */
+void yolk__free_handle(uv_handle_t *h);
+
+/* ---- sio_ack.c --------------------------------------------------------------------- */
+
+/* Registers an ack for the next packet emitted to s; returns its id. */
+int64_t yolk__sio_ack_add(yolk_sio_socket_t *s, yolk_sio_ack_cb cb, void *ud, unsigned timeout_ms);
+/* An ACK packet from the client: calls the matching callback once. */
+void yolk__sio_ack_answer(yolk_sio_socket_t *s, int64_t id, const yolk_sio_args_t *args);
+/* Every pending ack gets "socket disconnected". */
+void yolk__sio_ack_cancel_all(yolk_sio_socket_t *s);
 
 #endif

@@ -7,15 +7,16 @@
  *     {"_placeholder":true,"num":i} where the binary values were.
  *
  * The decoder applies the reference server's checks (socket.io-parser's
- * decodeString / isPayloadValid) and names the first thing that was wrong, so
- * the caller can log it and close the connection.
+ * decodeString / isPayloadValid) in one pass of the JSON reader, without
+ * building anything: the payload is handed on as the text it came as. It
+ * names the first thing that was wrong, so the caller can log it and close
+ * the connection.
  */
 #ifndef YOLK_SIO_PACKET_H
 #define YOLK_SIO_PACKET_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <cjson/cJSON.h>
 
 #include "buf.h"
 
@@ -33,37 +34,47 @@ enum {
  * numbers on the client, a larger one could not come back unchanged. */
 #define YOLK_SIO_MAX_ACK_ID 9007199254740991LL
 
+/* A decoded packet: every pointer points into the decoded text. */
 typedef struct {
   int type;
-  char *nsp;            /* owned; "/" when absent. v4 may carry "?query" */
+  const char *nsp; /* "/" when absent; v4 may carry "?query" */
+  size_t nsp_len;
   int64_t id;           /* ack id, -1 when absent */
   unsigned attachments; /* binary types only */
-  cJSON *data;          /* owned; NULL when there was no payload */
-} yolk_sio_packet_t;
+  const char *data;     /* the JSON payload; NULL (len 0) when there was none */
+  size_t data_len;
+} yolk_sio_decoded_t;
 
-/* Decodes one text message. On success returns 0 and fills *p (free it with
- * yolk__sio_packet_free). On failure returns -1, sets *why to a static
- * description for the log line, and leaves *p empty. */
-int yolk__sio_decode(const char *s, size_t len, unsigned max_attachments, yolk_sio_packet_t *p, const char **why);
-void yolk__sio_packet_free(yolk_sio_packet_t *p);
+/* Decodes and checks one text message. 0 on success, or -1 with *why set to a
+ * static description for the log line. max_depth bounds the payload's JSON
+ * nesting. Placeholders must index the attachments the packet announces. */
+int yolk__sio_decode(const char *s, size_t len, unsigned max_attachments, unsigned max_depth, yolk_sio_decoded_t *p,
+                     const char **why);
 
 /* 1 when the event name (first element of an EVENT array) is reserved by
  * Socket.IO and must not come from a client. */
-int yolk__sio_is_reserved_event(const char *name);
+int yolk__sio_is_reserved_event(const char *name, size_t len);
 
-/* Checks that every placeholder in data ({"_placeholder":true,"num":i}) has an
- * integer num in [0, nbins). Returns 0, or -1 with *why set. */
-int yolk__sio_check_placeholders(const cJSON *data, size_t nbins, const char **why);
+/* Checks an argument array produced by the server side before it is sent:
+ * need_event: the first element is a string that is not reserved, or a
+ * number; placeholders only when nbins > 0 (or when the text mentions
+ * "_placeholder"), each indexing one of nbins. The JSON itself is trusted
+ * (it comes from yolk's own writer or from the embedder, whose contract says
+ * it is valid). 0, or -1 with *why. */
+int yolk__sio_check_args(const char *json, size_t len, size_t nbins, int need_event, const char **why);
 
-/* Appends the text form of a packet to sb. nsp NULL means "/"; id < 0 means
- * none; data NULL means no payload; attachments is written for the binary
- * types only. */
-void yolk__sio_encode(yolk_sb_t *sb, int type, const char *nsp, int64_t id, const cJSON *data,
-                      size_t attachments);
+/* Appends the packet head: type, attachments (binary types), namespace (when
+ * not "/"), ack id (id >= 0). The JSON payload follows, appended by the
+ * caller. nsp NULL means "/". */
+void yolk__sio_encode_head(yolk_sb_t *sb, int type, const char *nsp, int64_t id, size_t attachments);
 
-/* Splits a v4 namespace "/nsp?a=1&b=2" into its path (returned, malloc'd) and
- * the query parsed into a new object {"a":"1","b":"2"} (percent-decoding and
- * '+' as space, as URLSearchParams does). *query_obj is always set. */
-char *yolk__sio_split_nsp_query(const char *nsp, cJSON **query_obj);
+/* Splits a v4 namespace "/nsp?a=1&b=2" into its path (returned, malloc'd)
+ * and the JSON text of the query as an object (appended to query_json: names
+ * in first-appearance order, the last value of a repeated name, decoded by
+ * query.h, as URLSearchParams + Object.fromEntries give it). */
+char *yolk__sio_split_nsp_query(const char *nsp, size_t len, yolk_sb_t *query_json);
+
+/* Appends the JSON object of a query string (see yolk__sio_split_nsp_query). */
+void yolk__sio_query_object(yolk_sb_t *out, const char *qs, size_t len);
 
 #endif

@@ -32,10 +32,15 @@
  *
  * Prints "sio-suite listening on <host>:<port>" once listening (--port 0
  * picks a free port). SIGINT/SIGTERM close everything and exit.
+ *
+ * libyolk hands arguments over as JSON text; this program reads and writes
+ * them with cJSON, as any embedder may use the JSON library it likes.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "example_common.h"
 #include "yolk.h"
@@ -46,14 +51,33 @@ static uv_loop_t *loop;
 static const char *id_prefix; /* --id-prefix: generate_id hook for v5 socket ids */
 static unsigned id_counter;
 
-static int prefixed_id(const yolk_eio_handshake_t *hs, char *out, size_t outlen, void *ud) {
+static int prefixed_id(const char *hs, size_t len, char *out, size_t outlen, void *ud) {
   (void)hs;
+  (void)len;
   (void)ud;
   int n = snprintf(out, outlen, "%s%u", id_prefix, ++id_counter);
   return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
 /* ---- small helpers ---------------------------------------------------------- */
+
+/* The text of a cJSON array (deleted); the caller frees it. */
+static char *print_args(cJSON *arr) {
+  char *text = cJSON_PrintUnformatted(arr);
+  cJSON_Delete(arr);
+  return text;
+}
+
+/* Sends a cJSON array (deleted) with the attachments of bins_from (or none). */
+static int send_json(yolk_sio_socket_t *s, int64_t ack_id, cJSON *arr, const yolk_sio_args_t *bins_from,
+                     yolk_sio_ack_cb cb, void *ud, unsigned timeout) {
+  char *text = cJSON_PrintUnformatted(arr);
+  cJSON_Delete(arr);
+  yolk_sio_args_t a = {text, strlen(text), bins_from ? bins_from->bins : NULL, bins_from ? bins_from->nbins : 0};
+  int rc = ack_id >= 0 ? yolk_sio_socket_ack(s, ack_id, &a) : yolk_sio_socket_emit(s, &a, 0, cb, ud, timeout);
+  free(text);
+  return rc;
+}
 
 /* [name, args[from..]] as a new array. */
 static cJSON *rename_args(const char *name, const cJSON *args, int from) {
@@ -69,8 +93,7 @@ static void emit_event(yolk_sio_socket_t *s, const char *name, cJSON *rest) {
   cJSON *args = cJSON_CreateArray();
   cJSON_AddItemToArray(args, cJSON_CreateString(name));
   if (rest) cJSON_AddItemToArray(args, rest);
-  yolk_sio_socket_emit(s, args, NULL, 0, 0, NULL, NULL, 0);
-  cJSON_Delete(args);
+  send_json(s, -1, args, NULL, NULL, NULL, 0);
 }
 
 static void ack_with(yolk_sio_socket_t *s, int64_t ack_id, cJSON *value) {
@@ -80,8 +103,7 @@ static void ack_with(yolk_sio_socket_t *s, int64_t ack_id, cJSON *value) {
   }
   cJSON *args = cJSON_CreateArray();
   if (value) cJSON_AddItemToArray(args, value);
-  yolk_sio_socket_ack(s, ack_id, args, NULL, 0);
-  cJSON_Delete(args);
+  send_json(s, ack_id, args, NULL, NULL, NULL, 0);
 }
 
 /* Reads {rooms:[...], except:[...]} into a target; the strings point into obj. */
@@ -108,10 +130,16 @@ static void read_target(const cJSON *obj, target_buf_t *tb, const char *self_id)
 
 /* ---- "/" and "/custom" --------------------------------------------------------- */
 
+static cJSON *socket_auth(yolk_sio_socket_t *s) {
+  size_t len;
+  const char *auth = yolk_sio_socket_auth(s, &len);
+  return cJSON_ParseWithLength(auth, len);
+}
+
 static void on_connect(yolk_sio_socket_t *s, void *ud) {
   (void)ud;
   yolk_sio_socket_admit(s);
-  emit_event(s, "auth", cJSON_Duplicate(yolk_sio_socket_auth(s), 1));
+  emit_event(s, "auth", socket_auth(s));
 }
 
 typedef struct {
@@ -119,18 +147,16 @@ typedef struct {
   yolk_sio_nsp_t *nsp;
 } server_ack_ctx_t;
 
-static void server_ack_result(void *ud, const char *err, const cJSON *args, const yolk_sio_bin_t *bins, size_t nbins) {
-  (void)bins;
-  (void)nbins;
+static void server_ack_result(void *ud, const char *err, const yolk_sio_args_t *args) {
   server_ack_ctx_t *ctx = ud;
   yolk_sio_socket_t *s = yolk_sio_nsp_socket(ctx->nsp, ctx->socket_id);
   if (s) {
     cJSON *out = cJSON_CreateArray();
     cJSON_AddItemToArray(out, cJSON_CreateString("server-ack-result"));
     cJSON_AddItemToArray(out, err ? cJSON_CreateString(err) : cJSON_CreateNull());
-    cJSON_AddItemToArray(out, args ? cJSON_Duplicate(args, 1) : cJSON_CreateNull());
-    yolk_sio_socket_emit(s, out, NULL, 0, 0, NULL, NULL, 0);
-    cJSON_Delete(out);
+    cJSON *got = args ? cJSON_ParseWithLength(args->json, args->len) : NULL;
+    cJSON_AddItemToArray(out, got ? got : cJSON_CreateNull());
+    send_json(s, -1, out, NULL, NULL, NULL, 0);
   }
   free(ctx->socket_id);
   free(ctx);
@@ -142,9 +168,10 @@ typedef struct {
   int64_t ack_id;
 } fetch_ctx_t;
 
-static void fetch_result(void *ud, const char *err, const cJSON *sockets) {
+static void fetch_result(void *ud, const char *err, const char *json, size_t len) {
   fetch_ctx_t *ctx = ud;
   yolk_sio_socket_t *s = yolk_sio_nsp_socket(ctx->nsp, ctx->socket_id);
+  cJSON *sockets = json ? cJSON_ParseWithLength(json, len) : NULL;
   if (s) {
     cJSON *ids = cJSON_CreateArray();
     const cJSON *it;
@@ -154,15 +181,14 @@ static void fetch_result(void *ud, const char *err, const cJSON *sockets) {
     ack_with(s, ctx->ack_id, err ? cJSON_CreateString(err) : ids);
     if (err) cJSON_Delete(ids);
   }
+  cJSON_Delete(sockets);
   free(ctx->socket_id);
   free(ctx);
 }
 
 static void add_room(const char *room, void *ud) { cJSON_AddItemToArray(ud, cJSON_CreateString(room)); }
 
-static void on_event(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_bin_t *bins, size_t nbins,
-                     int64_t ack_id, void *ud) {
-  (void)ud;
+static void handle_event(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_args_t *in, int64_t ack_id) {
   const cJSON *ev = args->child;
   if (!cJSON_IsString(ev)) return;
   const char *name = ev->valuestring;
@@ -171,14 +197,10 @@ static void on_event(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_bin
   int is_root = strcmp(yolk_sio_nsp_name(yolk_sio_socket_nsp(s)), "/") == 0;
 
   if (strcmp(name, "message") == 0 && is_root) {
-    cJSON *out = rename_args("message-back", args, 1);
-    yolk_sio_socket_emit(s, out, bins, nbins, 0, NULL, NULL, 0);
-    cJSON_Delete(out);
+    send_json(s, -1, rename_args("message-back", args, 1), in, NULL, NULL, 0);
   } else if (strcmp(name, "message-with-ack") == 0 && is_root) {
     if (ack_id < 0) return;
-    cJSON *out = rename_args(NULL, args, 1);
-    yolk_sio_socket_ack(s, ack_id, out, bins, nbins);
-    cJSON_Delete(out);
+    send_json(s, ack_id, rename_args(NULL, args, 1), in, NULL, NULL, 0);
   } else if (strcmp(name, "join") == 0 && cJSON_IsString(a1)) {
     yolk_sio_socket_join(s, a1->valuestring);
     ack_with(s, ack_id, cJSON_CreateString("ok"));
@@ -192,27 +214,28 @@ static void on_event(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_bin
   } else if (strcmp(name, "broadcast") == 0 && cJSON_IsObject(a1) && cJSON_IsString(a2)) {
     target_buf_t tb;
     read_target(a1, &tb, yolk_sio_socket_id(s));
-    cJSON *out = rename_args(a2->valuestring, args, 3);
-    yolk_sio_broadcast(yolk_sio_socket_nsp(s), &tb.t, out, bins, nbins);
-    cJSON_Delete(out);
+    char *text = print_args(rename_args(a2->valuestring, args, 3));
+    yolk_sio_args_t a = {text, strlen(text), in->bins, in->nbins};
+    yolk_sio_broadcast(yolk_sio_socket_nsp(s), &tb.t, &a);
+    free(text);
     ack_with(s, ack_id, cJSON_CreateString("sent"));
   } else if (strcmp(name, "broadcast-from") == 0 && cJSON_IsObject(a1) && cJSON_IsString(a2)) {
     target_buf_t tb;
     read_target(a1, &tb, NULL);
-    cJSON *out = rename_args(a2->valuestring, args, 3);
-    yolk_sio_socket_broadcast(s, &tb.t, out, bins, nbins);
-    cJSON_Delete(out);
+    char *text = print_args(rename_args(a2->valuestring, args, 3));
+    yolk_sio_args_t a = {text, strlen(text), in->bins, in->nbins};
+    yolk_sio_socket_broadcast(s, &tb.t, &a);
+    free(text);
     ack_with(s, ack_id, cJSON_CreateString("sent"));
   } else if (strcmp(name, "server-ack") == 0 && cJSON_IsString(a1) && cJSON_IsNumber(a2)) {
     server_ack_ctx_t *ctx = malloc(sizeof(*ctx));
     ctx->socket_id = strdup(yolk_sio_socket_id(s));
     ctx->nsp = yolk_sio_socket_nsp(s);
-    cJSON *out = rename_args(a1->valuestring, args, 3);
-    if (yolk_sio_socket_emit(s, out, bins, nbins, 0, server_ack_result, ctx, (unsigned)a2->valuedouble) != 0) {
+    if (send_json(s, -1, rename_args(a1->valuestring, args, 3), in, server_ack_result, ctx,
+                  (unsigned)a2->valuedouble) != 0) {
       free(ctx->socket_id);
       free(ctx);
     }
-    cJSON_Delete(out);
   } else if (strcmp(name, "disconnect-me") == 0) {
     yolk_sio_socket_disconnect(s, cJSON_IsTrue(a1));
   } else if (strcmp(name, "fetch") == 0 && cJSON_IsObject(a1)) {
@@ -225,17 +248,20 @@ static void on_event(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_bin
     yolk_sio_fetch_sockets(yolk_sio_socket_nsp(s), &tb.t, fetch_result, ctx);
   } else if (strcmp(name, "emit-then-disconnect") == 0 && cJSON_IsNumber(a1)) {
     for (int i = 1; i <= a1->valueint; i++) {
-      cJSON *out = cJSON_CreateArray();
-      cJSON_AddItemToArray(out, cJSON_CreateString("seq"));
-      cJSON_AddItemToArray(out, cJSON_CreateNumber(i));
-      yolk_sio_socket_emit(s, out, NULL, 0, 0, NULL, NULL, 0);
-      cJSON_Delete(out);
+      emit_event(s, "seq", cJSON_CreateNumber(i));
     }
     yolk_sio_socket_disconnect(s, 0);
   }
 }
 
-static const yolk_sio_nsp_handler_t main_handler = {on_connect, on_event, NULL, NULL};
+static void on_event(yolk_sio_socket_t *s, const yolk_sio_args_t *in, int64_t ack_id, void *ud) {
+  (void)ud;
+  cJSON *args = cJSON_ParseWithLength(in->json, in->len);
+  if (args) handle_event(s, args, in, ack_id);
+  cJSON_Delete(args);
+}
+
+static const yolk_sio_nsp_handler_t main_handler = {on_connect, on_event, NULL, NULL, NULL};
 
 /* ---- "/slow": admission after 50 ms, with an emit before it ------------------------ */
 
@@ -263,8 +289,10 @@ static void slow_admit_cb(uv_timer_t *t) {
 static void slow_connect(yolk_sio_socket_t *s, void *ud) {
   (void)ud;
   emit_event(s, "early", cJSON_CreateString(yolk_sio_socket_id(s)));
-  const cJSON *auth = yolk_sio_socket_auth(s);
-  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(auth, "disconnect"))) {
+  cJSON *auth = socket_auth(s);
+  int disconnect = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(auth, "disconnect"));
+  cJSON_Delete(auth);
+  if (disconnect) {
     /* disconnected before admission: CONNECT ack, "early", then DISCONNECT */
     yolk_sio_socket_disconnect(s, 0);
     return;
@@ -276,18 +304,16 @@ static void slow_connect(yolk_sio_socket_t *s, void *ud) {
   uv_timer_start(&sa->timer, slow_admit_cb, 50, 0);
 }
 
-static const yolk_sio_nsp_handler_t slow_handler = {slow_connect, on_event, NULL, NULL};
+static const yolk_sio_nsp_handler_t slow_handler = {slow_connect, on_event, NULL, NULL, NULL};
 
 /* ---- "/refused" ---------------------------------------------------------------- */
 
 static void refused_connect(yolk_sio_socket_t *s, void *ud) {
   (void)ud;
-  cJSON *err = cJSON_Parse("{\"message\":\"Not authorized\",\"data\":{\"code\":42}}");
-  yolk_sio_socket_refuse(s, err);
-  cJSON_Delete(err);
+  yolk_sio_socket_refuse(s, "Not authorized", "{\"code\":42}", 11);
 }
 
-static const yolk_sio_nsp_handler_t refused_handler = {refused_connect, NULL, NULL, NULL};
+static const yolk_sio_nsp_handler_t refused_handler = {refused_connect, NULL, NULL, NULL, NULL};
 
 /* ---- main ----------------------------------------------------------------------- */
 

@@ -16,7 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-#include <cjson/cJSON.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -179,17 +178,23 @@ void yolk_eio_socket_close(yolk_eio_socket_t *socket);
 /* ---- Socket.IO -------------------------------------------------------------
  *
  * Protocol v5 (socket.io v3/v4 clients, Engine.IO v4) and v4 (socket.io v2
- * clients, Engine.IO v3). Event arguments cross this API as a cJSON array
- * whose first element is the event name; binary values appear in it as
- * placeholders {"_placeholder":true,"num":i} that index an array of
- * yolk_sio_bin_t attachments (as on the wire). Ack arguments are a cJSON
- * array too (no event name).
+ * clients, Engine.IO v3).
+ *
+ * Arguments cross this API as JSON text (yolk_sio_args_t): the array of an
+ * event's arguments, its first element the event name ([event, ...]), or of
+ * an ack's ([...]). Each binary value is a placeholder
+ * {"_placeholder":true,"num":i} indexing the attachments, as on the wire.
+ * Text handed to callbacks has been checked (valid JSON, valid event name,
+ * valid placeholders); text passed in must be valid JSON: libyolk checks the
+ * event name and the placeholders, not the JSON itself (it is not re-parsed
+ * on the way out; use any JSON library, or yolk's Lua runtime).
  *
  * Lifetimes: a yolk_sio_socket_t is valid from on_connect until its on_close
  * callback returns; every socket that got on_connect gets exactly one
- * on_close. Namespaces live as long as the server.
+ * on_close, never while another callback of that socket is running (a socket
+ * closed from inside its own callback is finished when that callback has
+ * returned). Namespaces live as long as the server.
  */
-
 
 typedef struct yolk_sio_server_s yolk_sio_server_t;
 typedef struct yolk_sio_nsp_s yolk_sio_nsp_t;
@@ -201,19 +206,37 @@ typedef struct {
   size_t len;
 } yolk_sio_bin_t;
 
+/* An argument list: JSON text (not NUL-terminated) and the attachments its
+ * placeholders index. Pointers handed to callbacks are valid during the call. */
+typedef struct {
+  const char *json;
+  size_t len;
+  const yolk_sio_bin_t *bins;
+  size_t nbins;
+} yolk_sio_args_t;
+
+/* Makes the adapter of a namespace (see "Adapters" below). */
+typedef yolk_sio_adapter_t *(*yolk_sio_adapter_factory_t)(yolk_sio_nsp_t *nsp, void *ud);
+
 typedef struct {
   yolk_eio_options_t eio;        /* path defaults to "/socket.io/"; on_connection and ud are Socket.IO's */
   unsigned connect_timeout_ms;   /* 45000: close clients that join no namespace */
   unsigned max_attachments;      /* 10: most binary attachments in a packet from a client */
-  /* Serve the browser client (socket.io.js, socket.io.min.js, socket.io.esm.min.js
-   * and their .map) under the path from this directory, e.g.
-   * node_modules/socket.io-client/dist. NULL: not served. */
+  unsigned max_json_depth;       /* 1000: deepest JSON nesting accepted in a packet from a client */
+  /* Serve the browser client (socket.io.js, socket.io.min.js, socket.io.esm.min.js,
+   * socket.io.msgpack.min.js and their .map) under the path from this
+   * directory, e.g. node_modules/socket.io-client/dist. NULL: not served. */
   const char *client_dist_dir;
   /* Socket ids for v5 connections. NULL: 20 random base64url characters.
-   * Writes a NUL-terminated id of at most outlen-1 bytes into out; returns 0,
-   * or -1 to fall back to a random id. */
-  int (*generate_id)(const yolk_eio_handshake_t *hs, char *out, size_t outlen, void *ud);
+   * Gets the handshake as socket.handshake describes it (JSON text, see
+   * yolk_sio_socket_handshake; auth is {} then). Writes a NUL-terminated id
+   * of at most outlen-1 bytes into out; returns 0, or -1 to fall back to a
+   * random id. */
+  int (*generate_id)(const char *handshake_json, size_t len, char *out, size_t outlen, void *ud);
   void *ud;
+  /* The adapter of every namespace; NULL: the in-memory adapter. */
+  yolk_sio_adapter_factory_t adapter;
+  void *adapter_ud;
 } yolk_sio_options_t;
 
 void yolk_sio_options_init(yolk_sio_options_t *opts);
@@ -221,12 +244,14 @@ void yolk_sio_options_init(yolk_sio_options_t *opts);
  * from the start; others are created with yolk_sio_of. */
 yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t *opts);
 yolk_eio_server_t *yolk_sio_engine(yolk_sio_server_t *sio);
+uv_loop_t *yolk_sio_loop(const yolk_sio_server_t *sio);
 /* The namespace with that name, created on first use. */
 yolk_sio_nsp_t *yolk_sio_of(yolk_sio_server_t *sio, const char *name);
 /* The namespace if it exists, else NULL. */
 yolk_sio_nsp_t *yolk_sio_find_nsp(yolk_sio_server_t *sio, const char *name);
 const char *yolk_sio_nsp_name(const yolk_sio_nsp_t *nsp);
 yolk_sio_server_t *yolk_sio_nsp_server(const yolk_sio_nsp_t *nsp);
+yolk_sio_adapter_t *yolk_sio_nsp_adapter(const yolk_sio_nsp_t *nsp);
 
 /* Closes every client ("server shutting down"); the server is freed with srv. */
 void yolk_sio_close(yolk_sio_server_t *sio);
@@ -238,16 +263,18 @@ typedef struct {
    * yolk_sio_socket_refuse, now or later (connection middleware). What is
    * emitted to it meanwhile is delivered right after its CONNECT ack. */
   void (*on_connect)(yolk_sio_socket_t *s, void *ud);
-  /* An EVENT from an admitted socket. args: the array [event, ...] (placeholders
-   * for binary). ack_id >= 0 when the client asked for an ack: answer with
-   * yolk_sio_socket_ack (once). args and bins valid during the call only. */
-  void (*on_event)(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_bin_t *bins, size_t nbins,
-                   int64_t ack_id, void *ud);
+  /* An EVENT from an admitted socket: args is [event, ...]. ack_id >= 0 when
+   * the client asked for an ack: answer with yolk_sio_socket_ack (once). */
+  void (*on_event)(yolk_sio_socket_t *s, const yolk_sio_args_t *args, int64_t ack_id, void *ud);
   /* The socket is leaving (still in its rooms). Not called for a refused socket. */
   void (*on_disconnecting)(yolk_sio_socket_t *s, const char *reason, void *ud);
   /* The socket is gone: called once for every socket that got on_connect
-   * (refused ones too, with reason "refused"). Freed right after. */
+   * (refused ones too, with reason "refused"). Freed after it returns. */
   void (*on_close)(yolk_sio_socket_t *s, const char *reason, void *ud);
+  /* socket.data as JSON text, for fetch_sockets (also answered to other
+   * nodes): set *len and return the text, valid until the next call into
+   * libyolk; NULL means null. Optional (NULL: data is null). */
+  const char *(*data_json)(yolk_sio_socket_t *s, size_t *len, void *ud);
 } yolk_sio_nsp_handler_t;
 
 void yolk_sio_nsp_set_handler(yolk_sio_nsp_t *nsp, const yolk_sio_nsp_handler_t *h, void *ud);
@@ -258,38 +285,39 @@ yolk_sio_nsp_t *yolk_sio_socket_nsp(const yolk_sio_socket_t *s);
 yolk_eio_socket_t *yolk_sio_socket_engine(const yolk_sio_socket_t *s);
 int yolk_sio_socket_protocol(const yolk_sio_socket_t *s); /* 5 or 4 */
 int yolk_sio_socket_connected(const yolk_sio_socket_t *s); /* admitted and not disconnected */
-/* The CONNECT payload (v5, an object) or the namespace query string parsed into
- * an object (v4); never NULL. Owned by the socket. */
-const cJSON *yolk_sio_socket_auth(const yolk_sio_socket_t *s);
+int yolk_sio_socket_admitted(const yolk_sio_socket_t *s);  /* admitted once (still 1 in on_close) */
+/* The CONNECT payload (v5, an object) or the namespace's query string as an
+ * object (v4), as JSON text owned by the socket; never NULL ("{}"). */
+const char *yolk_sio_socket_auth(const yolk_sio_socket_t *s, size_t *len);
 void yolk_sio_socket_set_data(yolk_sio_socket_t *s, void *data);
 void *yolk_sio_socket_get_data(const yolk_sio_socket_t *s);
-/* socket.data as JSON (copied), reported by fetch_sockets (also to other
- * nodes); NULL clears it ("data": null). */
-void yolk_sio_socket_set_data_json(yolk_sio_socket_t *s, const cJSON *data);
-/* A new object (the caller deletes it) shaped like socket.handshake:
- * {"headers":{...},"time","address","xdomain","secure","issued","url",
- *  "query":{...},"auth":{...}}. */
-cJSON *yolk_sio_socket_handshake(const yolk_sio_socket_t *s);
+/* socket.handshake as JSON text (malloc'd; the caller frees it):
+ * {"headers":{...},"time":...,"address":...,"xdomain":...,"secure":...,
+ *  "issued":...,"url":...,"query":{...},"auth":{...}}. headers as Node shows
+ * them (lower-case names, repeated ones joined with ", ", "; " for cookie);
+ * query as socket.io 4.8 builds it (URLSearchParams + Object.fromEntries: the
+ * last value of a repeated name, names in the order they came). */
+char *yolk_sio_socket_handshake(const yolk_sio_socket_t *s, size_t *len);
 
 void yolk_sio_socket_admit(yolk_sio_socket_t *s);
-/* err: {"message":..., "data":...} (v5 sends it as is; v4 sends, as the
- * reference does, err.data when present, else the message string). Copied.
- * The socket is closed (on_close "refused") after the current callback. */
-void yolk_sio_socket_refuse(yolk_sio_socket_t *s, const cJSON *err);
+/* Refuses with CONNECT_ERROR: v5 sends {"message":message,"data":data}
+ * (data omitted when data_json is NULL); v4 sends, as the reference does, the
+ * data when there is some, else the message string. Copied. The socket is
+ * closed (on_close "refused") after the current callback. */
+void yolk_sio_socket_refuse(yolk_sio_socket_t *s, const char *message, const char *data_json, size_t data_len);
 
-/* Result of an emit with an ack: args (an array) and bins, or err set
- * ("timeout", "socket disconnected"). */
-typedef void (*yolk_sio_ack_cb)(void *ud, const char *err, const cJSON *args, const yolk_sio_bin_t *bins,
-                                size_t nbins);
+/* Result of an emit with an ack: args (an array) or err ("timeout", "socket
+ * disconnected"). */
+typedef void (*yolk_sio_ack_cb)(void *ud, const char *err, const yolk_sio_args_t *args);
 enum { YOLK_SIO_VOLATILE = 1 };
 /* Emits args ([event, ...]). With ack_cb, asks for an ack; ack_cb is called
- * exactly once (the answer, the timeout when timeout_ms > 0, or disconnect).
- * Returns 0, or -1 when the socket is gone (ack_cb is then not called). */
-int yolk_sio_socket_emit(yolk_sio_socket_t *s, const cJSON *args, const yolk_sio_bin_t *bins, size_t nbins,
-                         int flags, yolk_sio_ack_cb ack_cb, void *ack_ud, unsigned timeout_ms);
+ * exactly once (the answer, the timeout when timeout_ms > 0, or disconnect),
+ * always later from the loop. Returns 0, or -1 when the socket is gone or
+ * args are refused (ack_cb is then not called). */
+int yolk_sio_socket_emit(yolk_sio_socket_t *s, const yolk_sio_args_t *args, int flags, yolk_sio_ack_cb ack_cb,
+                         void *ack_ud, unsigned timeout_ms);
 /* Answers the client's ack request ack_id with args (an array). */
-int yolk_sio_socket_ack(yolk_sio_socket_t *s, int64_t ack_id, const cJSON *args, const yolk_sio_bin_t *bins,
-                        size_t nbins);
+int yolk_sio_socket_ack(yolk_sio_socket_t *s, int64_t ack_id, const yolk_sio_args_t *args);
 void yolk_sio_socket_join(yolk_sio_socket_t *s, const char *room);
 void yolk_sio_socket_leave(yolk_sio_socket_t *s, const char *room);
 /* Calls cb for each room the socket is in (its own id included). */
@@ -301,7 +329,7 @@ void yolk_sio_socket_rooms(const yolk_sio_socket_t *s, void (*cb)(const char *ro
  * the DISCONNECT. */
 void yolk_sio_socket_disconnect(yolk_sio_socket_t *s, int close);
 
-/* --- broadcasts (namespace-wide, through the adapter) --- */
+/* --- namespace-wide operations (through the namespace's adapter) --- */
 typedef struct {
   const char *const *rooms; size_t nrooms;   /* none: every socket of the namespace */
   const char *const *except; size_t nexcept; /* rooms whose sockets are skipped */
@@ -311,28 +339,112 @@ enum { YOLK_SIO_LOCAL = 2 };
 
 /* The packet is encoded once and the same frames are written to every
  * recipient (no per-recipient copy). */
-int yolk_sio_broadcast(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const cJSON *args,
-                       const yolk_sio_bin_t *bins, size_t nbins);
+int yolk_sio_broadcast(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const yolk_sio_args_t *args);
 /* socket.broadcast / socket.to(...).emit: as yolk_sio_broadcast on the
  * socket's namespace, minus the socket itself (its own room is added to
  * to->except; to may be NULL: everyone else). */
-int yolk_sio_socket_broadcast(yolk_sio_socket_t *s, const yolk_sio_target_t *to, const cJSON *args,
-                              const yolk_sio_bin_t *bins, size_t nbins);
+int yolk_sio_socket_broadcast(yolk_sio_socket_t *s, const yolk_sio_target_t *to, const yolk_sio_args_t *args);
 /* fetchSockets / adapter.clients: the matching sockets, possibly from other
- * nodes. cb gets a cJSON array of objects {"id","rooms":[...],
- * "handshake":{...},"data":...} (or err). cb always runs later from the loop,
- * never inside this call (with every adapter). */
-typedef void (*yolk_sio_sockets_cb)(void *ud, const char *err, const cJSON *sockets);
+ * nodes. cb gets a JSON array of descriptions {"id","handshake","rooms",
+ * "data"} (see yolk_sio_socket_describe), or err. cb always runs later from
+ * the loop, never inside this call. */
+typedef void (*yolk_sio_sockets_cb)(void *ud, const char *err, const char *json, size_t len);
 void yolk_sio_fetch_sockets(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, yolk_sio_sockets_cb cb, void *ud);
 void yolk_sio_sockets_join(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const char *const *rooms, size_t n);
 void yolk_sio_sockets_leave(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const char *const *rooms, size_t n);
 void yolk_sio_disconnect_sockets(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, int close);
 /* The local socket with that id in the namespace, or NULL. */
 yolk_sio_socket_t *yolk_sio_nsp_socket(yolk_sio_nsp_t *nsp, const char *id);
-/* Emits to the other nodes' namespaces (no-op with the in-memory adapter). */
-typedef void (*yolk_sio_server_event_cb)(yolk_sio_nsp_t *nsp, const cJSON *args, void *ud);
-int yolk_sio_server_side_emit(yolk_sio_nsp_t *nsp, const cJSON *args);
+/* Emits args ([event, ...]) to the same namespace on the other nodes (no-op
+ * on one node), and receives theirs. */
+int yolk_sio_server_side_emit(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args);
+typedef void (*yolk_sio_server_event_cb)(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, void *ud);
 void yolk_sio_nsp_on_server_event(yolk_sio_nsp_t *nsp, yolk_sio_server_event_cb cb, void *ud);
+
+/* ---- Adapters ----------------------------------------------------------------
+ *
+ * Each namespace owns one adapter, made by yolk_sio_options_t.adapter (the
+ * in-memory adapter by default): who is in which room, and how a packet
+ * reaches the sockets a target names. Socket.IO calls the vtable for every
+ * room change and every namespace-wide operation and never walks rooms
+ * itself; an adapter that spans nodes (the Redis adapter) wraps the
+ * in-memory one for the local part (yolk_sio_memory_adapter_new, calling its
+ * vtable directly) and forwards the rest to the other nodes.
+ *
+ * Ownership and completion rules:
+ *  - the adapter holds socket pointers, not references: Socket.IO calls
+ *    del_all before a socket is freed, so the adapter never sees a dangling
+ *    one. Strings passed in (rooms, targets) are valid during the call only.
+ *  - broadcast delivers to local sockets with yolk_sio_socket_deliver (it
+ *    only queues writes and never calls back, so room sets stay stable while
+ *    a broadcast walks them; operations that change rooms collect first).
+ *  - results (fetch_sockets) always arrive through their callback, later,
+ *    from the loop (yolk_sio_defer), never inside the call, whatever the
+ *    adapter; a multi-node adapter calls back once every node answered or the
+ *    request timed out (err set).
+ *  - destroy runs when the server is freed, after every socket is gone.
+ */
+
+/* A packet encoded once: msgs are the Engine.IO messages every local
+ * recipient gets (the text packet, then one per attachment), shared, never
+ * copied. type, nsp and data are its source, for adapters that send it on. */
+typedef struct {
+  int type; /* 2: EVENT, 5: BINARY_EVENT */
+  const char *nsp;
+  yolk_sio_args_t data;
+  yolk_eio_msg_t *const *msgs;
+  size_t nmsgs;
+} yolk_sio_packet_t;
+
+typedef struct yolk_sio_adapter_vtable_s {
+  const char *name;
+  void (*destroy)(yolk_sio_adapter_t *a);
+  /* room membership of one local socket */
+  void (*add_all)(yolk_sio_adapter_t *a, yolk_sio_socket_t *s, const char *const *rooms, size_t n);
+  void (*del)(yolk_sio_adapter_t *a, yolk_sio_socket_t *s, const char *room);
+  void (*del_all)(yolk_sio_adapter_t *a, yolk_sio_socket_t *s);
+  void (*socket_rooms)(yolk_sio_adapter_t *a, const yolk_sio_socket_t *s, void (*cb)(const char *room, void *ud),
+                       void *ud);
+  /* every matching socket gets pkt, each at most once; a multi-node adapter
+   * also forwards it unless to->flags has YOLK_SIO_LOCAL */
+  void (*broadcast)(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to);
+  void (*fetch_sockets)(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, yolk_sio_sockets_cb cb, void *ud);
+  void (*add_sockets)(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, const char *const *rooms, size_t n);
+  void (*del_sockets)(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, const char *const *rooms, size_t n);
+  void (*disconnect_sockets)(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, int close);
+  /* to the same namespace on the other nodes: 0, or -1 if not possible */
+  int (*server_side_emit)(yolk_sio_adapter_t *a, const yolk_sio_args_t *args);
+} yolk_sio_adapter_vtable_t;
+
+/* Every adapter starts with this header (its struct embeds it first). */
+struct yolk_sio_adapter_s {
+  const yolk_sio_adapter_vtable_t *vt;
+  yolk_sio_nsp_t *nsp;
+};
+
+/* For adapter implementations: */
+/* Delivers an encoded packet to one local socket: written now when admitted,
+ * queued behind the CONNECT ack when pending (volatile packets are dropped
+ * then), ignored when gone. flags: YOLK_SIO_VOLATILE. */
+void yolk_sio_socket_deliver(yolk_sio_socket_t *s, const yolk_sio_packet_t *pkt, int flags);
+/* A socket as fetch_sockets reports it: {"id":...,"handshake":{...},
+ * "rooms":[...],"data":...} (malloc'd JSON text; the caller frees it). */
+char *yolk_sio_socket_describe(yolk_sio_socket_t *s, size_t *len);
+/* Hands a server-side event from another node to the namespace's listener. */
+void yolk_sio_nsp_server_event(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args);
+/* Runs fn(arg) from the loop on a later iteration (never inside the call). */
+void yolk_sio_defer(yolk_sio_server_t *sio, void (*fn)(void *arg), void *arg);
+
+/* The in-memory adapter: the rooms of one node. */
+yolk_sio_adapter_t *yolk_sio_memory_adapter_new(yolk_sio_nsp_t *nsp);
+/* Calls fn once for each local socket matching to (rooms: their union, none:
+ * every socket; except: removed), without allocating. fn must not change
+ * rooms. Returns the number of sockets visited. Works on the in-memory
+ * adapter only. */
+size_t yolk_sio_memory_adapter_each(yolk_sio_adapter_t *a, const yolk_sio_target_t *to,
+                                    void (*fn)(yolk_sio_socket_t *s, void *ud), void *ud);
+/* Calls cb for every room that exists (has a socket) on this node. */
+void yolk_sio_memory_adapter_rooms(yolk_sio_adapter_t *a, void (*cb)(const char *room, void *ud), void *ud);
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,8 @@ struct yolk_lua_rt_s {
   int stop_deadline_started;
   int sig_refs[3];     /* Lua handlers for SIGINT, SIGTERM, SIGHUP (LUA_NOREF if none) */
   yolk_list_t resources; /* every open yolk__lua_res_t (timers, watches, servers, ...) */
+  yolk_sb_t scratch;      /* yolk__lua_scratch */
+  int shape_count;        /* ordered-object shapes cached (lua_json.c) */
   FILE *log_file;
 };
 
@@ -145,31 +147,42 @@ extern const char yolk__lua_null_tag;
 /* core.null: a lightuserdata whose value is this unique address. */
 #define YOLK_LUA_NULL ((void *)&yolk__lua_null_tag)
 
-/* Binary attachments collected while converting Lua -> cJSON. The data
+/* Binary attachments collected while converting Lua -> JSON: the data
  * pointers point into buffer userdata that stay referenced from the Lua stack
- * during the conversion's use (the caller keeps the converted value there). */
+ * while the converted text is used (the caller keeps the value there). */
 typedef struct {
   yolk_sio_bin_t *v;
   size_t n, cap;
 } yolk__lua_bins_t;
-
-/* Converts the Lua value at idx to a new cJSON tree (caller frees it).
- * With bins, buffers become placeholders {"_placeholder":true,"num":i} and are
- * appended to bins; without, a buffer is an error. On error returns NULL and
- * pushes an error message. */
-struct cJSON;
-struct cJSON *yolk__lua_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins);
-/* Converts an argument list table (array; length t.n if set, else #t; holes
- * become null; nil is the empty list) to a cJSON array. Same error
- * convention. */
-struct cJSON *yolk__lua_args_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins);
 void yolk__lua_bins_free(yolk__lua_bins_t *bins);
 
-/* Pushes the Lua value for a cJSON tree. Placeholders whose num indexes
- * bins[0..nbins) become buffers (pass nbins 0 to leave them alone).
- * Arrays get core.array_mt, objects core.object_mt. With set_n, the top-level
- * array also gets the field n = element count. */
-void yolk__lua_push_cjson(lua_State *L, const struct cJSON *v, const yolk_sio_bin_t *bins, size_t nbins, int set_n);
+/* Appends the JSON text of the Lua value at idx to sb (lua_json.c for the
+ * rules). With bins, buffers become placeholders {"_placeholder":true,
+ * "num":i} and are appended to bins; without, a buffer is an error. Returns
+ * 0, or -1 with an error message pushed. Runs no Lua code. */
+int yolk__lua_write_json(lua_State *L, int idx, yolk_sb_t *sb, yolk__lua_bins_t *bins);
+/* The same for an argument list table (an array: length t.n if set, else
+ * #t; holes become null; nil is the empty list). */
+int yolk__lua_write_args(lua_State *L, int idx, yolk_sb_t *sb, yolk__lua_bins_t *bins);
+/* The stack values first..last as a JSON array (event arguments passed to a
+ * C function as varargs: no table is made for them). */
+int yolk__lua_write_values(lua_State *L, int first, int last, yolk_sb_t *sb, yolk__lua_bins_t *bins);
+/* Pushes an event's arguments, [event, a, b] in JSON, as two values: the
+ * event and the table {a, b, n = 2}. Same error convention. */
+int yolk__lua_push_event(lua_State *L, const char *json, size_t len, const yolk_sio_bin_t *bins, size_t nbins);
+/* Pushes the Lua value of JSON text. Placeholders whose num indexes
+ * bins[0..nbins) become buffers. Arrays get core.array_mt, objects
+ * core.object_mt or their shape (ordered keys). With set_n, the top-level
+ * array also gets n = its element count. Returns 0, or -1 with an error
+ * message pushed. */
+int yolk__lua_push_json(lua_State *L, const char *json, size_t len, const yolk_sio_bin_t *bins, size_t nbins,
+                        int set_n);
+
+/* A scratch string builder of the runtime (emptied), for one conversion at a
+ * time; _done gives big ones their memory back. */
+yolk_sb_t *yolk__lua_scratch(lua_State *L);
+void yolk__lua_scratch_done(lua_State *L);
+
 /* Pushes a new array table (array_mt) / object table (object_mt). */
 void yolk__lua_new_array(lua_State *L, int narr);
 void yolk__lua_new_object(lua_State *L, int nrec);
@@ -208,6 +221,7 @@ struct yolk__lua_server_s {
   int sio_box_ref;          /* the sio object's box */
   int generate_id_ref;      /* socketio{ generateId = fn } */
   yolk__lua_nsp_t *nsps;    /* namespace bindings, freed with the server */
+  yolk_sb_t data_sb;        /* socket.data as JSON, for fetch_sockets */
 };
 
 /* A byte size option at idx: a number or "100kb"/"1mb"/"1gb"; -1 if invalid. */

@@ -1,39 +1,45 @@
-/* lua_json.c - Lua values <-> JSON (cJSON trees), the null sentinel, the
- * array/object markers, and Socket.IO attachment placeholders.
+/* lua_json.c - Lua values <-> JSON text, straight (no tree in between): the
+ * null sentinel, the array/object markers, ordered objects, and Socket.IO
+ * attachment placeholders.
  *
  * Everything that crosses between Lua and libyolk as JSON goes through the
- * two converters here: yolk__lua_to_cjson (Lua -> cJSON, buffers become
- * placeholders) and yolk__lua_push_cjson (cJSON -> Lua, placeholders become
- * buffers). core.json_encode / core.json_decode are the same converters with
- * cJSON's printer and parser at the ends.
+ * two converters here: yolk__lua_push_json (text -> Lua, by the core's one
+ * JSON reader, json.h; placeholders become buffers) and yolk__lua_write_json
+ * (Lua -> text, by the core's JSON writer; buffers become placeholders).
+ * core.json_encode / core.json_decode are the same converters.
  *
  * Why the special cases:
- *  - Lua has one table type; JSON has two. Decoded tables carry
- *    core.array_mt / core.object_mt so `[]` and `{}` survive a round trip.
- *  - cJSON prints integral doubles of 16 digits with an exponent ("1e+15"),
- *    which a JavaScript peer reads back fine but humans and ids do not like:
- *    integral values with |x| < 2^53 are handed to cJSON as raw text.
- *  - cJSON strings are C strings and cJSON copies bytes through unchecked:
- *    a Lua string with bytes that are not UTF-8 is repaired (U+FFFD) so the
- *    output is valid JSON, and one with NUL bytes is escaped by hand.
+ *  - Lua has one table type; JSON has two. Decoded tables carry a marker
+ *    metatable (__jsontype = "array" / "object") so `[]` and `{}` survive a
+ *    round trip.
+ *  - JSON objects have an order and Lua tables do not: a client that sends
+ *    {"t":1,"s":0} must get {"t":1,"s":0} back from an echo, as from Node.
+ *    A decoded object with two keys or more gets a *shape* metatable, which
+ *    also holds its keys in order (__keys); objects of the same keys share
+ *    one shape (a bounded cache), so steady traffic allocates nothing for
+ *    it. The writer writes the shape's keys first, in order, then any key
+ *    added in Lua.
+ *  - Lua strings are bytes: ill-formed UTF-8 is written as U+FFFD so the
+ *    output is always valid JSON.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
-#include "json.h"
+#include "../json.h"
 #include "lua_core.h"
 
 const char yolk__lua_array_mt_key = 0;
 const char yolk__lua_object_mt_key = 0;
 const char yolk__lua_null_tag = 0;
+static const char shapes_key = 0; /* registry: key record -> shape metatable */
 
-/* JSON nesting deeper than this is refused (it is also how a table that
- * contains itself is caught). cJSON's parser has the same default limit. */
+/* JSON nesting deeper than this is refused when writing (it is also how a
+ * table that contains itself is caught). */
 enum { MAX_DEPTH = 1000 };
+/* Shapes kept for reuse; objects of further key sets get a shape of their own. */
+enum { MAX_SHAPES = 1024 };
 
 void yolk__lua_bins_free(yolk__lua_bins_t *bins) {
   free(bins->v);
@@ -78,226 +84,389 @@ void yolk__lua_new_object(lua_State *L, int nrec) {
   lua_setmetatable(L, -2);
 }
 
-/* ---- strings ------------------------------------------------------------------ */
+/* ---- JSON text -> Lua ------------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one
- * (overlong forms, surrogates and code points past U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  if (c < 0x80) return 1;
-  size_t len;
-  unsigned min;
-  unsigned cp;
-  if ((c & 0xE0) == 0xC0) len = 2, min = 0x80, cp = c & 0x1F;
-  else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800, cp = c & 0x0F;
-  else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000, cp = c & 0x07;
-  else return 0;
-  if (len > n) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
+typedef struct {
+  char is_object;
+  int count;      /* array: elements so far */
+  size_t keys_at; /* object: where its key record starts in d->keys */
+  int nkeys;      /* object: distinct keys so far */
+} frame_t;
+
+typedef struct {
+  lua_State *L;
+  const yolk_sio_bin_t *bins;
+  size_t nbins;
+  int set_n;
+  frame_t *frames;
+  size_t depth, cap;
+  frame_t small[16];
+  /* the distinct keys of the open objects, each as <4-byte length><bytes>:
+   * an object's record is its shape's cache key */
+  yolk_sb_t keys;
+} dec_t;
+
+/* The value on top of the stack goes into its container (or stays: the top). */
+static int place(dec_t *d) {
+  if (d->depth == 0) return 0;
+  frame_t *f = &d->frames[d->depth - 1];
+  lua_State *L = d->L;
+  if (f->is_object) lua_rawset(L, -3); /* key at -2 */
+  else lua_rawseti(L, -2, ++f->count);
+  return 0;
 }
 
-/* Copies s into sb, replacing each invalid byte with U+FFFD. */
-static void utf8_repair(yolk_sb_t *sb, const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < n) {
-    size_t k = utf8_seq(p + i, n - i);
-    if (k) {
-      yolk__sb_append(sb, p + i, k);
-      i += k;
-    } else {
-      yolk__sb_append(sb, "\xEF\xBF\xBD", 3);
-      i++;
-    }
-  }
+static int dec_null(void *ud) {
+  dec_t *d = ud;
+  lua_pushlightuserdata(d->L, YOLK_LUA_NULL);
+  return place(d);
+}
+static int dec_bool(void *ud, int v) {
+  dec_t *d = ud;
+  lua_pushboolean(d->L, v);
+  return place(d);
+}
+static int dec_number(void *ud, double v, const char *text, size_t len) {
+  (void)text;
+  (void)len;
+  dec_t *d = ud;
+  lua_pushnumber(d->L, v);
+  return place(d);
+}
+static int dec_string(void *ud, const char *s, size_t len) {
+  dec_t *d = ud;
+  lua_pushlstring(d->L, s, len);
+  return place(d);
 }
 
-static cJSON *string_item(const char *s, size_t n) {
-  int valid = 1, has_nul = 0;
-  const unsigned char *p = (const unsigned char *)s;
-  for (size_t i = 0; i < n;) {
-    if (p[i] == 0) has_nul = 1;
-    if (p[i] < 0x80) {
-      i++;
-      continue;
-    }
-    size_t k = utf8_seq(p + i, n - i);
-    if (!k) {
-      valid = 0;
-      break;
-    }
-    i += k;
-  }
-  if (!has_nul && memchr(s, 0, n)) has_nul = 1;
-  if (valid && !has_nul) return cJSON_CreateString(s);
-
-  yolk_sb_t fixed;
-  yolk__sb_init(&fixed);
-  if (valid) yolk__sb_append(&fixed, s, n);
-  else utf8_repair(&fixed, s, n);
-  cJSON *item;
-  if (!has_nul) {
-    item = cJSON_CreateString(fixed.data);
-  } else {
-    /* cJSON cannot hold a NUL inside a string: write the JSON text here */
-    yolk_sb_t raw;
-    yolk__sb_init(&raw);
-    yolk__sb_putc(&raw, '"');
-    for (size_t i = 0; i < fixed.len; i++) {
-      unsigned char c = (unsigned char)fixed.data[i];
-      if (c == '"' || c == '\\') {
-        yolk__sb_putc(&raw, '\\');
-        yolk__sb_putc(&raw, (char)c);
-      } else if (c < 0x20) {
-        yolk__sb_printf(&raw, "\\u%04x", c);
-      } else {
-        yolk__sb_putc(&raw, (char)c);
-      }
-    }
-    yolk__sb_putc(&raw, '"');
-    item = cJSON_CreateRaw(raw.data);
-    yolk__sb_free(&raw);
-  }
-  yolk__sb_free(&fixed);
-  return item;
-}
-
-/* ---- numbers -------------------------------------------------------------------- */
-
-/* Integral values up to 2^53 (every integer a double holds exactly) as digits. */
-static int format_integral(char *out, size_t outlen, double x) {
-  if (isfinite(x) && x == floor(x) && fabs(x) <= 9007199254740992.0) {
-    snprintf(out, outlen, "%lld", (long long)x);
-    return 1;
+static int dec_key(void *ud, const char *s, size_t len) {
+  dec_t *d = ud;
+  lua_State *L = d->L;
+  frame_t *f = &d->frames[d->depth - 1];
+  lua_pushlstring(L, s, len);
+  lua_pushvalue(L, -1);
+  lua_rawget(L, -3);
+  int repeat = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (!repeat) { /* a repeated key keeps its first position (JSON.parse) */
+    uint32_t n = (uint32_t)len;
+    yolk__sb_append(&d->keys, &n, sizeof(n));
+    yolk__sb_append(&d->keys, s, len);
+    f->nkeys++;
   }
   return 0;
 }
 
-/* The shortest %g form (15 to 17 digits) that reads back as exactly x. */
-static void format_double(char *out, size_t outlen, double x) {
-  for (int prec = 15; prec <= 17; prec++) {
-    snprintf(out, outlen, "%.*g", prec, x);
-    if (strtod(out, NULL) == x) return;
+static int dec_open(dec_t *d, int is_object) {
+  lua_State *L = d->L;
+  if (!lua_checkstack(L, 6)) return 1;
+  if (d->depth == d->cap) {
+    size_t ncap = d->cap * 2;
+    frame_t *n = yolk__malloc(ncap * sizeof(*n));
+    memcpy(n, d->frames, d->depth * sizeof(*n));
+    if (d->frames != d->small) free(d->frames);
+    d->frames = n;
+    d->cap = ncap;
   }
+  frame_t *f = &d->frames[d->depth++];
+  f->is_object = (char)is_object;
+  f->count = 0;
+  f->nkeys = 0;
+  f->keys_at = d->keys.len;
+  lua_createtable(L, 0, 0);
+  return 0;
+}
+static int dec_begin_array(void *ud) { return dec_open(ud, 0); }
+static int dec_begin_object(void *ud) { return dec_open(ud, 1); }
+
+static int dec_end_array(void *ud, size_t n) {
+  dec_t *d = ud;
+  lua_State *L = d->L;
+  d->depth--;
+  push_marker_mt(L, &yolk__lua_array_mt_key);
+  lua_setmetatable(L, -2);
+  if (d->set_n && d->depth == 0) {
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_setfield(L, -2, "n");
+  }
+  return place(d);
 }
 
-/* cJSON 1.7 prints with "%1.15g" and accepts the result when it reads back
- * *approximately* equal, which loses the last digits (2^53 comes out as
- * 9.00719925474099e+15) and puts exponents on 16-digit integers. Such numbers
- * go into the tree as raw JSON text instead; every other number (the usual
- * case) stays a plain cJSON number. */
-static cJSON *number_item(double x) {
-  if (!isfinite(x)) return cJSON_CreateNull();
-  if (x == 0) x = 0; /* -0 is written as 0, as JSON.stringify does */
-  char buf[40];
-  if (x == floor(x) && fabs(x) <= 2147483647.0) return cJSON_CreateNumber(x); /* cJSON's %d path */
-  if (!format_integral(buf, sizeof(buf), x)) {
-    snprintf(buf, sizeof(buf), "%1.15g", x);
-    if (strtod(buf, NULL) == x) return cJSON_CreateNumber(x);
-    format_double(buf, sizeof(buf), x);
-  } else {
-    char g[40];
-    snprintf(g, sizeof(g), "%1.15g", x);
-    if (!strcmp(g, buf)) return cJSON_CreateNumber(x);
-  }
-  return cJSON_CreateRaw(buf);
+/* If the object on top is a placeholder with a valid num, replaces it with
+ * that attachment as a buffer. */
+static int dec_placeholder(dec_t *d) {
+  lua_State *L = d->L;
+  lua_pushliteral(L, "_placeholder");
+  lua_rawget(L, -2);
+  int ph = lua_toboolean(L, -1) && lua_isboolean(L, -1);
+  lua_pop(L, 1);
+  if (!ph) return 0;
+  lua_pushliteral(L, "num");
+  lua_rawget(L, -2);
+  lua_Number i = lua_tonumber(L, -1);
+  int ok = lua_type(L, -1) == LUA_TNUMBER && i >= 0 && i == floor(i) && i < (lua_Number)d->nbins;
+  lua_pop(L, 1);
+  if (!ok) return 0;
+  lua_pop(L, 1);
+  yolk__lua_push_buffer(L, d->bins[(size_t)i].data, d->bins[(size_t)i].len);
+  return 1;
 }
 
-/* ---- Lua -> cJSON ----------------------------------------------------------------- */
+/* Pushes the shape metatable of the object whose key record is
+ * keys[0..len), nkeys keys: from the cache, or new (and cached while there is
+ * room). */
+static void push_shape(lua_State *L, const char *keys, size_t len, int nkeys) {
+  lua_pushlightuserdata(L, (void *)&shapes_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, (void *)&shapes_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  }
+  lua_pushlstring(L, keys, len);
+  lua_pushvalue(L, -1);
+  lua_rawget(L, -3);
+  if (!lua_isnil(L, -1)) {
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pop(L, 1);
+  /* stack: shapes, record */
+  lua_createtable(L, 0, 2);
+  lua_pushliteral(L, "object");
+  lua_setfield(L, -2, "__jsontype");
+  lua_createtable(L, nkeys, 0);
+  size_t at = 0;
+  for (int k = 1; k <= nkeys; k++) {
+    uint32_t n;
+    memcpy(&n, keys + at, sizeof(n));
+    lua_pushlstring(L, keys + at + sizeof(n), n);
+    lua_rawseti(L, -2, k);
+    at += sizeof(n) + n;
+  }
+  lua_setfield(L, -2, "__keys");
+  /* stack: shapes, record, mt */
+  yolk_lua_rt_t *rt = yolk__lua_rt(L);
+  if (rt && rt->shape_count < MAX_SHAPES) {
+    rt->shape_count++;
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -5);
+  }
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+static int dec_end_object(void *ud, size_t n) {
+  (void)n;
+  dec_t *d = ud;
+  lua_State *L = d->L;
+  frame_t *f = &d->frames[--d->depth];
+  if (d->nbins && f->nkeys == 2 && dec_placeholder(d)) {
+    d->keys.len = f->keys_at;
+    return place(d);
+  }
+  if (f->nkeys >= 2) push_shape(L, d->keys.data + f->keys_at, d->keys.len - f->keys_at, f->nkeys);
+  else push_marker_mt(L, &yolk__lua_object_mt_key);
+  lua_setmetatable(L, -2);
+  d->keys.len = f->keys_at;
+  return place(d);
+}
+
+static const yolk_json_handler_t dec_handler = {dec_null,         dec_bool,      dec_number,
+                                                dec_string,       dec_key,       dec_begin_array,
+                                                dec_end_array,    dec_begin_object, dec_end_object};
+
+int yolk__lua_push_json(lua_State *L, const char *json, size_t len, const yolk_sio_bin_t *bins, size_t nbins,
+                        int set_n) {
+  int top = lua_gettop(L);
+  dec_t d;
+  memset(&d, 0, sizeof(d));
+  d.L = L;
+  d.bins = bins;
+  d.nbins = nbins;
+  d.set_n = set_n;
+  d.frames = d.small;
+  d.cap = sizeof(d.small) / sizeof(d.small[0]);
+  yolk_json_error_t err;
+  int rc = yolk__json_read(json, len, YOLK_JSON_MAX_DEPTH, &dec_handler, &d, &err);
+  if (d.frames != d.small) free(d.frames);
+  yolk__sb_free(&d.keys);
+  if (rc != 0) {
+    lua_settop(L, top);
+    if (!strcmp(err.what, "stopped")) lua_pushliteral(L, "JSON nested too deeply for the Lua stack");
+    else lua_pushfstring(L, "invalid JSON at position %d (%s)", (int)err.pos, err.what);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- Lua -> JSON text ----------------------------------------------------------------------- */
 
 typedef struct {
   lua_State *L;
+  yolk_sb_t *sb;
   yolk__lua_bins_t *bins;
   char err[200];
 } enc_t;
 
-static cJSON *enc_value(enc_t *e, int idx, int depth);
+static int enc_value(enc_t *e, int idx, int depth);
 
-static int marker_of(lua_State *L, int idx) {
+/* What the table at idx is: 1 array, 2 object, 3 ordered object (its
+ * __keys table pushed), 0 unmarked. */
+static int table_kind(lua_State *L, int idx) {
   if (!lua_getmetatable(L, idx)) return 0;
-  int kind = 0;
   push_marker_mt(L, &yolk__lua_array_mt_key);
-  if (lua_rawequal(L, -1, -2)) kind = 1;
-  lua_pop(L, 1);
-  if (!kind) {
-    push_marker_mt(L, &yolk__lua_object_mt_key);
-    if (lua_rawequal(L, -1, -2)) kind = 2;
-    lua_pop(L, 1);
+  if (lua_rawequal(L, -1, -2)) {
+    lua_pop(L, 2);
+    return 1;
   }
   lua_pop(L, 1);
+  push_marker_mt(L, &yolk__lua_object_mt_key);
+  if (lua_rawequal(L, -1, -2)) {
+    lua_pop(L, 2);
+    return 2;
+  }
+  lua_pop(L, 1);
+  lua_pushliteral(L, "__keys");
+  lua_rawget(L, -2);
+  if (lua_istable(L, -1)) {
+    lua_remove(L, -2);
+    return 3;
+  }
+  lua_pop(L, 1);
+  lua_pushliteral(L, "__jsontype");
+  lua_rawget(L, -2);
+  const char *t = lua_tostring(L, -1);
+  int kind = t && !strcmp(t, "array") ? 1 : t && !strcmp(t, "object") ? 2 : 0;
+  lua_pop(L, 2);
   return kind;
 }
 
 /* The length of the array table at idx: t.n when it is a number, else #t. */
 static size_t array_len(lua_State *L, int idx) {
-  lua_getfield(L, idx, "n");
+  lua_pushliteral(L, "n");
+  lua_rawget(L, idx);
   size_t n;
-  if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 0)
-    n = (size_t)lua_tonumber(L, -1);
-  else
-    n = lua_objlen(L, idx);
+  if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 0) n = (size_t)lua_tonumber(L, -1);
+  else n = lua_objlen(L, idx);
   lua_pop(L, 1);
   return n;
 }
 
-static cJSON *enc_array(enc_t *e, int idx, size_t n, int depth) {
+static int enc_array(enc_t *e, int idx, size_t n, int depth) {
   lua_State *L = e->L;
-  cJSON *arr = cJSON_CreateArray();
+  yolk__sb_putc(e->sb, '[');
   for (size_t i = 1; i <= n; i++) {
+    if (i > 1) yolk__sb_putc(e->sb, ',');
     lua_rawgeti(L, idx, (int)i);
-    cJSON *item = enc_value(e, lua_gettop(L), depth + 1);
+    int rc = enc_value(e, lua_gettop(L), depth + 1);
     lua_pop(L, 1);
-    if (!item) {
-      cJSON_Delete(arr);
-      return NULL;
-    }
-    cJSON_AddItemToArray(arr, item);
+    if (rc) return rc;
   }
-  return arr;
+  yolk__sb_putc(e->sb, ']');
+  return 0;
 }
 
-static cJSON *enc_object(enc_t *e, int idx, int depth) {
+/* The key at -2 (of a lua_next pair) as a JSON key. */
+static int enc_key(enc_t *e, int first) {
   lua_State *L = e->L;
-  cJSON *obj = cJSON_CreateObject();
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    char numkey[40];
-    const char *key;
-    int kt = lua_type(L, -2);
-    if (kt == LUA_TSTRING) {
-      key = lua_tostring(L, -2);
-    } else if (kt == LUA_TNUMBER) {
-      double d = lua_tonumber(L, -2);
-      if (!format_integral(numkey, sizeof(numkey), d)) snprintf(numkey, sizeof(numkey), "%.17g", d);
-      key = numkey;
-    } else {
-      snprintf(e->err, sizeof(e->err), "cannot encode a table key of type %s", lua_typename(L, kt));
-      lua_pop(L, 2);
-      cJSON_Delete(obj);
-      return NULL;
-    }
-    cJSON *item = enc_value(e, lua_gettop(L), depth + 1);
-    if (!item) {
-      lua_pop(L, 2);
-      cJSON_Delete(obj);
-      return NULL;
-    }
-    cJSON_AddItemToObject(obj, key, item);
-    lua_pop(L, 1);
+  if (!first) yolk__sb_putc(e->sb, ',');
+  int kt = lua_type(L, -2);
+  if (kt == LUA_TSTRING) {
+    size_t n;
+    const char *k = lua_tolstring(L, -2, &n);
+    yolk__json_write_string(e->sb, k, n);
+  } else if (kt == LUA_TNUMBER) {
+    /* lua_tolstring would turn the key itself into a string: copy first */
+    double v = lua_tonumber(L, -2);
+    yolk_sb_t num;
+    yolk__sb_init(&num);
+    yolk__json_write_number(&num, v);
+    yolk__json_write_string(e->sb, num.data, num.len);
+    yolk__sb_free(&num);
+  } else {
+    snprintf(e->err, sizeof(e->err), "cannot encode a table key of type %s", lua_typename(L, kt));
+    return -1;
   }
-  return obj;
+  yolk__sb_putc(e->sb, ':');
+  return 0;
 }
 
-static cJSON *enc_table(enc_t *e, int idx, int depth) {
+/* An object; keys_idx: its shape's key list (0: none). */
+static int enc_object(enc_t *e, int idx, int keys_idx, int depth) {
   lua_State *L = e->L;
-  int kind = marker_of(L, idx);
+  yolk__sb_putc(e->sb, '{');
+  int first = 1;
+  size_t written = 0, nshape = 0;
+  if (keys_idx) {
+    nshape = lua_objlen(L, keys_idx);
+    for (size_t k = 1; k <= nshape; k++) {
+      lua_rawgeti(L, keys_idx, (int)k); /* key */
+      lua_pushvalue(L, -1);
+      lua_rawget(L, idx); /* value */
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 2);
+        continue;
+      }
+      if (enc_key(e, first) || enc_value(e, lua_gettop(L), depth + 1)) {
+        lua_pop(L, 2);
+        return -1;
+      }
+      first = 0;
+      written++;
+      lua_pop(L, 2);
+    }
+  }
+  /* the keys not in the shape (all of them without one), in table order */
+  size_t total = 0;
+  if (keys_idx) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lua_pop(L, 1);
+      total++;
+    }
+  }
+  if (!keys_idx || total > written) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      if (keys_idx && lua_type(L, -2) == LUA_TSTRING) {
+        int in_shape = 0;
+        for (size_t k = 1; k <= nshape && !in_shape; k++) {
+          lua_rawgeti(L, keys_idx, (int)k);
+          in_shape = lua_rawequal(L, -1, -3);
+          lua_pop(L, 1);
+        }
+        if (in_shape) {
+          lua_pop(L, 1);
+          continue;
+        }
+      }
+      if (enc_key(e, first) || enc_value(e, lua_gettop(L), depth + 1)) {
+        lua_pop(L, 2);
+        return -1;
+      }
+      first = 0;
+      lua_pop(L, 1);
+    }
+  }
+  yolk__sb_putc(e->sb, '}');
+  return 0;
+}
+
+static int enc_table(enc_t *e, int idx, int depth) {
+  lua_State *L = e->L;
+  int kind = table_kind(L, idx);
   if (kind == 1) return enc_array(e, idx, array_len(L, idx), depth);
-  if (kind == 2) return enc_object(e, idx, depth);
+  if (kind == 2) return enc_object(e, idx, 0, depth);
+  if (kind == 3) {
+    int rc = enc_object(e, idx, lua_gettop(L), depth);
+    lua_pop(L, 1);
+    return rc;
+  }
   /* unmarked: an array when the keys are exactly 1..n, n >= 1 */
   size_t count = 0;
   double max = 0;
@@ -317,31 +486,38 @@ static cJSON *enc_table(enc_t *e, int idx, int depth) {
     }
   }
   if (only_ints && count >= 1 && (double)count == max) return enc_array(e, idx, count, depth);
-  return enc_object(e, idx, depth);
+  return enc_object(e, idx, 0, depth);
 }
 
-static cJSON *enc_value(enc_t *e, int idx, int depth) {
+static int enc_value(enc_t *e, int idx, int depth) {
   lua_State *L = e->L;
   if (depth > MAX_DEPTH) {
     snprintf(e->err, sizeof(e->err), "cannot encode: nested too deeply (or a table contains itself)");
-    return NULL;
+    return -1;
   }
   if (!lua_checkstack(L, 8)) {
     snprintf(e->err, sizeof(e->err), "cannot encode: Lua stack exhausted");
-    return NULL;
+    return -1;
   }
   switch (lua_type(L, idx)) {
-  case LUA_TNIL: return cJSON_CreateNull();
-  case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
-  case LUA_TNUMBER: return number_item(lua_tonumber(L, idx));
+  case LUA_TNIL: yolk__sb_append(e->sb, "null", 4); return 0;
+  case LUA_TBOOLEAN:
+    if (lua_toboolean(L, idx)) yolk__sb_append(e->sb, "true", 4);
+    else yolk__sb_append(e->sb, "false", 5);
+    return 0;
+  case LUA_TNUMBER: yolk__json_write_number(e->sb, lua_tonumber(L, idx)); return 0;
   case LUA_TSTRING: {
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
-    return string_item(s, n);
+    yolk__json_write_string(e->sb, s, n);
+    return 0;
   }
   case LUA_TTABLE: return enc_table(e, idx, depth);
   case LUA_TLIGHTUSERDATA:
-    if (lua_touserdata(L, idx) == YOLK_LUA_NULL) return cJSON_CreateNull();
+    if (lua_touserdata(L, idx) == YOLK_LUA_NULL) {
+      yolk__sb_append(e->sb, "null", 4);
+      return 0;
+    }
     break;
   case LUA_TUSERDATA: {
     size_t len;
@@ -349,132 +525,86 @@ static cJSON *enc_value(enc_t *e, int idx, int depth) {
     if (!data) break;
     if (!e->bins) {
       snprintf(e->err, sizeof(e->err), "cannot encode a buffer as JSON");
-      return NULL;
+      return -1;
     }
-    cJSON *ph = cJSON_CreateObject();
-    cJSON_AddTrueToObject(ph, "_placeholder");
-    cJSON_AddNumberToObject(ph, "num", (double)e->bins->n);
+    yolk__sb_printf(e->sb, "{\"_placeholder\":true,\"num\":%zu}", e->bins->n);
     bins_push(e->bins, data, len);
-    return ph;
+    return 0;
   }
   default: break;
   }
   snprintf(e->err, sizeof(e->err), "cannot encode a value of type %s", luaL_typename(L, idx));
-  return NULL;
+  return -1;
 }
 
-cJSON *yolk__lua_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins) {
-  enc_t e = {L, bins, {0}};
+int yolk__lua_write_json(lua_State *L, int idx, yolk_sb_t *sb, yolk__lua_bins_t *bins) {
+  enc_t e = {L, sb, bins, {0}};
   if (idx < 0) idx = lua_gettop(L) + idx + 1;
-  cJSON *v = enc_value(&e, idx, 0);
-  if (!v) lua_pushstring(L, e.err);
-  return v;
+  if (enc_value(&e, idx, 0) == 0) return 0;
+  lua_pushstring(L, e.err);
+  return -1;
 }
 
-cJSON *yolk__lua_args_to_cjson(lua_State *L, int idx, yolk__lua_bins_t *bins) {
-  enc_t e = {L, bins, {0}};
+int yolk__lua_write_args(lua_State *L, int idx, yolk_sb_t *sb, yolk__lua_bins_t *bins) {
+  enc_t e = {L, sb, bins, {0}};
   if (idx < 0) idx = lua_gettop(L) + idx + 1;
-  if (lua_isnoneornil(L, idx)) return cJSON_CreateArray();
+  if (lua_isnoneornil(L, idx)) {
+    yolk__sb_append(sb, "[]", 2);
+    return 0;
+  }
   if (!lua_istable(L, idx)) {
     lua_pushfstring(L, "expected an argument table, got %s", luaL_typename(L, idx));
-    return NULL;
+    return -1;
   }
-  cJSON *v = enc_array(&e, idx, array_len(L, idx), 0);
-  if (!v) lua_pushstring(L, e.err);
-  return v;
+  if (enc_array(&e, idx, array_len(L, idx), 0) == 0) return 0;
+  lua_pushstring(L, e.err);
+  return -1;
 }
 
-/* ---- cJSON -> Lua ------------------------------------------------------------------ */
-
-typedef struct {
-  lua_State *L;
-  const yolk_sio_bin_t *bins;
-  size_t nbins;
-} dec_t;
-
-static void dec_value(dec_t *d, const cJSON *v, int set_n);
-
-/* If v is {"_placeholder":true,"num":i} with a valid i, pushes that buffer. */
-static int dec_placeholder(dec_t *d, const cJSON *v) {
-  if (!d->nbins) return 0;
-  const cJSON *ph = cJSON_GetObjectItemCaseSensitive(v, "_placeholder");
-  const cJSON *num = cJSON_GetObjectItemCaseSensitive(v, "num");
-  if (!cJSON_IsTrue(ph) || !cJSON_IsNumber(num)) return 0;
-  double i = num->valuedouble;
-  if (i < 0 || i != floor(i) || i >= (double)d->nbins) return 0;
-  yolk__lua_push_buffer(d->L, d->bins[(size_t)i].data, d->bins[(size_t)i].len);
-  return 1;
+int yolk__lua_write_values(lua_State *L, int first, int last, yolk_sb_t *sb, yolk__lua_bins_t *bins) {
+  enc_t e = {L, sb, bins, {0}};
+  yolk__sb_putc(sb, '[');
+  for (int i = first; i <= last; i++) {
+    if (i > first) yolk__sb_putc(sb, ',');
+    if (enc_value(&e, i, 1) != 0) {
+      lua_pushstring(L, e.err);
+      return -1;
+    }
+  }
+  yolk__sb_putc(sb, ']');
+  return 0;
 }
 
-static void dec_value(dec_t *d, const cJSON *v, int set_n) {
-  lua_State *L = d->L;
-  luaL_checkstack(L, 4, "JSON nested too deeply");
-  if (cJSON_IsNull(v)) {
-    lua_pushlightuserdata(L, YOLK_LUA_NULL);
-  } else if (cJSON_IsBool(v)) {
-    lua_pushboolean(L, cJSON_IsTrue(v));
-  } else if (cJSON_IsNumber(v)) {
-    lua_pushnumber(L, v->valuedouble);
-  } else if (cJSON_IsString(v)) {
-    lua_pushstring(L, v->valuestring ? v->valuestring : "");
-  } else if (cJSON_IsArray(v)) {
-    int n = cJSON_GetArraySize(v);
-    yolk__lua_new_array(L, n);
-    int i = 0;
-    for (const cJSON *c = v->child; c; c = c->next) {
-      dec_value(d, c, 0);
-      lua_rawseti(L, -2, ++i);
-    }
-    if (set_n) {
-      lua_pushinteger(L, i);
-      lua_setfield(L, -2, "n");
-    }
-  } else if (cJSON_IsObject(v)) {
-    if (dec_placeholder(d, v)) return;
-    yolk__lua_new_object(L, 0);
-    for (const cJSON *c = v->child; c; c = c->next) {
-      if (!c->string) continue;
-      lua_pushstring(L, c->string);
-      dec_value(d, c, 0);
-      lua_rawset(L, -3);
-    }
-  } else if (cJSON_IsRaw(v) && v->valuestring) {
-    /* only our own trees hold raw items: numbers and hand-escaped strings */
-    cJSON *parsed = cJSON_Parse(v->valuestring);
-    if (parsed) {
-      dec_value(d, parsed, 0);
-      cJSON_Delete(parsed);
-    } else {
-      lua_pushstring(L, v->valuestring);
-    }
-  } else {
-    lua_pushlightuserdata(L, YOLK_LUA_NULL);
+int yolk__lua_push_event(lua_State *L, const char *json, size_t len, const yolk_sio_bin_t *bins, size_t nbins) {
+  if (yolk__lua_push_json(L, json, len, bins, nbins, 1) != 0) return -1;
+  /* [event, a, b] -> event, {a, b, n = 2}: shift in place */
+  int t = lua_gettop(L);
+  lua_rawgeti(L, t, 1);
+  lua_insert(L, t);
+  int n = (int)array_len(L, t + 1);
+  for (int i = 1; i < n; i++) {
+    lua_rawgeti(L, t + 1, i + 1);
+    lua_rawseti(L, t + 1, i);
   }
-}
-
-void yolk__lua_push_cjson(lua_State *L, const cJSON *v, const yolk_sio_bin_t *bins, size_t nbins, int set_n) {
-  dec_t d = {L, bins, nbins};
-  if (!v) {
-    lua_pushlightuserdata(L, YOLK_LUA_NULL);
-    return;
+  if (n > 0) {
+    lua_pushnil(L);
+    lua_rawseti(L, t + 1, n);
   }
-  dec_value(&d, v, set_n);
+  lua_pushinteger(L, n > 0 ? n - 1 : 0);
+  lua_setfield(L, t + 1, "n");
+  return 0;
 }
 
 /* ---- yolk.core functions ---------------------------------------------------------------- */
 
-/* core.json_encode(v [, pretty]) -> string (raises on values JSON cannot hold) */
+/* core.json_encode(v) -> string (raises on values JSON cannot hold) */
 static int l_json_encode(lua_State *L) {
   luaL_checkany(L, 1);
-  int pretty = lua_toboolean(L, 2);
   lua_settop(L, 1);
-  cJSON *v = yolk__lua_to_cjson(L, 1, NULL);
-  if (!v) return lua_error(L);
-  char *s = pretty ? cJSON_Print(v) : cJSON_PrintUnformatted(v);
-  cJSON_Delete(v);
-  if (!s) return luaL_error(L, "cannot encode: out of memory");
-  lua_pushstring(L, s);
-  cJSON_free(s);
+  yolk_sb_t *sb = yolk__lua_scratch(L);
+  if (yolk__lua_write_json(L, 1, sb, NULL) != 0) return lua_error(L);
+  lua_pushlstring(L, sb->data ? sb->data : "", sb->len);
+  yolk__lua_scratch_done(L);
   return 1;
 }
 
@@ -482,15 +612,11 @@ static int l_json_encode(lua_State *L) {
 static int l_json_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
-  size_t pos = 0;
-  cJSON *v = yolk__json_parse(s, len, &pos);
-  if (!v) {
+  if (yolk__lua_push_json(L, s, len, NULL, 0, 0) != 0) {
     lua_pushnil(L);
-    lua_pushfstring(L, "invalid JSON at position %d", (int)pos);
+    lua_insert(L, -2);
     return 2;
   }
-  yolk__lua_push_cjson(L, v, NULL, 0, 0);
-  cJSON_Delete(v);
   return 1;
 }
 
@@ -511,16 +637,55 @@ static int l_object(lua_State *L) { return set_marker(L, &yolk__lua_object_mt_ke
 
 /* core.is_array(v) / core.is_object(v): the marker, for tables that have one */
 static int l_is_array(lua_State *L) {
-  lua_pushboolean(L, lua_istable(L, 1) && marker_of(L, 1) == 1);
+  int k = lua_istable(L, 1) ? table_kind(L, 1) : 0;
+  if (k == 3) lua_pop(L, 1);
+  lua_pushboolean(L, k == 1);
   return 1;
 }
 static int l_is_object(lua_State *L) {
-  lua_pushboolean(L, lua_istable(L, 1) && marker_of(L, 1) == 2);
+  int k = lua_istable(L, 1) ? table_kind(L, 1) : 0;
+  if (k == 3) lua_pop(L, 1);
+  lua_pushboolean(L, k == 2 || k == 3);
+  return 1;
+}
+
+/* core.json_keys(t) -> the keys of a decoded object in their JSON order
+ * (then the keys added in Lua), or nil for other tables. */
+static int l_json_keys(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  if (table_kind(L, 1) != 3) return 0;
+  lua_newtable(L); /* 3: result */
+  int n = 0;
+  size_t nshape = lua_objlen(L, 2);
+  for (size_t k = 1; k <= nshape; k++) {
+    lua_rawgeti(L, 2, (int)k);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, 1);
+    int present = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (present) lua_rawseti(L, 3, ++n);
+    else lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    int in_shape = 0;
+    for (size_t k = 1; k <= nshape && !in_shape; k++) {
+      lua_rawgeti(L, 2, (int)k);
+      in_shape = lua_rawequal(L, -1, -2);
+      lua_pop(L, 1);
+    }
+    if (!in_shape) {
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, 3, ++n);
+    }
+  }
   return 1;
 }
 
 void yolk__lua_open_json(lua_State *L) {
-  /* the marker metatables: plain tables, also reachable from Lua */
+  /* the marker metatables and the shape cache: reachable from Lua too */
   push_marker_mt(L, &yolk__lua_array_mt_key);
   lua_setfield(L, -2, "array_mt");
   push_marker_mt(L, &yolk__lua_object_mt_key);
@@ -530,7 +695,7 @@ void yolk__lua_open_json(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"json_encode", l_json_encode}, {"json_decode", l_json_decode}, {"array", l_array},
       {"object", l_object},           {"is_array", l_is_array},       {"is_object", l_is_object},
-      {NULL, NULL},
+      {"json_keys", l_json_keys},     {NULL, NULL},
   };
   luaL_register(L, NULL, fns);
 }

@@ -154,6 +154,18 @@ void yolk__lua_new_class(lua_State *L, const char *tname, const luaL_Reg *method
   lua_pop(L, 1);
 }
 
+yolk_sb_t *yolk__lua_scratch(lua_State *L) {
+  yolk_lua_rt_t *rt = yolk__lua_rt(L);
+  rt->scratch.len = 0;
+  return &rt->scratch;
+}
+
+void yolk__lua_scratch_done(lua_State *L) {
+  yolk_lua_rt_t *rt = yolk__lua_rt(L);
+  if (rt->scratch.cap > 64 * 1024) yolk__sb_free(&rt->scratch);
+  rt->scratch.len = 0;
+}
+
 /* ---- resources ------------------------------------------------------------------ */
 
 void yolk__lua_res_open(lua_State *L, yolk__lua_res_t *r, const yolk__lua_res_class_t *cls) {
@@ -653,6 +665,7 @@ void yolk__lua_rt_free(yolk_lua_rt_t *rt) {
     rt->log_file = NULL;
   }
   lua_close(L);
+  yolk__sb_free(&rt->scratch);
   /* with handles still open their memory (inside rt) must outlive us */
   if (!busy) free(rt);
 }

@@ -1,27 +1,31 @@
 /* lua_socketio.c - server:socketio(), namespaces and sockets for Lua.
  *
- * Bindings and their lifetimes:
- *  - sio: one per server; its box points at the server binding and dies with
- *    the server (yolk__lua_sio_release).
- *  - namespace (yolk__lua_nsp_t): created by the first sio:of(name) (and for
- *    "/" at once); holds the Lua handler refs; lives as long as the server,
- *    like libyolk's namespace. sio:of(name) returns the same box every time.
- *  - socket (lua_sock_t): created in on_connect, stored as the C socket's
- *    data, freed after on_close. Its box dies in on_close, so a Lua reference
- *    kept past that sees a dead socket whose methods return false/nil. If the
- *    C socket closes while one of our callbacks for it is still running (a
- *    handler that stops the server, say), the binding is only marked and the
- *    outer callback frees it when it unwinds (the `busy` count).
+ * One socket state: libyolk's yolk_sio_socket_t holds everything a socket is
+ * (admission, rooms, acks, its handshake). The binding adds no state of its
+ * own: when a socket connects it calls the namespace's `connect` handler
+ * with the socket's handle (a box), and the value that handler returns is
+ * *the* Lua object of the socket, created once; the C socket keeps a
+ * registry reference to it (its data pointer) and every later callback
+ * (event, disconnecting, close) gets that object. socket.data is read from
+ * the object's `data` field when fetch_sockets describes the socket, so it
+ * is always what the application last stored.
+ *
+ * Lifetimes:
+ *  - sio: one per server; its box dies with the server (yolk__lua_sio_release).
+ *  - namespace binding: created by the first sio:of(name) (and for "/" at
+ *    once); holds the handler refs; lives as long as the server.
+ *  - socket: the object's ref and the handle's box live from on_connect to
+ *    on_close; on_close drops the ref and kills the box, so a handle kept
+ *    past that is dead (its methods return false/nil). libyolk never frees a
+ *    socket while one of its callbacks runs, so nothing here counts calls.
  *  - ack and fetch_sockets callbacks: a small record holding the function's
  *    ref until libyolk calls back, exactly once; then unref'd and freed.
  */
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <cjson/cJSON.h>
 
 #include "lua_core.h"
 
@@ -29,58 +33,20 @@
 #define NSP_MT "yolk.nsp"
 #define SOCKET_MT "yolk.socket"
 
-typedef struct lua_sock_s lua_sock_t;
-
 struct yolk__lua_nsp_s {
   yolk__lua_server_t *s;
   yolk_sio_nsp_t *nsp;
   int box_ref;
   int connect_ref, event_ref, disconnecting_ref, close_ref, server_event_ref;
-  lua_sock_t *socks;
   yolk__lua_nsp_t *next;
 };
 
-struct lua_sock_s {
-  yolk__lua_nsp_t *n;
-  yolk_sio_socket_t *sock;
-  int box_ref;
-  int busy;   /* our callbacks for it on the C stack */
-  int closed; /* on_close ran: free when busy drops to 0 */
-  lua_sock_t *prev, *next;
-};
-
-/* A Lua function called once from C later (fetch_sockets' result, an emit's ack). */
+/* What a C socket's data pointer holds: the refs of its object and box. */
 typedef struct {
-  yolk_lua_rt_t *rt;
-  int fn_ref;
-} lua_callback_t;
-
-/* Takes the function on top of the stack (popped) for one later call. */
-static lua_callback_t *callback_new(lua_State *L, yolk_lua_rt_t *rt) {
-  lua_callback_t *cb = yolk__malloc(sizeof(*cb));
-  cb->rt = rt;
-  cb->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  return cb;
-}
-
-/* Calls it as fn(err, nil) or fn(nil, value) (value NULL: an empty array) and
- * frees cb; set_n as for yolk__lua_push_cjson. */
-static void callback_call(lua_callback_t *cb, const char *err, const cJSON *value, const yolk_sio_bin_t *bins,
-                          size_t nbins, int set_n) {
-  lua_State *L = cb->rt->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, cb->fn_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, cb->fn_ref);
-  free(cb);
-  if (err) {
-    lua_pushstring(L, err);
-    lua_pushnil(L);
-  } else {
-    lua_pushnil(L);
-    if (value) yolk__lua_push_cjson(L, value, bins, nbins, set_n);
-    else yolk__lua_new_array(L, 0);
-  }
-  yolk__lua_pcall(L, 2, 0);
-}
+  int obj_ref;
+  int box_ref;
+  yolk__lua_nsp_t *n;
+} sock_refs_t;
 
 static lua_State *nsp_L(yolk__lua_nsp_t *n) { return n->s->rt->L; }
 
@@ -89,104 +55,136 @@ static void unref(lua_State *L, int *ref) {
   *ref = LUA_NOREF;
 }
 
-/* ---- sockets: callbacks from libyolk ---------------------------------------------- */
+/* A Lua function called once from C later (fetch_sockets' result, an emit's ack). */
+typedef struct {
+  yolk_lua_rt_t *rt;
+  int fn_ref;
+} lua_callback_t;
 
-static void sock_unlink(lua_sock_t *ls) {
-  if (ls->prev) ls->prev->next = ls->next;
-  else ls->n->socks = ls->next;
-  if (ls->next) ls->next->prev = ls->prev;
-  ls->prev = ls->next = NULL;
+/* Takes the function on top of the stack (popped) for one later call. */
+static lua_callback_t *callback_new(lua_State *L) {
+  lua_callback_t *cb = yolk__malloc(sizeof(*cb));
+  cb->rt = yolk__lua_rt(L);
+  cb->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return cb;
 }
 
-/* After one of our callbacks returns: free the binding if the socket closed
- * meanwhile. Returns 1 if it is gone. */
-static int sock_release(lua_sock_t *ls) {
-  ls->busy--;
-  if (ls->closed && ls->busy == 0) {
-    free(ls);
-    return 1;
-  }
-  return ls->closed;
+/* Pushes the callback's function (and frees the record). */
+static lua_State *callback_take(lua_callback_t *cb) {
+  lua_State *L = cb->rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cb->fn_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, cb->fn_ref);
+  free(cb);
+  return L;
+}
+
+/* ---- sockets: callbacks from libyolk ---------------------------------------------- */
+
+static void push_obj(lua_State *L, yolk_sio_socket_t *sock) {
+  sock_refs_t *r = yolk_sio_socket_get_data(sock);
+  if (r) lua_rawgeti(L, LUA_REGISTRYINDEX, r->obj_ref);
+  else lua_pushnil(L);
 }
 
 static void on_connect(yolk_sio_socket_t *sock, void *ud) {
   yolk__lua_nsp_t *n = ud;
   lua_State *L = nsp_L(n);
-  lua_sock_t *ls = yolk__calloc(1, sizeof(*ls));
-  ls->n = n;
-  ls->sock = sock;
-  ls->next = n->socks;
-  if (n->socks) n->socks->prev = ls;
-  n->socks = ls;
-  yolk_sio_socket_set_data(sock, ls);
-  ls->box_ref = yolk__lua_box_new(L, ls, SOCKET_MT);
+  sock_refs_t *r = yolk__malloc(sizeof(*r));
+  r->n = n;
+  r->box_ref = yolk__lua_box_new(L, sock, SOCKET_MT); /* pushed */
+  yolk_sio_socket_set_data(sock, r);
   if (n->connect_ref == LUA_NOREF) {
-    lua_pop(L, 1);
+    r->obj_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the handle is the object */
     yolk_sio_socket_admit(sock);
     return;
   }
-  ls->busy++;
-  int rc = yolk__lua_call_ref(L, n->connect_ref, 1, 0);
-  if (sock_release(ls)) return;
-  if (rc != 0) {
-    /* the handler failed before deciding: refuse rather than leave the
-     * client waiting for connectTimeout (a no-op if it was admitted) */
-    cJSON *err = cJSON_CreateObject();
-    cJSON_AddStringToObject(err, "message", "Internal server error");
-    yolk_sio_socket_refuse(sock, err);
-    cJSON_Delete(err);
+  if (yolk__lua_call_ref(L, n->connect_ref, 1, 1) != 0) {
+    /* the handler failed before deciding (already logged): refuse rather
+     * than leave the client waiting for connectTimeout */
+    lua_pushnil(L);
+    r->obj_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    yolk_sio_socket_refuse(sock, "Internal server error", NULL, 0);
+    return;
   }
+  if (lua_isnil(L, -1)) { /* no object of its own: the handle stands for it */
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->box_ref);
+  }
+  r->obj_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-static void on_event(yolk_sio_socket_t *sock, const cJSON *args, const yolk_sio_bin_t *bins, size_t nbins,
-                     int64_t ack_id, void *ud) {
+static void on_event(yolk_sio_socket_t *sock, const yolk_sio_args_t *args, int64_t ack_id, void *ud) {
   yolk__lua_nsp_t *n = ud;
-  lua_sock_t *ls = yolk_sio_socket_get_data(sock);
-  if (!ls || ls->closed || n->event_ref == LUA_NOREF) return;
+  if (n->event_ref == LUA_NOREF) return;
   lua_State *L = nsp_L(n);
-  yolk__lua_box_push(L, ls->box_ref);
-  yolk__lua_push_cjson(L, args, bins, nbins, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, n->event_ref);
+  push_obj(L, sock);
+  if (yolk__lua_push_event(L, args->json, args->len, args->bins, args->nbins) != 0) {
+    /* checked by libyolk: cannot happen but for a Lua stack exhausted */
+    yolk__log(YOLK_LOG_WARN, "lua", "socket %s: event dropped: %s", yolk_sio_socket_id(sock), lua_tostring(L, -1));
+    lua_pop(L, 3);
+    return;
+  }
   if (ack_id >= 0) lua_pushnumber(L, (lua_Number)ack_id);
   else lua_pushnil(L);
-  ls->busy++;
-  yolk__lua_call_ref(L, n->event_ref, 3, 0);
-  sock_release(ls);
+  yolk__lua_pcall(L, 4, 0);
+}
+
+static void call_reason(yolk__lua_nsp_t *n, int ref, yolk_sio_socket_t *sock, const char *reason) {
+  if (ref == LUA_NOREF) return;
+  lua_State *L = nsp_L(n);
+  push_obj(L, sock);
+  lua_pushstring(L, reason ? reason : "");
+  yolk__lua_call_ref(L, ref, 2, 0);
 }
 
 static void on_disconnecting(yolk_sio_socket_t *sock, const char *reason, void *ud) {
   yolk__lua_nsp_t *n = ud;
-  lua_sock_t *ls = yolk_sio_socket_get_data(sock);
-  if (!ls || ls->closed || n->disconnecting_ref == LUA_NOREF) return;
-  lua_State *L = nsp_L(n);
-  yolk__lua_box_push(L, ls->box_ref);
-  lua_pushstring(L, reason ? reason : "");
-  ls->busy++;
-  yolk__lua_call_ref(L, n->disconnecting_ref, 2, 0);
-  sock_release(ls);
+  call_reason(n, n->disconnecting_ref, sock, reason);
 }
 
 static void on_close(yolk_sio_socket_t *sock, const char *reason, void *ud) {
   yolk__lua_nsp_t *n = ud;
-  lua_sock_t *ls = yolk_sio_socket_get_data(sock);
-  if (!ls || ls->closed) return;
-  lua_State *L = nsp_L(n);
-  if (n->close_ref != LUA_NOREF) {
-    yolk__lua_box_push(L, ls->box_ref);
-    lua_pushstring(L, reason ? reason : "");
-    ls->busy++;
-    yolk__lua_call_ref(L, n->close_ref, 2, 0);
-    ls->busy--;
-  }
-  /* the C socket is freed right after we return */
+  call_reason(n, n->close_ref, sock, reason);
+  /* the C socket is freed after we return: the handle dies now */
+  sock_refs_t *r = yolk_sio_socket_get_data(sock);
   yolk_sio_socket_set_data(sock, NULL);
-  sock_unlink(ls);
-  yolk__lua_box_kill(L, ls->box_ref);
-  ls->sock = NULL;
-  ls->closed = 1;
-  if (ls->busy == 0) free(ls);
+  if (!r) return;
+  lua_State *L = nsp_L(n);
+  yolk__lua_box_kill(L, r->box_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, r->obj_ref);
+  free(r);
 }
 
-static const yolk_sio_nsp_handler_t nsp_handler = {on_connect, on_event, on_disconnecting, on_close};
+/* socket.data, for fetch_sockets: the object's `data` field as JSON. */
+static const char *data_json(yolk_sio_socket_t *sock, size_t *len, void *ud) {
+  yolk__lua_nsp_t *n = ud;
+  lua_State *L = nsp_L(n);
+  int top = lua_gettop(L);
+  push_obj(L, sock);
+  if (!lua_istable(L, -1)) {
+    lua_settop(L, top);
+    return NULL;
+  }
+  lua_pushliteral(L, "data");
+  lua_rawget(L, -2);
+  yolk_sb_t *sb = &n->s->data_sb;
+  sb->len = 0;
+  const char *out = NULL;
+  if (!lua_isnil(L, -1)) {
+    if (yolk__lua_write_json(L, -1, sb, NULL) == 0) {
+      out = sb->data;
+      *len = sb->len;
+    } else {
+      yolk__log(YOLK_LOG_WARN, "lua", "socket %s: socket.data cannot be sent as JSON (%s): reported as null",
+                yolk_sio_socket_id(sock), lua_tostring(L, -1));
+    }
+  }
+  lua_settop(L, top);
+  return out;
+}
+
+static const yolk_sio_nsp_handler_t nsp_handler = {on_connect, on_event, on_disconnecting, on_close, data_json};
 
 /* ---- namespaces ------------------------------------------------------------------------ */
 
@@ -210,15 +208,6 @@ void yolk__lua_sio_release(yolk__lua_server_t *s) {
   while (s->nsps) {
     yolk__lua_nsp_t *n = s->nsps;
     s->nsps = n->next;
-    /* every socket got on_close before the server went; this only guards
-     * against a binding outliving its C socket */
-    while (n->socks) {
-      lua_sock_t *ls = n->socks;
-      sock_unlink(ls);
-      yolk__lua_box_kill(L, ls->box_ref);
-      ls->closed = 1;
-      if (ls->busy == 0) free(ls);
-    }
     unref(L, &n->connect_ref);
     unref(L, &n->event_ref);
     unref(L, &n->disconnecting_ref);
@@ -230,108 +219,19 @@ void yolk__lua_sio_release(yolk__lua_server_t *s) {
   yolk__lua_box_kill(L, s->sio_box_ref);
   s->sio_box_ref = LUA_NOREF;
   unref(L, &s->generate_id_ref);
+  yolk__sb_free(&s->data_sb);
   s->sio = NULL;
 }
 
-/* ---- handshake for generateId (before a Socket.IO socket exists) ------------------------ */
-
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Pushes the URL-decoded s[0..n) ('+' is a space). */
-static void push_decoded(lua_State *L, const char *s, size_t n) {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '+') {
-      luaL_addchar(&b, ' ');
-    } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      luaL_addchar(&b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
-      i += 2;
-    } else {
-      luaL_addchar(&b, s[i]);
-    }
-  }
-  luaL_pushresult(&b);
-}
-
-/* Pushes the query string parsed into an object; a repeated key becomes an
- * array of its values (as Node's querystring does). */
-static void push_query(lua_State *L, const char *q) {
-  yolk__lua_new_object(L, 4);
-  while (q && *q) {
-    const char *amp = strchr(q, '&');
-    size_t len = amp ? (size_t)(amp - q) : strlen(q);
-    if (len) {
-      const char *eq = memchr(q, '=', len);
-      size_t klen = eq ? (size_t)(eq - q) : len;
-      push_decoded(L, q, klen);
-      if (eq) push_decoded(L, eq + 1, len - klen - 1);
-      else lua_pushliteral(L, "");
-      lua_pushvalue(L, -2);
-      lua_rawget(L, -4);
-      if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_rawset(L, -3);
-      } else if (lua_istable(L, -1)) {
-        lua_insert(L, -2);
-        lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
-        lua_pop(L, 2);
-      } else {
-        yolk__lua_new_array(L, 2);
-        lua_insert(L, -2);
-        lua_rawseti(L, -2, 1);
-        lua_insert(L, -2);
-        lua_rawseti(L, -2, 2);
-        lua_rawset(L, -3);
-      }
-    }
-    q = amp ? amp + 1 : NULL;
-  }
-}
-
-static void push_eio_handshake(lua_State *L, const yolk_eio_handshake_t *hs) {
-  yolk__lua_new_object(L, 8);
-  yolk__lua_new_object(L, (int)hs->nheaders);
-  int xdomain = 0;
-  for (size_t i = 0; i < hs->nheaders; i++) {
-    lua_pushstring(L, hs->header_values[i]);
-    lua_setfield(L, -2, hs->header_names[i]);
-    if (!strcmp(hs->header_names[i], "origin")) xdomain = 1;
-  }
-  lua_setfield(L, -2, "headers");
-  push_query(L, hs->query);
-  lua_setfield(L, -2, "query");
-  char when[96];
-  time_t secs = (time_t)(hs->time_ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  strftime(when, sizeof(when), "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
-  lua_pushstring(L, when);
-  lua_setfield(L, -2, "time");
-  lua_pushnumber(L, (lua_Number)hs->time_ms);
-  lua_setfield(L, -2, "issued");
-  lua_pushstring(L, hs->remote_addr ? hs->remote_addr : "");
-  lua_setfield(L, -2, "address");
-  lua_pushstring(L, hs->url ? hs->url : "");
-  lua_setfield(L, -2, "url");
-  lua_pushboolean(L, xdomain);
-  lua_setfield(L, -2, "xdomain");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "secure");
-  yolk__lua_new_object(L, 0);
-  lua_setfield(L, -2, "auth");
-}
-
-static int generate_id(const yolk_eio_handshake_t *hs, char *out, size_t outlen, void *ud) {
+/* generateId: gets the handshake as socket.handshake shows it. */
+static int generate_id(const char *handshake_json, size_t hlen, char *out, size_t outlen, void *ud) {
   yolk__lua_server_t *s = ud;
   lua_State *L = s->rt->L;
   if (s->generate_id_ref == LUA_NOREF) return -1;
-  push_eio_handshake(L, hs);
+  if (yolk__lua_push_json(L, handshake_json, hlen, NULL, 0, 0) != 0) {
+    lua_pop(L, 1);
+    return -1;
+  }
   if (yolk__lua_call_ref(L, s->generate_id_ref, 1, 1) != 0) return -1;
   int ok = -1;
   size_t len;
@@ -339,7 +239,7 @@ static int generate_id(const yolk_eio_handshake_t *hs, char *out, size_t outlen,
   if (id && len > 0 && len < outlen && !memchr(id, 0, len)) {
     memcpy(out, id, len + 1);
     ok = 0;
-  } else {
+  } else if (!lua_isnil(L, -1)) {
     yolk__log(YOLK_LOG_WARN, "lua", "generateId must return a non-empty string shorter than %zu bytes", outlen);
   }
   lua_pop(L, 1);
@@ -374,8 +274,8 @@ static int opt_bool(lua_State *L, int t, const char *key, int def) {
 }
 
 int yolk__lua_server_socketio(lua_State *L) {
-  yolk__lua_server_t *s = yolk__lua_box_get(L, 1, YOLK_LUA_SERVER_MT);
-  if (!s || s->res.closing) return luaL_error(L, "server is closed");
+  yolk__lua_server_t *s = yolk__lua_res_check(L, 1, YOLK_LUA_SERVER_MT);
+  if (!s) return luaL_error(L, "server is closed");
   if (s->sio) {
     yolk__lua_box_push(L, s->sio_box_ref);
     return 1;
@@ -406,6 +306,7 @@ int yolk__lua_server_socketio(lua_State *L) {
   lua_pop(L, 1);
   o.connect_timeout_ms = opt_ms(L, 2, "connectTimeout", o.connect_timeout_ms);
   o.max_attachments = opt_ms(L, 2, "maxAttachments", o.max_attachments);
+  o.max_json_depth = opt_ms(L, 2, "maxJsonDepth", o.max_json_depth);
   o.eio.allow_eio3 = opt_bool(L, 2, "allowEIO3", o.eio.allow_eio3);
   o.eio.allow_upgrades = opt_bool(L, 2, "allowUpgrades", o.eio.allow_upgrades);
   if (opt_type(L, 2, "transports", LUA_TTABLE)) {
@@ -570,31 +471,58 @@ static void target_read(lua_State *L, int idx, yolk_sio_target_t *tg) {
   if (opt_bool(L, idx, "local", 0)) tg->flags |= YOLK_SIO_LOCAL;
 }
 
-/* Converts the argument list at idx or raises (nothing allocated is left). */
-static cJSON *check_args(lua_State *L, int idx, yolk__lua_bins_t *bins) {
-  cJSON *args = yolk__lua_args_to_cjson(L, idx, bins);
-  if (!args) {
-    if (bins) yolk__lua_bins_free(bins);
+/* The stack values first..last as an argument list in the runtime's scratch
+ * buffer (raises on values JSON cannot hold; buffers become attachments,
+ * which point into the buffers on the stack). */
+static void args_from_stack(lua_State *L, int first, int last, yolk_sio_args_t *args, yolk__lua_bins_t *bins) {
+  yolk_sb_t *sb = yolk__lua_scratch(L);
+  if (yolk__lua_write_values(L, first, last, sb, bins) != 0) {
+    yolk__lua_bins_free(bins);
     lua_error(L);
   }
-  return args;
+  args->json = sb->data;
+  args->len = sb->len;
+  args->bins = bins->v;
+  args->nbins = bins->n;
 }
 
+static void args_done(lua_State *L, yolk__lua_bins_t *bins) {
+  yolk__lua_bins_free(bins);
+  yolk__lua_scratch_done(L);
+}
+
+/* nsp:broadcast(target, event, ...) -> true | false */
 static int nsp_broadcast(lua_State *L) {
   yolk__lua_nsp_t *n = check_nsp(L);
+  int last = lua_gettop(L);
+  luaL_checkany(L, 3);
   yolk_sio_target_t tg;
   target_read(L, 2, &tg); /* may raise: before anything is allocated */
   yolk__lua_bins_t bins = {0};
-  cJSON *args = check_args(L, 3, &bins);
-  int rc = n ? yolk_sio_broadcast(n->nsp, &tg, args, bins.v, bins.n) : -1;
-  cJSON_Delete(args);
-  yolk__lua_bins_free(&bins);
+  yolk_sio_args_t args;
+  args_from_stack(L, 3, last, &args, &bins);
+  int rc = n ? yolk_sio_broadcast(n->nsp, &tg, &args) : -1;
+  args_done(L, &bins);
   lua_pushboolean(L, rc == 0);
   return 1;
 }
 
-static void on_fetched(void *ud, const char *err, const cJSON *sockets) { callback_call(ud, err, sockets, NULL, 0, 0); }
+static void on_fetched(void *ud, const char *err, const char *json, size_t len) {
+  lua_State *L = callback_take(ud);
+  if (err) {
+    lua_pushstring(L, err);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+    if (yolk__lua_push_json(L, json, len, NULL, 0, 0) != 0) {
+      lua_remove(L, -2);
+      lua_pushnil(L); /* err, nil */
+    }
+  }
+  yolk__lua_pcall(L, 2, 0);
+}
 
+/* nsp:fetch_sockets(target, fn(err, list)) -> true | false */
 static int nsp_fetch_sockets(lua_State *L) {
   yolk__lua_nsp_t *n = check_nsp(L);
   luaL_checktype(L, 3, LUA_TFUNCTION);
@@ -605,7 +533,7 @@ static int nsp_fetch_sockets(lua_State *L) {
   yolk_sio_target_t tg;
   target_read(L, 2, &tg);
   lua_pushvalue(L, 3);
-  lua_callback_t *cb = callback_new(L, n->s->rt);
+  lua_callback_t *cb = callback_new(L);
   yolk_sio_fetch_sockets(n->nsp, &tg, on_fetched, cb);
   lua_pushboolean(L, 1);
   return 1;
@@ -635,35 +563,43 @@ static int nsp_disconnect_sockets(lua_State *L) {
   return 0;
 }
 
+/* nsp:socket(id) -> the socket's object, or nil */
 static int nsp_socket(lua_State *L) {
   yolk__lua_nsp_t *n = check_nsp(L);
   const char *id = luaL_checkstring(L, 2);
   if (!n) return 0;
   yolk_sio_socket_t *sock = yolk_sio_nsp_socket(n->nsp, id);
-  lua_sock_t *ls = sock ? yolk_sio_socket_get_data(sock) : NULL;
-  if (!ls || ls->closed) return 0;
-  yolk__lua_box_push(L, ls->box_ref);
+  if (!sock || !yolk_sio_socket_get_data(sock)) return 0;
+  push_obj(L, sock);
   return 1;
 }
 
+/* nsp:server_side_emit(event, ...) -> true | false */
 static int nsp_server_side_emit(lua_State *L) {
   yolk__lua_nsp_t *n = check_nsp(L);
-  cJSON *args = check_args(L, 2, NULL);
-  int rc = n ? yolk_sio_server_side_emit(n->nsp, args) : -1;
-  cJSON_Delete(args);
+  luaL_checkany(L, 2);
+  yolk__lua_bins_t bins = {0};
+  yolk_sio_args_t args;
+  args_from_stack(L, 2, lua_gettop(L), &args, &bins);
+  int rc = n ? yolk_sio_server_side_emit(n->nsp, &args) : -1;
+  args_done(L, &bins);
   lua_pushboolean(L, rc == 0);
   return 1;
 }
 
-static void on_server_event(yolk_sio_nsp_t *nsp, const cJSON *args, void *ud) {
+static void on_server_event(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, void *ud) {
   (void)nsp;
   yolk__lua_nsp_t *n = ud;
   if (n->server_event_ref == LUA_NOREF) return;
   lua_State *L = nsp_L(n);
-  yolk__lua_push_cjson(L, args, NULL, 0, 1);
-  yolk__lua_call_ref(L, n->server_event_ref, 1, 0);
+  if (yolk__lua_push_event(L, args->json, args->len, args->bins, args->nbins) != 0) {
+    lua_pop(L, 1);
+    return;
+  }
+  yolk__lua_call_ref(L, n->server_event_ref, 2, 0);
 }
 
+/* nsp:on_server_event(fn(event, args) | nil) */
 static int nsp_on_server_event(lua_State *L) {
   yolk__lua_nsp_t *n = check_nsp(L);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -679,41 +615,54 @@ static int nsp_on_server_event(lua_State *L) {
   return 0;
 }
 
-/* ---- socket methods ------------------------------------------------------------------------ */
+/* ---- socket handle methods ------------------------------------------------------------------- */
 
-static lua_sock_t *check_sock(lua_State *L) { return yolk__lua_box_get(L, 1, SOCKET_MT); }
+static yolk_sio_socket_t *check_sock(lua_State *L) { return yolk__lua_box_get(L, 1, SOCKET_MT); }
 
-#define SOCK_OR_FALSE(ls)        \
-  lua_sock_t *ls = check_sock(L); \
-  if (!ls) {                      \
-    lua_pushboolean(L, 0);        \
-    return 1;                     \
-  }
+static int push_false(lua_State *L) {
+  lua_pushboolean(L, 0);
+  return 1;
+}
 
 static int sock_id(lua_State *L) {
-  lua_sock_t *ls = check_sock(L);
-  if (!ls) return 0;
-  lua_pushstring(L, yolk_sio_socket_id(ls->sock));
+  yolk_sio_socket_t *sock = check_sock(L);
+  if (!sock) return 0;
+  lua_pushstring(L, yolk_sio_socket_id(sock));
   return 1;
 }
 
 static int sock_nsp(lua_State *L) {
-  lua_sock_t *ls = check_sock(L);
-  if (!ls) return 0;
-  yolk__lua_box_push(L, ls->n->box_ref);
+  yolk_sio_socket_t *sock = check_sock(L);
+  sock_refs_t *r = sock ? yolk_sio_socket_get_data(sock) : NULL;
+  if (!r) return 0;
+  yolk__lua_box_push(L, r->n->box_ref);
+  return 1;
+}
+
+/* sock:object() -> the socket's object (what the connect handler returned) */
+static int sock_object(lua_State *L) {
+  yolk_sio_socket_t *sock = check_sock(L);
+  if (!sock) return 0;
+  push_obj(L, sock);
   return 1;
 }
 
 static int sock_protocol(lua_State *L) {
-  lua_sock_t *ls = check_sock(L);
-  if (!ls) return 0;
-  lua_pushinteger(L, yolk_sio_socket_protocol(ls->sock));
+  yolk_sio_socket_t *sock = check_sock(L);
+  if (!sock) return 0;
+  lua_pushinteger(L, yolk_sio_socket_protocol(sock));
   return 1;
 }
 
 static int sock_connected(lua_State *L) {
-  lua_sock_t *ls = check_sock(L);
-  lua_pushboolean(L, ls && yolk_sio_socket_connected(ls->sock));
+  yolk_sio_socket_t *sock = check_sock(L);
+  lua_pushboolean(L, sock && yolk_sio_socket_connected(sock));
+  return 1;
+}
+
+static int sock_admitted(lua_State *L) {
+  yolk_sio_socket_t *sock = check_sock(L);
+  lua_pushboolean(L, sock && yolk_sio_socket_admitted(sock));
   return 1;
 }
 
@@ -722,80 +671,92 @@ static int sock_alive(lua_State *L) {
   return 1;
 }
 
+/* sock:handshake() -> socket.handshake as a table (decoded from the one
+ * description libyolk makes; the query keeps its order) */
 static int sock_handshake(lua_State *L) {
-  lua_sock_t *ls = check_sock(L);
-  if (!ls) return 0;
-  cJSON *hs = yolk_sio_socket_handshake(ls->sock);
-  yolk__lua_push_cjson(L, hs, NULL, 0, 0);
-  cJSON_Delete(hs);
+  yolk_sio_socket_t *sock = check_sock(L);
+  if (!sock) return 0;
+  size_t len;
+  char *hs = yolk_sio_socket_handshake(sock, &len);
+  int rc = yolk__lua_push_json(L, hs, len, NULL, 0, 0);
+  free(hs);
+  if (rc != 0) return lua_error(L);
   return 1;
 }
 
 static int sock_admit(lua_State *L) {
-  SOCK_OR_FALSE(ls);
-  yolk_sio_socket_admit(ls->sock);
+  yolk_sio_socket_t *sock = check_sock(L);
+  if (!sock) return push_false(L);
+  yolk_sio_socket_admit(sock);
   lua_pushboolean(L, 1);
   return 1;
 }
 
+/* sock:refuse(message [, data]): CONNECT_ERROR {message, data} */
 static int sock_refuse(lua_State *L) {
-  SOCK_OR_FALSE(ls);
-  cJSON *err;
-  if (lua_istable(L, 2)) {
-    err = yolk__lua_to_cjson(L, 2, NULL);
-    if (!err) return lua_error(L);
-  } else {
-    err = cJSON_CreateObject();
-    cJSON_AddStringToObject(err, "message", lua_isstring(L, 2) ? lua_tostring(L, 2) : "Not authorized");
+  yolk_sio_socket_t *sock = check_sock(L);
+  const char *message = lua_isstring(L, 2) ? lua_tostring(L, 2) : "Not authorized";
+  if (!sock) return push_false(L);
+  const char *data = NULL;
+  size_t dlen = 0;
+  yolk_sb_t *sb = NULL;
+  if (!lua_isnoneornil(L, 3)) {
+    sb = yolk__lua_scratch(L);
+    if (yolk__lua_write_json(L, 3, sb, NULL) != 0) return lua_error(L);
+    data = sb->data;
+    dlen = sb->len;
   }
-  yolk_sio_socket_refuse(ls->sock, err);
-  cJSON_Delete(err);
+  yolk_sio_socket_refuse(sock, message, data, dlen);
+  if (sb) yolk__lua_scratch_done(L);
   lua_pushboolean(L, 1);
   return 1;
 }
 
-static void on_ack(void *ud, const char *err, const cJSON *args, const yolk_sio_bin_t *bins, size_t nbins) {
-  callback_call(ud, err, args, bins, nbins, 1);
+static void on_ack(void *ud, const char *err, const yolk_sio_args_t *args) {
+  lua_State *L = callback_take(ud);
+  if (err) {
+    lua_pushstring(L, err);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+    if (yolk__lua_push_json(L, args->json, args->len, args->bins, args->nbins, 1) != 0) {
+      lua_remove(L, -2);
+      lua_pushnil(L);
+    }
+  }
+  yolk__lua_pcall(L, 2, 0);
 }
 
-/* sock:emit(args, opts) -> true | false */
+enum { EMIT_VOLATILE = 1 };
+
+/* sock:emit(flags, timeout, ack, event, ...) -> true | false
+ * flags: 1 volatile; timeout: ms or nil; ack: fn(err, args) or nil, called
+ * exactly once: (nil, args) on the answer, or ("timeout"|"socket
+ * disconnected", nil). If emit returns false, ack is never called. */
 static int sock_emit(lua_State *L) {
-  lua_sock_t *ls = check_sock(L);
-  int flags = 0;
+  yolk_sio_socket_t *sock = check_sock(L);
+  int flags = (int)luaL_optinteger(L, 2, 0);
   unsigned timeout = 0;
-  int has_ack = 0;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    if (opt_bool(L, 3, "volatile", 0)) flags |= YOLK_SIO_VOLATILE;
-    lua_getfield(L, 3, "ack");
-    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1)) return luaL_error(L, "opts.ack must be a function");
-    has_ack = lua_isfunction(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, 3, "timeout");
-    if (lua_isnumber(L, -1) && lua_tonumber(L, -1) > 0) {
-      /* the value may come from a client (timeout(tonumber(arg))): inf or
-       * 1e300 would be an undefined conversion, so clamp to the longest */
-      lua_Number t = lua_tonumber(L, -1);
-      timeout = t >= (lua_Number)UINT_MAX ? UINT_MAX : (unsigned)ceil(t);
-    }
-    lua_pop(L, 1);
+  if (lua_type(L, 3) == LUA_TNUMBER && lua_tonumber(L, 3) > 0) {
+    /* the value may come from a client (timeout(tonumber(arg))): inf or
+     * 1e300 would be an undefined conversion, so clamp to the longest */
+    lua_Number t = lua_tonumber(L, 3);
+    timeout = t >= (lua_Number)UINT_MAX ? UINT_MAX : (unsigned)ceil(t);
   }
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
+  luaL_checkany(L, 5);
+  if (!sock) return push_false(L);
   yolk__lua_bins_t bins = {0};
-  cJSON *args = check_args(L, 2, &bins);
-  if (!ls) {
-    cJSON_Delete(args);
-    yolk__lua_bins_free(&bins);
-    lua_pushboolean(L, 0);
-    return 1;
-  }
+  yolk_sio_args_t args;
+  args_from_stack(L, 5, lua_gettop(L), &args, &bins);
   lua_callback_t *cb = NULL;
-  if (has_ack) {
-    lua_getfield(L, 3, "ack");
-    cb = callback_new(L, ls->n->s->rt);
+  if (lua_isfunction(L, 4)) {
+    lua_pushvalue(L, 4);
+    cb = callback_new(L);
   }
-  int rc = yolk_sio_socket_emit(ls->sock, args, bins.v, bins.n, flags, cb ? on_ack : NULL, cb, timeout);
-  cJSON_Delete(args);
-  yolk__lua_bins_free(&bins);
+  int rc = yolk_sio_socket_emit(sock, &args, (flags & EMIT_VOLATILE) ? YOLK_SIO_VOLATILE : 0, cb ? on_ack : NULL, cb,
+                                timeout);
+  args_done(L, &bins);
   if (rc != 0 && cb) {
     luaL_unref(L, LUA_REGISTRYINDEX, cb->fn_ref);
     free(cb);
@@ -804,24 +765,42 @@ static int sock_emit(lua_State *L) {
   return 1;
 }
 
-/* sock:ack(ack_id, args) -> true | false */
+/* sock:ack(ack_id, ...) -> true | false */
 static int sock_ack(lua_State *L) {
-  lua_sock_t *ls = check_sock(L);
+  yolk_sio_socket_t *sock = check_sock(L);
   lua_Number id = luaL_checknumber(L, 2);
+  if (!sock) return push_false(L);
   yolk__lua_bins_t bins = {0};
-  cJSON *args = check_args(L, 3, &bins);
-  int rc = ls ? yolk_sio_socket_ack(ls->sock, (int64_t)id, args, bins.v, bins.n) : -1;
-  cJSON_Delete(args);
-  yolk__lua_bins_free(&bins);
+  yolk_sio_args_t args;
+  args_from_stack(L, 3, lua_gettop(L), &args, &bins);
+  int rc = yolk_sio_socket_ack(sock, (int64_t)id, &args);
+  args_done(L, &bins);
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
+/* sock:broadcast(target, event, ...): to the target minus this socket */
+static int sock_broadcast(lua_State *L) {
+  yolk_sio_socket_t *sock = check_sock(L);
+  int last = lua_gettop(L);
+  luaL_checkany(L, 3);
+  yolk_sio_target_t tg;
+  target_read(L, 2, &tg);
+  if (!sock) return push_false(L);
+  yolk__lua_bins_t bins = {0};
+  yolk_sio_args_t args;
+  args_from_stack(L, 3, last, &args, &bins);
+  int rc = yolk_sio_socket_broadcast(sock, &tg, &args);
+  args_done(L, &bins);
   lua_pushboolean(L, rc == 0);
   return 1;
 }
 
 static int sock_room_op(lua_State *L, int join) {
-  SOCK_OR_FALSE(ls);
+  yolk_sio_socket_t *sock = check_sock(L);
+  if (!sock) return push_false(L);
   str_list_t rooms;
   str_list_read(L, 2, &rooms, "room");
-  yolk_sio_socket_t *sock = ls->sock;
   for (size_t i = 0; i < rooms.n; i++) {
     if (join) yolk_sio_socket_join(sock, rooms.v[i]);
     else yolk_sio_socket_leave(sock, rooms.v[i]);
@@ -840,29 +819,16 @@ static void add_room(const char *room, void *ud) {
 }
 
 static int sock_rooms(lua_State *L) {
-  lua_sock_t *ls = check_sock(L);
+  yolk_sio_socket_t *sock = check_sock(L);
   yolk__lua_new_array(L, 2);
-  if (ls) yolk_sio_socket_rooms(ls->sock, add_room, L);
+  if (sock) yolk_sio_socket_rooms(sock, add_room, L);
   return 1;
 }
 
 static int sock_disconnect(lua_State *L) {
-  SOCK_OR_FALSE(ls);
-  yolk_sio_socket_disconnect(ls->sock, lua_toboolean(L, 2));
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/* sock:set_data(v): socket.data as reported by fetch_sockets */
-static int sock_set_data(lua_State *L) {
-  SOCK_OR_FALSE(ls);
-  cJSON *data = NULL;
-  if (!lua_isnoneornil(L, 2)) {
-    data = yolk__lua_to_cjson(L, 2, NULL);
-    if (!data) return lua_error(L);
-  }
-  yolk_sio_socket_set_data_json(ls->sock, data);
-  cJSON_Delete(data);
+  yolk_sio_socket_t *sock = check_sock(L);
+  if (!sock) return push_false(L);
+  yolk_sio_socket_disconnect(sock, lua_toboolean(L, 2));
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -883,14 +849,17 @@ void yolk__lua_open_socketio(lua_State *L) {
       {NULL, NULL},
   };
   static const luaL_Reg sock_methods[] = {
-      {"id", sock_id},           {"nsp", sock_nsp},         {"protocol", sock_protocol},
-      {"connected", sock_connected}, {"alive", sock_alive}, {"handshake", sock_handshake},
-      {"admit", sock_admit},     {"refuse", sock_refuse},   {"emit", sock_emit},
-      {"ack", sock_ack},         {"join", sock_join},       {"leave", sock_leave},
-      {"rooms", sock_rooms},     {"disconnect", sock_disconnect}, {"set_data", sock_set_data},
-      {NULL, NULL},
+      {"id", sock_id},           {"nsp", sock_nsp},         {"object", sock_object},
+      {"protocol", sock_protocol}, {"connected", sock_connected}, {"admitted", sock_admitted},
+      {"alive", sock_alive},
+      {"handshake", sock_handshake}, {"admit", sock_admit}, {"refuse", sock_refuse},
+      {"emit", sock_emit},       {"ack", sock_ack},         {"broadcast", sock_broadcast},
+      {"join", sock_join},       {"leave", sock_leave},     {"rooms", sock_rooms},
+      {"disconnect", sock_disconnect}, {NULL, NULL},
   };
   yolk__lua_new_class(L, SIO_MT, sio_methods, NULL);
   yolk__lua_new_class(L, NSP_MT, nsp_methods, NULL);
   yolk__lua_new_class(L, SOCKET_MT, sock_methods, NULL);
+  lua_pushinteger(L, EMIT_VOLATILE);
+  lua_setfield(L, -2, "VOLATILE");
 }

@@ -35,6 +35,22 @@ end
 
 local lazy = {
   service = function(ctx) return service_proxy(ctx.app.services or {}, ctx) end,
+  -- socket ctx: the handshake query (read from C when first asked for)
+  query = function(ctx)
+    local s = rawget(ctx, 'socket')
+    return s and s.handshake.query or {}
+  end,
+  -- socket ctx: egg-socket.io's ctx.packet, [event, ...args]
+  packet = function(ctx)
+    local args = rawget(ctx, 'args')
+    if not args then return nil end
+    local n = args.n or #args
+    -- a loop, not unpack(): a client may send more arguments than Lua can
+    -- hold on its stack
+    local p = { n = n + 1, rawget(ctx, 'event') }
+    for i = 1, n do p[i + 1] = args[i] end
+    return p
+  end,
   helper = function(ctx) return helper_proxy(ctx.app.helpers or {}, ctx) end,
   logger = function(ctx)
     local label = ctx.socket and ctx.socket.id
@@ -77,7 +93,6 @@ function M.socket_ctx(app, socket, fields)
   local ctx = fields or {}
   ctx.app = app
   ctx.socket = socket
-  ctx.query = socket and socket.handshake and socket.handshake.query or {}
   return setmetatable(ctx, mt)
 end
 

@@ -5,12 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter.h"
 #include "eio.h" /* yolk_eio_msg_t refs */
 #include "sio.h"
 #include "test.h"
 
 #define NSOCK 6
+
+static void count_hit_big_noop(yolk_sio_socket_t *s, void *ud) {
+  (void)s;
+  (void)ud;
+}
 
 static yolk_sio_socket_t socks[NSOCK];
 static int hits[NSOCK];
@@ -26,7 +30,7 @@ static unsigned match(yolk_sio_adapter_t *a, const char *const *rooms, size_t nr
                       size_t nexcept) {
   memset(hits, 0, sizeof(hits));
   yolk_sio_target_t t = {rooms, nrooms, except, nexcept, 0};
-  size_t n = yolk__adapter_memory_each(a, &t, count_hit, NULL);
+  size_t n = yolk_sio_memory_adapter_each(a, &t, count_hit, NULL);
   unsigned mask = 0;
   size_t total = 0;
   for (int i = 0; i < NSOCK; i++) {
@@ -38,45 +42,70 @@ static unsigned match(yolk_sio_adapter_t *a, const char *const *rooms, size_t nr
   return mask;
 }
 
-static void count_hit_big_noop(yolk_sio_socket_t *s, void *ud) {
-  (void)s;
-  (void)ud;
-}
 
-static void collect_room(const char *room, void *ud) {
-  cJSON_AddItemToArray(ud, cJSON_CreateString(room));
+typedef struct {
+  const char *room;
+  int found;
+} find_t;
+
+static void find_room(const char *room, void *ud) {
+  find_t *f = ud;
+  if (strcmp(room, f->room) == 0) f->found = 1;
 }
 
 static int socket_in(yolk_sio_adapter_t *a, yolk_sio_socket_t *s, const char *room) {
-  cJSON *arr = cJSON_CreateArray();
-  a->vt->socket_rooms(a, s, collect_room, arr);
-  int found = 0;
-  const cJSON *it;
-  cJSON_ArrayForEach(it, arr) if (strcmp(it->valuestring, room) == 0) found = 1;
-  cJSON_Delete(arr);
-  return found;
+  find_t f = {room, 0};
+  a->vt->socket_rooms(a, s, find_room, &f);
+  return f.found;
+}
+
+/* Sockets in a room (0: no such room). */
+static size_t room_size(yolk_sio_adapter_t *a, const char *room) {
+  yolk_sio_target_t t = {&room, 1, NULL, 0, 0};
+  return yolk_sio_memory_adapter_each(a, &t, count_hit_big_noop, NULL);
+}
+
+static void count_room(const char *room, void *ud) {
+  (void)room;
+  (*(size_t *)ud)++;
+}
+
+/* Rooms that exist. */
+static size_t room_count(yolk_sio_adapter_t *a) {
+  size_t n = 0;
+  yolk_sio_memory_adapter_rooms(a, count_room, &n);
+  return n;
+}
+
+static size_t queued(yolk_sio_socket_t *s) {
+  size_t n = 0;
+  yolk_list_t *it;
+  yolk__list_foreach(it, &s->queue) n++;
+  return n;
 }
 
 /* Encode once: a broadcast hands every recipient the very messages it
  * encoded (same pointers, one more reference each), never a copy. Pending
  * sockets queue them, which is observable without any I/O. */
 static void test_broadcast_shares_messages(void) {
-  yolk_sio_adapter_t *a = yolk__adapter_memory_new(NULL, NULL);
+  yolk_sio_adapter_t *a = yolk_sio_memory_adapter_new(NULL);
   yolk_sio_socket_t ss[4];
   memset(ss, 0, sizeof(ss));
   const char *room = "r";
   for (int i = 0; i < 4; i++) {
     ss[i].state = YOLK_SIO_SOCKET_PENDING;
+    yolk__list_init(&ss[i].queue);
     a->vt->add_all(a, &ss[i], &room, 1);
   }
   const char *other = "other";
   a->vt->add_all(a, &ss[3], &other, 1);
   a->vt->add_all(a, &ss[0], &other, 1); /* in both rooms: still once */
 
-  cJSON *args = cJSON_Parse("[\"ev\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]");
+  const char *json = "[\"ev\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]";
   yolk_sio_bin_t bins[2] = {{"\x01\x02", 2}, {"", 0}};
-  yolk_sio_encoded_t e;
-  yolk__sio_encode_event(&e, "/", args, bins, 2);
+  yolk_sio_args_t args = {json, strlen(json), bins, 2};
+  yolk_sio_packet_t e;
+  yolk__sio_packet_build(&e, YOLK_SIO_PKT_EVENT, "/", -1, &args);
   CHECK_EQ_INT(e.nmsgs, 3);
   CHECK_EQ_INT(e.type, YOLK_SIO_PKT_BINARY_EVENT);
   CHECK(!e.msgs[0]->binary && e.msgs[1]->binary && e.msgs[2]->binary);
@@ -85,44 +114,35 @@ static void test_broadcast_shares_messages(void) {
 
   const char *both[] = {"r", "other"};
   a->vt->broadcast(a, &e, &(yolk_sio_target_t){both, 2, &(const char *){"s-none"}, 1, 0});
-  for (int i = 0; i < 4; i++) {
-    yolk_sio_queued_t *q = ss[i].queue_head;
-    CHECK(q != NULL && q->next == NULL && q->nmsgs == 3);
-    if (q)
-      for (size_t k = 0; k < 3; k++) CHECK(q->msgs[k] == e.msgs[k]);
-  }
+  /* each socket queued one entry holding the very same messages */
+  for (int i = 0; i < 4; i++) CHECK_EQ_INT(queued(&ss[i]), 1);
   for (size_t k = 0; k < 3; k++) CHECK_EQ_INT(e.msgs[k]->refs, 1 + 4);
 
   /* volatile: a pending socket is not writable, nothing is queued */
   a->vt->broadcast(a, &e, &(yolk_sio_target_t){NULL, 0, NULL, 0, YOLK_SIO_VOLATILE});
-  for (int i = 0; i < 4; i++) CHECK(ss[i].queue_head && ss[i].queue_head->next == NULL);
+  for (int i = 0; i < 4; i++) CHECK_EQ_INT(queued(&ss[i]), 1);
   CHECK_EQ_INT(e.msgs[0]->refs, 5);
 
   /* a refused or closed socket gets nothing */
   ss[1].state = YOLK_SIO_SOCKET_REFUSED;
   ss[2].state = YOLK_SIO_SOCKET_CLOSED;
   a->vt->broadcast(a, &e, &(yolk_sio_target_t){&room, 1, NULL, 0, 0});
-  CHECK(ss[0].queue_head->next != NULL && ss[3].queue_head->next != NULL);
-  CHECK(ss[1].queue_head->next == NULL && ss[2].queue_head->next == NULL);
+  CHECK(queued(&ss[0]) == 2 && queued(&ss[3]) == 2);
+  CHECK(queued(&ss[1]) == 1 && queued(&ss[2]) == 1);
   CHECK_EQ_INT(e.msgs[0]->refs, 7);
 
   for (int i = 0; i < 4; i++) {
-    for (yolk_sio_queued_t *q = ss[i].queue_head, *next; q; q = next) {
-      next = q->next;
-      for (size_t k = 0; k < q->nmsgs; k++) yolk_eio_msg_unref(q->msgs[k]);
-      free(q);
-    }
+    yolk__sio_socket_queue_drop(&ss[i], 0);
     a->vt->del_all(a, &ss[i]);
   }
   CHECK_EQ_INT(e.msgs[0]->refs, 1);
-  yolk__sio_encoded_release(&e);
-  cJSON_Delete(args);
+  yolk__sio_packet_release(&e);
   a->vt->destroy(a);
 }
 
 int main(void) {
   test_broadcast_shares_messages();
-  yolk_sio_adapter_t *a = yolk__adapter_memory_new(NULL, NULL);
+  yolk_sio_adapter_t *a = yolk_sio_memory_adapter_new(NULL);
   CHECK(a && a->vt && strcmp(a->vt->name, "memory") == 0);
 
   /* every socket in its own room ("s0".."s5"), like Socket.IO does */
@@ -141,10 +161,10 @@ int main(void) {
   a->vt->add_all(a, &socks[3], rb, 1); /* twice: still once */
   a->vt->add_all(a, &socks[4], &green, 1);
 
-  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "red"), 3);
-  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "blue"), 2);
-  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "nope"), 0);
-  CHECK_EQ_INT(yolk__adapter_memory_room_count(a), NSOCK + 3);
+  CHECK_EQ_INT(room_size(a, "red"), 3);
+  CHECK_EQ_INT(room_size(a, "blue"), 2);
+  CHECK_EQ_INT(room_size(a, "nope"), 0);
+  CHECK_EQ_INT(room_count(a), NSOCK + 3);
   CHECK(socket_in(a, &socks[2], "red") && socket_in(a, &socks[2], "blue") && socket_in(a, &socks[2], "s2"));
   CHECK(!socket_in(a, &socks[2], "green"));
 
@@ -176,8 +196,8 @@ int main(void) {
 
   /* leaving: the room disappears with its last socket */
   a->vt->del(a, &socks[4], "green");
-  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "green"), 0);
-  CHECK_EQ_INT(yolk__adapter_memory_room_count(a), NSOCK + 2);
+  CHECK_EQ_INT(room_size(a, "green"), 0);
+  CHECK_EQ_INT(room_count(a), NSOCK + 2);
   CHECK_EQ_INT(match(a, &green, 1, NULL, 0), 0);
   a->vt->del(a, &socks[4], "green");   /* not in it: no-op */
   a->vt->del(a, &socks[4], "missing"); /* unknown room: no-op */
@@ -198,13 +218,13 @@ int main(void) {
   a->vt->del_all(a, &socks[2]);
   CHECK_EQ_INT(match(a, NULL, 0, NULL, 0), 0x3b);
   CHECK_EQ_INT(match(a, red_blue, 2, NULL, 0), 0x0b);
-  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "s2"), 0);
+  CHECK_EQ_INT(room_size(a, "s2"), 0);
   CHECK(!socket_in(a, &socks[2], "red"));
   a->vt->del_all(a, &socks[2]); /* twice: no-op */
 
   /* everyone leaves: no room is left behind */
   for (int i = 0; i < NSOCK; i++) a->vt->del_all(a, &socks[i]);
-  CHECK_EQ_INT(yolk__adapter_memory_room_count(a), 0);
+  CHECK_EQ_INT(room_count(a), 0);
   CHECK_EQ_INT(match(a, NULL, 0, NULL, 0), 0);
 
   /* many sockets and rooms: growth and backward-shift deletion keep sets exact */
@@ -216,16 +236,16 @@ int main(void) {
     const char *r[] = {name, "all"};
     a->vt->add_all(a, &big[i], r, 2);
   }
-  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "all"), BIG);
+  CHECK_EQ_INT(room_size(a, "all"), BIG);
   for (int i = 0; i < BIG; i += 2) a->vt->del(a, &big[i], "all");
-  CHECK_EQ_INT(yolk__adapter_memory_room_size(a, "all"), BIG / 2);
+  CHECK_EQ_INT(room_size(a, "all"), BIG / 2);
   yolk_sio_target_t t = {(const char *[]){"all"}, 1, (const char *[]){"room-3"}, 1, 0};
   size_t expect = 0;
   for (int i = 1; i < BIG; i += 2)
     if (i % 7 != 3) expect++;
-  CHECK_EQ_INT(yolk__adapter_memory_each(a, &t, count_hit_big_noop, NULL), expect);
+  CHECK_EQ_INT(yolk_sio_memory_adapter_each(a, &t, count_hit_big_noop, NULL), expect);
   for (int i = 0; i < BIG; i++) a->vt->del_all(a, &big[i]);
-  CHECK_EQ_INT(yolk__adapter_memory_room_count(a), 0);
+  CHECK_EQ_INT(room_count(a), 0);
   free(big);
 
   /* destroy with members still inside frees everything (ASan checks) */

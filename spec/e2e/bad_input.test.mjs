@@ -479,8 +479,8 @@ test('Socket.IO: malformed packets close that connection, WARN naming the proble
     ['4599999999-["x",{"_placeholder":true,"num":0}]', 'too many attachments'],
     ['451-["x",{"_placeholder":true,"num":5}]', 'placeholder'], // checked once the binary arrives
     ['42["x",{"_placeholder":true,"num":0}]', 'placeholder'], // placeholder without attachments
-    ['42' + '['.repeat(100000), 'not valid JSON'],
-    ['42' + '{"a":'.repeat(50000), 'not valid JSON'],
+    ['42["x",' + '['.repeat(100000), 'nested too deeply'],
+    ['42["x",' + '{"a":'.repeat(50000), 'nested too deeply'],
     ['42/nowhere,["x"]', 'not joined'],
     ['42/custom,["x"]', 'not joined'],
   ];

@@ -30,7 +30,18 @@ check(core.json_encode({ 1, -5, 2 ^ 40, 1.5 }) == '[1,-5,1099511627776,1.5]', 'n
 check(core.json_encode(core.array {}) == '[]' and core.json_encode({}) == '{}', 'empty tables')
 local ok, err = core.json_decode('{')
 check(ok == nil and type(err) == 'string', 'decode error is nil, err')
-check(select(2, core.json_decode('[1] x')) == 'invalid JSON at position 4', 'trailing garbage: where it stops')
+check(select(2, core.json_decode('[1] x')) == 'invalid JSON at position 4 (unexpected data after the value)',
+  'trailing garbage: where it stops')
+-- objects keep their key order; keys added in Lua come after
+local o = core.json_decode('{"t":1,"s":0,"n":5,"p":"x"}')
+check(core.json_encode(o) == '{"t":1,"s":0,"n":5,"p":"x"}', 'key order kept')
+o.z = true
+o.s = nil
+check(core.json_encode(o) == '{"t":1,"n":5,"p":"x","z":true}', 'removed keys gone, added ones last')
+check(core.json_encode(core.json_decode('{"a":1,"b":2,"a":3}')) == '{"a":3,"b":2}', 'a repeated key: last value, first place')
+check(core.is_object(o) and not core.is_array(o), 'an ordered object is an object')
+local ks = core.json_keys(core.json_decode('{"b":1,"a":2}'))
+check(ks[1] == 'b' and ks[2] == 'a' and #ks == 2, 'json_keys')
 -- a lone surrogate (a string cut inside an emoji) is read as U+FFFD, as JSON.parse does
 check(core.json_decode('"a\\ud83d"') == 'a\239\191\189', 'lone surrogate escape')
 check(core.json_decode('"\\ud83d\\ude00"') == '\240\159\152\128', 'surrogate pair')
@@ -78,8 +89,9 @@ check(sio:of('/chat') == nsp and nsp:name() == '/chat', 'of() returns the same n
 check(not pcall(sio.of, sio, 'chat'), 'namespace names start with /')
 check(not pcall(s1.socketio, core.server(), { transports = { 'carrier-pigeon' } }), 'unknown transport raises')
 check(nsp:socket('nope') == nil, 'nsp:socket(unknown) is nil')
-check(nsp:broadcast(nil, { 'ev', 1, n = 2 }) == true, 'broadcast to nobody')
-check(not pcall(nsp.broadcast, nsp, nil, { 'ev', print }), 'broadcast of a function raises')
+check(nsp:broadcast(nil, 'ev', 1) == true, 'broadcast to nobody')
+check(not pcall(nsp.broadcast, nsp, nil, 'ev', print), 'broadcast of a function raises')
+check(nsp:broadcast(nil, 'connect') == false, 'a reserved event name is refused')
 local fetched
 nsp:fetch_sockets({ rooms = { 'r' } }, function(err, list) fetched = { err = err, n = #list } end)
 s1:close()

@@ -29,6 +29,8 @@ end
 local Sock = {}
 Sock.__index = Sock
 
+local function pack(...) return { n = select('#', ...), ... } end
+
 function F.sock(nsp, id, handshake)
   return setmetatable({ _nsp = nsp, _id = id, _rooms = { id }, _closed = false, calls = {},
     _handshake = handshake or { query = {}, auth = {}, headers = {} }, acks = {} }, Sock)
@@ -37,25 +39,37 @@ end
 function Sock:record(...) self.calls[#self.calls + 1] = { ... } end
 function Sock:id() return self._id end
 function Sock:nsp() return self._nsp end
+function Sock:object() return self._nsp.objs[self._id] end
 function Sock:protocol() return 5 end
 function Sock:connected() return self._admitted and not self._closed end
+function Sock:admitted() return self._admitted end
+function Sock:alive() return not self._gone end
 function Sock:handshake() return self._handshake end
 function Sock:admit() self._admitted = true; self:record('admit') end
-function Sock:refuse(err) self._closed = true; self:record('refuse', err) end
-function Sock:emit(args, opts)
+function Sock:refuse(message, data) self._closed = true; self:record('refuse', { message = message, data = data }) end
+-- recorded as { 'emit', { ev, args..., n }, { volatile, timeout, ack } }
+function Sock:emit(flags, timeout, ack, ...)
   if self._closed then return false end
-  self:record('emit', args, opts)
-  if opts and opts.ack then self.acks[#self.acks + 1] = opts.ack end
+  self:record('emit', pack(...), { volatile = flags == 1 or nil, timeout = timeout, ack = ack })
+  if ack then self.acks[#self.acks + 1] = ack end
   return true
 end
-function Sock:ack(id, args) self:record('ack', id, args) end
-function Sock:join(room) self._rooms[#self._rooms + 1] = room; self:record('join', room) end
-function Sock:leave(room)
-  for i, r in ipairs(self._rooms) do if r == room then table.remove(self._rooms, i) break end end
-  self:record('leave', room)
+function Sock:ack(id, ...) self:record('ack', id, pack(...)) end
+function Sock:join(rooms)
+  for _, room in ipairs(type(rooms) == 'table' and rooms or { rooms }) do
+    self._rooms[#self._rooms + 1] = room
+    self:record('join', room)
+  end
+end
+function Sock:leave(rooms)
+  for _, room in ipairs(type(rooms) == 'table' and rooms or { rooms }) do
+    for i, r in ipairs(self._rooms) do if r == room then table.remove(self._rooms, i) break end end
+    self:record('leave', room)
+  end
 end
 function Sock:rooms() return self._rooms end
 function Sock:disconnect(close) self:record('disconnect', close) end
+function Sock:broadcast(target, ...) self:record('broadcast', target, pack(...)) end
 
 -- Names of the calls, for order checks: { 'admit', 'emit:auth', ... }
 function Sock:names()
@@ -72,7 +86,12 @@ local Nsp = {}
 Nsp.__index = Nsp
 function Nsp:name() return self._name end
 function Nsp:set_handler(h) self.handler = h end
-function Nsp:broadcast(target, args) self.calls[#self.calls + 1] = { 'broadcast', target, args } end
+function Nsp:on_server_event(fn) self.server_event = fn end
+function Nsp:broadcast(target, ...) self.calls[#self.calls + 1] = { 'broadcast', target, pack(...) } end
+function Nsp:socket(id)
+  local s = self.socks[id]
+  if s and not s._closed then return self.objs[id] end
+end
 function Nsp:fetch_sockets(target, cb)
   self.calls[#self.calls + 1] = { 'fetch_sockets', target }
   local list = {}
@@ -89,24 +108,28 @@ end
 function Nsp:sockets_join(target, rooms) self.calls[#self.calls + 1] = { 'sockets_join', target, rooms } end
 function Nsp:sockets_leave(target, rooms) self.calls[#self.calls + 1] = { 'sockets_leave', target, rooms } end
 function Nsp:disconnect_sockets(target, close) self.calls[#self.calls + 1] = { 'disconnect_sockets', target, close } end
-function Nsp:server_side_emit(args) self.calls[#self.calls + 1] = { 'server_side_emit', args } end
+function Nsp:server_side_emit(...) self.calls[#self.calls + 1] = { 'server_side_emit', pack(...) } end
 
 -- Simulate the C side: a client connects / sends / leaves.
 function Nsp:connect(id, handshake)
   local s = F.sock(self, id, handshake)
   self.socks[id] = s
-  self.handler.connect(s)
+  self.objs[id] = self.handler.connect(s) or s
   return s
 end
 function Nsp:send(s, args, ack_id)
-  args.n = args.n or #args
-  self.handler.event(s, args, ack_id)
+  local n = args.n or #args
+  local rest = { n = n - 1 }
+  for i = 2, n do rest[i - 1] = args[i] end
+  self.handler.event(self.objs[s._id], args[1], rest, ack_id)
 end
 function Nsp:close(s, reason)
-  if s._closed then return end
-  if self.handler.disconnecting then self.handler.disconnecting(s, reason) end
+  if s._closed and s._gone then return end
+  local obj = self.objs[s._id]
+  if s._admitted and self.handler.disconnecting then self.handler.disconnecting(obj, reason) end
   s._closed = true
-  self.handler.close(s, reason)
+  self.handler.close(obj, reason)
+  s._gone = true
 end
 
 function F.sio(clock)
@@ -114,7 +137,7 @@ function F.sio(clock)
   function sio:of(name)
     local n = self.nsps[name]
     if not n then
-      n = setmetatable({ _name = name, calls = {}, socks = {}, clock = clock }, Nsp)
+      n = setmetatable({ _name = name, calls = {}, socks = {}, objs = {}, clock = clock }, Nsp)
       self.nsps[name] = n
     end
     return n

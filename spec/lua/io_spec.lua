@@ -161,7 +161,7 @@ describe('namespace API', function()
   it('to/except/broadcast build the right targets', function()
     local t = setup()
     local s = t.nsp:connect('n1')
-    local sock = t.rt:state('/').all['n1']
+    local sock = t.nsp.objs['n1']
     sock:to('room1'):emit('a', 1)
     sock.broadcast:emit('b')
     sock:except('r2'):emit('c')
@@ -179,7 +179,7 @@ describe('namespace API', function()
     local t = setup()
     local a = t.nsp:connect('c1')
     local b = t.nsp:connect('c2')
-    local sa = t.rt:state('/').all['c1']
+    local sa = t.nsp.objs['c1']
     sa:join('r')
     local ids
     scheduler.spawn(function() ids = t.app.io:of('/').adapter:clients({ 'r' }) end)
@@ -198,10 +198,10 @@ describe('namespace API', function()
   it('join takes a string or a list; sockets are listed once admitted', function()
     local t = setup()
     t.nsp:connect('j1')
-    local st = t.rt:state('/')
-    st.all.j1:join({ 'a', 'b' })
-    st.all.j1:join('c')
-    eq(st.all.j1.rooms, { 'j1', 'a', 'b', 'c' })
+    local j1 = t.nsp.objs.j1
+    j1:join({ 'a', 'b' })
+    j1:join('c')
+    eq(j1.rooms, { 'j1', 'a', 'b', 'c' })
     ok(t.app.io:of('/').sockets.j1)
   end)
 
