@@ -203,7 +203,7 @@ async function echo(count, k) {
       const payload = { seq, s: 'ping' };
       const t0 = performance.now();
       const check = j === 0;
-      const res = await c.emitWithAck(`["echo",${JSON.stringify(payload)}]`, check);
+      const res = await c.emitWithAck(`["echo-ack",${JSON.stringify(payload)}]`, check);
       lat[seq] = performance.now() - t0;
       if (check) {
         let got;
