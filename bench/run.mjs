@@ -1,7 +1,7 @@
 // yolk vs Node socket.io benchmark. `make bench` builds the release binary and runs this.
 //
 //   node bench/run.mjs [--phases echo8,echo1,ack,bcast,churn,idle,idlemax,polling,connect]
-//                      [--servers yolk,node] [--yolk PATH] [--out FILE] [--pin 1]
+//                      [--servers yolk,node] [--yolk PATH] [--out FILE] [--pin 1] [--repeat N]
 //                      [--profile MEASUREMENT] [--luaprof FILE] [--mallocs 1]
 //                      [phase options: see `defaults` below, e.g. --echoK 200 --clients 500]
 //
@@ -49,6 +49,7 @@ const defaults = {
   phases: DEFAULT_PHASES,
   servers: 'yolk,node', yolk: '', out: path.join(here, 'results', 'latest.json'), timeout: 60,
   pin: 1, serverCpus: '0', clientCpus: '1',
+  repeat: 1,         // runs of each phase (fresh servers each time); the table shows medians
   procs: 2,          // client processes for every phase but idlemax and connect
   // echo8 / echo1 / ack
   echoClients: 100, echoWindow: 8, echoK: 500, echo1K: 300, ackK: 300,
@@ -59,7 +60,7 @@ const defaults = {
   // idle / idlemax
   idleClients: 10000, maxClients: 19800, maxProcs: 4, maxMode: 'mw',
   // polling: clients (each also has a WebSocket twin), sequential echoes per client
-  pollClients: 100, pollK: 100,
+  pollClients: 100, pollK: 200,
   // connect: sequential socket.io-client connections per transport setting
   connectN: 200,
   profile: '', // a measurement name: record yolk with perf during it
@@ -718,6 +719,23 @@ function table(res) {
   return [line(head), `|${w.map((x, i) => (i === 0 ? ':' : '') + '-'.repeat(x + 1) + (i === 0 ? '' : ':')).join('|')}|`, ...lines.map(line)].join('\n');
 }
 
+// The median of several results of one phase, number by number (--repeat): each figure of the
+// table is then the median of its own runs.
+function median(list) {
+  if (list.length === 1) return list[0];
+  const first = list[0];
+  if (typeof first === 'number') {
+    const v = list.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  }
+  if (first && typeof first === 'object' && !Array.isArray(first)) {
+    const out = {};
+    for (const k of Object.keys(first)) out[k] = median(list.map((x) => x?.[k]));
+    return out;
+  }
+  return first;
+}
+
 function gitHead() {
   const r = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: root, encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : 'unknown';
@@ -758,24 +776,34 @@ async function main() {
   const res = Object.fromEntries(servers.map((s) => [s, {}]));
   const errors = [];
   const t0 = Date.now();
+  const runs = Object.fromEntries(servers.map((s) => [s, {}])); // with --repeat: every run
   for (const phase of opt.phaseList) {
-    for (const s of servers) {
-      const p0 = Date.now();
-      process.stderr.write(`${phase} (${s}):\n`);
-      try {
-        res[s][phase] = await phases[phase](s);
-      } catch (e) {
-        res[s][phase] = { error: String(e.message || e) };
-        errors.push(`${phase} (${s}): ${e.stack || e}`);
-        process.stderr.write(`  FAILED: ${String(e.message || e).split('\n')[0]}\n`);
+    for (let rep = 0; rep < opt.repeat; rep++) {
+      for (const s of servers) {
+        const p0 = Date.now();
+        process.stderr.write(`${phase} (${s}${opt.repeat > 1 ? `, run ${rep + 1} of ${opt.repeat}` : ''}):\n`);
+        let r;
+        try {
+          r = await phases[phase](s);
+          r.loadavg = os.loadavg()[0];
+        } catch (e) {
+          r = { error: String(e.message || e) };
+          errors.push(`${phase} (${s}): ${e.stack || e}`);
+          process.stderr.write(`  FAILED: ${String(e.message || e).split('\n')[0]}\n`);
+        }
+        (runs[s][phase] ||= []).push(r);
+        process.stderr.write(`  (${((Date.now() - p0) / 1000).toFixed(1)} s)\n`);
       }
-      process.stderr.write(`  (${((Date.now() - p0) / 1000).toFixed(1)} s)\n`);
+    }
+    for (const s of servers) {
+      const ok = runs[s][phase].filter((r) => !r.error);
+      res[s][phase] = ok.length ? median(ok) : runs[s][phase][0];
     }
   }
   info.seconds = (Date.now() - t0) / 1000;
   console.log(table(res));
   mkdirSync(path.dirname(opt.out), { recursive: true });
-  writeFileSync(opt.out, JSON.stringify({ info, results: res }, null, 2) + '\n');
+  writeFileSync(opt.out, JSON.stringify({ info, results: res, ...(opt.repeat > 1 ? { runs } : {}) }, null, 2) + '\n');
   process.stderr.write(`results written to ${path.relative(process.cwd(), opt.out)} (${info.seconds.toFixed(0)} s)\n`);
   if (errors.length) {
     process.stderr.write(`\n${errors.length} phase(s) failed:\n${errors.join('\n\n')}\n`);
