@@ -95,7 +95,14 @@ class WsClient {
         onread: { buffer: readBuffer, callback: (n, buf) => { this.data(buf.subarray(0, n)); } },
       });
       this.sock = sock;
-      this.onConnected = resolve;
+      // A server out of descriptors may leave a connection in its listen backlog forever.
+      const timer = setTimeout(() => {
+        if (!this.onConnected) return;
+        this.onConnected = null;
+        this.destroy();
+        reject(new Error(`client ${this.index}: no CONNECT within 10 s`));
+      }, 10000);
+      this.onConnected = () => { clearTimeout(timer); resolve(); };
       sock.on('connect', () => {
         sock.write('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n' +
           `Host: 127.0.0.1:${port}\r\n` +
@@ -103,12 +110,12 @@ class WsClient {
           'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
       });
       sock.on('error', (e) => {
-        if (this.onConnected) { this.onConnected = null; reject(e); return; }
+        if (this.onConnected) { clearTimeout(timer); this.onConnected = null; reject(e); return; }
         if (!this.closing) fail(`client ${this.index}: ${e.message}`);
       });
       sock.on('close', () => {
         if (this.onClosed) { const r = this.onClosed; this.onClosed = null; r(); return; }
-        if (this.onConnected) { this.onConnected = null; reject(new Error(`client ${this.index}: connection closed before CONNECT`)); return; }
+        if (this.onConnected) { clearTimeout(timer); this.onConnected = null; reject(new Error(`client ${this.index}: connection closed before CONNECT`)); return; }
         if (!this.closing) fail(`client ${this.index}: connection closed by server`);
       });
     });
