@@ -21,7 +21,7 @@ test: deps
 	./.ci/test
 
 # Release build in build-release/, then yolk vs Node socket.io (see bench/README.md); options
-# go in BENCH_ARGS, e.g. make bench BENCH_ARGS='--clients 200'.
+# go in BENCH_ARGS, e.g. make bench BENCH_ARGS='--phases echo1,ack'.
 bench:
 	YOLK_BROWSER_TESTS=0 ./.ci/deps
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -1,33 +1,39 @@
 // yolk vs Node socket.io benchmark. `make bench` builds the release binary and runs this.
 //
-//   node bench/run.mjs [--clients N] [--messages M] [--concurrency C] [--requests K]
-//                      [--procs P] [--window W] [--servers yolk,node] [--yolk PATH] [--out FILE]
-//                      [--profile bcast|room|single|echo] [--luaprof FILE] [--mallocs 1]
+//   node bench/run.mjs [--phases echo8,echo1,ack,bcast,churn,idle,idlemax,polling,connect]
+//                      [--servers yolk,node] [--yolk PATH] [--out FILE] [--pin 1] [--repeat N]
+//                      [--profile MEASUREMENT] [--luaprof FILE] [--mallocs 1]
+//                      [phase options: see `defaults` below, e.g. --echoK 200 --clients 500]
 //
-// Each server in turn is started on a free 127.0.0.1 port with the same app (bench/app for
-// yolk, bench/node_server.mjs for socket.io 4), then P client processes (bench/client.mjs)
-// open N WebSocket clients, each joins room "bench", and we measure:
-//   1. broadcast: one client emits M `bcast` packets, the server emits each to all N sockets
-//      of '/' (io.emit / app.io:of('/'):emit); deliveries/s = N*M / (first send .. last receipt).
-//      Also `bcastRoom` (to the room "bench", which everyone joined), and `bcast` with one packet
-//      in flight (M/4 packets): no batching across packets.
-//   2. echo: C clients each do K sequential emits with ack; requests/s, p50/p99 latency.
-//   3. memory: server RSS before clients, after N clients, and peak (VmHWM) at the end.
-// Server CPU time (utime+stime from /proc) per phase is reported too: on a small shared machine
-// the clients compete with the server for cores, and CPU per delivery/request is the figure
-// least disturbed by that. Client CPU is printed so a saturated client side would be visible.
-// Both servers get the same clients: bench/client.mjs speaks WebSocket/Engine.IO/Socket.IO v4
-// over raw TCP (no socket.io-client), so a delivery costs the client little and the servers are
-// what is measured; it still checks the first broadcast and echo ack of every phase.
-// Every process started here is killed on exit. Results: table on stdout, JSON in bench/results/.
+// Every phase runs on a fresh server, for yolk and then for Node (so a phase can be rerun alone
+// and gets the same server state as in a full run, and both servers see the same machine load):
+// the server is started on a free 127.0.0.1 port with the same app (bench/app for yolk,
+// bench/node_server.mjs for socket.io 4), pinned to one core (taskset, --serverCpus, default 0),
+// and the load comes from client processes (bench/client.mjs) pinned to the other (--clientCpus,
+// default 1); this script pins itself there too. Phases (what each does: bench/README.md):
+//   echo8    `echo` (the controller emits `echo` back), 100 clients x 8 in flight
+//   echo1    the same with 1 in flight: latency
+//   ack      `echo-ack` (the controller acks), 100 clients x 1 in flight
+//   bcast    1000 clients; `bcast` to all (16 in flight), `bcastRoom`, one at a time; RSS
+//   churn    connect + CONNECT + DISCONNECT + close on '/' with the demo-style middleware
+//   idle     RSS per idle connection at 10,000 connections, '/' without and with the middleware
+//   idlemax  19,800 connections in one server (the descriptor limit here is 20,000)
+//   polling  HTTP long-polling echo vs WebSocket echo, same server, 1 in flight
+//   connect  socket.io-client v4: io() .. 'connect', 200 sequential, websocket / polling / default
+// Server CPU is read from /proc/<pid>/stat (utime and stime, all threads) before and after each
+// measurement and reported per operation, user and system apart. Client CPU is read too, so a
+// saturated load generator would show. Every process started here is killed on exit.
+// Results: one markdown table on stdout, JSON in bench/results/latest.json.
 //
-// Diagnosis (yolk only): --profile PHASE records a perf profile of that phase (BENCH_CALLGRAPH=dwarf
-// for C call stacks, BENCH_PERF_EVENT=... to sample another event); --luaprof FILE runs LuaJIT's
-// profiler in the server; --mallocs 1 counts libc allocations per phase (BENCH_COUNT_EVENTS=...
-// counts other perf events instead, e.g. syscalls:sys_enter_writev); YOLK_BENCH_GCPAUSE=N sets
-// the Lua GC pause. None of these is on in a normal run.
-import { spawn, spawnSync, fork } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+// Diagnosis (yolk only): --profile MEASUREMENT records a perf profile of that measurement (names:
+// echo8 echo1 ack bcast room single churn pollws polling connect-ws connect-polling
+// connect-default; BENCH_CALLGRAPH=dwarf for C call stacks, BENCH_PERF_EVENT=... to sample another
+// event); --luaprof FILE runs LuaJIT's profiler in the server (FILE.<phase> when several servers
+// run); --mallocs 1 counts libc allocations per measurement (BENCH_COUNT_EVENTS=... counts other
+// perf events instead, e.g. syscalls:sys_enter_writev); YOLK_BENCH_GCPAUSE=N sets the Lua GC
+// pause. None of these is on in a normal run.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,22 +42,46 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 
+const ALL_PHASES = ['echo8', 'echo1', 'ack', 'bcast', 'churn', 'idle', 'idlemax', 'polling', 'connect'];
+const DEFAULT_PHASES = ALL_PHASES.join(',');
+
+const defaults = {
+  phases: DEFAULT_PHASES,
+  servers: 'yolk,node', yolk: '', out: path.join(here, 'results', 'latest.json'), timeout: 60,
+  pin: 1, serverCpus: '0', clientCpus: '1',
+  repeat: 1,         // runs of each phase (fresh servers each time); the table shows medians
+  procs: 2,          // client processes for every phase but idlemax and connect
+  // echo8 / echo1 / ack
+  echoClients: 100, echoWindow: 8, echoK: 500, echo1K: 300, ackK: 300,
+  // bcast: clients, broadcast packets per measurement, packets in flight
+  clients: 1000, messages: 1000, window: 16,
+  // churn: cycles, connections in progress per client process
+  churnCycles: 3000, churnParallel: 16,
+  // idle / idlemax
+  idleClients: 10000, maxClients: 19800, maxProcs: 4, maxMode: 'mw',
+  // polling: clients (each also has a WebSocket twin), sequential echoes per client
+  pollClients: 100, pollK: 200,
+  // connect: sequential socket.io-client connections per transport setting
+  connectN: 200,
+  profile: '', // a measurement name: record yolk with perf during it
+  luaprof: '', // a file: yolk runs LuaJIT's profiler (bench/app/app.lua) and writes its report there
+  mallocs: 0,  // 1: count yolk's malloc/calloc/realloc calls per measurement with perf uprobes
+};
+
 function args() {
-  const o = {
-    clients: 1000, messages: 1000, concurrency: 50, requests: 400, procs: 2, window: 64,
-    servers: 'yolk,node', yolk: '', out: path.join(here, 'results', 'latest.json'), timeout: 60,
-    profile: '', // a phase name (bcast, room, single, echo): record yolk with perf during it
-    luaprof: '', // a file: yolk runs LuaJIT's profiler (bench/app/app.lua) and writes its report there
-    mallocs: 0, // 1: count yolk's malloc/calloc/realloc calls per phase with perf uprobes (slows it down)
-  };
+  const o = { ...defaults };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const k = a[i].replace(/^--/, '');
-    if (!(k in o)) { console.error(`unknown option ${a[i]}`); process.exit(2); }
+    if (!(k in o) || i + 1 >= a.length) { console.error(`unknown option or missing value: ${a[i]} (options: ${Object.keys(o).join(' ')})`); process.exit(2); }
     o[k] = typeof o[k] === 'number' ? Number(a[++i]) : a[++i];
   }
   if (!o.yolk) {
     o.yolk = ['build-release/yolk', 'build/yolk'].map((p) => path.join(root, p)).find((p) => existsSync(p));
+  }
+  o.phaseList = o.phases.split(',').filter(Boolean);
+  for (const p of o.phaseList) {
+    if (!ALL_PHASES.includes(p)) { console.error(`unknown phase ${p} (phases: ${ALL_PHASES.join(',')})`); process.exit(2); }
   }
   return o;
 }
@@ -91,35 +121,88 @@ async function waitListening(port, proc, log) {
 function procStatus(pid) {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number((s.match(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm')) || [])[1] || 0);
-  return { rssKB: kb('VmRSS'), hwmKB: kb('VmHWM') };
+  return { rssKB: kb('VmRSS'), hwmKB: kb('VmHWM'), threads: Number((s.match(/^Threads:\s+(\d+)/m) || [])[1] || 0) };
 }
 
-const TICK = 100; // USER_HZ on Linux
-function cpuSec(pid) {
+function fdCount(pid) {
+  try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return -1; }
+}
+
+// utime and stime of every thread of the process, in seconds (USER_HZ = 100 on Linux: 10 ms steps,
+// hence measurements of a second or more of server CPU).
+const TICK = 100;
+function cpuOf(pid) {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime
-  } catch { return 0; }
+    return { user: Number(f[11]) / TICK, sys: Number(f[12]) / TICK };
+  } catch { return { user: 0, sys: 0 }; }
+}
+function cpuSince(pid, c0) {
+  const c = cpuOf(pid);
+  const user = c.user - c0.user; const sys = c.sys - c0.sys;
+  return { user, sys, total: user + sys };
 }
 
-function startServer(name, port) {
-  const cmd = name === 'yolk'
-    ? [opt.yolk, ['start', '--baseDir', path.join(here, 'app'), '--port', String(port), '--env', 'prod']]
-    : [process.execPath, [path.join(here, 'node_server.mjs'), String(port)]];
-  const env = { ...process.env };
-  if (name === 'yolk' && opt.luaprof) env.YOLK_BENCH_LUAPROF = path.resolve(opt.luaprof);
-  const proc = spawn(cmd[0], cmd[1], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+// Time the server's cores spent running anything (user, nice, system, irq, softirq, steal), from
+// /proc/stat, in seconds: minus the server's own CPU time, what other processes (and the kernel's
+// interrupt work) took from the server's core during a measurement. A busy machine shows there.
+function cpuList(spec) {
+  const out = [];
+  for (const part of String(spec).split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    for (let i = a; i <= (Number.isNaN(b) || b === undefined ? a : b); i++) out.push(i);
+  }
+  return out;
+}
+function coreBusy(cpus) {
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  let busy = 0;
+  for (const c of cpus) {
+    const l = lines.find((x) => x.startsWith(`cpu${c} `));
+    if (!l) continue;
+    const f = l.trim().split(/\s+/).slice(1).map(Number);
+    busy += f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+  }
+  return busy / TICK;
+}
+
+function shell(cmd) {
+  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+const nofile = { soft: Number(shell('ulimit -Sn')) || 0, hard: shell('ulimit -Hn') };
+nofile.hardN = nofile.hard === 'unlimited' ? Infinity : Number(nofile.hard) || 0;
+
+// The command line of a pinned process (taskset), with its descriptor limit raised to the hard
+// limit when it needs more than the soft one (prlimit).
+function pinned(cpus, cmd, argv, fds = 0) {
+  let c = [cmd, argv];
+  if (opt.pin) c = ['taskset', ['-c', cpus, c[0], ...c[1]]];
+  if (fds > nofile.soft && nofile.hardN > nofile.soft) c = ['prlimit', [`--nofile=${nofile.hard}:${nofile.hard}`, c[0], ...c[1]]];
+  return c;
+}
+
+function startServer(name, port, mode, label) {
+  const [cmd, argv] = name === 'yolk'
+    ? pinned(opt.serverCpus, opt.yolk, ['start', '--baseDir', path.join(here, 'app'), '--port', String(port), '--env', 'prod'])
+    : pinned(opt.serverCpus, process.execPath, [path.join(here, 'node_server.mjs'), String(port), mode]);
+  const env = { ...process.env, YOLK_BENCH_MODE: mode };
+  if (name === 'yolk' && opt.luaprof) {
+    const one = opt.phaseList.length === 1 && opt.phaseList[0] !== 'idle';
+    env.YOLK_BENCH_LUAPROF = path.resolve(one ? opt.luaprof : `${opt.luaprof}.${label}`);
+  }
+  const proc = spawn(cmd, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(proc);
   const log = [];
   proc.stdout.on('data', (d) => log.push(String(d)));
   proc.stderr.on('data', (d) => log.push(String(d)));
   proc.on('exit', () => started.delete(proc));
-  return { proc, log };
+  return { proc, log, pid: proc.pid };
 }
 
 async function stopServer(s) {
-  if (s.proc.exitCode !== null) return;
+  if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
   const gone = new Promise((r) => s.proc.once('exit', r));
   s.proc.kill('SIGTERM');
   const t = setTimeout(() => s.proc.kill('SIGKILL'), 3000);
@@ -127,9 +210,10 @@ async function stopServer(s) {
   clearTimeout(t);
 }
 
-// A forked client process with request/response over IPC.
-function startWorker() {
-  const w = fork(path.join(here, 'client.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+// A client process (pinned to the load generator's cores) with request/response over IPC.
+function startWorker(fds = 0) {
+  const [cmd, argv] = pinned(opt.clientCpus, process.execPath, [path.join(here, 'client.mjs')], fds);
+  const w = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   started.add(w);
   w.on('exit', () => started.delete(w));
   w.waiters = [];
@@ -142,12 +226,12 @@ function startWorker() {
     const i = w.waiters.findIndex((x) => x.ev === m.ev);
     if (i >= 0) w.waiters.splice(i, 1)[0].resolve(m);
   });
-  w.wait = (ev) => new Promise((resolve, reject) => {
+  w.wait = (ev, timeoutSec = opt.timeout) => new Promise((resolve, reject) => {
     if (w.failed) return reject(new Error(w.failed));
-    const timer = setTimeout(() => reject(new Error(`timeout waiting for ${ev}`)), opt.timeout * 1000);
-    w.waiters.push({ ev, resolve: (m) => { clearTimeout(timer); resolve(m); }, reject });
+    const timer = setTimeout(() => reject(new Error(`timeout waiting for ${ev} from a client process`)), timeoutSec * 1000);
+    w.waiters.push({ ev, resolve: (m) => { clearTimeout(timer); resolve(m); }, reject: (e) => { clearTimeout(timer); reject(e); } });
   });
-  w.request = (msg, ev) => { const p = w.wait(ev); w.send(msg); return p; };
+  w.request = (msg, ev, timeoutSec) => { const p = w.wait(ev, timeoutSec); w.send(msg); return p; };
   return w;
 }
 
@@ -155,15 +239,27 @@ function split(total, parts) {
   return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 }
 
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+function latencies(arrays) {
+  const lat = arrays.flat().sort((a, b) => a - b);
+  if (!lat.length) return null;
+  return { n: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] };
+}
+
 const payload = { from: 'bench', text: 'the quick brown fox jumps over the lazy dog', n: 42 };
 
-// `perf record` attached to the yolk server while fn runs, when --profile names this phase.
-// Report with: perf report -i bench/results/yolk-<phase>.perf.data --no-children
-async function profiled(name, phase, srv, fn) {
-  if (name !== 'yolk' || opt.profile !== phase) return fn();
-  const out = path.join(here, 'results', `yolk-${phase}.perf.data`);
+// ---------------------------------------------------------------------------------------------
+// Diagnostics around a measurement (yolk only)
+
+// `perf record` attached to the yolk server while fn runs, when --profile names this measurement.
+// Report with: perf report -i bench/results/yolk-<name>.perf.data --no-children
+async function profiled(name, key, srv, fn) {
+  if (name !== 'yolk' || opt.profile !== key) return fn();
+  const out = path.join(here, 'results', `yolk-${key}.perf.data`);
   mkdirSync(path.dirname(out), { recursive: true });
-  const perf = spawn('perf', ['record', '-e', process.env.BENCH_PERF_EVENT || 'cpu-clock', ...(process.env.BENCH_PERF_EVENT ? [] : ['-F', '2000']), '--call-graph', process.env.BENCH_CALLGRAPH || 'fp', '-p', String(srv.proc.pid), '-o', out],
+  const perf = spawn('perf', ['record', '-e', process.env.BENCH_PERF_EVENT || 'cpu-clock', ...(process.env.BENCH_PERF_EVENT ? [] : ['-F', '2000']), '--call-graph', process.env.BENCH_CALLGRAPH || 'fp', '-p', String(srv.pid), '-o', out],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   started.add(perf);
   await sleep(300);
@@ -179,7 +275,7 @@ async function profiled(name, phase, srv, fn) {
 }
 
 // --mallocs 1: uprobes on libc's allocator (created here, deleted on exit) and `perf stat`
-// attached to yolk during each measured phase. A check of "no per-recipient allocation on
+// attached to yolk during each measurement. A check of "no per-recipient allocation on
 // broadcast": the count per delivery must stay far below 1. Timings of such a run are not
 // meaningful (every probed call traps), so it is a separate pass.
 const ALLOC_FNS = ['malloc', 'calloc', 'realloc'];
@@ -194,7 +290,6 @@ function setupAllocProbes() {
   });
 }
 async function countAllocs(pid, fn) {
-  // BENCH_COUNT_EVENTS: other perf events to count instead (printed raw), e.g. syscalls:sys_enter_writev
   const events = process.env.BENCH_COUNT_EVENTS || ALLOC_FNS.map((f) => `probe_libc:${f}`).join(',');
   const perf = spawn('perf', ['stat', '-x', ',', '-e', events, '-p', String(pid)],
     { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -209,165 +304,412 @@ async function countAllocs(pid, fn) {
   started.delete(perf);
   if (process.env.BENCH_COUNT_EVENTS) process.stderr.write(err);
   r.allocs = err.split('\n').reduce((n, l) => n + (/probe_libc:/.test(l) ? Number(l.split(',')[0]) || 0 : 0), 0);
+  r.allocsPerOp = r.allocs / r.ops;
   return r;
 }
-async function measured(name, phase, srv, fn) {
-  if (name === 'yolk' && opt.mallocs) {
-    const r = await countAllocs(srv.proc.pid, () => profiled(name, phase, srv, fn));
-    if (r.deliveries) { r.allocsPerDelivery = r.allocs / r.deliveries; r.allocsPerMessage = r.allocs * opt.clients / r.deliveries; }
-    if (r.requests) r.allocsPerRequest = r.allocs / r.requests;
-    return r;
-  }
-  return profiled(name, phase, srv, fn);
-}
 
-async function broadcast(srv, workers, event, m, window = opt.window) {
-  await Promise.all(workers.map((w) => w.request({ cmd: 'arm', expect: m, payload }, 'armed')));
-  const done = workers.map((w) => w.wait('bdone'));
-  const cpu0 = cpuSec(srv.proc.pid);
-  const wcpu0 = workers.map((w) => cpuSec(w.pid));
-  const { start } = await workers[0].request({ cmd: 'send', event, m, window, payload }, 'sent');
-  const ends = await Promise.all(done);
-  const end = Math.max(...ends.map((e) => e.at));
-  const cpu = cpuSec(srv.proc.pid) - cpu0;
-  const sec = (end - start) / 1000;
-  const deliveries = opt.clients * m;
-  const clientCpuSec = workers.map((w, i) => cpuSec(w.pid) - wcpu0[i]);
-  return {
-    deliveries, seconds: sec, perSec: deliveries / sec,
-    serverCpuSec: cpu, serverCpuNsPerDelivery: (cpu * 1e9) / deliveries,
-    serverBusy: cpu / sec, clientCpuSec, clientBusyMax: Math.max(...clientCpuSec) / sec,
+// One measurement: server and client CPU around run(), which resolves with
+// { ops, start, end (ms since epoch, from the clients), lat: [arrays of ms] }.
+async function measure(inst, key, run) {
+  const { name, srv, workers } = inst;
+  const body = async () => {
+    const cores = opt.pin ? cpuList(opt.serverCpus) : [];
+    const b0 = coreBusy(cores);
+    const c0 = cpuOf(srv.pid);
+    const w0 = workers.map((w) => cpuOf(w.pid));
+    const r = await run();
+    const cpu = cpuSince(srv.pid, c0);
+    const others = Math.max(0, coreBusy(cores) - b0 - cpu.total);
+    const clientCpu = workers.map((w, i) => cpuSince(w.pid, w0[i]).total);
+    const seconds = (r.end - r.start) / 1000;
+    const per = (x) => (x * 1e6) / r.ops;
+    if (srv.proc.exitCode !== null || srv.proc.signalCode !== null) throw new Error(`server died during ${key}`);
+    return {
+      ops: r.ops, seconds, perSec: r.ops / seconds,
+      serverCpuSec: cpu,
+      serverCpuUsPerOp: { user: per(cpu.user), sys: per(cpu.sys), total: per(cpu.total) },
+      serverBusy: cpu.total / seconds, clientBusyMax: Math.max(...clientCpu) / seconds,
+      othersOnServerCore: opt.pin ? others / seconds : undefined,
+      lat: r.lat ? latencies(r.lat) : undefined,
+      ...(r.extra || {}),
+    };
   };
+  const m = (name === 'yolk' && opt.mallocs)
+    ? await countAllocs(srv.pid, () => profiled(name, key, srv, body))
+    : await profiled(name, key, srv, body);
+  const l = m.lat ? `, p50 ${m.lat.p50.toFixed(2)} ms, p99 ${m.lat.p99.toFixed(2)} ms` : '';
+  process.stderr.write(`  ${name} ${key}: ${fmt(m.perSec)}/s, server CPU ${fmt(m.serverCpuUsPerOp.user)} + ${fmt(m.serverCpuUsPerOp.sys)} µs per op${l}` +
+    ` (server ${Math.round(m.serverBusy * 100)}%, busiest client ${Math.round(m.clientBusyMax * 100)}%` +
+    `${m.othersOnServerCore !== undefined ? `, others on the server's core ${Math.round(m.othersOnServerCore * 100)}%` : ''})\n`);
+  return m;
 }
 
-function pct(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-async function echo(srv, workers, c, k) {
-  const counts = split(c, workers.length);
-  const cpu0 = cpuSec(srv.proc.pid);
-  const wcpu0 = workers.map((w) => cpuSec(w.pid));
-  const rs = await Promise.all(workers.map((w, i) => w.request({ cmd: 'echo', count: counts[i], k }, 'edone')));
-  const cpu = cpuSec(srv.proc.pid) - cpu0;
-  const clientCpuSec = workers.map((w, i) => cpuSec(w.pid) - wcpu0[i]);
-  const start = Math.min(...rs.map((r) => r.start));
-  const end = Math.max(...rs.map((r) => r.end));
-  const lat = rs.flatMap((r) => r.lat).sort((a, b) => a - b);
-  const n = c * k;
-  const sec = (end - start) / 1000;
-  return {
-    requests: n, seconds: sec, perSec: n / sec,
-    p50ms: pct(lat, 50), p99ms: pct(lat, 99), maxms: lat[lat.length - 1],
-    serverCpuSec: cpu, serverCpuUsPerRequest: (cpu * 1e6) / n,
-    serverBusy: cpu / sec, clientCpuSec, clientBusyMax: Math.max(...clientCpuSec) / sec,
-  };
-}
-
-async function benchServer(name) {
+// A fresh server in the given mode ('' or 'mw') with nworkers client processes; fn(inst).
+async function withInstance(name, mode, label, nworkers, fn, fds = 0) {
   const port = await freePort();
-  const srv = startServer(name, port);
+  const srv = startServer(name, port, mode, label);
   const workers = [];
   try {
     await waitListening(port, srv.proc, srv.log);
     await sleep(300);
-    const idle = procStatus(srv.proc.pid);
-    const t0 = Date.now();
-    for (let i = 0; i < opt.procs; i++) workers.push(startWorker());
-    const counts = split(opt.clients, opt.procs);
-    await Promise.all(workers.map((w, i) => w.request({ cmd: 'connect', port, count: counts[i] }, 'connected')));
-    const connectSec = (Date.now() - t0) / 1000;
-    await sleep(500);
-    const loaded = procStatus(srv.proc.pid);
-    process.stderr.write(`  ${name}: ${opt.clients} clients connected in ${connectSec.toFixed(2)} s\n`);
-
-    // warm-up (JITs, per-connection write queues grown to their working size), not measured
-    await broadcast(srv, workers, 'bcast', Math.max(20, Math.round(opt.messages / 4)));
-    await echo(srv, workers, Math.min(opt.concurrency, opt.clients), 20);
-
-    const bcast = await measured(name, 'bcast', srv, () => broadcast(srv, workers, 'bcast', opt.messages));
-    process.stderr.write(`  ${name}: broadcast ${fmt(bcast.perSec)} deliveries/s\n`);
-    const room = await measured(name, 'room', srv, () => broadcast(srv, workers, 'bcastRoom', opt.messages));
-    process.stderr.write(`  ${name}: room broadcast ${fmt(room.perSec)} deliveries/s\n`);
-    // One packet at a time: the next is sent when the sender got the previous one back, so
-    // nothing is batched across packets; each one is a full fan-out of its own.
-    const single = await measured(name, 'single', srv, () => broadcast(srv, workers, 'bcast', Math.max(10, Math.round(opt.messages / 4)), 1));
-    process.stderr.write(`  ${name}: broadcast one at a time ${fmt(single.perSec)} deliveries/s\n`);
-    const ech = await measured(name, 'echo', srv, () => echo(srv, workers, Math.min(opt.concurrency, opt.clients), opt.requests));
-    process.stderr.write(`  ${name}: echo ${fmt(ech.perSec)} req/s p50 ${ech.p50ms.toFixed(2)} ms p99 ${ech.p99ms.toFixed(2)} ms\n`);
-    const end = procStatus(srv.proc.pid);
-    return {
-      connectSec, broadcast: bcast, roomBroadcast: room, singleBroadcast: single, echo: ech,
-      memory: {
-        idleRssKB: idle.rssKB, rssKB: loaded.rssKB, peakRssKB: end.hwmKB,
-        perClientKB: (loaded.rssKB - idle.rssKB) / opt.clients,
-      },
-    };
+    for (let i = 0; i < nworkers; i++) workers.push(startWorker(fds));
+    return await fn({ name, mode, port, srv, workers });
   } catch (e) {
-    e.message += `\n--- ${name} server output ---\n${srv.log.join('').slice(-3000)}`;
+    e.message += `\n--- ${name} server output (${label}) ---\n${srv.log.join('').slice(-3000)}`;
     throw e;
   } finally {
     for (const w of workers) { try { w.send({ cmd: 'close' }); } catch { /* gone */ } }
     await sleep(100);
     for (const w of workers) w.kill('SIGKILL');
+    if (name === 'yolk' && opt.luaprof) await sleep(1200); // the profiler's report is rewritten every second
     await stopServer(srv);
   }
 }
 
+// Opens `total` WebSocket clients spread over the instance's client processes.
+async function connectClients(inst, total, o = {}) {
+  const counts = split(total, inst.workers.length);
+  const t0 = Date.now();
+  const timeoutSec = Math.max(opt.timeout, total / 100);
+  const rs = await Promise.all(inst.workers.map((w, i) => w.request({
+    cmd: 'connect', port: inst.port, count: counts[i], join: o.join, welcome: inst.mode === 'mw',
+    parallel: o.parallel || 50, tolerate: !!o.tolerate,
+  }, 'connected', timeoutSec)));
+  inst.clientCounts = rs.map((r) => r.total);
+  return {
+    seconds: (Date.now() - t0) / 1000, n: rs.reduce((s, r) => s + r.n, 0),
+    firstError: rs.map((r) => r.firstError).find(Boolean) || null,
+    start: Math.min(...rs.map((r) => r.start)), end: Math.max(...rs.map((r) => r.end)),
+  };
+}
+
+// Echo over WebSocket: `count` clients (the first ones of each process, spread evenly), k
+// messages each, at most `window` in flight per client.
+async function echoRun(inst, count, k, window, ack) {
+  const counts = split(count, inst.workers.length);
+  const rs = await Promise.all(inst.workers.map((w, i) => w.request({ cmd: 'echo', count: counts[i], k, window, ack }, 'edone')));
+  return { ops: count * k, start: Math.min(...rs.map((r) => r.start)), end: Math.max(...rs.map((r) => r.end)), lat: rs.map((r) => r.lat) };
+}
+
+async function broadcastRun(inst, event, m, window) {
+  const { workers } = inst;
+  await Promise.all(workers.map((w) => w.request({ cmd: 'arm', expect: m, payload }, 'armed')));
+  const done = workers.map((w) => w.wait('bdone'));
+  const { start } = await workers[0].request({ cmd: 'send', event, m, window, payload }, 'sent');
+  const ends = await Promise.all(done);
+  return { ops: opt.clients * m, start, end: Math.max(...ends.map((e) => e.at)) };
+}
+
+async function churnRun(inst, cycles) {
+  const counts = split(cycles, inst.workers.length);
+  const rs = await Promise.all(inst.workers.map((w, i) => w.request({
+    cmd: 'churn', port: inst.port, cycles: counts[i], parallel: opt.churnParallel, welcome: inst.mode === 'mw',
+  }, 'churned')));
+  return { ops: cycles, start: Math.min(...rs.map((r) => r.start)), end: Math.max(...rs.map((r) => r.end)), lat: rs.map((r) => r.lat) };
+}
+
+async function pollRun(inst, count, k) {
+  const counts = split(count, inst.workers.length);
+  const rs = await Promise.all(inst.workers.map((w, i) => w.request({ cmd: 'pecho', count: counts[i], k }, 'pdone')));
+  return { ops: count * k, start: Math.min(...rs.map((r) => r.start)), end: Math.max(...rs.map((r) => r.end)), lat: rs.map((r) => r.lat) };
+}
+
+async function ioConnectRun(inst, n, transports) {
+  const r = await inst.workers[0].request({ cmd: 'ioconnect', port: inst.port, n, transports }, 'ioconnected', Math.max(opt.timeout, n / 5));
+  return { ops: n, start: r.start, end: r.end, lat: [r.lat] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases: each returns a plain object of measurements for one server
+
+const phases = {
+  echo8: (name) => echoPhase(name, 'echo8', opt.echoWindow, opt.echoK, false),
+  echo1: (name) => echoPhase(name, 'echo1', 1, opt.echo1K, false),
+  ack: (name) => echoPhase(name, 'ack', 1, opt.ackK, true),
+
+  bcast: (name) => withInstance(name, '', 'bcast', opt.procs, async (inst) => {
+    const idle = procStatus(inst.srv.pid);
+    const conn = await connectClients(inst, opt.clients, { join: 'bench' });
+    await sleep(500);
+    const loaded = procStatus(inst.srv.pid);
+    process.stderr.write(`  ${name}: ${opt.clients} clients connected in ${conn.seconds.toFixed(2)} s\n`);
+    // warm-up (JITs, per-connection write queues grown to their working size), not measured
+    await broadcastRun(inst, 'bcast', Math.max(20, Math.round(opt.messages / 4)), opt.window);
+    await echoRun(inst, Math.min(50, opt.clients), 20, 1, true);
+    const bcast = await measure(inst, 'bcast', () => broadcastRun(inst, 'bcast', opt.messages, opt.window));
+    const room = await measure(inst, 'room', () => broadcastRun(inst, 'bcastRoom', opt.messages, opt.window));
+    // One packet at a time: the next is sent when the sender got the previous one back, so
+    // nothing is batched across packets; each one is a full fan-out of its own.
+    const single = await measure(inst, 'single', () => broadcastRun(inst, 'bcast', Math.max(10, Math.round(opt.messages / 4)), 1));
+    const end = procStatus(inst.srv.pid);
+    return {
+      connectSec: conn.seconds, bcast, room, single,
+      memory: {
+        idleRssKB: idle.rssKB, rssKB: loaded.rssKB, peakRssKB: end.hwmKB,
+        perClientKB: (loaded.rssKB - idle.rssKB) / opt.clients,
+      },
+    };
+  }),
+
+  churn: (name) => withInstance(name, 'mw', 'churn', opt.procs, async (inst) => {
+    const warm = Math.max(50, Math.round(opt.churnCycles / 10));
+    await churnRun(inst, warm);
+    const churn = await measure(inst, 'churn', () => churnRun(inst, opt.churnCycles));
+    // The middleware's after-next() part ran once per disconnect (it counts them; `left` asks).
+    const expected = warm + opt.churnCycles;
+    let got = -1;
+    for (let i = 0; i < 10 && got !== expected + i; i++) { // each asking client leaves too: +1 per try
+      if (i) await sleep(300);
+      got = (await inst.workers[0].request({ cmd: 'left', port: inst.port, welcome: true }, 'left')).n;
+      if (got === expected + i) { got -= i; break; }
+      if (i === 9) got -= i;
+    }
+    churn.leftCount = { expected, got };
+    if (got !== expected) throw new Error(`churn: the middleware's after-next() part ran ${got} times for ${expected} disconnects`);
+    return { churn };
+  }),
+
+  idle: async (name) => {
+    const out = {};
+    for (const mode of ['', 'mw']) {
+      const label = mode || 'plain';
+      out[label] = await withInstance(name, mode, `idle-${label}`, opt.procs, (inst) => idleRun(inst, opt.idleClients, false),
+        Math.ceil(opt.idleClients / opt.procs) + 100);
+    }
+    return out;
+  },
+
+  idlemax: async (name) => {
+    const need = opt.maxClients + 64;
+    if (need > nofile.soft) process.stderr.write(`  WARNING: ${opt.maxClients} connections need ~${need} descriptors in the server; its limit is ${nofile.soft}\n`);
+    return withInstance(name, opt.maxMode, 'idlemax', opt.maxProcs, (inst) => idleRun(inst, opt.maxClients, true),
+      Math.ceil(opt.maxClients / opt.maxProcs) + 100);
+  },
+
+  polling: (name) => withInstance(name, '', 'polling', opt.procs, async (inst) => {
+    const n = opt.pollClients;
+    await connectClients(inst, n);
+    const counts = split(n, inst.workers.length);
+    await Promise.all(inst.workers.map((w, i) => w.request({ cmd: 'pconnect', port: inst.port, count: counts[i] }, 'pconnected')));
+    const warm = Math.max(5, Math.round(opt.pollK / 5));
+    await echoRun(inst, n, warm, 1, false);
+    await pollRun(inst, n, warm);
+    const ws = await measure(inst, 'pollws', () => echoRun(inst, n, opt.pollK, 1, false));
+    const polling = await measure(inst, 'polling', () => pollRun(inst, n, opt.pollK));
+    return { ws, polling, ratio: polling.serverCpuUsPerOp.total / ws.serverCpuUsPerOp.total };
+  }),
+
+  connect: (name) => withInstance(name, '', 'connect', 1, async (inst) => {
+    const out = {};
+    for (const [key, transports] of [['ws', ['websocket']], ['polling', ['polling']], ['default', undefined]]) {
+      await ioConnectRun(inst, Math.max(10, Math.round(opt.connectN / 10)), transports);
+      out[key] = await measure(inst, `connect-${key}`, () => ioConnectRun(inst, opt.connectN, transports));
+    }
+    return out;
+  }),
+};
+
+function echoPhase(name, key, window, k, ack) {
+  return withInstance(name, '', key, opt.procs, async (inst) => {
+    const n = opt.echoClients;
+    await connectClients(inst, n);
+    await echoRun(inst, n, Math.max(10, Math.round(k / 10)), window, ack); // warm-up
+    return { [key]: await measure(inst, key, () => echoRun(inst, n, k, window, ack)) };
+  });
+}
+
+// Connects n idle clients and reads the server's RSS before and after (after a pause, so that
+// what the connecting left behind has been collected where the runtime does that on its own).
+async function idleRun(inst, n, tolerate) {
+  const pid = inst.srv.pid;
+  const before = procStatus(pid);
+  const c0 = cpuOf(pid);
+  const conn = await connectClients(inst, n, { tolerate, parallel: tolerate ? 25 : 50 });
+  const cpu = cpuSince(pid, c0);
+  await sleep(2000);
+  const after = procStatus(pid);
+  const fds = fdCount(pid);
+  if (inst.srv.proc.exitCode !== null || inst.srv.proc.signalCode !== null) throw new Error(`server died with ${conn.n} clients`);
+  // still serving: one echo with ack on a few of the held clients
+  if (conn.n > 0) {
+    const few = inst.clientCounts.map((c) => Math.min(c, 25));
+    await Promise.all(inst.workers.map((w, i) => few[i] && w.request({ cmd: 'echo', count: few[i], k: 1, window: 1, ack: true }, 'edone')));
+  }
+  const r = {
+    clients: conn.n, wanted: n, connectSec: conn.seconds, firstError: conn.firstError,
+    serverCpuUsPerConnect: { user: (cpu.user * 1e6) / conn.n, sys: (cpu.sys * 1e6) / conn.n, total: (cpu.total * 1e6) / conn.n },
+    rssBeforeKB: before.rssKB, rssKB: after.rssKB, peakRssKB: after.hwmKB, serverFds: fds, serverThreads: after.threads,
+    perConnKB: (after.rssKB - before.rssKB) / conn.n,
+  };
+  process.stderr.write(`  ${inst.name} idle${inst.mode ? ` (${inst.mode})` : ''}: ${conn.n} of ${n} connected in ${conn.seconds.toFixed(1)} s` +
+    ` (server CPU ${fmt(r.serverCpuUsPerConnect.user)} + ${fmt(r.serverCpuUsPerConnect.sys)} µs each)` +
+    `${conn.firstError ? ` (first error: ${conn.firstError})` : ''}; RSS ${(after.rssKB / 1024).toFixed(1)} MB, ${r.perConnKB.toFixed(2)} KB per connection, ${fds} descriptors\n`);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
 function fmt(x) {
-  if (x >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
-  if (x >= 1e4) return `${(x / 1e3).toFixed(1)} k`;
-  if (x >= 100) return x.toFixed(0);
-  if (x >= 10) return x.toFixed(1);
+  if (x === undefined || x === null || Number.isNaN(x)) return '—';
+  if (typeof x === 'string') return x;
+  if (!Number.isFinite(x)) return '—';
+  const a = Math.abs(x);
+  if (a >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
+  if (a >= 1e4) return `${(x / 1e3).toFixed(1)} k`;
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
   return x.toFixed(2);
 }
 
-const busy = (p) => `${Math.round(p.serverBusy * 100)} / ${Math.round(p.clientBusyMax * 100)}`;
+// Rows: [label, get(result of one server) -> number | string | undefined, 'lower' | 'higher' | null].
+// A section row is [label] alone.
+function cpuRows(get, what, unit = 'µs') {
+  const k = unit === 'ns' ? 1000 : 1;
+  return [
+    [`  server CPU per ${what}, user (${unit})`, (r) => get(r)?.serverCpuUsPerOp.user * k, 'lower'],
+    [`  server CPU per ${what}, system (${unit})`, (r) => get(r)?.serverCpuUsPerOp.sys * k, 'lower'],
+    [`  server CPU per ${what}, user+system (${unit})`, (r) => get(r)?.serverCpuUsPerOp.total * k, 'lower'],
+  ];
+}
+function latRows(get) {
+  return [
+    ['  latency p50 (ms)', (r) => get(r)?.lat?.p50, 'lower'],
+    ['  latency p99 (ms)', (r) => get(r)?.lat?.p99, 'lower'],
+  ];
+}
+const pc = (x) => (x === undefined ? '?' : Math.round(x * 100));
+const busyRow = (get) => ['  CPU: server / busiest client / others on server core (%)',
+  (r) => (get(r) ? `${pc(get(r).serverBusy)} / ${pc(get(r).clientBusyMax)} / ${pc(get(r).othersOnServerCore)}` : undefined), null];
+
+function rowsFor(phase) {
+  const g = (...keys) => (r) => keys.reduce((x, k) => x?.[k], r?.[phase]);
+  switch (phase) {
+    case 'echo8':
+    case 'echo1':
+    case 'ack': {
+      const k = { echo8: opt.echoK, echo1: opt.echo1K, ack: opt.ackK }[phase];
+      const w = phase === 'echo8' ? opt.echoWindow : 1;
+      const what = phase === 'ack' ? '`echo-ack` (controller acks)' : '`echo` (controller emits back)';
+      const m = g(phase);
+      return [
+        [`**${what}: ${opt.echoClients} clients × ${w} in flight, ${k} each**`],
+        ['  messages/s', (r) => m(r)?.perSec, 'higher'],
+        ...cpuRows(m, phase === 'ack' ? 'request' : 'message'),
+        ...latRows(m),
+        busyRow(m),
+      ];
+    }
+    case 'bcast': {
+      const rows = [[`**broadcast: ${opt.clients} clients, ${opt.messages} packets, ${opt.window} in flight**`],
+        [`  connect ${opt.clients} clients (s)`, g('connectSec'), 'lower']];
+      for (const [key, label] of [['bcast', 'to all'], ['room', 'to a room (all joined)'], ['single', 'to all, one packet at a time']]) {
+        const m = g(key);
+        rows.push([`  ${label}: deliveries/s`, (r) => m(r)?.perSec, 'higher'],
+          ...cpuRows(m, 'delivery', 'ns').map(([l, f, b]) => [`  ${l}`, f, b]), ['  ' + busyRow(m)[0], busyRow(m)[1], null]);
+      }
+      rows.push([`  RSS with ${opt.clients} clients (MB)`, (r) => g('memory', 'rssKB')(r) / 1024, 'lower'],
+        ['  per client (KB)', g('memory', 'perClientKB'), 'lower'],
+        ['  peak RSS (MB)', (r) => g('memory', 'peakRssKB')(r) / 1024, 'lower']);
+      return rows;
+    }
+    case 'churn': {
+      const m = g('churn');
+      return [
+        [`**connect churn on '/' with the middleware: ${opt.churnCycles} cycles, ${opt.churnParallel * opt.procs} at a time**`],
+        ['  cycles/s', (r) => m(r)?.perSec, 'higher'],
+        ...cpuRows(m, 'cycle'),
+        ['  connect latency p50 (ms)', (r) => m(r)?.lat?.p50, 'lower'],
+        ['  connect latency p99 (ms)', (r) => m(r)?.lat?.p99, 'lower'],
+        busyRow(m),
+      ];
+    }
+    case 'idle': {
+      const rows = [[`**idle WebSocket connections: ${opt.idleClients}**`]];
+      for (const [key, label] of [['plain', "'/' without middleware"], ['mw', "'/' with the middleware in next()"]]) {
+        rows.push([`  ${label}: RSS (MB)`, (r) => g(key, 'rssKB')(r) / 1024, 'lower'],
+          ['    RSS per connection (KB)', g(key, 'perConnKB'), 'lower'],
+          ['    server CPU per connect, user+system (µs)', g(key, 'serverCpuUsPerConnect', 'total'), 'lower'],
+          ['    connect time (s)', g(key, 'connectSec'), 'lower']);
+      }
+      return rows;
+    }
+    case 'idlemax':
+      return [
+        [`**${opt.maxClients} WebSocket connections in one server ('/'${opt.maxMode === 'mw' ? ' with the middleware' : ''})**`],
+        ['  connections held', (r) => (r?.idlemax ? `${r.idlemax.clients}${r.idlemax.clients < r.idlemax.wanted ? ' (failed)' : ''}` : undefined), null],
+        ['  RSS (MB)', (r) => g('rssKB')(r) / 1024, 'lower'],
+        ['  RSS per connection (KB)', g('perConnKB'), 'lower'],
+        ['  server CPU per connect, user+system (µs)', g('serverCpuUsPerConnect', 'total'), 'lower'],
+        ['  connect time (s)', g('connectSec'), 'lower'],
+      ];
+    case 'polling': {
+      const p = g('polling'); const w = g('ws');
+      return [
+        [`**long-polling echo vs WebSocket echo: ${opt.pollClients} clients × 1 in flight, ${opt.pollK} each**`],
+        ['  polling: messages/s', (r) => p(r)?.perSec, 'higher'],
+        ...cpuRows(p, 'message').map(([l, f, b]) => [l.replace('server CPU', 'polling, server CPU'), f, b]),
+        ...latRows(p),
+        ['  WebSocket (same server): messages/s', (r) => w(r)?.perSec, 'higher'],
+        ...cpuRows(w, 'message').map(([l, f, b]) => [l.replace('server CPU', 'WebSocket, server CPU'), f, b]),
+        ['  polling ÷ WebSocket, server CPU per message', g('ratio'), 'lower'],
+      ];
+    }
+    case 'connect': {
+      const rows = [[`**socket.io-client connect (io() .. 'connect'), ${opt.connectN} sequential**`]];
+      for (const [key, label] of [['ws', "transports: ['websocket']"], ['polling', "transports: ['polling']"], ['default', 'default transports']]) {
+        const m = g(key);
+        rows.push([`  ${label}: p50 (ms)`, (r) => m(r)?.lat?.p50, 'lower'],
+          ['    p99 (ms)', (r) => m(r)?.lat?.p99, 'lower'],
+          ['    server CPU per connection, user+system (µs)', (r) => m(r)?.serverCpuUsPerOp.total, 'lower']);
+      }
+      return rows;
+    }
+    default: return [];
+  }
+}
+
+// The measurements of a server's results that have an `allocsPerOp` (--mallocs).
+function mallocRows(res) {
+  const y = res.yolk || {};
+  const rows = [];
+  for (const phase of opt.phaseList) {
+    const walk = (obj, keys) => {
+      if (!obj || typeof obj !== 'object') return;
+      if ('allocsPerOp' in obj) {
+        rows.push([`yolk mallocs per op: ${keys.filter((k, i) => k !== keys[i - 1]).join(' ')}`, (r) => keys.reduce((x, k) => x?.[k], r)?.allocsPerOp, null]);
+        return;
+      }
+      for (const k of Object.keys(obj)) walk(obj[k], [...keys, k]);
+    };
+    walk(y[phase], [phase]);
+  }
+  return rows;
+}
 
 function table(res) {
-  const rows = [
-    [`connect ${opt.clients} clients (s)`, (r) => r.connectSec, 'lower'],
-    ['broadcast to all (deliveries/s)', (r) => r.broadcast.perSec, 'higher'],
-    ['  server CPU per delivery (ns)', (r) => r.broadcast.serverCpuNsPerDelivery, 'lower'],
-    ['  server / busiest client CPU (%)', (r) => busy(r.broadcast), null],
-    ['broadcast to room (deliveries/s)', (r) => r.roomBroadcast.perSec, 'higher'],
-    ['  server CPU per delivery (ns)', (r) => r.roomBroadcast.serverCpuNsPerDelivery, 'lower'],
-    ['  server / busiest client CPU (%)', (r) => busy(r.roomBroadcast), null],
-    ['broadcast, one packet at a time (deliveries/s)', (r) => r.singleBroadcast.perSec, 'higher'],
-    ['  server CPU per delivery (ns)', (r) => r.singleBroadcast.serverCpuNsPerDelivery, 'lower'],
-    ['  server / busiest client CPU (%)', (r) => busy(r.singleBroadcast), null],
-    ['echo with ack (requests/s)', (r) => r.echo.perSec, 'higher'],
-    ['  latency p50 (ms)', (r) => r.echo.p50ms, 'lower'],
-    ['  latency p99 (ms)', (r) => r.echo.p99ms, 'lower'],
-    ['  server CPU per request (us)', (r) => r.echo.serverCpuUsPerRequest, 'lower'],
-    ['  server / busiest client CPU (%)', (r) => busy(r.echo), null],
-    ...(opt.mallocs ? [
-      ['yolk mallocs per broadcast message (to all)', (r) => r.broadcast.allocsPerMessage ?? 'n/a', null],
-      ['  per delivery', (r) => r.broadcast.allocsPerDelivery ?? 'n/a', null],
-      ['yolk mallocs per broadcast message (to room)', (r) => r.roomBroadcast.allocsPerMessage ?? 'n/a', null],
-      ['  per delivery', (r) => r.roomBroadcast.allocsPerDelivery ?? 'n/a', null],
-      ['yolk mallocs per broadcast message (one at a time)', (r) => r.singleBroadcast.allocsPerMessage ?? 'n/a', null],
-      ['  per delivery', (r) => r.singleBroadcast.allocsPerDelivery ?? 'n/a', null],
-      ['yolk mallocs per echo request', (r) => r.echo.allocsPerRequest ?? 'n/a', null],
-    ] : []),
-    ['RSS idle (MB)', (r) => r.memory.idleRssKB / 1024, 'lower'],
-    [`RSS with ${opt.clients} clients (MB)`, (r) => r.memory.rssKB / 1024, 'lower'],
-    ['  per client (KB)', (r) => r.memory.perClientKB, 'lower'],
-    ['peak RSS (MB)', (r) => r.memory.peakRssKB / 1024, 'lower'],
-  ];
   const names = Object.keys(res);
   const both = names.includes('yolk') && names.includes('node');
+  // each row knows its phase: a phase that failed shows FAILED in its rows
+  const rows = [...opt.phaseList.flatMap((p) => rowsFor(p).map((r) => [r[0], r[1], r[2] ?? null, p])),
+    ...(opt.mallocs ? mallocRows(res) : [])];
   const head = ['metric', ...names, ...(both ? ['yolk/node', 'yolk is'] : [])];
-  const lines = rows.map(([label, get, better]) => {
-    const vals = names.map((n) => get(res[n]));
-    const cells = [label, ...vals.map((v) => (typeof v === 'string' ? v : fmt(v)))];
-    if (both && !better) {
-      cells.push('', '');
-    } else if (both) {
-      const y = get(res.yolk); const n = get(res.node);
-      const ratio = y / n;
-      const adv = better === 'higher' ? ratio : 1 / ratio;
-      cells.push(`${ratio.toFixed(2)}`, adv >= 1 ? `${adv.toFixed(2)}x better` : `${(1 / adv).toFixed(2)}x worse`);
+  const lines = rows.map(([label, get, better, phase]) => {
+    if (!get) return [label, ...names.map(() => ''), ...(both ? ['', ''] : [])];
+    const val = (n) => {
+      if (phase && res[n]?.[phase]?.error) return 'FAILED';
+      try { return get(res[n]); } catch { return undefined; }
+    };
+    const cells = [label, ...names.map((n) => fmt(val(n)))];
+    if (both) {
+      const y = val('yolk'); const n = val('node');
+      if (!better || typeof y !== 'number' || typeof n !== 'number' || !Number.isFinite(y / n) || n === 0) {
+        cells.push('', '');
+      } else {
+        const ratio = y / n;
+        const adv = better === 'higher' ? ratio : 1 / ratio;
+        cells.push(ratio.toFixed(2), adv >= 1 ? `${adv.toFixed(2)}x better` : `${(1 / adv).toFixed(2)}x worse`);
+      }
     }
     return cells;
   });
@@ -375,6 +717,23 @@ function table(res) {
   const w = head.map((_, i) => Math.max(...all.map((l) => String(l[i]).length)));
   const line = (l) => `| ${l.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join(' | ')} |`;
   return [line(head), `|${w.map((x, i) => (i === 0 ? ':' : '') + '-'.repeat(x + 1) + (i === 0 ? '' : ':')).join('|')}|`, ...lines.map(line)].join('\n');
+}
+
+// The median of several results of one phase, number by number (--repeat): each figure of the
+// table is then the median of its own runs.
+function median(list) {
+  if (list.length === 1) return list[0];
+  const first = list[0];
+  if (typeof first === 'number') {
+    const v = list.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  }
+  if (first && typeof first === 'object' && !Array.isArray(first)) {
+    const out = {};
+    for (const k of Object.keys(first)) out[k] = median(list.map((x) => x?.[k]));
+    return out;
+  }
+  return first;
 }
 
 function gitHead() {
@@ -386,20 +745,23 @@ async function main() {
   const servers = opt.servers.split(',').filter(Boolean);
   if (opt.mallocs && !process.env.BENCH_COUNT_EVENTS) setupAllocProbes();
   if (servers.includes('yolk') && !opt.yolk) throw new Error('no yolk binary (build with `make bench`, or pass --yolk PATH)');
+  const ncpu = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+  if (opt.pin && ncpu < 2) {
+    process.stderr.write(`  WARNING: ${ncpu} CPU available: not pinning (server and clients share it)\n`);
+    opt.pin = 0;
+  }
+  if (opt.pin) spawnSync('taskset', ['-a', '-p', '-c', opt.clientCpus, String(process.pid)], { stdio: 'ignore' });
   const { version } = JSON.parse(readFileSync(path.join(root, 'node_modules/socket.io/package.json'), 'utf8'));
+  const { version: clientVersion } = JSON.parse(readFileSync(path.join(root, 'node_modules/socket.io-client/package.json'), 'utf8'));
   const info = {
-    date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length, loadavg: os.loadavg(),
-    cpuModel: os.cpus()[0] && os.cpus()[0].model, node: process.version, socketio: version,
-    yolk: opt.yolk, yolkCommit: gitHead(), options: opt,
-    bytes: {
-      broadcastFrame: Buffer.byteLength(`42${JSON.stringify(['bcast', payload])}`) + 2,
-      echoRequest: Buffer.byteLength(`42123${JSON.stringify(['echo', { seq: 12345, s: 'ping' }])}`) + 6,
-    },
+    date: new Date().toISOString(), host: os.hostname(), cpus: ncpu, loadavg: os.loadavg(),
+    cpuModel: os.cpus()[0] && os.cpus()[0].model, node: process.version, socketio: version, socketioClient: clientVersion,
+    yolk: opt.yolk, yolkCommit: gitHead(), options: opt, nofile,
+    pinning: opt.pin ? { server: opt.serverCpus, clients: opt.clientCpus } : null,
   };
   process.stderr.write(`bench: yolk ${info.yolkCommit}, socket.io ${version} on node ${process.version}; ` +
-    `${info.cpus} CPUs (${info.cpuModel}), load average ${os.loadavg()[0].toFixed(2)}\n` +
-    `  ${opt.clients} clients in ${opt.procs} processes; broadcast ${opt.messages} packets (${info.bytes.broadcastFrame}-byte frames, ` +
-    `at most ${opt.window} in flight); echo: ${opt.concurrency} clients x ${opt.requests} sequential acks\n`);
+    `${ncpu} CPUs (${info.cpuModel}), load average ${os.loadavg()[0].toFixed(2)}\n` +
+    `  phases ${opt.phaseList.join(',')}; ${opt.pin ? `server on CPU ${opt.serverCpus}, clients on CPU ${opt.clientCpus}` : 'not pinned'}\n`);
   if (servers.includes('yolk')) {
     process.stderr.write(`  yolk binary: ${path.relative(process.cwd(), opt.yolk)}\n`);
     const cache = path.join(path.dirname(opt.yolk), 'CMakeCache.txt');
@@ -411,12 +773,42 @@ async function main() {
       if (/^YOLK_SANITIZE:\w+=ON$/m.test(c)) process.stderr.write('  WARNING: yolk is built with sanitizers: numbers are meaningless\n');
     }
   }
-  const res = {};
-  for (const s of servers) res[s] = await benchServer(s);
+  const res = Object.fromEntries(servers.map((s) => [s, {}]));
+  const errors = [];
+  const t0 = Date.now();
+  const runs = Object.fromEntries(servers.map((s) => [s, {}])); // with --repeat: every run
+  for (const phase of opt.phaseList) {
+    for (let rep = 0; rep < opt.repeat; rep++) {
+      for (const s of servers) {
+        const p0 = Date.now();
+        process.stderr.write(`${phase} (${s}${opt.repeat > 1 ? `, run ${rep + 1} of ${opt.repeat}` : ''}):\n`);
+        let r;
+        try {
+          r = await phases[phase](s);
+          r.loadavg = os.loadavg()[0];
+        } catch (e) {
+          r = { error: String(e.message || e) };
+          errors.push(`${phase} (${s}): ${e.stack || e}`);
+          process.stderr.write(`  FAILED: ${String(e.message || e).split('\n')[0]}\n`);
+        }
+        (runs[s][phase] ||= []).push(r);
+        process.stderr.write(`  (${((Date.now() - p0) / 1000).toFixed(1)} s)\n`);
+      }
+    }
+    for (const s of servers) {
+      const ok = runs[s][phase].filter((r) => !r.error);
+      res[s][phase] = ok.length ? median(ok) : runs[s][phase][0];
+    }
+  }
+  info.seconds = (Date.now() - t0) / 1000;
   console.log(table(res));
   mkdirSync(path.dirname(opt.out), { recursive: true });
-  writeFileSync(opt.out, JSON.stringify({ info, results: res }, null, 2) + '\n');
-  process.stderr.write(`results written to ${path.relative(process.cwd(), opt.out)}\n`);
+  writeFileSync(opt.out, JSON.stringify({ info, results: res, ...(opt.repeat > 1 ? { runs } : {}) }, null, 2) + '\n');
+  process.stderr.write(`results written to ${path.relative(process.cwd(), opt.out)} (${info.seconds.toFixed(0)} s)\n`);
+  if (errors.length) {
+    process.stderr.write(`\n${errors.length} phase(s) failed:\n${errors.join('\n\n')}\n`);
+    process.exitCode = 1;
+  }
 }
 
-main().then(() => process.exit(0), (e) => { console.error(e.stack || e); process.exit(1); });
+main().then(() => process.exit(process.exitCode || 0), (e) => { console.error(e.stack || e); process.exit(1); });

@@ -1,8 +1,12 @@
 -- The benchmark app (bench/run.mjs starts it with `yolk start --baseDir bench/app --port P`).
 -- Same settings as bench/node_server.mjs: long ping interval so heartbeats do not show up in
--- the measurements, no HTTP long-polling needed (the bench clients speak WebSocket directly),
--- logs at WARN so the log sink costs nothing per packet.
+-- the measurements, logs at WARN so the log sink costs nothing per packet. Both transports are
+-- on (the polling phase uses long-polling only; the others connect with WebSocket directly).
+--
+-- YOLK_BENCH_MODE=mw (bench/run.mjs sets it for the phases that need it) puts the demo-style
+-- connection middleware (app/io/middleware/member.lua) on '/'; unset, '/' has none.
 return function(appInfo)
+  local mw = os.getenv('YOLK_BENCH_MODE') == 'mw'
   return {
     cluster = { listen = { port = 7001, hostname = '127.0.0.1' } },
     logger = { level = 'WARN' },
@@ -14,7 +18,7 @@ return function(appInfo)
         clientDistDir = false,
       },
       namespace = {
-        ['/'] = { connectionMiddleware = {}, packetMiddleware = {} },
+        ['/'] = { connectionMiddleware = mw and { 'member' } or {}, packetMiddleware = {} },
       },
     },
   }
