@@ -6,8 +6,9 @@
 -- A client's commands are its methods (`app.redis:get(k)`, `:set(k, v, 'EX', 60)`,
 -- `:hget(h, f)`, any command by name, or `:call('cmd', ...)`). They yield the calling
 -- coroutine and return the reply, or nil, err. Misuse raises (no coroutine, an argument
--- that is not a string, number or buffer); I/O failure returns nil, err: while Redis is
--- down a call returns at once with "redis: not connected (...)".
+-- that is not a string, number or buffer, SUBSCRIBE and the like); a Redis error or an I/O
+-- failure returns nil, err: while Redis is down a call returns at once with
+-- "redis: not connected (...)".
 --
 -- Each client is one connection (core.redis, core/redis.h) that reconnects by itself. The
 -- clients belong to the process, not to a generation: a reload reuses a client whose
@@ -39,6 +40,19 @@ local function check_args(level, cmd, args)
   end
 end
 
+-- Commands that would turn the connection into a subscriber one (the C layer refuses them too).
+local NEEDS_SUBSCRIBER = { subscribe = true, psubscribe = true, ssubscribe = true, unsubscribe = true,
+  punsubscribe = true, sunsubscribe = true, monitor = true }
+
+local function check_command(cmd, level)
+  if type(cmd) ~= 'string' or cmd == '' then
+    error('redis: call(command, ...): the command must be a non-empty string', level + 1)
+  end
+  if NEEDS_SUBSCRIBER[cmd:lower()] then
+    error(('redis: %s needs a subscriber connection; this client is for commands'):format(cmd:upper()), level + 1)
+  end
+end
+
 local function need_coroutine(what, level)
   if not scheduler.current() then
     error(('redis: %s must be called from a yolk coroutine (a request, a connection, a packet, '
@@ -66,9 +80,7 @@ end
 
 -- client:call(command, args...) -> reply | nil, err
 function client_methods:call(cmd, ...)
-  if type(cmd) ~= 'string' or cmd == '' then
-    error('redis: call(command, ...): the command must be a non-empty string', 2)
-  end
+  check_command(cmd, 2)
   need_coroutine(cmd:upper(), 2)
   local args = pack(...)
   check_args(2, cmd, args)
@@ -106,9 +118,7 @@ end
 
 -- Adds a command; returns the pipeline (chainable).
 function pipeline_methods:call(cmd, ...)
-  if type(cmd) ~= 'string' or cmd == '' then
-    error('redis: pipeline call(command, ...): the command must be a non-empty string', 2)
-  end
+  check_command(cmd, 2)
   local args = pack(cmd, ...)
   local sub = pack(...)
   check_args(2, cmd, sub)

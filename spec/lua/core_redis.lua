@@ -141,9 +141,14 @@ end, function()
   local bin = '\0\255\r\n\0'
   check(c:set(bin, core.buffer(bin)) == 'OK', 'binary key and buffer value')
   check(c:get(bin) == bin, 'binary round trip')
-  -- SUBSCRIBE is refused at once (nil, err), not sent
-  local v, e = c:subscribe('x')
-  check(v == nil and e:find('subscriber connection'), 'subscribe refused: ' .. tostring(e))
+  -- SUBSCRIBE would take the connection over: misuse
+  local sok, serr = pcall(c.subscribe, c, 'x')
+  check(not sok and tostring(serr):find('SUBSCRIBE needs a subscriber connection'), 'subscribe: ' .. tostring(serr))
+  sok, serr = pcall(function() return c:pipeline():psubscribe('x*') end)
+  check(not sok and tostring(serr):find('PSUBSCRIBE needs'), 'psubscribe in a pipeline: ' .. tostring(serr))
+  -- the C layer refuses it as well
+  local v, e = conn:command(function() end, 'MONITOR')
+  check(v == nil and e:find('MONITOR needs a subscriber connection'), 'raw monitor: ' .. tostring(e))
   -- a coroutine waiting on a command when the client closes gets nil, err
   local waited
   scheduler.spawn(function() waited = { c:blpop('never', 0) } end)

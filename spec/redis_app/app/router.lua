@@ -53,6 +53,7 @@ return function(app)
       function() return app.redis:set('k', true) end,
       function() return app.redis:call(42) end,
       function() return app.redis:pipeline():set('k', function() end) end,
+      function() return app.redis:subscribe('news') end,
     } do
       local ok, err = pcall(fn)
       out[i] = ok and 'no error' or tostring(err)
