@@ -390,6 +390,29 @@ static void test_first_queue(void) {
   run_for(10);
 }
 
+/* A host that is not an IP literal goes through uv_getaddrinfo (off the loop).
+ * "127.1" is one that needs no DNS: inet_pton refuses it, getaddrinfo reads
+ * it as 127.0.0.1. */
+static void test_resolve(void) {
+  yolk_redis_opts_t o = {.host = "127.1", .port = redis_port, .name = "resolved"};
+  const char *err = NULL;
+  yolk_redis_t *r = yolk__redis_new(&loop, &o, &err);
+  state_t st = {0};
+  yolk__redis_on_state(r, on_state, &st);
+  yolk__redis_start(r);
+  CHECK(wait_for(&st.ready, 3000));
+  res_t res;
+  CHECK(CALL(r, &res, "PING"));
+  CHECK(res.type == REDIS_REPLY_STATUS && res.len == 4);
+  yolk__redis_close(r);
+  /* closed while resolving: the request is cancelled or its result dropped */
+  r = yolk__redis_new(&loop, &o, &err);
+  yolk__redis_start(r);
+  run_for(1);
+  yolk__redis_close(r);
+  run_for(20);
+}
+
 /* AUTH (password, ACL user) and SELECT on every connection. */
 static void test_auth_db(void) {
   state_t st = {0};
@@ -629,6 +652,7 @@ int main(void) {
   test_commands(r);
   yolk__redis_close(r);
   test_first_queue();
+  test_resolve();
   test_auth_db();
   test_connect_timeout();
   test_close();
