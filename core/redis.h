@@ -129,7 +129,8 @@ const char *yolk__redis_name(const yolk_redis_t *r);
 /* Closes the connection: queued and in-flight commands get the error
  * "redis: connection closed", no state or message callback runs any more,
  * and the memory goes once libuv has closed every handle (the loop must run).
- * r must not be used after this call. */
+ * r must not be used after this call, except from the reply callbacks it
+ * runs, where every call on r fails (-1). */
 void yolk__redis_close(yolk_redis_t *r);
 
 #endif
