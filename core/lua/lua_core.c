@@ -113,6 +113,25 @@
  *   nsp:sockets_leave(target, rooms), nsp:disconnect_sockets(target, close),
  *   nsp:socket(id) -> sock|nil, nsp:server_side_emit(args), nsp:on_server_event(fn(args)).
  *
+ * Redis (lua_redis.c, on core/redis.h; lua/yolk/redis.lua makes app.redis of it)
+ *   core.redis{ url = 'redis://[[user]:password@]host[:port][/db]', host, port, username,
+ *     password, db, connectTimeout (ms, default 2000), name (for log lines),
+ *     connectionName (CLIENT SETNAME) } -> conn | nil, err (invalid options). The url's
+ *     parts win over the other fields. It connects in the background and reconnects by
+ *     itself (backoff 100 ms doubling to 5 s); AUTH/SELECT are redone each time. Lost and
+ *     back are logged once each (component "redis").
+ *   conn:command(fn, name, args...) -> true | nil, err: args are strings, numbers or
+ *     buffers (anything else raises). nil, err when it cannot be sent: Redis is down
+ *     ("redis: not connected (...)": commands never wait for a connection that is down;
+ *     only the very first connection is waited for, at most connectTimeout), the
+ *     connection is closed, or (P)SUBSCRIBE/MONITOR. Otherwise fn(reply, err) runs once,
+ *     later: strings (bulk and status, binary-safe), numbers, arrays (core.array_mt tables;
+ *     a nil inside is core.null, an error inside { err = message }), nil for a nil reply;
+ *     fn(nil, message) for an error reply or when no reply came (connection lost, closed).
+ *   conn:status() -> 'connecting' | 'ready' | 'down' | 'closed'; conn:name();
+ *   conn:close() -> true if it was open (pending commands get their error now). A
+ *     graceful stop closes every connection.
+ *
  * Entry point (core/bin/yolk.c, lua_runtime.c)
  *   `yolk dev|start [--baseDir DIR] [--port N] [--env ENV] [extra...]` calls
  *   require('yolk.boot').main{ command, baseDir (absolute), port, env, framework_dir,
@@ -132,5 +151,6 @@ int yolk__luaopen_core(lua_State *L) {
   yolk__lua_open_fs_watch(L);
   yolk__lua_open_http(L);
   yolk__lua_open_socketio(L);
+  yolk__lua_open_redis(L);
   return 1;
 }

@@ -108,6 +108,10 @@ function M.load(opts)
   app.coreLogger = logger_mod.yolk
   local appdir = fs.join(baseDir, 'app')
 
+  -- config.redis -> app.redis (yolk.redis: the clients outlive a reload)
+  local rok, rerr = pcall(require('yolk.redis').attach, app)
+  if not rok then fail(tostring(rerr), fs.join(baseDir, 'config')) end
+
   -- require('app.lib.x') finds the application's own modules.
   local p = fs.join(baseDir, '?.lua') .. ';' .. fs.join(baseDir, '?/init.lua')
   if not package.path:find(p, 1, true) then package.path = p .. ';' .. package.path end
