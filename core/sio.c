@@ -4,18 +4,15 @@
  * lifetimes, yolk.h for the public contract; sockets are in sio_socket.c. */
 #include "sio.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "eio.h"
 #include "json.h"
 #include "log.h"
 #include "server.h" /* yolk__server_add_route */
+#include "static.h"
 
 #define LOG_COMPONENT "sio"
 
@@ -374,8 +371,6 @@ void yolk_sio_options_init(yolk_sio_options_t *opts) {
 
 static int client_file_claims(const yolk_http_req_t *req, void *ud);
 static void serve_client_file(yolk_http_req_t *req, void *ud);
-static void load_client_files(yolk_sio_server_t *sio);
-static void free_client_files(yolk_sio_server_t *sio);
 
 /* Frees what the server owns once every client is gone (the listener's
  * close; the route's free). */
@@ -386,7 +381,7 @@ static void sio_free(void *arg) {
     if (sio->nsps.slots[i].key) nsp_free(sio->nsps.slots[i].value);
   yolk__smap_free(&sio->nsps);
   free(sio->path);
-  free_client_files(sio);
+  if (sio->client_files) yolk__static_free(sio->client_files);
   free(sio->client_dist_dir);
   free(sio);
 }
@@ -420,7 +415,7 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   yolk__list_init(&sio->clients);
   yolk__defer_init(&sio->defer, sio->loop);
   nsp_new(sio, "/");
-  if (sio->client_dist_dir) load_client_files(sio);
+  if (sio->client_dist_dir) sio->client_files = yolk__static_new(sio->loop, sio->client_dist_dir, NULL);
   /* before Engine.IO's route, which claims everything under the path */
   yolk_route_t route = {client_file_claims, serve_client_file, 0, NULL, sio_free, sio};
   yolk__server_add_route(srv, &route);
@@ -437,97 +432,34 @@ void yolk_sio_close(yolk_sio_server_t *sio) {
   yolk__list_foreach(n, &sio->clients) client_close(yolk__list_entry(n, yolk_sio_client_t, node), "server shutting down");
 }
 
-/* ---- the browser client ----------------------------------------------------------------- */
+/* ---- the browser client ------------------------------------------------------------------ */
 
-static const char *const client_files[YOLK_SIO_CLIENT_FILES] = {
+static const char *const client_files[] = {
     "socket.io.js",         "socket.io.js.map",         "socket.io.min.js",
     "socket.io.min.js.map", "socket.io.esm.min.js",     "socket.io.esm.min.js.map",
     "socket.io.msgpack.min.js", "socket.io.msgpack.min.js.map",
 };
 
-/* Reads the client files once, when the server is attached (before the loop
- * serves anything), so requests are answered from memory without touching
- * the disk on the loop. A file that is missing is answered 404. */
-static void load_client_files(yolk_sio_server_t *sio) {
-  int loaded = 0;
-  for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++) {
-    yolk_sb_t fpath;
-    yolk__sb_init(&fpath);
-    yolk__sb_printf(&fpath, "%s/%s", sio->client_dist_dir, client_files[i]);
-    int fd = open(fpath.data, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      if (fd >= 0) close(fd);
-      yolk__sb_free(&fpath);
-      continue;
-    }
-    yolk_buf_t *b = yolk__buf_new((size_t)st.st_size);
-    size_t got = 0;
-    while (got < b->len) {
-      ssize_t n = read(fd, b->data + got, b->len - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += (size_t)n;
-    }
-    close(fd);
-    if (got != b->len) {
-      YOLK_LOG_WARN_(LOG_COMPONENT, "client file %s: short read, not served", fpath.data);
-      yolk__buf_unref(b);
-      yolk__sb_free(&fpath);
-      continue;
-    }
-    yolk__sb_free(&fpath);
-    sio->client_file[i] = b;
-    snprintf(sio->client_etag[i], sizeof(sio->client_etag[i]), "W/\"%llx-%llx\"", (unsigned long long)st.st_size,
-             (unsigned long long)st.st_mtime);
-    loaded++;
-  }
-  if (!loaded)
-    YOLK_LOG_WARN_(LOG_COMPONENT, "no socket.io client file found in %s", sio->client_dist_dir);
-  else
-    YOLK_LOG_DEBUG_(LOG_COMPONENT, "%d socket.io client files loaded from %s", loaded, sio->client_dist_dir);
-}
-
-static void free_client_files(yolk_sio_server_t *sio) {
-  for (size_t i = 0; i < YOLK_SIO_CLIENT_FILES; i++) yolk__buf_unref(sio->client_file[i]);
-}
-
 /* The client file req asks for (GET/HEAD <path>socket.io[.min|.esm.min|
- * .msgpack.min].js[.map]), or -1. */
-static int client_file_index(const yolk_sio_server_t *sio, const yolk_http_req_t *req) {
-  if (!sio->client_dist_dir) return -1;
+ * .msgpack.min].js[.map]), or NULL. */
+static const char *client_file_of(const yolk_sio_server_t *sio, const yolk_http_req_t *req) {
+  if (!sio->client_files) return NULL;
   const char *path = yolk_http_req_path(req);
   size_t plen = strlen(sio->path);
-  if (strncmp(path, sio->path, plen) != 0) return -1;
+  if (strncmp(path, sio->path, plen) != 0) return NULL;
   const char *method = yolk_http_req_method(req);
-  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) return -1;
-  for (int i = 0; i < YOLK_SIO_CLIENT_FILES; i++)
-    if (strcmp(path + plen, client_files[i]) == 0) return i;
-  return -1;
+  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) return NULL;
+  for (size_t i = 0; i < sizeof(client_files) / sizeof(client_files[0]); i++)
+    if (strcmp(path + plen, client_files[i]) == 0) return client_files[i];
+  return NULL;
 }
 
-static int client_file_claims(const yolk_http_req_t *req, void *ud) { return client_file_index(ud, req) >= 0; }
+static int client_file_claims(const yolk_http_req_t *req, void *ud) { return client_file_of(ud, req) != NULL; }
 
+/* Through the one static-file responder: read from disk on the thread
+ * pool, cached, ETag and 304, HEAD (a missing file is a 404). */
 static void serve_client_file(yolk_http_req_t *req, void *ud) {
   yolk_sio_server_t *sio = ud;
-  int idx = client_file_index(sio, req);
-  const char *file = client_files[idx];
-  int head = strcmp(yolk_http_req_method(req), "HEAD") == 0;
-  yolk_buf_t *body = sio->client_file[idx];
-  if (!body) {
-    yolk_http_respond(req, 404, "Content-Type: text/plain\r\n", "Not Found", 9);
-    return;
-  }
-  const char *etag = sio->client_etag[idx];
-  char headers[256];
-  int is_map = strstr(file, ".map") != NULL;
-  snprintf(headers, sizeof(headers), "Content-Type: %s\r\nCache-Control: public, max-age=0\r\nETag: %s\r\n",
-           is_map ? "application/json" : "application/javascript; charset=utf-8", etag);
-  const char *inm = yolk_http_req_header(req, "if-none-match");
-  if (inm && strcmp(inm, etag) == 0)
-    yolk_http_respond(req, 304, headers, NULL, 0);
-  else if (head)
-    yolk_http_respond(req, 200, headers, NULL, 0);
-  else
-    yolk_http_respond(req, 200, headers, body->data, body->len);
+  const char *file = client_file_of(sio, req);
+  yolk__static_serve(sio->client_files, req, file, strlen(file), NULL, NULL, NULL);
 }

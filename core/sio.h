@@ -102,8 +102,6 @@ struct yolk_sio_nsp_s {
   void *server_event_ud;
 };
 
-#define YOLK_SIO_CLIENT_FILES 8
-
 struct yolk_sio_server_s {
   yolk_server_t *srv;
   yolk_eio_server_t *eio;
@@ -111,8 +109,7 @@ struct yolk_sio_server_s {
   yolk_sio_options_t opts; /* strings below are our copies */
   char *path;
   char *client_dist_dir;
-  yolk_buf_t *client_file[YOLK_SIO_CLIENT_FILES]; /* read at attach; NULL: missing */
-  char client_etag[YOLK_SIO_CLIENT_FILES][48];
+  struct yolk_static_s *client_files; /* the browser client, served from client_dist_dir */
   yolk_smap_t nsps;
   yolk_list_t clients; /* yolk_sio_client_t.node */
   yolk_defer_t defer;

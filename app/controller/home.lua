@@ -5,30 +5,10 @@ local Controller = require('yolk.controller')
 
 local Home = Controller:extend()
 
-local page -- read once, except under `yolk dev` (env local), where edits show on reload
-
-local function readPage(baseDir)
-  local f, err = io.open(baseDir .. '/public/index.html', 'rb')
-  if not f then return nil, err end
-  local s = f:read('*a')
-  f:close()
-  return s
-end
-
+-- served by the core's static-file responder: read off the loop, cached
+-- until the file changes, ETag and 304 for the browser's revalidations
 function Home:index()
-  local ctx = self.ctx
-  if not page or self.app.env == 'local' then
-    local err
-    page, err = readPage(self.app.baseDir or self.app.config.baseDir or '.')
-    if not page then
-      ctx.status = 500
-      ctx.body = 'chat page missing: ' .. tostring(err)
-      return
-    end
-  end
-  ctx:set('Content-Type', 'text/html; charset=utf-8')
-  ctx:set('Cache-Control', 'no-cache')
-  ctx.body = page
+  if not self.ctx:sendFile('public/index.html') then self.ctx.body = 'chat page missing: public/index.html' end
 end
 
 return Home

@@ -223,6 +223,7 @@ struct yolk__lua_server_s {
   int generate_id_ref;      /* socketio{ generateId = fn } */
   yolk__lua_nsp_t *nsps;    /* namespace bindings, freed with the server */
   yolk_sb_t data_sb;        /* socket.data as JSON, for fetch_sockets */
+  struct lua_static_s *statics; /* the static-file responders req:send_file uses (lua_http.c) */
 };
 
 /* A byte size option at idx: a number or "100kb"/"1mb"/"1gb"; -1 if invalid. */

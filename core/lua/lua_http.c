@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "../query.h"
+#include "../static.h"
 #include "lua_core.h"
 
 #define LOG_COMPONENT "lua"
@@ -25,6 +26,7 @@ typedef struct {
   yolk__lua_server_t *s;
   yolk_http_req_t *req;
   int table_ref;
+  int in_static; /* handed to the static responder: not ours to answer meanwhile */
 } lua_req_t;
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -131,7 +133,7 @@ static int l_req_respond(lua_State *L) {
     if (!body) body = luaL_checklstring(L, 4, &blen);
   }
   lua_req_t *r = req_lookup(L, 1);
-  if (!r) {
+  if (!r || r->in_static) {
     lua_pushboolean(L, 0);
     return 1;
   }
@@ -225,7 +227,7 @@ static void on_http_request(yolk_http_req_t *req, void *ud) {
     return;
   }
   push_request_table(L, req);
-  lua_req_t *r = yolk__malloc(sizeof(*r));
+  lua_req_t *r = yolk__calloc(1, sizeof(*r));
   r->s = s;
   r->req = req;
   lua_pushvalue(L, -1);
@@ -242,7 +244,7 @@ static void on_http_request(yolk_http_req_t *req, void *ud) {
   if (rc != 0) {
     /* the handler raised (already logged): do not leave the client waiting */
     lua_req_t *pending = req_lookup(L, -1);
-    if (pending) {
+    if (pending && !pending->in_static) {
       yolk_http_req_t *preq = pending->req;
       req_forget(L, pending);
       static const char msg[] = "Internal Server Error";
@@ -250,6 +252,100 @@ static void on_http_request(yolk_http_req_t *req, void *ud) {
     }
   }
   lua_pop(L, 1);
+}
+
+/* ---- static files -------------------------------------------------------------------- */
+
+/* One responder (static.h) per directory and Cache-Control, made on first use. */
+typedef struct lua_static_s {
+  struct lua_static_s *next;
+  char *root;
+  char *cache_control;
+  yolk_static_t *st;
+} lua_static_t;
+
+static yolk_static_t *static_for(yolk__lua_server_t *s, const char *root, const char *cache_control) {
+  for (lua_static_t *l = s->statics; l; l = l->next)
+    if (!strcmp(l->root, root) && !strcmp(l->cache_control, cache_control)) return l->st;
+  lua_static_t *l = yolk__calloc(1, sizeof(*l));
+  l->root = yolk__strndup(root, strlen(root));
+  l->cache_control = yolk__strndup(cache_control, strlen(cache_control));
+  yolk_static_opts_t o = {l->cache_control, 0, 0};
+  l->st = yolk__static_new(&s->rt->loop, root, &o);
+  l->next = s->statics;
+  s->statics = l;
+  return l->st;
+}
+
+static void statics_free(yolk__lua_server_t *s) {
+  while (s->statics) {
+    lua_static_t *l = s->statics;
+    s->statics = l->next;
+    yolk__static_free(l->st);
+    free(l->root);
+    free(l->cache_control);
+    free(l);
+  }
+}
+
+typedef struct {
+  lua_req_t *r;
+  int fn_ref;
+} send_file_t;
+
+static void on_static_done(yolk_http_req_t *req, int outcome, void *ud) {
+  send_file_t *job = ud;
+  lua_req_t *r = job->r;
+  lua_State *L = r->s->rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, job->fn_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, job->fn_ref);
+  free(job);
+  if (outcome == YOLK_STATIC_MISSING) {
+    /* not there: the request is the application's again */
+    r->in_static = 0;
+    yolk_http_req_on_abort(req, on_req_abort, r);
+    lua_pushboolean(L, 0);
+  } else {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->table_ref);
+    req_forget(L, r);
+    if (outcome == YOLK_STATIC_ABORTED) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "aborted");
+    }
+    lua_pop(L, 1);
+    if (outcome == YOLK_STATIC_SENT) lua_pushboolean(L, 1);
+    else lua_pushnil(L);
+  }
+  yolk__lua_pcall(L, 1, 0);
+}
+
+/* req:send_file(root, rel, cache_control, fn(sent)): answers with the file
+ * rel under root through the static responder (static.h: async reads,
+ * cache, ETag/304, HEAD). fn(true) once sent, fn(false) when there is no
+ * such file (the request is still to be answered), fn(nil) if the client
+ * went away. Returns false when the request was already answered. */
+static int l_req_send_file(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char *root = luaL_checkstring(L, 2);
+  size_t rel_len;
+  const char *rel = luaL_checklstring(L, 3, &rel_len);
+  const char *cc = luaL_optstring(L, 4, "no-cache");
+  luaL_checktype(L, 5, LUA_TFUNCTION);
+  lua_req_t *r = req_lookup(L, 1);
+  if (!r || r->in_static || r->s->res.closing) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  yolk_static_t *st = static_for(r->s, root, cc);
+  send_file_t *job = yolk__malloc(sizeof(*job));
+  job->r = r;
+  lua_pushvalue(L, 5);
+  job->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  r->in_static = 1;
+  yolk_http_req_on_abort(r->req, NULL, NULL); /* the responder hooks it now */
+  yolk__static_serve(st, r->req, rel, rel_len, NULL, on_static_done, job);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* ---- query strings ------------------------------------------------------------------ */
@@ -309,6 +405,7 @@ static void on_server_closed(void *arg) {
   yolk__lua_server_t *s = arg;
   lua_State *L = s->rt->L;
   yolk__lua_sio_release(s);
+  statics_free(s);
   luaL_unref(L, LUA_REGISTRYINDEX, s->request_ref);
   yolk__lua_res_release(&s->res);
   free(s);
@@ -450,7 +547,7 @@ void yolk__lua_open_http(lua_State *L) {
   };
   yolk__lua_new_class(L, YOLK_LUA_SERVER_MT, methods, NULL);
 
-  static const luaL_Reg req_methods[] = {{"respond", l_req_respond}, {NULL, NULL}};
+  static const luaL_Reg req_methods[] = {{"respond", l_req_respond}, {"send_file", l_req_send_file}, {NULL, NULL}};
   yolk__lua_new_class(L, REQUEST_MT_KEY, req_methods, NULL);
 
   lua_pushcfunction(L, l_server);

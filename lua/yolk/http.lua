@@ -3,7 +3,6 @@
 -- runs in its own coroutine; the response goes out when it finishes.
 local scheduler = require('yolk.scheduler')
 local context = require('yolk.context')
-local fs = require('yolk.fs')
 local logger = require('yolk.logger')
 local yolk = require('yolk')
 
@@ -17,24 +16,19 @@ local decode = core.decode_uri_component
 -- one query decoder of the core.
 M.parse_query = core.parse_query
 
-M.TYPES = {
-  html = 'text/html; charset=utf-8', htm = 'text/html; charset=utf-8',
-  js = 'application/javascript; charset=utf-8', mjs = 'application/javascript; charset=utf-8',
-  css = 'text/css; charset=utf-8', json = 'application/json; charset=utf-8',
-  map = 'application/json; charset=utf-8', txt = 'text/plain; charset=utf-8',
-  svg = 'image/svg+xml', png = 'image/png', jpg = 'image/jpeg', jpeg = 'image/jpeg',
-  gif = 'image/gif', ico = 'image/x-icon', webp = 'image/webp', woff = 'font/woff',
-  woff2 = 'font/woff2', ttf = 'font/ttf', wasm = 'application/wasm', mp3 = 'audio/mpeg',
-  ogg = 'audio/ogg', webm = 'audio/webm', wav = 'audio/wav', mp4 = 'video/mp4', pdf = 'application/pdf',
-  xml = 'application/xml',
-}
-
-function M.content_type(path)
-  local ext = path:match('%.([%w]+)$')
-  return ext and M.TYPES[ext:lower()] or 'application/octet-stream'
+-- Answers with the file rel under root through the core's static-file
+-- responder (reads on libuv's thread pool, a cache checked against the
+-- file's mtime, ETag/Last-Modified and 304, HEAD). Yields; true once sent,
+-- false when there is no such file (or the path is refused: absolute, "..",
+-- NUL, hidden), nil if the client went away.
+local function send_file(ctx, root, rel, cache_control)
+  local req = ctx.req
+  return scheduler.wait(function(wake)
+    if not req:send_file(root, rel, cache_control or 'no-cache', wake) then wake(nil) end
+  end)
 end
 
--- Serve config.static: true when the request was for a static path.
+-- Serve config.static: true when the request was for a static file (answered).
 local function serve_static(app, ctx)
   local st = app.config.static
   if not st or st.enable == false then return false end
@@ -43,28 +37,23 @@ local function serve_static(app, ctx)
   if ctx.method ~= 'GET' and ctx.method ~= 'HEAD' then return false end
   local rel = decode(ctx.path:sub(#prefix + 1))
   if rel == '' then return false end
-  -- a rel starting with '/' (from '/public//etc/passwd' or '%2f') would be
-  -- an absolute path to fs.join
-  if rel:find('%z') or rel:sub(1, 1) == '/' then
-    ctx.logger:warn('static path "%s" refused (absolute or NUL byte)', logger.printable(rel))
+  local sent = send_file(ctx, st.dir, rel, st.cacheControl)
+  if sent == false then return false end
+  ctx.sent = true -- answered (or the client is gone): nothing more to send
+  return true
+end
+
+-- ctx:sendFile(path [, opts]): answers with a file of the application
+-- (path relative to baseDir, or opts.root), or 404 when it does not exist.
+-- Yields until it is sent.
+function context.HttpCtx:sendFile(path, opts)
+  local root = opts and opts.root or self.app.baseDir
+  local sent = send_file(self, root, path, opts and opts.cacheControl)
+  if sent == false then
+    self.status = 404
     return false
   end
-  for seg in rel:gmatch('[^/]+') do
-    if seg == '..' then
-      ctx.logger:warn('static path "%s" refused (..)', logger.printable(rel))
-      return false
-    end
-    if seg:sub(1, 1) == '.' then return false end
-  end
-  local file = fs.join(st.dir, rel)
-  if fs.is_dir(file) then file = fs.join(file, 'index.html') end
-  -- public/ files are small; read at once (served fresh from disk, no cache)
-  local data = fs.is_file(file) and fs.read(file)
-  if not data then return false end
-  ctx.status = 200
-  ctx:set('content-type', M.content_type(file))
-  ctx:set('cache-control', st.cacheControl or 'no-cache')
-  ctx.body = data
+  self.sent = true
   return true
 end
 
@@ -118,8 +107,7 @@ function M.finish(ctx, req)
       end
     end
   end
-  if ctx.method == 'HEAD' then body = '' end
-  req:respond(status, headers, body)
+  req:respond(status, headers, body) -- a HEAD's body is dropped by the HTTP layer
 end
 
 local function handle(app, ctx, req)
@@ -169,7 +157,7 @@ function M.on_request(runtime, req)
         ctx.response.headers['content-type'] = 'text/plain; charset=utf-8'
       end
     end
-    if req.aborted then return end
+    if req.aborted or ctx.sent then return end
     M.finish(ctx, req)
   end)
 end

@@ -440,6 +440,43 @@ describe('environments', () => {
   });
 });
 
+describe('the handshake query (issue 8, defect 3)', () => {
+  // socket.io 4.8: Object.fromEntries(new URLSearchParams(url)): a repeated
+  // name keeps its last value, at its first place; '+' is a space; escapes
+  // are decoded and a malformed one stays as written. The same wherever the
+  // application reads it.
+  test('generateId, socket.handshake, ctx.query and fetchSockets items agree', async () => {
+    const s = await startYolk(['--baseDir', 'spec/app', '--env', 'unittest']);
+    const WebSocket = require('ws');
+    try {
+      const ws = new WebSocket(`${s.url.replace('http', 'ws')}/socket.io/?z=0&a=1&EIO=4&transport=websocket&a=2&b=x+y%21&c=%zz`);
+      const frames = [];
+      // the next frame starting with prefix (pings and the hello middleware's emit pass by)
+      const next = (prefix) => new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no ${prefix} frame in ${JSON.stringify(frames)}`)), 3000);
+        const take = () => {
+          const i = frames.findIndex((f) => f.startsWith(prefix));
+          if (i >= 0) { clearTimeout(t); resolve(frames.splice(i, 1)[0]); } else setTimeout(take, 5);
+        };
+        take();
+      });
+      ws.on('message', (d) => frames.push(d.toString()));
+      await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+      await next('0{');
+      ws.send('40');
+      assert.match(await next('40'), /^40\{"sid":"u-/);
+      ws.send('420["queries"]');
+      const got = JSON.parse((await next('430')).slice(3))[0];
+      ws.close();
+      const want = { q: { z: '0', a: '2', EIO: '4', transport: 'websocket', b: 'x y!', c: '%zz' },
+        keys: ['z', 'a', 'EIO', 'transport', 'b', 'c'] };
+      for (const where of ['generated', 'socket', 'ctx', 'fetched', 'remote']) assert.deepEqual(got[where], want, where);
+    } finally {
+      await stopYolk(s);
+    }
+  });
+});
+
 describe('start-up errors', () => {
   test('a syntax error names the file and line, exit code 1', async () => {
     const s = await startYolk(['--baseDir', 'spec/lua/fixtures/bad_syntax'], { waitReady: false });

@@ -6,7 +6,11 @@ return {
     -- socket ids made by the app (v5 connections; egg-socket.io's generateId)
     generateId = function(handshake)
       n = n + 1
-      return ('u-%d-%d'):format(n, math.random(1e9))
+      local id = ('u-%d-%d'):format(n, math.random(1e9))
+      -- what generateId saw, for the handshake-query test (Default:queries)
+      _G.generate_id_seen = _G.generate_id_seen or {}
+      _G.generate_id_seen[id] = handshake.query
+      return id
     end,
   },
 }

@@ -2,6 +2,28 @@
 local yolk = require('yolk')
 local Default = require('yolk.controller'):extend()
 
+-- queries -> the handshake query as generateId, socket.handshake, ctx.query
+-- and a fetchSockets item see it, with the order of its keys
+function Default:queries()
+  local ctx = self.ctx
+  local core = require('yolk.core')
+  local id = ctx.socket.id
+  local fetched
+  for _, s in ipairs(self.app.io:of('/'):fetchSockets()) do
+    if s.id == id then fetched = s end
+  end
+  local function view(q) return { q = q or yolk.null, keys = q and core.json_keys(q) or yolk.null } end
+  -- the item as another node would see it: through its JSON form
+  local remote = core.json_decode(core.json_encode(fetched.handshake))
+  ctx.ack({
+    generated = view(_G.generate_id_seen and _G.generate_id_seen[id]),
+    socket = view(ctx.socket.handshake.query),
+    ctx = view(ctx.query),
+    fetched = view(fetched.handshake.query),
+    remote = view(remote.query),
+  })
+end
+
 -- message -> message-back with the same arguments
 function Default:message()
   local args = self.ctx.args
