@@ -53,6 +53,11 @@
  *                        as an error value that prints "os.exit() called".
  *   core.version
  *
+ * Files (lua_fs.c): for loading the application, never on a request's path
+ *   core.fs_scandir(path) -> sorted names | nil, err ; core.fs_stat(path) -> { type =
+ *   'file'|'directory'|'other', size, mtime } | nil, err ; core.fs_realpath(path) ;
+ *   core.fs_mkdir(path [, mode]) (an existing directory is fine). Synchronous (uv_fs_*).
+ *
  * File watching (lua_fs_watch.c)
  *   core.watch(path, fn(filename, events, err)) -> watch | nil, err: a libuv fs-event
  *                        watcher on a file or directory. NOT recursive on Linux: it
@@ -148,6 +153,7 @@ int yolk__luaopen_core(lua_State *L) {
   yolk__lua_open_json(L);
   yolk__lua_open_buffer(L);
   yolk__lua_open_timer(L);
+  yolk__lua_open_fs(L);
   yolk__lua_open_fs_watch(L);
   yolk__lua_open_http(L);
   yolk__lua_open_socketio(L);

@@ -199,6 +199,7 @@ const char *yolk__lua_to_buffer(lua_State *L, int idx, size_t *len);
 void yolk__lua_open_json(lua_State *L);
 void yolk__lua_open_buffer(lua_State *L);
 void yolk__lua_open_timer(lua_State *L);
+void yolk__lua_open_fs(lua_State *L);
 void yolk__lua_open_fs_watch(lua_State *L);
 void yolk__lua_open_http(lua_State *L);
 void yolk__lua_open_socketio(lua_State *L);

@@ -18,12 +18,12 @@ local App = {}
 App.__index = App
 M.App = App
 
+-- The app's name: package.json's "name" (read with the JSON reader), else
+-- the folder's.
 local function app_name(baseDir)
-  local pkg = fs.read(fs.join(baseDir, 'package.json'))
-  if pkg then
-    local name = pkg:match('"name"%s*:%s*"([^"]+)"')
-    if name then return name end
-  end
+  local text = fs.read(fs.join(baseDir, 'package.json'))
+  local pkg = text and require('yolk.core').json_decode(text)
+  if type(pkg) == 'table' and type(pkg.name) == 'string' and pkg.name ~= '' then return pkg.name end
   return baseDir:match('([^/]+)/*$') or 'app'
 end
 
@@ -115,8 +115,6 @@ function M.load(opts)
   -- require('app.lib.x') finds the application's own modules.
   local p = fs.join(baseDir, '?.lua') .. ';' .. fs.join(baseDir, '?/init.lua')
   if not package.path:find(p, 1, true) then package.path = p .. ';' .. package.path end
-
-  app.plugins = config_mod.load_file(fs.join(baseDir, 'config/plugin.lua'), info) or {}
 
   -- extensions
   app.helpers = load_extension(app, fs.join(appdir, 'extend/helper.lua')) or {}

@@ -1,57 +1,30 @@
--- The few file-system calls the loader and static files need, through
--- LuaJIT's FFI (POSIX dirent/stat), so that yolk needs no extra Lua module.
-local ffi = require('ffi')
+-- The few file-system calls the loader, the config and the reload need,
+-- through yolk.core (libuv's uv_fs_*). They run on the loop's thread: for
+-- loading an application, not for serving requests (static files go through
+-- the core's static responder, off the loop).
+local core = require('yolk.core')
 
-ffi.cdef [[
-typedef struct yolk_DIR yolk_DIR;
-yolk_DIR *opendir(const char *name);
-int closedir(yolk_DIR *dirp);
-int mkdir(const char *pathname, unsigned int mode);
-char *realpath(const char *path, char *resolved_path);
-void free(void *ptr);
-]]
-
--- struct dirent on Linux/glibc 64-bit: ino(8) off(8) reclen(2) type(1) name[256]
-ffi.cdef [[
-struct yolk_dirent { uint64_t d_ino; int64_t d_off; unsigned short d_reclen; unsigned char d_type; char d_name[256]; };
-struct yolk_dirent *readdir(yolk_DIR *dirp);
-]]
-
-local C = ffi.C
 local M = {}
 
 -- Names in a directory (without . and ..), sorted; nil, err if it is not one.
 function M.list(path)
-  local d = C.opendir(path)
-  if d == nil then return nil, 'cannot open directory ' .. path end
-  local names = {}
-  while true do
-    local e = C.readdir(d)
-    if e == nil then break end
-    local name = ffi.string(e.d_name)
-    if name ~= '.' and name ~= '..' then names[#names + 1] = name end
-  end
-  C.closedir(d)
-  table.sort(names)
-  return names
+  return core.fs_scandir(path)
 end
 
-function M.is_dir(path)
-  local d = C.opendir(path)
-  if d == nil then return false end
-  C.closedir(d)
-  return true
+local function kind(path)
+  local st = core.fs_stat(path)
+  return st and st.type
 end
 
-function M.is_file(path)
-  if M.is_dir(path) then return false end
-  local f = io.open(path, 'rb')
-  if not f then return false end
-  f:close()
-  return true
-end
+function M.is_dir(path) return kind(path) == 'directory' end
+function M.is_file(path) return kind(path) == 'file' end
+function M.exists(path) return kind(path) ~= nil end
 
-function M.exists(path) return M.is_dir(path) or M.is_file(path) end
+-- The modification time of a file (seconds, fractional), or nil.
+function M.mtime(path)
+  local st = core.fs_stat(path)
+  return st and st.mtime
+end
 
 function M.read(path)
   local f, err = io.open(path, 'rb')
@@ -66,17 +39,13 @@ function M.mkdirp(path)
   local acc = path:sub(1, 1) == '/' and '' or '.'
   for part in path:gmatch('[^/]+') do
     acc = acc .. '/' .. part
-    if not M.is_dir(acc) then C.mkdir(acc, tonumber('755', 8)) end
+    if not M.is_dir(acc) then core.fs_mkdir(acc) end
   end
   return M.is_dir(path)
 end
 
 function M.realpath(path)
-  local p = C.realpath(path, nil)
-  if p == nil then return nil end
-  local s = ffi.string(p)
-  C.free(p)
-  return s
+  return (core.fs_realpath(path))
 end
 
 function M.join(a, b)

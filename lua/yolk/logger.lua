@@ -1,21 +1,13 @@
 -- Loggers: app.logger, ctx.logger (prefixed with the socket id or the
 -- request), levels DEBUG < INFO < WARN < ERROR < NONE. Lines go through
 -- core.log, which writes the console and the log file (logs/<name>.log) set
--- with core.set_log_file. Without yolk.core they go to stderr.
+-- with core.set_log_file.
 local M = {}
 
 M.LEVELS = { DEBUG = 10, INFO = 20, WARN = 30, ERROR = 40, NONE = 100 }
 
-local has_core, core = pcall(require, 'yolk.core')
-local sink -- function(level, component, msg)
-if has_core then
-  sink = core.log
-else
-  local names = { [10] = 'DEBUG', [20] = 'INFO', [30] = 'WARN', [40] = 'ERROR' }
-  sink = function(level, component, msg)
-    io.stderr:write(('%s %s [%s] %s\n'):format(os.date('%Y-%m-%d %H:%M:%S'), names[level] or level, component, msg))
-  end
-end
+local core = require('yolk.core')
+local sink = core.log -- function(level, component, msg); tests replace it
 
 function M.set_sink(fn) sink = fn end
 
@@ -28,13 +20,11 @@ end
 -- Configure from config.logger: level, and the file logs/<name>.log.
 function M.configure(cfg, name)
   threshold = M.level_of(cfg and cfg.level)
-  if has_core then
-    if core.set_log_level then core.set_log_level(threshold) end
-    if cfg and cfg.dir and cfg.file ~= false then
-      local fs = require('yolk.fs')
-      fs.mkdirp(cfg.dir)
-      if core.set_log_file then core.set_log_file(fs.join(cfg.dir, (name or 'yolk') .. '.log')) end
-    end
+  core.set_log_level(threshold)
+  if cfg and cfg.dir and cfg.file ~= false then
+    local fs = require('yolk.fs')
+    fs.mkdirp(cfg.dir)
+    core.set_log_file(fs.join(cfg.dir, (name or 'yolk') .. '.log'))
   end
 end
 

@@ -65,7 +65,6 @@ describe('http', function()
     end)
 
     it('tables become JSON; ctx:set sets headers; waiting handlers respond later', function()
-      if not yolk.has_core then return pending('needs yolk.core json') end
       app.router:get('/json', function(ctx) ctx:set('X-A', 'b'); yolk.sleep(10); ctx.body = { a = yolk.array({}) } end)
       local req = fake_req('GET', '/json')
       http.on_request(rt, req)

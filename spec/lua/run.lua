@@ -1,6 +1,7 @@
--- Tiny test runner for yolk's Lua modules.
---   luajit spec/lua/run.lua [filter]      (modules that need no yolk.core)
---   build/yolk lua spec/lua/run.lua       (same, with the real yolk.core)
+-- Tiny test runner for yolk's Lua modules, run inside the yolk runtime
+-- (yolk.core is the real one; spec/lua/fake_core.lua stands in for the
+-- Socket.IO server where a test drives the framework by hand):
+--   build/yolk lua spec/lua/run.lua [filter]
 -- Runs spec/lua/*_spec.lua; exits non-zero when any test fails.
 local here = (arg and arg[0] or 'spec/lua/run.lua'):match('^(.*)/[^/]*$') or '.'
 local root = here .. '/../..'
