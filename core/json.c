@@ -355,32 +355,26 @@ int yolk__json_valid(const char *s, size_t len, unsigned max_depth) {
 /* ---- writing ------------------------------------------------------------------ */
 
 void yolk__json_write_string(yolk_sb_t *sb, const char *s, size_t len) {
+  if (!yolk__utf8_valid(s, len)) {
+    /* rare (Lua strings are bytes): repaired first, then written */
+    yolk_sb_t fixed;
+    yolk__sb_init(&fixed);
+    yolk__utf8_repair(&fixed, s, len);
+    yolk__json_write_string(sb, fixed.data, fixed.len);
+    yolk__sb_free(&fixed);
+    return;
+  }
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s;
   yolk__sb_reserve(sb, len + 2);
   yolk__sb_putc(sb, '"');
-  size_t i = 0, run = 0;
-  while (i < len) {
+  size_t run = 0; /* p[run..i) needs no escape and is not yet copied */
+  for (size_t i = 0; i < len; i++) {
     unsigned c = p[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c >= 0x80) {
-      uint32_t cp;
-      size_t bad = 0, k = yolk__utf8_decode(p + i, len - i, &cp, &bad);
-      if (k) {
-        i += k;
-        continue;
-      }
-      yolk__sb_append(sb, p + run, i - run);
-      yolk__sb_append(sb, "\xEF\xBF\xBD", 3);
-      i += bad;
-      run = i;
-      continue;
-    }
+    if (c >= 0x20 && c != '"' && c != '\\') continue; /* UTF-8 bytes included: the string is well-formed */
     yolk__sb_append(sb, p + run, i - run);
-    char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+    run = i + 1;
+    char esc[6] = {'\\', 0, 0, 0, 0, 0};
     size_t en = 2;
     switch (c) {
     case '"': esc[1] = '"'; break;
@@ -400,8 +394,6 @@ void yolk__json_write_string(yolk_sb_t *sb, const char *s, size_t len) {
       break;
     }
     yolk__sb_append(sb, esc, en);
-    i++;
-    run = i;
   }
   yolk__sb_append(sb, p + run, len - run);
   yolk__sb_putc(sb, '"');

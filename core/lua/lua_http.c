@@ -550,10 +550,9 @@ void yolk__lua_open_http(lua_State *L) {
   static const luaL_Reg req_methods[] = {{"respond", l_req_respond}, {"send_file", l_req_send_file}, {NULL, NULL}};
   yolk__lua_new_class(L, REQUEST_MT_KEY, req_methods, NULL);
 
-  lua_pushcfunction(L, l_server);
-  lua_setfield(L, -2, "server");
-  lua_pushcfunction(L, l_parse_query);
-  lua_setfield(L, -2, "parse_query");
-  lua_pushcfunction(L, l_decode_uri_component);
-  lua_setfield(L, -2, "decode_uri_component");
+  static const luaL_Reg fns[] = {
+      {"server", l_server}, {"parse_query", l_parse_query}, {"decode_uri_component", l_decode_uri_component},
+      {NULL, NULL},
+  };
+  luaL_register(L, NULL, fns);
 }
