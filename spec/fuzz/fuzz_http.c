@@ -2,8 +2,10 @@
  * stream over a real connection, and WebSocket after an upgrade (core/ws.c).
  *
  * Input: byte 0 flags (bit 0: small limits, 128-byte heads and 64-byte
- * bodies, so 431 and 413 are reachable), byte 1 seeds the chunking, the rest
- * is what the client sends. Every iteration makes a fresh server on one libuv
+ * bodies, so 431 and 413 are reachable; bit 1: the server is closed while the
+ * connection is still open, instead of after the client's EOF; bit 2: the
+ * client reads nothing until all is sent, so responses queue up), byte 1
+ * seeds the chunking, the rest is what the client sends. Every iteration makes a fresh server on one libuv
  * loop and hands it one end of a socketpair (yolk__http_server_adopt): the
  * same connection code as an accepted TCP socket, no network, one thread. The
  * client writes the input in pseudo-random chunks and the loop runs
@@ -259,10 +261,12 @@ static void drain(void) {
   }
 }
 
+static int reading = 1; /* the client reads what the server sends */
+
 static void pump(int rounds) {
   for (int i = 0; i < rounds; i++) {
     uv_run(&loop, UV_RUN_NOWAIT);
-    drain();
+    if (reading) drain();
   }
 }
 
@@ -313,12 +317,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   yolk__sb_init(&st.frames);
 
   /* the input, in chunks, the loop running in between */
+  reading = !(flags & 4);
   size_t off = 0;
   while (off < len && !st.eof) {
     size_t n = fuzz_chunk_len(&rng, len - off);
     ssize_t w = send(client_fd, s + off, n, MSG_NOSIGNAL);
     if (w < 0 && errno == EAGAIN) {
       pump(1);
+      drain();
       continue;
     }
     if (w < 0) break; /* the server closed its end */
@@ -331,20 +337,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     answer_deferred();
     pump(1);
   }
-  /* the client is done sending: the server must close its end */
-  shutdown(client_fd, SHUT_WR);
-  for (int i = 0; i < MAX_ROUNDS && !st.eof; i++) {
-    answer_deferred();
-    pump(1);
+  reading = 1;
+  if (!(flags & 2)) {
+    /* the client is done sending: the server must close its end */
+    shutdown(client_fd, SHUT_WR);
+    for (int i = 0; i < MAX_ROUNDS && !st.eof; i++) {
+      answer_deferred();
+      pump(1);
+    }
+    if (!st.eof) FUZZ_FAIL("the server did not close the connection after the client's EOF");
   }
-  if (!st.eof) FUZZ_FAIL("the server did not close the connection after the client's EOF");
 
+  /* closing the server closes the connection if it is still open; pending requests are aborted */
   yolk__http_server_close(st.srv, on_server_closed, NULL);
-  for (int i = 0; i < MAX_ROUNDS && (!st.server_closed || uv_loop_alive(&loop)); i++) uv_run(&loop, UV_RUN_NOWAIT);
+  for (int i = 0; i < MAX_ROUNDS && (!st.server_closed || uv_loop_alive(&loop)); i++) pump(1);
   if (!st.server_closed || uv_loop_alive(&loop)) {
     uv_walk(&loop, walk_print, NULL);
     FUZZ_FAIL("server not closed (%d) or handles left on the loop", st.server_closed);
   }
+  drain();
+  FUZZ_CHECK(st.eof);
   FUZZ_CHECK(st.deferred == NULL && st.held == NULL); /* answered or aborted */
   FUZZ_CHECK(st.ws_open == st.ws_closed);
   close(client_fd);
