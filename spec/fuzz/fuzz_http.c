@@ -52,8 +52,8 @@ static struct {
   int ws_open, ws_closed;
   /* checking the server's output */
   llhttp_t resp;
-  unsigned char is_head[64]; /* requests handed over, oldest first: was it HEAD */
-  size_t head_r, head_w;
+  yolk_sb_t is_head; /* per request handed over, oldest first: 1 if it was HEAD */
+  size_t head_r;
   int upgraded;    /* 101 seen: the rest are WebSocket frames */
   yolk_sb_t frames; /* bytes after the 101 not yet checked */
   size_t frames_off;
@@ -132,8 +132,7 @@ static void on_request(yolk_http_req_t *req, void *ud) {
   /* one request at a time per connection, whatever the client pipelines */
   FUZZ_CHECK(st.deferred == NULL && st.held == NULL);
   check_request(req);
-  FUZZ_CHECK(st.head_w - st.head_r < sizeof(st.is_head));
-  st.is_head[st.head_w++ % sizeof(st.is_head)] = strcmp(req->method, "HEAD") == 0;
+  yolk__sb_putc(&st.is_head, strcmp(req->method, "HEAD") == 0);
   char how = req->path[0] ? req->path[1] : '\0';
   if (req->upgrade) {
     if (yolk__ws_accept(req, how == 's' ? &ws_handler_small : &ws_handler, NULL)) st.ws_open++;
@@ -175,7 +174,7 @@ static int resp_headers_complete(llhttp_t *p) {
   int status = p->status_code;
   if (status >= 100 && status < 200 && status != 101) return 0; /* 100 Continue: not the answer */
   int head = 0;
-  if (st.head_r < st.head_w) head = st.is_head[st.head_r++ % sizeof(st.is_head)];
+  if (st.head_r < st.is_head.len) head = st.is_head.data[st.head_r++];
   /* else an error answer (400, 408, 413, 431, 505) to a request never handed over */
   return head ? 1 : 0; /* a HEAD answer has Content-Length but no body */
 }
@@ -315,6 +314,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   rs.on_headers_complete = resp_headers_complete;
   llhttp_init(&st.resp, HTTP_RESPONSE, &rs);
   yolk__sb_init(&st.frames);
+  yolk__sb_init(&st.is_head);
 
   /* the input, in chunks, the loop running in between */
   reading = !(flags & 4);
@@ -362,5 +362,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   close(client_fd);
   client_fd = -1;
   yolk__sb_free(&st.frames);
+  yolk__sb_free(&st.is_head);
   return 0;
 }
