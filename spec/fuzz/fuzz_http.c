@@ -1,30 +1,31 @@
 /* fuzz_http.c - yolk's HTTP/1.1 server (core/http.c on llhttp) fed a byte
  * stream over a real connection, and WebSocket after an upgrade (core/ws.c).
  *
- * Input: byte 0 flags (bit 0: small limits, 128-byte heads and 64-byte
- * bodies, so 431 and 413 are reachable; bit 1: the server is closed while the
+ * Input: byte 0 flags (bit 0: small limits, 128-byte heads and 64-byte bodies,
+ * so 431 and 413 are reachable; bit 1: the server is closed while the
  * connection is still open, instead of after the client's EOF; bit 2: the
- * client reads nothing until all is sent, so responses queue up), byte 1
- * seeds the chunking, the rest is what the client sends. Every iteration makes a fresh server on one libuv
- * loop and hands it one end of a socketpair (yolk__http_server_adopt): the
- * same connection code as an accepted TCP socket, no network, one thread. The
- * client writes the input in pseudo-random chunks and the loop runs
- * (UV_RUN_NOWAIT) after each, so requests arrive split anywhere and
- * pipelined. The handler picks its answer by the second character of the
- * path: /d answered later by the driver, /h never (aborted when the
- * connection goes), /a answered from inside on_abort, /c with a close, /b a
- * shared buffer, /x a 300 KB shared buffer (partial writes), /n 204, /e
- * echoes the body, anything else 404; an upgrade goes to yolk__ws_accept and
- * the WebSocket echoes (a text message "close" closes it with 4000).
+ * client reads nothing until all is sent, so responses queue up), byte 1 seeds
+ * the chunking, the rest is what the client sends. Every iteration makes a
+ * fresh server on one libuv loop and hands it one end of a socketpair
+ * (yolk__http_server_adopt): the same connection code as an accepted TCP
+ * socket, no network, one thread. The client writes the input in pseudo-random
+ * chunks and the loop runs (UV_RUN_NOWAIT) after each, so requests arrive
+ * split anywhere and pipelined. The handler picks its answer by the second
+ * character of the path: /d answered later by the driver, /h never (aborted
+ * when the connection goes), /a answered from inside on_abort, /c with a
+ * close, /b a shared buffer, /x a 300 KB shared buffer (partial writes), /n
+ * 204, /e echoes the body, anything else 404; an upgrade goes to
+ * yolk__ws_accept and the WebSocket echoes (a text message "close" closes it
+ * with 4000).
  *
  * Checked: every request handed over is well formed (one at a time, strings
- * terminated, names lower-case tokens, no CR/LF in values, url = path ? query,
- * body within the limit); everything the server sends parses as HTTP/1.1
- * responses (llhttp in response mode, HEAD answers without body, nothing after
- * "Connection: close"), then as unmasked, unfragmented WebSocket frames after
- * a 101; after the client's EOF the server closes its end; after
- * yolk__http_server_close no handle is left on the loop and every pending
- * request was aborted.
+ * terminated, names of lower-case token characters (and spaces, see
+ * check_request), no CR/LF in values, url = path ? query, body within the
+ * limit); everything the server sends parses as HTTP/1.1 responses (llhttp in
+ * response mode, HEAD answers without body, nothing after "Connection:
+ * close"), then as unmasked, unfragmented WebSocket frames after a 101; after
+ * the client's EOF the server closes its end; after yolk__http_server_close no
+ * handle is left on the loop and every pending request was aborted.
  */
 #include <errno.h>
 #include <fcntl.h>
