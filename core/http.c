@@ -1019,18 +1019,9 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
 
 /* ---- accepting ------------------------------------------------------------------ */
 
-static void on_connection(uv_stream_t *server, int status) {
-  yolk_http_server_t *srv = server->data;
-  if (status < 0) {
-    /* Out of descriptors comes in storms: one line per second is enough. */
-    uint64_t now = uv_now(srv->loop);
-    if (!srv->accept_warned_ms || now - srv->accept_warned_ms >= 1000) {
-      srv->accept_warned_ms = now ? now : 1;
-      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "accept failed: %s", uv_strerror(status));
-    }
-    return;
-  }
-  if (srv->closing) return;
+/* A connection with its stream handle initialised (not yet connected) and
+ * linked into the server's list; conn_start finishes it. */
+static yolk_http_conn_t *conn_new(yolk_http_server_t *srv) {
   yolk_http_conn_t *c = yolk__calloc(1, sizeof(*c));
   c->srv = srv;
   uv_tcp_init(srv->loop, &c->tcp);
@@ -1038,11 +1029,12 @@ static void on_connection(uv_stream_t *server, int status) {
   c->open_handles = 1;
   yolk__list_node_init(&c->flush_node);
   yolk__list_push_back(&srv->conns, &c->node);
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
-    c->closing = 1;
-    return;
-  }
+  return c;
+}
+
+/* The stream is connected: timer, peer address, parser, reading. */
+static void conn_start(yolk_http_conn_t *c) {
+  yolk_http_server_t *srv = c->srv;
   uv_timer_init(srv->loop, &c->timer);
   c->timer.data = c;
   c->open_handles = 2;
@@ -1068,6 +1060,41 @@ static void on_connection(uv_stream_t *server, int status) {
   c->parser.data = c;
   timer_set(c, TIMER_HEADER, srv->cfg.header_timeout_ms);
   conn_start_reading(c);
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  yolk_http_server_t *srv = server->data;
+  if (status < 0) {
+    /* Out of descriptors comes in storms: one line per second is enough. */
+    uint64_t now = uv_now(srv->loop);
+    if (!srv->accept_warned_ms || now - srv->accept_warned_ms >= 1000) {
+      srv->accept_warned_ms = now ? now : 1;
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "accept failed: %s", uv_strerror(status));
+    }
+    return;
+  }
+  if (srv->closing) return;
+  yolk_http_conn_t *c = conn_new(srv);
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    c->closing = 1;
+    return;
+  }
+  conn_start(c);
+}
+
+int yolk__http_server_adopt(yolk_http_server_t *srv, uv_os_sock_t fd) {
+  if (srv->closing) return UV_EINVAL;
+  yolk_http_conn_t *c = conn_new(srv);
+  int r = uv_tcp_open(&c->tcp, fd);
+  if (r != 0) {
+    /* libuv did not take fd: it stays the caller's, the handle closes empty */
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    c->closing = 1;
+    return r;
+  }
+  conn_start(c);
+  return 0;
 }
 
 int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk_http_config_t *cfg) {

@@ -86,6 +86,11 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
 int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port);
 /* The bound port (after listen). */
 int yolk__http_server_port(yolk_http_server_t *srv);
+/* Serves fd, an already connected stream socket, as if it had been accepted
+ * (in-process tests and the fuzzer hand it one end of a socketpair). Returns
+ * 0 (the connection owns fd from then on), or a libuv error (fd is still the
+ * caller's). */
+int yolk__http_server_adopt(yolk_http_server_t *srv, uv_os_sock_t fd);
 /* Stops listening, closes every connection (pending requests get on_abort),
  * and frees the server once every handle is closed; then calls cb. */
 void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), void *arg);

@@ -1015,9 +1015,53 @@ static void test_tokens(void) {
   CHECK_STR(yolk__http_status_text(431), "Request Header Fields Too Large");
 }
 
+/* A connected socket handed to the server instead of accepted (what the fuzzer does with one
+ * end of a socketpair): the same connection code, no listener, on one thread. */
+static void test_adopt(void) {
+  fprintf(stderr, "--- adopted socketpair\n");
+  n_requests = 0;
+  server_closed = 0;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  yolk_http_config_t cfg;
+  yolk__http_config_init(&cfg);
+  cfg.on_request = on_request;
+  CHECK_EQ_INT(yolk__http_server_init(&loop, &server, &cfg), 0);
+  CHECK(yolk__http_server_adopt(server, -1) < 0); /* not a socket: an error, nothing leaks */
+  int sv[2];
+  CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  CHECK_EQ_INT(yolk__http_server_adopt(server, sv[0]), 0);
+  static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?q HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi";
+  CHECK_EQ_INT(write(sv[1], req, sizeof(req) - 1), (long)sizeof(req) - 1);
+  char out[2048] = "";
+  size_t len = 0;
+  for (int i = 0; i < 100 && !strstr(out, "\r\n\r\nhi"); i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    ssize_t r = recv(sv[1], out + len, sizeof(out) - 1 - len, MSG_DONTWAIT);
+    if (r > 0) len += (size_t)r;
+    out[len] = '\0';
+  }
+  CHECK_EQ_INT(n_requests, 2);
+  CHECK(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  CHECK(strstr(out, "\r\n\r\nhello") != NULL);
+  CHECK(strstr(out, "X-Query: q\r\n") != NULL);
+  shutdown(sv[1], SHUT_WR); /* the server sees EOF and closes its end */
+  for (int i = 0; i < 100; i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (recv(sv[1], out, sizeof(out), MSG_DONTWAIT) == 0) break;
+  }
+  CHECK_EQ_INT(recv(sv[1], out, sizeof(out), MSG_DONTWAIT), 0);
+  close(sv[1]);
+  yolk__http_server_close(server, on_server_closed, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(server_closed);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   if (getenv("YOLK_TEST_DEBUG")) yolk_log_set_level(YOLK_LOG_DEBUG);
   test_tokens();
+  test_adopt();
   run("simple GET", t_simple_get, NULL);
   run("keep-alive", t_keepalive, NULL);
   run("pipelining", t_pipelined, NULL);
