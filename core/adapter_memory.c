@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "hashmap.h"
+#include "json.h"
 #include "log.h"
 #include "sio.h"
 
@@ -131,6 +132,10 @@ size_t yolk_sio_memory_adapter_each(yolk_sio_adapter_t *a, const yolk_sio_target
   return visited;
 }
 
+int yolk_sio_memory_adapter_has_room(yolk_sio_adapter_t *a, const char *room) {
+  return yolk__smap_get(&mem(a)->rooms, room) != NULL;
+}
+
 void yolk_sio_memory_adapter_rooms(yolk_sio_adapter_t *a, void (*cb)(const char *room, void *ud), void *ud) {
   mem_adapter_t *m = mem(a);
   for (size_t i = 0; i < m->rooms.cap; i++)
@@ -140,16 +145,24 @@ void yolk_sio_memory_adapter_rooms(yolk_sio_adapter_t *a, void (*cb)(const char 
 typedef struct {
   const yolk_sio_packet_t *pkt;
   int flags;
+  yolk_sio_gather_t *acks; /* a broadcast with acks: where the answers go */
 } deliver_ctx_t;
 
 static void deliver_one(yolk_sio_socket_t *s, void *ud) {
   deliver_ctx_t *ctx = ud;
+  if (ctx->acks) yolk_sio_socket_expect_ack(s, ctx->pkt->id, ctx->acks);
   yolk_sio_socket_deliver(s, ctx->pkt, ctx->flags);
 }
 
 static void mem_broadcast(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to) {
-  deliver_ctx_t ctx = {pkt, to->flags};
+  deliver_ctx_t ctx = {pkt, to->flags, NULL};
   yolk_sio_memory_adapter_each(a, to, deliver_one, &ctx);
+}
+
+static void mem_broadcast_with_ack(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to,
+                                   yolk_sio_gather_t *g) {
+  deliver_ctx_t ctx = {pkt, to->flags, g};
+  yolk_sio_gather_expect(g, yolk_sio_memory_adapter_each(a, to, deliver_one, &ctx));
 }
 
 /* Sockets matching a target, collected before acting on them (acting may
@@ -223,10 +236,48 @@ static void mem_disconnect_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_
   free(l.v);
 }
 
-static int mem_server_side_emit(yolk_sio_adapter_t *a, const yolk_sio_args_t *args) {
+/* A single node: there is nobody else to tell, nobody to wait for. */
+static int mem_server_side_emit(yolk_sio_adapter_t *a, const yolk_sio_args_t *args, yolk_sio_gather_t *g) {
   (void)a;
   (void)args;
-  return 0; /* a single node: there is nobody else to tell */
+  if (g) yolk_sio_gather_expect(g, 0);
+  return 0;
+}
+
+static void mem_server_side_reply(yolk_sio_adapter_t *a, const char *reply_to, const yolk_sio_args_t *args) {
+  (void)a;
+  (void)reply_to;
+  (void)args;
+}
+
+typedef struct {
+  yolk_sio_rooms_cb cb;
+  void *ud;
+  yolk_sb_t list; /* the JSON array */
+} rooms_result_t;
+
+static void put_room_name(const char *room, void *ud) {
+  yolk_sb_t *sb = ud;
+  if (sb->len > 1) yolk__sb_putc(sb, ',');
+  yolk__json_write_cstr(sb, room);
+}
+
+static void rooms_deliver(void *arg) {
+  rooms_result_t *r = arg;
+  r->cb(r->ud, NULL, r->list.data, r->list.len);
+  yolk__sb_free(&r->list);
+  free(r);
+}
+
+static void mem_all_rooms(yolk_sio_adapter_t *a, yolk_sio_rooms_cb cb, void *ud) {
+  rooms_result_t *r = yolk__malloc(sizeof(*r));
+  r->cb = cb;
+  r->ud = ud;
+  yolk__sb_init(&r->list);
+  yolk__sb_putc(&r->list, '[');
+  yolk_sio_memory_adapter_rooms(a, put_room_name, &r->list);
+  yolk__sb_putc(&r->list, ']');
+  yolk_sio_defer(yolk_sio_nsp_server(a->nsp), rooms_deliver, r);
 }
 
 static void mem_destroy(yolk_sio_adapter_t *a) {
@@ -249,9 +300,21 @@ static void mem_destroy(yolk_sio_adapter_t *a) {
 }
 
 static const yolk_sio_adapter_vtable_t mem_vtable = {
-    "memory",          mem_destroy,       mem_add_all,     mem_del,
-    mem_del_all,       mem_socket_rooms,  mem_broadcast,   mem_fetch_sockets,
-    mem_add_sockets,   mem_del_sockets,   mem_disconnect_sockets, mem_server_side_emit,
+    .name = "memory",
+    .destroy = mem_destroy,
+    .add_all = mem_add_all,
+    .del = mem_del,
+    .del_all = mem_del_all,
+    .socket_rooms = mem_socket_rooms,
+    .broadcast = mem_broadcast,
+    .fetch_sockets = mem_fetch_sockets,
+    .add_sockets = mem_add_sockets,
+    .del_sockets = mem_del_sockets,
+    .disconnect_sockets = mem_disconnect_sockets,
+    .broadcast_with_ack = mem_broadcast_with_ack,
+    .server_side_emit = mem_server_side_emit,
+    .server_side_reply = mem_server_side_reply,
+    .all_rooms = mem_all_rooms,
 };
 
 yolk_sio_adapter_t *yolk_sio_memory_adapter_new(yolk_sio_nsp_t *nsp) {

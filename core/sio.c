@@ -342,9 +342,32 @@ yolk_sio_socket_t *yolk_sio_nsp_socket(yolk_sio_nsp_t *nsp, const char *id) {
   return s;
 }
 
+int yolk_sio_broadcast_with_ack(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const yolk_sio_args_t *args,
+                                unsigned timeout_ms, yolk_sio_answer_cb on_answer, yolk_sio_gathered_cb on_done,
+                                void *ud) {
+  if (!broadcast_args_ok(args)) return -1;
+  yolk_sio_packet_t p;
+  yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, nsp->name, nsp->next_ack_id++, args);
+  yolk_sio_gather_t *g = yolk__sio_gather_new(nsp->sio, timeout_ms, on_answer, on_done, ud);
+  nsp->adapter->vt->broadcast_with_ack(nsp->adapter, &p, to ? to : &everyone, g);
+  yolk__sio_packet_release(&p);
+  yolk_sio_gather_unref(g);
+  return 0;
+}
+
 int yolk_sio_server_side_emit(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args) {
   if (!broadcast_args_ok(args)) return -1;
-  return nsp->adapter->vt->server_side_emit(nsp->adapter, args);
+  return nsp->adapter->vt->server_side_emit(nsp->adapter, args, NULL);
+}
+
+int yolk_sio_server_side_emit_with_ack(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, unsigned timeout_ms,
+                                       yolk_sio_answer_cb on_answer, yolk_sio_gathered_cb on_done, void *ud) {
+  if (!broadcast_args_ok(args)) return -1;
+  yolk_sio_gather_t *g = yolk__sio_gather_new(nsp->sio, timeout_ms, on_answer, on_done, ud);
+  int rc = nsp->adapter->vt->server_side_emit(nsp->adapter, args, g);
+  if (rc != 0) yolk_sio_gather_expect(g, 0); /* nobody to ask: done, empty */
+  yolk_sio_gather_unref(g);
+  return rc;
 }
 
 void yolk_sio_nsp_on_server_event(yolk_sio_nsp_t *nsp, yolk_sio_server_event_cb cb, void *ud) {
@@ -352,8 +375,24 @@ void yolk_sio_nsp_on_server_event(yolk_sio_nsp_t *nsp, yolk_sio_server_event_cb 
   nsp->server_event_ud = ud;
 }
 
-void yolk_sio_nsp_server_event(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args) {
-  if (nsp->server_event_cb) nsp->server_event_cb(nsp, args, nsp->server_event_ud);
+void yolk_sio_nsp_server_event(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, const char *reply_to) {
+  if (nsp->server_event_cb) nsp->server_event_cb(nsp, args, reply_to, nsp->server_event_ud);
+}
+
+void yolk_sio_server_side_reply(yolk_sio_nsp_t *nsp, const char *reply_to, const yolk_sio_args_t *args) {
+  if (!reply_to) return;
+  const char *why = NULL;
+  if (!args || !args->json) why = "no arguments";
+  else yolk__sio_check_args(args->json, args->len, args->nbins, 0, &why);
+  if (why) {
+    YOLK_LOG_WARN_(LOG_COMPONENT, "server-side reply refused: %s", why);
+    return;
+  }
+  nsp->adapter->vt->server_side_reply(nsp->adapter, reply_to, args);
+}
+
+void yolk_sio_all_rooms(yolk_sio_nsp_t *nsp, yolk_sio_rooms_cb cb, void *ud) {
+  nsp->adapter->vt->all_rooms(nsp->adapter, cb, ud);
 }
 
 void yolk_sio_defer(yolk_sio_server_t *sio, void (*fn)(void *arg), void *arg) { yolk__defer_call(&sio->defer, fn, arg); }
@@ -413,6 +452,7 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   sio->opts.eio.ud = sio;
   yolk__smap_init(&sio->nsps);
   yolk__list_init(&sio->clients);
+  yolk__list_init(&sio->gathers);
   yolk__defer_init(&sio->defer, sio->loop);
   nsp_new(sio, "/");
   if (sio->client_dist_dir) sio->client_files = yolk__static_new(sio->loop, sio->client_dist_dir, NULL);
@@ -428,6 +468,7 @@ uv_loop_t *yolk_sio_loop(const yolk_sio_server_t *sio) { return sio->loop; }
 
 void yolk_sio_close(yolk_sio_server_t *sio) {
   sio->closing = 1;
+  yolk__sio_gathers_close(sio);
   yolk_list_t *n;
   yolk__list_foreach(n, &sio->clients) client_close(yolk__list_entry(n, yolk_sio_client_t, node), "server shutting down");
 }

@@ -57,7 +57,6 @@ struct yolk_sio_socket_s {
 
   /* Server -> client acks waiting for their answer (sio_ack.c), oldest first. */
   yolk_list_t acks;
-  int64_t next_ack_id;
 
   /* Deferred work (yolk_sio_socket_disconnect / refuse). */
   int deferred;
@@ -100,6 +99,7 @@ struct yolk_sio_nsp_s {
   yolk_sio_adapter_t *adapter;
   yolk_sio_server_event_cb server_event_cb;
   void *server_event_ud;
+  int64_t next_ack_id; /* ack ids are per namespace (socket.io's nsp._ids) */
 };
 
 struct yolk_sio_server_s {
@@ -113,6 +113,7 @@ struct yolk_sio_server_s {
   yolk_smap_t nsps;
   yolk_list_t clients; /* yolk_sio_client_t.node */
   yolk_defer_t defer;
+  yolk_list_t gathers; /* yolk_sio_gather_t whose result is not out yet (sio_ack.c) */
   int closing;
 };
 
@@ -155,5 +156,17 @@ int64_t yolk__sio_ack_add(yolk_sio_socket_t *s, yolk_sio_ack_cb cb, void *ud, un
 void yolk__sio_ack_answer(yolk_sio_socket_t *s, int64_t id, const yolk_sio_args_t *args);
 /* Every pending ack gets "socket disconnected". */
 void yolk__sio_ack_cancel_all(yolk_sio_socket_t *s);
+/* A new gather (yolk.h), holding one reference for its starter; timeout_ms
+ * 0: no timer (the result comes when complete or when the last reference
+ * goes). */
+/* Closing: every gather still waiting gets its result (timed out) from the
+ * loop; gathers started later too. */
+void yolk__sio_gathers_close(yolk_sio_server_t *sio);
+/* How many answers the gather was told to expect so far. */
+size_t yolk__sio_gather_expected(const yolk_sio_gather_t *g);
+/* Its timeout (0: none). */
+unsigned yolk__sio_gather_timeout(const yolk_sio_gather_t *g);
+yolk_sio_gather_t *yolk__sio_gather_new(yolk_sio_server_t *sio, unsigned timeout_ms, yolk_sio_answer_cb on_answer,
+                                        yolk_sio_gathered_cb on_done, void *ud);
 
 #endif

@@ -39,6 +39,7 @@ void yolk__sio_packet_build(yolk_sio_packet_t *out, int type, const char *nsp, i
   for (size_t i = 0; i < nbins; i++) msgs[1 + i] = yolk_eio_msg_new(1, data->bins[i].data, data->bins[i].len);
   out->type = type;
   out->nsp = nsp;
+  out->id = id;
   if (data) out->data = *data;
   else memset(&out->data, 0, sizeof(out->data));
   out->msgs = msgs;

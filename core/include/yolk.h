@@ -200,6 +200,7 @@ typedef struct yolk_sio_server_s yolk_sio_server_t;
 typedef struct yolk_sio_nsp_s yolk_sio_nsp_t;
 typedef struct yolk_sio_socket_s yolk_sio_socket_t;
 typedef struct yolk_sio_adapter_s yolk_sio_adapter_t;
+typedef struct yolk_sio_gather_s yolk_sio_gather_t;
 
 typedef struct {
   const void *data;
@@ -355,11 +356,39 @@ void yolk_sio_sockets_leave(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, co
 void yolk_sio_disconnect_sockets(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, int close);
 /* The local socket with that id in the namespace, or NULL. */
 yolk_sio_socket_t *yolk_sio_nsp_socket(yolk_sio_nsp_t *nsp, const char *id);
+
+/* Many answers to one question (a broadcast with acks, a server-side emit
+ * with acks): on_answer(ud, args) once per answer (args: the answer's
+ * arguments, an array), then on_done(ud, timed_out, got, expected) once:
+ * when every node has said how many answers to wait for and they are all
+ * in, or when timeout_ms runs out (timed_out = 1; answers later are
+ * dropped). Neither is ever called inside the call that started it. */
+typedef void (*yolk_sio_answer_cb)(void *ud, const yolk_sio_args_t *args);
+typedef void (*yolk_sio_gathered_cb)(void *ud, int timed_out, size_t got, size_t expected);
+/* Emits args ([event, ...]) to every socket of the target, on every node,
+ * each asked for an ack (socket.io's io.timeout(ms).emit(ev, cb)). */
+int yolk_sio_broadcast_with_ack(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const yolk_sio_args_t *args,
+                                unsigned timeout_ms, yolk_sio_answer_cb on_answer, yolk_sio_gathered_cb on_done,
+                                void *ud);
 /* Emits args ([event, ...]) to the same namespace on the other nodes (no-op
- * on one node), and receives theirs. */
+ * on one node), and receives theirs: on_server_event gets each, with a
+ * reply_to token when the sender wants an answer (NULL otherwise), to pass
+ * to yolk_sio_server_side_reply once. */
 int yolk_sio_server_side_emit(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args);
-typedef void (*yolk_sio_server_event_cb)(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, void *ud);
+/* The same, asking every other node for one answer (timeout_ms 0: the
+ * adapter's own request timeout). */
+int yolk_sio_server_side_emit_with_ack(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, unsigned timeout_ms,
+                                       yolk_sio_answer_cb on_answer, yolk_sio_gathered_cb on_done, void *ud);
+typedef void (*yolk_sio_server_event_cb)(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, const char *reply_to,
+                                         void *ud);
 void yolk_sio_nsp_on_server_event(yolk_sio_nsp_t *nsp, yolk_sio_server_event_cb cb, void *ud);
+/* Answers a server-side event (args: the answer's arguments; the first is
+ * sent, as socket.io does). */
+void yolk_sio_server_side_reply(yolk_sio_nsp_t *nsp, const char *reply_to, const yolk_sio_args_t *args);
+/* Every room of the namespace on every node (socket ids' rooms included, as
+ * socket.io's allRooms): cb(ud, err, JSON array of names), later. */
+typedef void (*yolk_sio_rooms_cb)(void *ud, const char *err, const char *json, size_t len);
+void yolk_sio_all_rooms(yolk_sio_nsp_t *nsp, yolk_sio_rooms_cb cb, void *ud);
 
 /* ---- Adapters ----------------------------------------------------------------
  *
@@ -391,6 +420,7 @@ void yolk_sio_nsp_on_server_event(yolk_sio_nsp_t *nsp, yolk_sio_server_event_cb 
 typedef struct {
   int type; /* 2: EVENT, 5: BINARY_EVENT */
   const char *nsp;
+  int64_t id; /* the ack id of a broadcast with acks, else -1 */
   yolk_sio_args_t data;
   yolk_eio_msg_t *const *msgs;
   size_t nmsgs;
@@ -412,8 +442,17 @@ typedef struct yolk_sio_adapter_vtable_s {
   void (*add_sockets)(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, const char *const *rooms, size_t n);
   void (*del_sockets)(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, const char *const *rooms, size_t n);
   void (*disconnect_sockets)(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, int close);
-  /* to the same namespace on the other nodes: 0, or -1 if not possible */
-  int (*server_side_emit)(yolk_sio_adapter_t *a, const yolk_sio_args_t *args);
+  /* as broadcast, each recipient asked for an ack: pkt carries the ack id;
+   * the adapter registers the local sockets' acks (yolk_sio_socket_expect_ack)
+   * and tells g how many answers each node waits for */
+  void (*broadcast_with_ack)(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to,
+                             yolk_sio_gather_t *g);
+  /* to the same namespace on the other nodes; g non-NULL: each answers once
+   * (yolk_sio_gather_expect with their number, then the answers). 0, or -1
+   * if not possible */
+  int (*server_side_emit)(yolk_sio_adapter_t *a, const yolk_sio_args_t *args, yolk_sio_gather_t *g);
+  void (*server_side_reply)(yolk_sio_adapter_t *a, const char *reply_to, const yolk_sio_args_t *args);
+  void (*all_rooms)(yolk_sio_adapter_t *a, yolk_sio_rooms_cb cb, void *ud);
 } yolk_sio_adapter_vtable_t;
 
 /* Every adapter starts with this header (its struct embeds it first). */
@@ -430,10 +469,28 @@ void yolk_sio_socket_deliver(yolk_sio_socket_t *s, const yolk_sio_packet_t *pkt,
 /* A socket as fetch_sockets reports it: {"id":...,"handshake":{...},
  * "rooms":[...],"data":...} (malloc'd JSON text; the caller frees it). */
 char *yolk_sio_socket_describe(yolk_sio_socket_t *s, size_t *len);
-/* Hands a server-side event from another node to the namespace's listener. */
-void yolk_sio_nsp_server_event(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args);
+/* Hands a server-side event from another node to the namespace's listener
+ * (reply_to: a token of the adapter's, or NULL). */
+void yolk_sio_nsp_server_event(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, const char *reply_to);
 /* Runs fn(arg) from the loop on a later iteration (never inside the call). */
 void yolk_sio_defer(yolk_sio_server_t *sio, void (*fn)(void *arg), void *arg);
+/* The answers of a broadcast with acks or a server-side emit with acks:
+ * sources(g, n) says how many expect() reports to wait for (the nodes that
+ * take part; 1 until said), expect(g, n) is one report of n answers to come,
+ * answer(g, args) one answer. Hold a reference (ref/unref) while answers
+ * may still come. done(g) is 1 once the result was delivered. */
+void yolk_sio_gather_sources(yolk_sio_gather_t *g, size_t n);
+void yolk_sio_gather_expect(yolk_sio_gather_t *g, size_t n);
+void yolk_sio_gather_answer(yolk_sio_gather_t *g, const yolk_sio_args_t *args);
+yolk_sio_gather_t *yolk_sio_gather_ref(yolk_sio_gather_t *g);
+void yolk_sio_gather_unref(yolk_sio_gather_t *g);
+int yolk_sio_gather_done(const yolk_sio_gather_t *g);
+/* Starts the gather's timer if it has none (the adapter's own request
+ * timeout, for a server-side emit started with timeout 0). */
+void yolk_sio_gather_set_timeout(yolk_sio_gather_t *g, unsigned timeout_ms);
+/* Registers, for the packet about to be delivered to s with ack id id, that
+ * s's answer goes to g (one reference taken until it answers or leaves). */
+void yolk_sio_socket_expect_ack(yolk_sio_socket_t *s, int64_t id, yolk_sio_gather_t *g);
 
 /* The in-memory adapter: the rooms of one node. */
 yolk_sio_adapter_t *yolk_sio_memory_adapter_new(yolk_sio_nsp_t *nsp);
@@ -443,8 +500,51 @@ yolk_sio_adapter_t *yolk_sio_memory_adapter_new(yolk_sio_nsp_t *nsp);
  * adapter only. */
 size_t yolk_sio_memory_adapter_each(yolk_sio_adapter_t *a, const yolk_sio_target_t *to,
                                     void (*fn)(yolk_sio_socket_t *s, void *ud), void *ud);
+/* 1 when the room exists (has a socket) on this node. */
+int yolk_sio_memory_adapter_has_room(yolk_sio_adapter_t *a, const char *room);
 /* Calls cb for every room that exists (has a socket) on this node. */
 void yolk_sio_memory_adapter_rooms(yolk_sio_adapter_t *a, void (*cb)(const char *room, void *ud), void *ud);
+
+/* ---- The Redis adapter ------------------------------------------------------
+ *
+ * Rooms, broadcasts and the namespace-wide operations of every node that
+ * shares a Redis server, in @socket.io/redis-adapter's protocol (so Node.js
+ * socket.io servers with that adapter, and @socket.io/redis-emitter, take
+ * part in the same cluster). One yolk_sio_redis_t per server holds the two
+ * connections (a publisher and a subscriber); each namespace's adapter uses
+ * them:
+ *
+ *   yolk_sio_redis_t *bus = yolk_sio_redis_new(loop, &ro, &err);
+ *   opts.adapter = yolk_sio_redis_adapter; opts.adapter_ud = bus;
+ *   ... yolk_sio_attach(srv, &opts) ... after the server is closed:
+ *   yolk_sio_redis_free(bus);
+ *
+ * While Redis is unreachable everything keeps working locally (broadcasts
+ * reach this node's sockets, requests answer with this node's part); the
+ * connections come back by themselves. */
+typedef struct yolk_sio_redis_s yolk_sio_redis_t;
+
+typedef struct {
+  /* redis://[[user]:password@]host[:port][/db]; its fields win over the ones below */
+  const char *url;
+  const char *host; /* NULL: 127.0.0.1 */
+  int port;         /* 0: 6379 */
+  const char *username;
+  const char *password;
+  int db;
+  const char *key;              /* the channels' prefix; NULL: "socket.io" */
+  unsigned requests_timeout_ms; /* how long requests to other nodes wait; 0: 5000 */
+  unsigned connect_timeout_ms;  /* 0: 2000 */
+} yolk_sio_redis_options_t;
+
+/* NULL with *err set (a static message) when the options are invalid. */
+yolk_sio_redis_t *yolk_sio_redis_new(uv_loop_t *loop, const yolk_sio_redis_options_t *opts, const char **err);
+/* The adapter factory (yolk_sio_options_t.adapter, with the bus as adapter_ud). */
+yolk_sio_adapter_t *yolk_sio_redis_adapter(yolk_sio_nsp_t *nsp, void *bus);
+/* This node's id in the cluster (the uid of its messages). */
+const char *yolk_sio_redis_uid(const yolk_sio_redis_t *bus);
+/* Frees the bus once no adapter uses it any more (the server was freed). */
+void yolk_sio_redis_free(yolk_sio_redis_t *bus);
 
 #ifdef __cplusplus
 }

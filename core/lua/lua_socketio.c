@@ -357,6 +357,30 @@ int yolk__lua_server_socketio(lua_State *L) {
     o.ud = s;
   }
 
+  if (opt_type(L, 2, "redis", LUA_TTABLE)) {
+    /* the Redis adapter: the strings stay on the stack until the bus copied them */
+    int t = lua_gettop(L);
+    yolk_sio_redis_options_t ro;
+    memset(&ro, 0, sizeof(ro));
+    if (opt_type(L, t, "url", LUA_TSTRING)) ro.url = lua_tostring(L, -1);
+    if (opt_type(L, t, "host", LUA_TSTRING)) ro.host = lua_tostring(L, -1);
+    if (opt_type(L, t, "username", LUA_TSTRING)) ro.username = lua_tostring(L, -1);
+    if (opt_type(L, t, "password", LUA_TSTRING)) ro.password = lua_tostring(L, -1);
+    if (opt_type(L, t, "key", LUA_TSTRING)) ro.key = lua_tostring(L, -1);
+    ro.port = (int)opt_ms(L, t, "port", 0);
+    ro.db = (int)opt_ms(L, t, "db", 0);
+    ro.requests_timeout_ms = opt_ms(L, t, "requestsTimeout", 0);
+    ro.connect_timeout_ms = opt_ms(L, t, "connectTimeout", 0);
+    const char *err = NULL;
+    s->sio_redis = yolk_sio_redis_new(yolk_server_loop(s->srv), &ro, &err);
+    if (!s->sio_redis) {
+      yolk__sb_free(&cors);
+      return luaL_error(L, "socketio option redis: %s", err ? err : "invalid");
+    }
+    o.adapter = yolk_sio_redis_adapter;
+    o.adapter_ud = s->sio_redis;
+  }
+
   s->sio = yolk_sio_attach(s->srv, &o);
   yolk__sb_free(&cors);
   s->sio_box_ref = yolk__lua_box_new(L, s, SIO_MT);
@@ -587,7 +611,7 @@ static int nsp_server_side_emit(lua_State *L) {
   return 1;
 }
 
-static void on_server_event(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, void *ud) {
+static void on_server_event(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, const char *reply_to, void *ud) {
   (void)nsp;
   yolk__lua_nsp_t *n = ud;
   if (n->server_event_ref == LUA_NOREF) return;
@@ -596,10 +620,162 @@ static void on_server_event(yolk_sio_nsp_t *nsp, const yolk_sio_args_t *args, vo
     lua_pop(L, 1);
     return;
   }
-  yolk__lua_call_ref(L, n->server_event_ref, 2, 0);
+  if (reply_to) lua_pushstring(L, reply_to);
+  else lua_pushnil(L);
+  yolk__lua_call_ref(L, n->server_event_ref, 3, 0);
 }
 
-/* nsp:on_server_event(fn(event, args) | nil) */
+static int push_false(lua_State *L) {
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
+/* ---- many answers: broadcasts with acks, server-side emits with acks ------------------------ */
+
+/* The Lua side of a gather: the callback and the list of answers so far
+ * (each answer's first argument, as socket.io keeps them). */
+typedef struct {
+  yolk_lua_rt_t *rt;
+  int fn_ref, list_ref;
+  int n;
+} lua_gather_t;
+
+static lua_gather_t *lua_gather_new(lua_State *L, int fn_idx) {
+  lua_gather_t *g = yolk__malloc(sizeof(*g));
+  g->rt = yolk__lua_rt(L);
+  lua_pushvalue(L, fn_idx);
+  g->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  yolk__lua_new_array(L, 0);
+  g->list_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  g->n = 0;
+  return g;
+}
+
+static void lua_gather_free(lua_State *L, lua_gather_t *g) {
+  luaL_unref(L, LUA_REGISTRYINDEX, g->fn_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, g->list_ref);
+  free(g);
+}
+
+static void on_gather_answer(void *ud, const yolk_sio_args_t *args) {
+  lua_gather_t *g = ud;
+  lua_State *L = g->rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, g->list_ref);
+  if (yolk__lua_push_json(L, args->json, args->len, args->bins, args->nbins, 0) != 0) {
+    YOLK_LOG_WARN_("lua", "an answer was dropped: %s", lua_tostring(L, -1));
+    lua_pop(L, 2);
+    return;
+  }
+  lua_rawgeti(L, -1, 1); /* the first argument (nil: null in the list) */
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, YOLK_LUA_NULL);
+  }
+  lua_rawseti(L, -3, ++g->n);
+  lua_pop(L, 2);
+}
+
+/* fn(timed_out, answers, got, expected) */
+static void on_gather_done(void *ud, int timed_out, size_t got, size_t expected) {
+  lua_gather_t *g = ud;
+  lua_State *L = g->rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, g->fn_ref);
+  lua_pushboolean(L, timed_out);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, g->list_ref);
+  lua_pushinteger(L, (lua_Integer)got);
+  lua_pushinteger(L, (lua_Integer)expected);
+  lua_gather_free(L, g);
+  yolk__lua_pcall(L, 4, 0);
+}
+
+static unsigned opt_timeout(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TNUMBER || lua_tonumber(L, idx) <= 0) return 0;
+  lua_Number t = lua_tonumber(L, idx);
+  return t >= (lua_Number)UINT_MAX ? UINT_MAX : (unsigned)ceil(t);
+}
+
+/* nsp:broadcast_with_ack(target, timeout_ms, fn(timed_out, answers, got,
+ * expected), event, ...) -> true | false (then fn is never called) */
+static int nsp_broadcast_with_ack(lua_State *L) {
+  yolk__lua_nsp_t *n = check_nsp(L);
+  int last = lua_gettop(L);
+  luaL_checktype(L, 4, LUA_TFUNCTION);
+  luaL_checkany(L, 5);
+  yolk_sio_target_t tg;
+  target_read(L, 2, &tg);
+  unsigned timeout = opt_timeout(L, 3);
+  if (!n) return push_false(L);
+  yolk__lua_bins_t bins = {0};
+  yolk_sio_args_t args;
+  args_from_stack(L, 5, last, &args, &bins);
+  lua_gather_t *g = lua_gather_new(L, 4);
+  int rc = yolk_sio_broadcast_with_ack(n->nsp, &tg, &args, timeout, on_gather_answer, on_gather_done, g);
+  args_done(L, &bins);
+  if (rc != 0) lua_gather_free(L, g);
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
+/* nsp:server_side_emit_with_ack(timeout_ms | nil, fn(timed_out, answers,
+ * got, expected), event, ...) -> true | false (then fn is never called) */
+static int nsp_server_side_emit_with_ack(lua_State *L) {
+  yolk__lua_nsp_t *n = check_nsp(L);
+  int last = lua_gettop(L);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  luaL_checkany(L, 4);
+  unsigned timeout = opt_timeout(L, 2);
+  if (!n) return push_false(L);
+  yolk__lua_bins_t bins = {0};
+  yolk_sio_args_t args;
+  args_from_stack(L, 4, last, &args, &bins);
+  lua_gather_t *g = lua_gather_new(L, 3);
+  int rc = yolk_sio_server_side_emit_with_ack(n->nsp, &args, timeout, on_gather_answer, on_gather_done, g);
+  args_done(L, &bins);
+  /* rc != 0: the gather still completes (empty), fn is called */
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
+/* nsp:server_side_reply(token, ...): the answer to a server-side event */
+static int nsp_server_side_reply(lua_State *L) {
+  yolk__lua_nsp_t *n = check_nsp(L);
+  const char *token = luaL_checkstring(L, 2);
+  if (!n) return 0;
+  yolk__lua_bins_t bins = {0};
+  yolk_sio_args_t args;
+  args_from_stack(L, 3, lua_gettop(L), &args, &bins);
+  yolk_sio_server_side_reply(n->nsp, token, &args);
+  args_done(L, &bins);
+  return 0;
+}
+
+static void on_all_rooms(void *ud, const char *err, const char *json, size_t len) {
+  lua_State *L = callback_take(ud);
+  if (err) {
+    lua_pushstring(L, err);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+    if (yolk__lua_push_json(L, json, len, NULL, 0, 0) != 0) {
+      lua_remove(L, -2);
+      lua_pushnil(L);
+    }
+  }
+  yolk__lua_pcall(L, 2, 0);
+}
+
+/* nsp:all_rooms(fn(err, names)) */
+static int nsp_all_rooms(lua_State *L) {
+  yolk__lua_nsp_t *n = check_nsp(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!n) return push_false(L);
+  lua_pushvalue(L, 2);
+  yolk_sio_all_rooms(n->nsp, on_all_rooms, callback_new(L));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* nsp:on_server_event(fn(event, args, reply_token | nil) | nil) */
 static int nsp_on_server_event(lua_State *L) {
   yolk__lua_nsp_t *n = check_nsp(L);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -619,10 +795,6 @@ static int nsp_on_server_event(lua_State *L) {
 
 static yolk_sio_socket_t *check_sock(lua_State *L) { return yolk__lua_box_get(L, 1, SOCKET_MT); }
 
-static int push_false(lua_State *L) {
-  lua_pushboolean(L, 0);
-  return 1;
-}
 
 static int sock_id(lua_State *L) {
   yolk_sio_socket_t *sock = check_sock(L);
@@ -846,6 +1018,10 @@ void yolk__lua_open_socketio(lua_State *L) {
       {"socket", nsp_socket},
       {"server_side_emit", nsp_server_side_emit},
       {"on_server_event", nsp_on_server_event},
+      {"broadcast_with_ack", nsp_broadcast_with_ack},
+      {"server_side_emit_with_ack", nsp_server_side_emit_with_ack},
+      {"server_side_reply", nsp_server_side_reply},
+      {"all_rooms", nsp_all_rooms},
       {NULL, NULL},
   };
   static const luaL_Reg sock_methods[] = {

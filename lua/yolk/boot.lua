@@ -40,6 +40,15 @@ function M.sio_options(config)
   if opts.clientDistDir == nil then opts.clientDistDir = M.client_dist_dir(config.baseDir) end
   if opts.clientDistDir == false then opts.clientDistDir = nil end
   if config.io.generateId then opts.generateId = config.io.generateId end
+  -- config.io.redis: the Redis adapter (egg-socket.io's key names accepted:
+  -- auth_pass for password)
+  local r = config.io.redis
+  if r then
+    opts.redis = {
+      url = r.url, host = r.host, port = r.port, username = r.username, password = r.password or r.auth_pass,
+      db = r.db, key = r.key, requestsTimeout = r.requestsTimeout, connectTimeout = r.connectTimeout,
+    }
+  end
   return opts
 end
 

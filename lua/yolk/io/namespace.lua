@@ -37,8 +37,8 @@ function View:of(name)
   return n
 end
 
-for _, m in ipairs { 'emit', 'to', 'in', 'except', 'fetchSockets', 'socketsJoin', 'socketsLeave',
-  'disconnectSockets', 'serverSideEmit', 'route' } do
+for _, m in ipairs { 'emit', 'emitWithAck', 'to', 'in', 'except', 'timeout', 'fetchSockets', 'socketsJoin',
+  'socketsLeave', 'disconnectSockets', 'serverSideEmit', 'serverSideEmitWithAck', 'route' } do
   View[m] = function(self, ...) local n = self:of('/'); return n[m](n, ...) end
 end
 
@@ -68,7 +68,9 @@ function Nsp:route(event, handler)
   return self
 end
 
--- nsp:on(event, fn): server-side events from serverSideEmit on other nodes.
+-- nsp:on(event, fn): server-side events from serverSideEmit on other nodes;
+-- fn(...) gets the event's arguments, and a last one, a function to call
+-- once with the answer, when the sender asked for one.
 function Nsp:on(event, fn)
   local h = self.view.serverHandlers[self.name]
   if not h then h = {}; self.view.serverHandlers[self.name] = h end
@@ -77,6 +79,8 @@ function Nsp:on(event, fn)
 end
 
 function Nsp:emit(ev, ...) return self:_op():emit(ev, ...) end
+function Nsp:emitWithAck(ev, ...) return self:_op():emitWithAck(ev, ...) end
+function Nsp:timeout(ms) return self:_op():timeout(ms) end
 function Nsp:to(room) return self:_op():to(room) end
 Nsp['in'] = Nsp.to
 function Nsp:except(room) return self:_op():except(room) end
@@ -84,9 +88,35 @@ function Nsp:fetchSockets() return self:_op():fetchSockets() end
 function Nsp:socketsJoin(rooms) return self:_op():socketsJoin(rooms) end
 function Nsp:socketsLeave(rooms) return self:_op():socketsLeave(rooms) end
 function Nsp:disconnectSockets(close) return self:_op():disconnectSockets(close) end
+-- Server-side emits with answers: every other node's handler answers once;
+-- the answers come back together, or the error after the adapter's request
+-- timeout (config.io.redis.requestsTimeout) with those that came.
+local function server_side_timeout(got, expected)
+  return ('timeout reached: only %d responses received out of %d'):format(got, expected)
+end
+
+-- serverSideEmit(ev, ...[, cb]): cb(err, answers) in a coroutine of its own.
 function Nsp:serverSideEmit(ev, ...)
-  self:_state():core():server_side_emit(ev, ...)
-  return true
+  local core = self:_state():core()
+  local cb, args = util.split_callback(ev, ...)
+  if not cb then
+    core:server_side_emit(ev, ...)
+    return true
+  end
+  return core:server_side_emit_with_ack(nil, function(timed_out, answers, got, expected)
+    scheduler.spawn_ex('serverSideEmit ack', nil, cb, timed_out and server_side_timeout(got, expected) or nil, answers)
+  end, util.unpack(args, 1, args.n))
+end
+
+-- Yields; the answers, or nil, err, the answers so far.
+function Nsp:serverSideEmitWithAck(ev, ...)
+  local core = self:_state():core()
+  local args = util.pack(ev, ...)
+  local timed_out, answers, got, expected = scheduler.wait(function(wake)
+    core:server_side_emit_with_ack(nil, wake, util.unpack(args, 1, args.n))
+  end)
+  if timed_out then return nil, server_side_timeout(got, expected), answers end
+  return answers
 end
 
 -- nsp.adapter: the calls egg-socket.io's tutorial uses. Both yield when
@@ -118,6 +148,17 @@ function Adapter:clients(rooms, cb)
     local ids = {}
     for i, s in ipairs(list) do ids[i] = s.id end
     return ids
+  end)
+end
+
+-- Every room of the namespace on every node (socket ids included, as
+-- socket.io's allRooms), as a list of names.
+function Adapter:allRooms(cb)
+  local core = self.nsp:_state():core()
+  return maybe_async(cb, function()
+    local err, rooms = scheduler.wait(function(wake) core:all_rooms(wake) end)
+    if err then return nil, util.err_string(err) end
+    return rooms
   end)
 end
 

@@ -1,12 +1,21 @@
 -- Broadcast operators: nsp:to(room), nsp:except(room), socket.broadcast,
--- socket:to(room), with flags (volatile, local). Each call returns a new
--- operator; emit and the fetch/join/leave/disconnect calls act on every
--- socket the target names, through the namespace's adapter (so on every
--- node of a cluster).
+-- socket:to(room), with flags (volatile, local, timeout). Each call returns
+-- a new operator; emit and the fetch/join/leave/disconnect calls act on
+-- every socket the target names, through the namespace's adapter (so on
+-- every node of a cluster).
+--
+-- Broadcasts with acks (socket.io's io.timeout(ms).emit(ev, cb) and
+-- emitWithAck): every recipient is asked; the answers (each one's first
+-- argument) come back together once every recipient on every node has
+-- answered, or when the timeout runs out ("operation has timed out", with
+-- the answers so far). socket.io needs an explicit timeout here (without
+-- one its timer fires at once); yolk waits DEFAULT_ACK_TIMEOUT ms.
 local scheduler = require('yolk.scheduler')
 local util = require('yolk.io.util')
 
-local list_of, append = util.list_of, util.append
+local list_of, append, unpack = util.list_of, util.append, util.unpack
+
+local DEFAULT_ACK_TIMEOUT = 5000
 
 local Operator = {}
 Operator.__index = function(t, k)
@@ -16,7 +25,7 @@ Operator.__index = function(t, k)
   return Operator[k]
 end
 
-local M = { Operator = Operator }
+local M = { Operator = Operator, DEFAULT_ACK_TIMEOUT = DEFAULT_ACK_TIMEOUT }
 
 -- state: the namespace's runtime state (state:core() is the core namespace).
 -- socket.broadcast is an operator whose except holds the socket's own room.
@@ -40,6 +49,11 @@ function Operator:except(room)
   return M.new(self.state, self.rooms, append(append({}, self.except_), list_of(room)), self.flags)
 end
 
+function Operator:timeout(ms)
+  if type(ms) ~= 'number' or ms <= 0 then error('timeout(ms): ms must be a positive number', 2) end
+  return self:_with { timeout = ms }
+end
+
 function Operator:target()
   local t = { rooms = self.rooms, except = self.except_ }
   if self.flags.volatile then t.volatile = true end
@@ -47,9 +61,29 @@ function Operator:target()
   return t
 end
 
+local TIMED_OUT = 'operation has timed out'
+
+-- emit(ev, ..., cb): cb(err, answers) runs in a coroutine of its own.
 function Operator:emit(ev, ...)
-  if util.split_callback(ev, ...) then error('acks are not supported with broadcasting', 2) end
-  return self.state:core():broadcast(self:target(), ev, ...)
+  local cb, args = util.split_callback(ev, ...)
+  if not cb then return self.state:core():broadcast(self:target(), ev, ...) end
+  return self.state:core():broadcast_with_ack(self:target(), self.flags.timeout or DEFAULT_ACK_TIMEOUT,
+    function(timed_out, answers)
+      scheduler.spawn_ex('broadcast ack', nil, cb, timed_out and TIMED_OUT or nil, answers)
+    end, unpack(args, 1, args.n))
+end
+
+-- Yields; the answers, or nil, err, the answers so far.
+function Operator:emitWithAck(ev, ...)
+  local core, target, timeout = self.state:core(), self:target(), self.flags.timeout or DEFAULT_ACK_TIMEOUT
+  local args = util.pack(ev, ...)
+  local timed_out, answers = scheduler.wait(function(wake)
+    local ok = core:broadcast_with_ack(target, timeout, wake, unpack(args, 1, args.n))
+    if not ok then wake('refused') end
+  end)
+  if timed_out == 'refused' then return nil, 'broadcast refused (see the log)' end
+  if timed_out then return nil, TIMED_OUT, answers end
+  return answers
 end
 
 -- fetchSockets(): yields; a list of sockets (each has id, handshake, rooms,

@@ -42,7 +42,7 @@ function Runtime:state(name)
     disconnecting = function(socket, reason) rt:system_event(st, socket, 'disconnecting', reason) end,
     close = function(socket, reason) rt:on_close(st, socket, reason) end,
   }
-  st.nsp:on_server_event(function(event, args) rt:on_server_event(st, event, args) end)
+  st.nsp:on_server_event(function(event, args, reply) rt:on_server_event(st, event, args, reply) end)
   return st
 end
 
@@ -185,12 +185,24 @@ function Runtime:on_close(st, socket, reason)
   if wake then wake(reason) end
 end
 
-function Runtime:on_server_event(st, event, args)
+-- A server-side event from another node; reply: the token to answer with
+-- (the sender waits for one answer), or nil.
+function Runtime:on_server_event(st, event, args, reply)
   local gen = self.gen
   local h = gen.io.serverHandlers[st.name]
   h = h and h[event]
   if not h then return end
-  scheduler.spawn_ex('serverSideEmit', nil, h, unpack(args, 1, args.n or #args))
+  local n = args.n or #args
+  if reply then
+    local nsp, answered = st.nsp, false
+    args[n + 1] = function(...)
+      if answered then return end
+      answered = true
+      nsp:server_side_reply(reply, ...)
+    end
+    n = n + 1
+  end
+  scheduler.spawn_ex('serverSideEmit', nil, h, unpack(args, 1, n))
 end
 
 return M
