@@ -404,11 +404,19 @@ static request_t *request_new(redis_adapter_t *a, int type) {
   return q;
 }
 
-/* The number of nodes is known (1 when Redis could not say). */
+#define NOT_REACHABLE "redis adapter: Redis is not reachable, the other nodes cannot be asked"
+
+/* The number of nodes is known; 0: Redis could not say (it is down). Then
+ * requests fail at once with NOT_REACHABLE, and a broadcast with acks
+ * settles for this node's answers (its broadcast reached this node only). */
 static void request_counted(yolk_sio_redis_t *bus, request_t *q, size_t nodes) {
   switch (q->type) {
   case REQ_REMOTE_FETCH:
   case REQ_ALL_ROOMS:
+    if (nodes == 0) {
+      request_finish(bus, q, NOT_REACHABLE);
+      return;
+    }
     q->num_sub = nodes;
     if (q->msg_count >= q->num_sub) {
       request_finish(bus, q, NULL);
@@ -418,7 +426,12 @@ static void request_counted(yolk_sio_redis_t *bus, request_t *q, size_t nodes) {
     request_start_timer(q, bus->requests_timeout);
     return;
   case REQ_SERVER_SIDE_EMIT:
-    q->num_sub = nodes > 0 ? nodes - 1 : 0; /* the others */
+    if (nodes == 0) {
+      yolk_sio_gather_fail(q->g, NOT_REACHABLE);
+      request_free(bus, q);
+      return;
+    }
+    q->num_sub = nodes - 1; /* the others */
     yolk_sio_gather_expect(q->g, q->num_sub);
     if (q->num_sub == 0) {
       request_free(bus, q);
@@ -448,19 +461,19 @@ static void on_numsub(yolk_redis_t *r, const redisReply *reply, const char *err,
   request_t *q = yolk__smap_get(&bus->requests, c->id);
   free(c);
   if (!q) return;
-  size_t nodes = 1;
+  size_t nodes = 0;
   if (!err && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-      reply->element[1]->type == REDIS_REPLY_INTEGER && reply->element[1]->integer > 0)
-    nodes = (size_t)reply->element[1]->integer;
+      reply->element[1]->type == REDIS_REPLY_INTEGER)
+    nodes = reply->element[1]->integer > 0 ? (size_t)reply->element[1]->integer : 1;
   else
-    YOLK_LOG_DEBUG_(LOG_COMPONENT, "cannot count the nodes (%s): this one only", err ? err : "unexpected reply");
+    YOLK_LOG_DEBUG_(LOG_COMPONENT, "cannot count the nodes: %s", err ? err : "unexpected reply");
   request_counted(bus, q, nodes);
 }
 
 static void counted_later(void *arg) {
   request_ref_t *c = arg;
   request_t *q = yolk__smap_get(&c->bus->requests, c->id);
-  if (q) request_counted(c->bus, q, 1);
+  if (q) request_counted(c->bus, q, 0);
   free(c);
 }
 
@@ -475,7 +488,7 @@ static void request_count_nodes(request_t *q) {
   memcpy(c->id, q->id, sizeof(c->id));
   const char *err;
   if (yolk__redis_command(bus->pub, 3, argv, lens, on_numsub, c, &err) == 0) return;
-  YOLK_LOG_DEBUG_(LOG_COMPONENT, "cannot count the nodes (%s): this one only", err);
+  YOLK_LOG_DEBUG_(LOG_COMPONENT, "cannot count the nodes: %s", err);
   yolk_sio_defer(yolk_sio_nsp_server(q->a->base.nsp), counted_later, c);
 }
 
@@ -797,8 +810,8 @@ out:
   msgpack_unpacked_destroy(&u);
 }
 
-static void on_remote_ack_done(void *ud, int timed_out, size_t got, size_t expected) {
-  (void)timed_out;
+static void on_remote_ack_done(void *ud, const char *err, size_t got, size_t expected) {
+  (void)err;
   (void)got;
   (void)expected;
   remote_ack_t *r = ud;

@@ -365,7 +365,7 @@ int yolk_sio_server_side_emit_with_ack(yolk_sio_nsp_t *nsp, const yolk_sio_args_
   if (!broadcast_args_ok(args)) return -1;
   yolk_sio_gather_t *g = yolk__sio_gather_new(nsp->sio, timeout_ms, on_answer, on_done, ud);
   int rc = nsp->adapter->vt->server_side_emit(nsp->adapter, args, g);
-  if (rc != 0) yolk_sio_gather_expect(g, 0); /* nobody to ask: done, empty */
+  if (rc != 0) yolk_sio_gather_fail(g, "serverSideEmit refused (see the log)");
   yolk_sio_gather_unref(g);
   return rc;
 }

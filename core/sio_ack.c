@@ -122,6 +122,7 @@ struct yolk_sio_gather_s {
   size_t expected, got;
   uv_timer_t *timer; /* freed in its close callback */
   unsigned timeout_ms;
+  const char *error; /* yolk_sio_gather_fail's */
   yolk_sio_answer_cb on_answer;
   yolk_sio_gathered_cb on_done;
   void *ud;
@@ -139,12 +140,12 @@ static void gather_stop_timer(yolk_sio_gather_t *g) {
   g->timer = NULL;
 }
 
-static void gather_finish(yolk_sio_gather_t *g, int timed_out) {
+static void gather_finish(yolk_sio_gather_t *g, const char *err) {
   if (g->done) return;
   g->done = 1;
   yolk__list_remove(&g->node);
   gather_stop_timer(g);
-  g->on_done(g->ud, timed_out, g->got, g->expected);
+  g->on_done(g->ud, err, g->got, g->expected);
 }
 
 /* Completeness is checked from the loop, never inside a call of the starter
@@ -152,7 +153,7 @@ static void gather_finish(yolk_sio_gather_t *g, int timed_out) {
 static void gather_check_later(void *arg) {
   yolk_sio_gather_t *g = arg;
   g->finishing = 0;
-  if (!g->done && g->reports >= g->sources && g->got >= g->expected) gather_finish(g, 0);
+  if (!g->done && g->reports >= g->sources && g->got >= g->expected) gather_finish(g, NULL);
   yolk_sio_gather_unref(g);
 }
 
@@ -165,11 +166,11 @@ static void gather_check(yolk_sio_gather_t *g) {
 
 static void gather_cut_later(void *arg) {
   yolk_sio_gather_t *g = arg;
-  gather_finish(g, 1);
+  gather_finish(g, g->error ? g->error : "timeout");
   yolk_sio_gather_unref(g);
 }
 
-/* The result as it stands, from the loop (the server is closing). */
+/* The result as it stands (with g->error, or as timed out), from the loop. */
 static void gather_cut(yolk_sio_gather_t *g) {
   gather_stop_timer(g);
   yolk_sio_defer(g->sio, gather_cut_later, yolk_sio_gather_ref(g));
@@ -180,10 +181,16 @@ void yolk__sio_gathers_close(yolk_sio_server_t *sio) {
   yolk__list_foreach(n, &sio->gathers) gather_cut(yolk__list_entry(n, yolk_sio_gather_t, node));
 }
 
+void yolk_sio_gather_fail(yolk_sio_gather_t *g, const char *err) {
+  if (g->done || g->error) return;
+  g->error = err;
+  gather_cut(g);
+}
+
 static void gather_timeout(uv_timer_t *t) {
   yolk_sio_gather_t *g = t->data;
   yolk_sio_gather_ref(g);
-  gather_finish(g, 1);
+  gather_finish(g, "timeout");
   yolk_sio_gather_unref(g);
 }
 
@@ -239,7 +246,7 @@ void yolk_sio_gather_unref(yolk_sio_gather_t *g) {
   /* nobody can answer any more: a result not out yet is what there is */
   if (!g->done) {
     g->refs = 1;
-    gather_finish(g, 1);
+    gather_finish(g, g->error ? g->error : "timeout");
     if (--g->refs) return;
   }
   gather_stop_timer(g);

@@ -359,12 +359,13 @@ yolk_sio_socket_t *yolk_sio_nsp_socket(yolk_sio_nsp_t *nsp, const char *id);
 
 /* Many answers to one question (a broadcast with acks, a server-side emit
  * with acks): on_answer(ud, args) once per answer (args: the answer's
- * arguments, an array), then on_done(ud, timed_out, got, expected) once:
+ * arguments, an array), then on_done(ud, err, got, expected) once: err NULL
  * when every node has said how many answers to wait for and they are all
- * in, or when timeout_ms runs out (timed_out = 1; answers later are
- * dropped). Neither is ever called inside the call that started it. */
+ * in; "timeout" when timeout_ms ran out first; another static text when the
+ * question could not be asked (the adapter failed it). Answers after that
+ * are dropped. Neither is ever called inside the call that started it. */
 typedef void (*yolk_sio_answer_cb)(void *ud, const yolk_sio_args_t *args);
-typedef void (*yolk_sio_gathered_cb)(void *ud, int timed_out, size_t got, size_t expected);
+typedef void (*yolk_sio_gathered_cb)(void *ud, const char *err, size_t got, size_t expected);
 /* Emits args ([event, ...]) to every socket of the target, on every node,
  * each asked for an ack (socket.io's io.timeout(ms).emit(ev, cb)). */
 int yolk_sio_broadcast_with_ack(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const yolk_sio_args_t *args,
@@ -482,6 +483,8 @@ void yolk_sio_defer(yolk_sio_server_t *sio, void (*fn)(void *arg), void *arg);
 void yolk_sio_gather_sources(yolk_sio_gather_t *g, size_t n);
 void yolk_sio_gather_expect(yolk_sio_gather_t *g, size_t n);
 void yolk_sio_gather_answer(yolk_sio_gather_t *g, const yolk_sio_args_t *args);
+/* Ends the gather now with the error err (a static text), from the loop. */
+void yolk_sio_gather_fail(yolk_sio_gather_t *g, const char *err);
 yolk_sio_gather_t *yolk_sio_gather_ref(yolk_sio_gather_t *g);
 void yolk_sio_gather_unref(yolk_sio_gather_t *g);
 int yolk_sio_gather_done(const yolk_sio_gather_t *g);

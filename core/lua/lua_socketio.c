@@ -675,12 +675,13 @@ static void on_gather_answer(void *ud, const yolk_sio_args_t *args) {
   lua_pop(L, 2);
 }
 
-/* fn(timed_out, answers, got, expected) */
-static void on_gather_done(void *ud, int timed_out, size_t got, size_t expected) {
+/* fn(err, answers, got, expected): err nil, "timeout" or the failure */
+static void on_gather_done(void *ud, const char *err, size_t got, size_t expected) {
   lua_gather_t *g = ud;
   lua_State *L = g->rt->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, g->fn_ref);
-  lua_pushboolean(L, timed_out);
+  if (err) lua_pushstring(L, err);
+  else lua_pushnil(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, g->list_ref);
   lua_pushinteger(L, (lua_Integer)got);
   lua_pushinteger(L, (lua_Integer)expected);
@@ -694,7 +695,7 @@ static unsigned opt_timeout(lua_State *L, int idx) {
   return t >= (lua_Number)UINT_MAX ? UINT_MAX : (unsigned)ceil(t);
 }
 
-/* nsp:broadcast_with_ack(target, timeout_ms, fn(timed_out, answers, got,
+/* nsp:broadcast_with_ack(target, timeout_ms, fn(err, answers, got,
  * expected), event, ...) -> true | false (then fn is never called) */
 static int nsp_broadcast_with_ack(lua_State *L) {
   yolk__lua_nsp_t *n = check_nsp(L);
@@ -716,7 +717,7 @@ static int nsp_broadcast_with_ack(lua_State *L) {
   return 1;
 }
 
-/* nsp:server_side_emit_with_ack(timeout_ms | nil, fn(timed_out, answers,
+/* nsp:server_side_emit_with_ack(timeout_ms | nil, fn(err, answers,
  * got, expected), event, ...) -> true | false (then fn is never called) */
 static int nsp_server_side_emit_with_ack(lua_State *L) {
   yolk__lua_nsp_t *n = check_nsp(L);
@@ -731,7 +732,7 @@ static int nsp_server_side_emit_with_ack(lua_State *L) {
   lua_gather_t *g = lua_gather_new(L, 3);
   int rc = yolk_sio_server_side_emit_with_ack(n->nsp, &args, timeout, on_gather_answer, on_gather_done, g);
   args_done(L, &bins);
-  /* rc != 0: the gather still completes (empty), fn is called */
+  /* rc != 0: fn is still called (with the error) */
   lua_pushboolean(L, rc == 0);
   return 1;
 }

@@ -88,36 +88,8 @@ function Nsp:fetchSockets() return self:_op():fetchSockets() end
 function Nsp:socketsJoin(rooms) return self:_op():socketsJoin(rooms) end
 function Nsp:socketsLeave(rooms) return self:_op():socketsLeave(rooms) end
 function Nsp:disconnectSockets(close) return self:_op():disconnectSockets(close) end
--- Server-side emits with answers: every other node's handler answers once;
--- the answers come back together, or the error after the adapter's request
--- timeout (config.io.redis.requestsTimeout) with those that came.
-local function server_side_timeout(got, expected)
-  return ('timeout reached: only %d responses received out of %d'):format(got, expected)
-end
-
--- serverSideEmit(ev, ...[, cb]): cb(err, answers) in a coroutine of its own.
-function Nsp:serverSideEmit(ev, ...)
-  local core = self:_state():core()
-  local cb, args = util.split_callback(ev, ...)
-  if not cb then
-    core:server_side_emit(ev, ...)
-    return true
-  end
-  return core:server_side_emit_with_ack(nil, function(timed_out, answers, got, expected)
-    scheduler.spawn_ex('serverSideEmit ack', nil, cb, timed_out and server_side_timeout(got, expected) or nil, answers)
-  end, util.unpack(args, 1, args.n))
-end
-
--- Yields; the answers, or nil, err, the answers so far.
-function Nsp:serverSideEmitWithAck(ev, ...)
-  local core = self:_state():core()
-  local args = util.pack(ev, ...)
-  local timed_out, answers, got, expected = scheduler.wait(function(wake)
-    core:server_side_emit_with_ack(nil, wake, util.unpack(args, 1, args.n))
-  end)
-  if timed_out then return nil, server_side_timeout(got, expected), answers end
-  return answers
-end
+function Nsp:serverSideEmit(ev, ...) return self:_op():serverSideEmit(ev, ...) end
+function Nsp:serverSideEmitWithAck(ev, ...) return self:_op():serverSideEmitWithAck(ev, ...) end
 
 -- nsp.adapter: the calls egg-socket.io's tutorial uses. Both yield when
 -- called without a callback; with a trailing callback fn(err, result) they

@@ -61,15 +61,19 @@ function Operator:target()
   return t
 end
 
-local TIMED_OUT = 'operation has timed out'
+-- The error of a broadcast with acks, as socket.io words it.
+local function broadcast_error(err)
+  if err == 'timeout' then return 'operation has timed out' end
+  return err
+end
 
 -- emit(ev, ..., cb): cb(err, answers) runs in a coroutine of its own.
 function Operator:emit(ev, ...)
   local cb, args = util.split_callback(ev, ...)
   if not cb then return self.state:core():broadcast(self:target(), ev, ...) end
   return self.state:core():broadcast_with_ack(self:target(), self.flags.timeout or DEFAULT_ACK_TIMEOUT,
-    function(timed_out, answers)
-      scheduler.spawn_ex('broadcast ack', nil, cb, timed_out and TIMED_OUT or nil, answers)
+    function(err, answers)
+      scheduler.spawn_ex('broadcast ack', nil, cb, broadcast_error(err), answers)
     end, unpack(args, 1, args.n))
 end
 
@@ -77,12 +81,44 @@ end
 function Operator:emitWithAck(ev, ...)
   local core, target, timeout = self.state:core(), self:target(), self.flags.timeout or DEFAULT_ACK_TIMEOUT
   local args = util.pack(ev, ...)
-  local timed_out, answers = scheduler.wait(function(wake)
+  local err, answers = scheduler.wait(function(wake)
     local ok = core:broadcast_with_ack(target, timeout, wake, unpack(args, 1, args.n))
-    if not ok then wake('refused') end
+    if not ok then wake('broadcast refused (see the log)') end
   end)
-  if timed_out == 'refused' then return nil, 'broadcast refused (see the log)' end
-  if timed_out then return nil, TIMED_OUT, answers end
+  if err then return nil, broadcast_error(err), answers end
+  return answers
+end
+
+-- Server-side emits (to the same namespace on the other nodes). With a
+-- trailing callback, or through serverSideEmitWithAck, every other node's
+-- handler answers once; the answers come back together, or the error after
+-- the timeout (timeout(ms), else the adapter's requestsTimeout) with those
+-- that came.
+local function server_side_error(err, got, expected)
+  if err == 'timeout' then
+    return ('timeout reached: only %d responses received out of %d'):format(got, expected)
+  end
+  return err
+end
+
+-- serverSideEmit(ev, ...[, cb]): cb(err, answers) in a coroutine of its own.
+function Operator:serverSideEmit(ev, ...)
+  local core = self.state:core()
+  local cb, args = util.split_callback(ev, ...)
+  if not cb then return core:server_side_emit(ev, ...) end
+  return core:server_side_emit_with_ack(self.flags.timeout, function(err, answers, got, expected)
+    scheduler.spawn_ex('serverSideEmit ack', nil, cb, server_side_error(err, got, expected), answers)
+  end, unpack(args, 1, args.n))
+end
+
+-- Yields; the answers, or nil, err, the answers so far.
+function Operator:serverSideEmitWithAck(ev, ...)
+  local core, timeout = self.state:core(), self.flags.timeout
+  local args = util.pack(ev, ...)
+  local err, answers, got, expected = scheduler.wait(function(wake)
+    core:server_side_emit_with_ack(timeout, wake, unpack(args, 1, args.n))
+  end)
+  if err then return nil, server_side_error(err, got, expected), answers end
   return answers
 end
 
