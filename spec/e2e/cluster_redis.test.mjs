@@ -256,6 +256,17 @@ test('serverSideEmit, with answers from every other node, and allRooms', async (
     a.close();
     b.close();
   }
+  // the yolk API's other forms: a trailing callback, timeout(ms), egg-socket.io's adapter calls
+  const a = await connect(A);
+  const b = await connect(B);
+  await call(b, 'join', 'egg');
+  assert.deepEqual(await call(a, 'serverSideEmitCallback'), [null, [{ node: 'B', from: 'A' }]]);
+  assert.deepEqual(await call(a, 'serverSideEmitWithAck', 300), [[{ node: 'B', from: 'A' }], null]);
+  assert.deepEqual(await call(a, 'clients', 'egg'), [[b.id], null]);
+  assert.deepEqual((await call(a, 'clients'))[0], [a.id, b.id].sort());
+  const gone = next(b, 'disconnect');
+  await call(a, 'remoteDisconnect', b.id);
+  assert.equal((await gone)[0], 'io server disconnect');
 });
 
 test('broadcasts with acks collect the answers of every node, or time out with those that came', async () => {
@@ -343,6 +354,12 @@ test('a node that never answers: requests end after requestsTimeout with the err
     const [answers, serr] = await call(a, 'serverSideEmitWithAck');
     assert.equal(answers, null);
     assert.equal(serr, 'timeout reached: only 1 responses received out of 2');
+    assert.ok(Date.now() - t0 >= TIMEOUT - 100);
+    // timeout(ms) instead of requestsTimeout
+    t0 = Date.now();
+    assert.deepEqual(await call(a, 'serverSideEmitWithAck', 300),
+      [null, 'timeout reached: only 1 responses received out of 2']);
+    assert.ok(Date.now() - t0 < TIMEOUT - 300);
     const [rooms, rerr] = await call(a, 'allRooms');
     assert.equal(rooms, null);
     assert.equal(rerr, 'timeout reached while waiting for allRooms response');
