@@ -96,6 +96,26 @@ function M.socket_ctx(app, socket, fields)
   return setmetatable(ctx, mt)
 end
 
+-- ctx:refuse(message [, data]): a deliberate refusal. In a connection
+-- middleware the client's connect_error gets message and data; in a packet
+-- middleware or a controller the packet stops there and an ack the client
+-- waits for gets { ok = false, error = message, data = data }. Logged at INFO.
+function SocketCtx:refuse(message, data)
+  require('yolk.errors').refuse(message, data, 2)
+end
+
+function M.socket_ctx(app, socket, fields)
+  local mt = app._socket_ctx_mt
+  if not mt then
+    mt = M.metatable(app, SocketCtx)
+    app._socket_ctx_mt = mt
+  end
+  local ctx = fields or {}
+  ctx.app = app
+  ctx.socket = socket
+  return setmetatable(ctx, mt)
+end
+
 -- HTTP ctx methods.
 local HttpCtx = {}
 M.HttpCtx = HttpCtx

@@ -228,8 +228,12 @@ function M.reload(boot, why)
 end
 
 -- yolk dev: watch app/, config/ and app.lua; reload once per burst of changes.
+-- Only `yolk dev` watches, so this is also where the process learns it runs
+-- as a development server (yolk.errors: clients see what a bug was,
+-- unrouted events are warned about).
 function M.watch(boot, baseDir, delay)
   local logger = require('yolk.logger')
+  require('yolk.errors').dev = true
   local tree = require('yolk.watch').tree {
     root = baseDir,
     dirs = { 'app', 'config' },
