@@ -11,6 +11,7 @@ local compose = require('yolk.compose')
 local router_mod = require('yolk.router')
 local logger_mod = require('yolk.logger')
 local context = require('yolk.context')
+local config_check = require('yolk.config_check')
 
 local M = {}
 
@@ -38,25 +39,6 @@ function M.app_info(baseDir, env)
 end
 
 local function fail(message, file) error(loader.load_error(message, file), 0) end
-
--- "<file>:<line>: " of the config file line that mentions a middleware name
--- (the env file first: it wins the merge), or '' when none does.
-local function config_where(baseDir, env, name)
-  for _, f in ipairs { 'config.' .. tostring(env) .. '.lua', 'config.default.lua' } do
-    local path = fs.join(fs.join(baseDir, 'config'), f)
-    local text = fs.read(path)
-    if text then
-      local n = 0
-      for line in (text .. '\n'):gmatch('([^\n]*)\n') do
-        n = n + 1
-        if line:find("'" .. name .. "'", 1, true) or line:find('"' .. name .. '"', 1, true) then
-          return ('%s:%d: '):format(path, n)
-        end
-      end
-    end
-  end
-  return ''
-end
 
 -- Load a file that returns a table or function(app) -> table.
 local function load_extension(app, path)
@@ -94,7 +76,9 @@ function M.load(opts)
   end
   local env = opts.env
   local info = M.app_info(baseDir, env)
-  local config = config_mod.load(info)
+  local config, sources = config_mod.load(info)
+  local configdir = fs.join(baseDir, 'config')
+  local warnings = config_check.check(config, sources, configdir)
   if opts.port then config.cluster.listen.port = tonumber(opts.port) end
 
   local app = setmetatable({
@@ -106,11 +90,12 @@ function M.load(opts)
   }, App)
   app.logger = logger_mod.new(app.name)
   app.coreLogger = logger_mod.yolk
+  for _, w in ipairs(warnings) do app.coreLogger:warn('%s', w) end
   local appdir = fs.join(baseDir, 'app')
 
   -- config.redis -> app.redis (yolk.redis: the clients outlive a reload)
   local rok, rerr = pcall(require('yolk.redis').attach, app)
-  if not rok then fail(tostring(rerr), fs.join(baseDir, 'config')) end
+  if not rok then fail(config_check.file_of(sources, 'redis') .. tostring(rerr), configdir) end
 
   -- require('app.lib.x') finds the application's own modules.
   local p = fs.join(baseDir, '?.lua') .. ';' .. fs.join(baseDir, '?/init.lua')
@@ -141,6 +126,12 @@ function M.load(opts)
   end
   app.ioRoutes = {}
   app.ioChains = {}
+  local function known(t)
+    local names = {}
+    for k, v in pairs(t) do if not loader.is_dir_node(v) then names[#names + 1] = k end end
+    table.sort(names)
+    return #names > 0 and table.concat(names, ', ') or 'none'
+  end
   for nspname, ncfg in pairs(config.io.namespace or {}) do
     local chains = {}
     for _, kind in ipairs { 'connectionMiddleware', 'packetMiddleware' } do
@@ -148,9 +139,9 @@ function M.load(opts)
       for i, name in ipairs(ncfg[kind] or {}) do
         local mw = type(name) == 'function' and name or app.io.middleware[name]
         if not mw then
-          fail(("%sconfig.io.namespace['%s'].%s: unknown middleware '%s' (expected app/io/middleware/%s.lua)")
-            :format(config_where(baseDir, env, tostring(name)), nspname, kind, tostring(name), tostring(name)),
-            fs.join(baseDir, 'config'))
+          config_check.fail(sources, { 'io', 'namespace', nspname, kind },
+            ("unknown middleware '%s' (expected app/io/middleware/%s.lua; known: %s)")
+              :format(tostring(name), tostring(name), known(app.io.middleware)), tostring(name), configdir)
         end
         list[i] = mw
       end
@@ -164,10 +155,10 @@ function M.load(opts)
   local http_factories = middleware_factories(fs.join(appdir, 'middleware'))
   local http_list = {}
   for i, name in ipairs(config.middleware or {}) do
-    local entry = http_factories[name]
+    local entry = rawget(http_factories, name)
     if not entry or loader.is_dir_node(entry) then
-      fail(("%sconfig.middleware: unknown middleware '%s' (expected app/middleware/%s.lua)")
-        :format(config_where(baseDir, env, tostring(name)), name, name), fs.join(baseDir, 'config'))
+      config_check.fail(sources, { 'middleware' }, ("unknown middleware '%s' (expected app/middleware/%s.lua; known: %s)")
+        :format(name, name, known(http_factories)), name, configdir)
     end
     http_list[i] = instantiate(app, entry, config[name], 'middleware ' .. name)
   end

@@ -4,10 +4,13 @@
 // reaches the client; a bug (what the VM raises) is logged at ERROR with the
 // file, the line and the traceback, and the client gets 'server error' under
 // `yolk start`, the real message under `yolk dev`. Also: unrouted events
-// (WARN under dev only) and HTTP 500s.
+// (WARN under dev only), HTTP 500s, and a config mistake at start-up.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { io as ioc } from 'socket.io-client';
 import { sleep, startYolk, stopYolk } from './lib.mjs';
 
@@ -193,5 +196,23 @@ describe('HTTP', () => {
     assert.equal(r.status, 403);
     assert.deepEqual(await r.json(), { message: 'not yours' });
     await logLine(servers.start, from, /INFO \[errors-app\] \[GET \/forbidden\] answered 403: not yours \(app\/controller\/home\.lua:7\)/);
+  });
+});
+
+describe('a config mistake at start-up', () => {
+  test("a namespace without its '/' names the key and the file, exit status 1", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yolk-config-mistake-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'config'));
+      fs.writeFileSync(path.join(dir, 'config/config.default.lua'),
+        "return {\n  io = {\n    namespace = {\n      live = { connectionMiddleware = {} },\n    },\n  },\n}\n");
+      const srv = await startYolk(['--baseDir', dir], { waitReady: false });
+      const { code } = await srv.exited;
+      assert.equal(code, 1);
+      assert.match(srv.out.text, /cannot start the application: config\/config\.default\.lua:4: config\.io\.namespace\['live'\]: a namespace name starts with '\/' \(did you mean '\/live'\?\)/);
+      assert.doesNotMatch(srv.out.text, /lua\/yolk\//, 'no framework file in the message');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
