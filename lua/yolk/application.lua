@@ -107,16 +107,20 @@ function M.load(opts)
   local appext = load_extension(app, fs.join(appdir, 'extend/application.lua'))
   if appext then for k, v in pairs(appext) do app[k] = v end end
 
-  -- services (raw: classes are instantiated per ctx)
-  app.services = loader.load_tree(fs.join(appdir, 'service'))
+  -- services (raw: classes are instantiated per ctx); looking up a name
+  -- that has no file raises, naming the file it would be
+  app.services = loader.load_tree(fs.join(appdir, 'service'), nil, nil,
+    { kind = 'service', folder = 'app/service' })
   -- controllers: class methods become fn(ctx) wrappers
   local bind = function(v) return controller.bind(v) end
-  app.controller = loader.load_tree(fs.join(appdir, 'controller'), bind)
+  app.controller = loader.load_tree(fs.join(appdir, 'controller'), bind, nil,
+    { kind = 'controller', folder = 'app/controller' })
 
   -- Socket.IO side
   local io = require('yolk.io')
   app.io = io.view(app)
-  app.io.controller = loader.load_tree(fs.join(appdir, 'io/controller'), bind)
+  app.io.controller = loader.load_tree(fs.join(appdir, 'io/controller'), bind, nil,
+    { kind = 'controller', folder = 'app/io/controller' })
   local io_factories = middleware_factories(fs.join(appdir, 'io/middleware'))
   app.io.middleware = {}
   for name, entry in pairs(io_factories) do

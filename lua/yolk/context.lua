@@ -10,12 +10,16 @@ local loader = require('yolk.loader')
 local M = {}
 
 -- ctx.service: services resolved lazily, class services instantiated once
--- per ctx (egg's behaviour), folders nest.
+-- per ctx (egg's behaviour), folders nest. An unknown name raises, naming the
+-- file it would be and the services there are (at the caller's line).
 local function service_proxy(tree, ctx)
   return setmetatable({}, {
     __index = function(t, k)
-      local v = tree[k]
-      if v == nil then return nil end
+      local v = rawget(tree, k)
+      if v == nil then
+        if type(k) ~= 'string' then return nil end
+        error(loader.unknown_message(tree, k, 'service', 'app/service'), 2)
+      end
       if loader.is_dir_node(v) then
         v = service_proxy(v, ctx)
       elseif controller.is_class(v) then

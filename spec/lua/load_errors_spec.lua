@@ -1,6 +1,7 @@
 -- Mistakes a newcomer makes while writing an app (issue 13): the load fails
--- with a message that names the config key and file. Each test writes a
--- small app into a temporary folder.
+-- with a message that names the config key and file, or the missing
+-- controller or service file. Each test writes a small app into a temporary
+-- folder.
 local application = require('yolk.application')
 local loader = require('yolk.loader')
 local logger = require('yolk.logger')
@@ -127,6 +128,47 @@ return {
   it('config.redis: the messages of yolk.redis, with the file', function()
     local msg = load_error({ ['config/config.prod.lua'] = "return { redis = { client = { port = 'six' } } }\n" })
     eq(msg, 'config/config.prod.lua: config.redis.client.port must be a number, got string')
+  end)
+end)
+
+describe('unknown controllers and services', function()
+  local files = {
+    ['app/io/controller/auction.lua'] = 'return { bid = function(ctx) end }\n',
+    ['app/io/controller/chat.lua'] = 'return { say = function(ctx) end }\n',
+    ['app/controller/home.lua'] = 'return { index = function(ctx) end }\n',
+    ['app/service/lots.lua'] = 'return { all = function() return {} end }\n',
+  }
+  local function with(extra)
+    local t = {}
+    for k, v in pairs(files) do t[k] = v end
+    for k, v in pairs(extra) do t[k] = v end
+    return t
+  end
+
+  it('a socket controller that has no file: raised at the line of the router', function()
+    local msg = load_error(with { ['app/router.lua'] =
+      "return function(app)\n  local io = app.io\n  io:of('/'):route('boom', io.controller.opps.boom)\nend\n" })
+    ok(msg:find("app/router.lua:3: no controller 'opps' (expected app/io/controller/opps.lua; known: auction, chat)", 1, true), msg)
+  end)
+
+  it('an HTTP controller; a sub-folder; a camelCase name', function()
+    local msg = load_error(with { ['app/router.lua'] =
+      "return function(app)\n  app.router:get('/', app.controller.hom.index)\nend\n" })
+    ok(msg:find("app/router.lua:2: no controller 'hom' (expected app/controller/hom.lua; known: home)", 1, true), msg)
+    msg = load_error(with {
+      ['app/controller/admin/users.lua'] = 'return {}\n',
+      ['app/router.lua'] = "return function(app)\n  app.router:get('/', app.controller.admin.userList.index)\nend\n" })
+    ok(msg:find("no controller 'admin.userList' (expected app/controller/admin/userList.lua or "
+      .. 'app/controller/admin/user_list.lua; known: users)', 1, true), msg)
+  end)
+
+  it('a service that has no file: raised at the line that asked for it', function()
+    local dir = tmp_app(with {})
+    local app = application.load { baseDir = dir, env = 'prod' }
+    local ctx = app:createAnonymousContext()
+    ok(ctx.service.lots.all)
+    local err = raises(function() return ctx.service.lot.all end)
+    ok(tostring(err):find("load_errors_spec.lua:%d+: no service 'lot' %(expected app/service/lot.lua; known: lots%)"), tostring(err))
   end)
 end)
 
