@@ -12,6 +12,7 @@ local router_mod = require('yolk.router')
 local logger_mod = require('yolk.logger')
 local context = require('yolk.context')
 local config_check = require('yolk.config_check')
+local errors = require('yolk.errors')
 
 local M = {}
 
@@ -49,21 +50,47 @@ local function load_extension(app, path)
   return v
 end
 
+local SHAPE = '  return function(app)\n    return function(ctx, next) ... end\n  end'
+local MUST = 'a middleware file returns a function that takes app and returns the middleware:\n' .. SHAPE
+
 -- Middleware files return function(app[, options]) -> function(ctx, next).
-local function middleware_factories(dir)
+local function middleware_factories(dir, baseDir)
   return loader.load_tree(dir, function(value, path)
     if type(value) ~= 'function' then
-      fail(path .. ': a middleware file must return function(app) returning function(ctx, next)', path)
+      fail(('%s: returns a %s; %s'):format(errors.relative(path, baseDir), type(value), MUST), path)
     end
     return { factory = value, path = path }
   end)
 end
 
+-- A file that returns the middleware itself (function(ctx, next)) instead
+-- of its factory: its parameters say so.
+local function looks_like_middleware(fn)
+  if type(fn) ~= 'function' then return false end
+  local p1, p2 = debug.getlocal(fn, 1), debug.getlocal(fn, 2)
+  return p1 == 'ctx' or p2 == 'next'
+end
+
+-- Make the middleware of a file: call its factory with app (and the
+-- options config[name]). A factory that fails, or returns nothing callable,
+-- stops the load with the shape the file must have.
 local function instantiate(app, entry, options, what)
-  local ok, mw = pcall(entry.factory, app, options)
-  if not ok then fail(('%s: error while creating middleware: %s'):format(entry.path, tostring(mw)), entry.path) end
-  if type(mw) ~= 'function' then
-    fail(('%s: the middleware factory must return function(ctx, next), got %s (%s)'):format(entry.path, type(mw), what), entry.path)
+  local rel = errors.relative(entry.path, app.baseDir)
+  local f = entry.factory
+  local itself = looks_like_middleware(f)
+  local must = MUST
+  local ok, mw = xpcall(f, errors.traceback, app, options)
+  if not ok then
+    if itself then
+      fail(('%s: returns the middleware itself, function(ctx, next), which fails when called with app (%s); %s')
+        :format(rel, errors.bug_message(mw, app.baseDir), must), entry.path)
+    end
+    fail(('%s: error while creating middleware: %s'):format(rel, errors.details(mw, app.baseDir)), entry.path)
+  end
+  local mt = type(mw) == 'table' and getmetatable(mw)
+  if type(mw) ~= 'function' and not (mt and mt.__call) then
+    fail(('%s: %scalled with app it returned %s, not function(ctx, next) (%s); %s'):format(rel,
+      itself and 'returns the middleware itself, function(ctx, next): ' or '', type(mw), what, must), entry.path)
   end
   return mw
 end
@@ -121,7 +148,7 @@ function M.load(opts)
   app.io = io.view(app)
   app.io.controller = loader.load_tree(fs.join(appdir, 'io/controller'), bind, nil,
     { kind = 'controller', folder = 'app/io/controller' })
-  local io_factories = middleware_factories(fs.join(appdir, 'io/middleware'))
+  local io_factories = middleware_factories(fs.join(appdir, 'io/middleware'), baseDir)
   app.io.middleware = {}
   for name, entry in pairs(io_factories) do
     if not loader.is_dir_node(entry) then
@@ -156,7 +183,7 @@ function M.load(opts)
   end
 
   -- HTTP middleware: config.middleware = { 'name' } from app/middleware/*.lua
-  local http_factories = middleware_factories(fs.join(appdir, 'middleware'))
+  local http_factories = middleware_factories(fs.join(appdir, 'middleware'), baseDir)
   local http_list = {}
   for i, name in ipairs(config.middleware or {}) do
     local entry = rawget(http_factories, name)

@@ -1,7 +1,7 @@
--- Mistakes a newcomer makes while writing an app (issue 13): the load fails
--- with a message that names the config key and file, or the missing
--- controller or service file. Each test writes a small app into a temporary
--- folder.
+-- Mistakes a newcomer makes while writing an app (issue 13, items 3 to 5):
+-- the load fails with a message that names the config key and file, the
+-- missing controller or service file, or the shape a middleware file must
+-- have. Each test writes a small app into a temporary folder.
 local application = require('yolk.application')
 local loader = require('yolk.loader')
 local logger = require('yolk.logger')
@@ -169,6 +169,42 @@ describe('unknown controllers and services', function()
     ok(ctx.service.lots.all)
     local err = raises(function() return ctx.service.lot.all end)
     ok(tostring(err):find("load_errors_spec.lua:%d+: no service 'lot' %(expected app/service/lot.lua; known: lots%)"), tostring(err))
+  end)
+end)
+
+describe('a middleware file that returns the middleware itself', function()
+  it('fails at load, saying what the file must return', function()
+    local msg = load_error({
+      ['config/config.default.lua'] = "return { io = { namespace = { ['/'] = { packetMiddleware = { 'filter' } } } } }\n",
+      ['app/io/middleware/filter.lua'] = 'return function(ctx, next)\n  if ctx.packet[1] == "spam" then return end\n  next()\nend\n',
+    })
+    eq(msg, "app/io/middleware/filter.lua: returns the middleware itself, function(ctx, next), which fails when "
+      .. "called with app (app/io/middleware/filter.lua:2: attempt to index field 'packet' (a nil value)); "
+      .. 'a middleware file returns a function that takes app and returns the middleware:\n'
+      .. '  return function(app)\n    return function(ctx, next) ... end\n  end')
+  end)
+
+  it('also when calling it with app does not fail but returns nothing callable', function()
+    local msg = load_error({
+      ['app/middleware/timing.lua'] = 'return function(ctx, next)\n  local t = os.clock()\nend\n',
+      ['config/config.default.lua'] = "return { middleware = { 'timing' } }\n",
+    })
+    ok(msg:find('^app/middleware/timing.lua: returns the middleware itself, function%(ctx, next%): called with app '
+      .. 'it returned nil, not function%(ctx, next%)'), msg)
+    ok(msg:find('  return function(app)\n    return function(ctx, next) ... end\n  end', 1, true), msg)
+  end)
+
+  it('a file that returns something else than a function', function()
+    local msg = load_error({ ['app/io/middleware/auth.lua'] = 'return { auth = true }\n' })
+    eq(msg, 'app/io/middleware/auth.lua: returns a table; a middleware file returns a function that takes app and '
+      .. 'returns the middleware:\n  return function(app)\n    return function(ctx, next) ... end\n  end')
+  end)
+
+  it('a factory with a bug of its own is reported as such', function()
+    local msg = load_error({
+      ['app/io/middleware/auth.lua'] = 'return function(app)\n  local secret = app.config.auth.secret\n  return function(ctx, next) next() end\nend\n',
+    })
+    ok(msg:find("^app/io/middleware/auth.lua: error while creating middleware: .*auth.lua:2: attempt to index field 'auth'"), msg)
   end)
 end)
 
