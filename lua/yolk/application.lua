@@ -11,6 +11,8 @@ local compose = require('yolk.compose')
 local router_mod = require('yolk.router')
 local logger_mod = require('yolk.logger')
 local context = require('yolk.context')
+local config_check = require('yolk.config_check')
+local errors = require('yolk.errors')
 
 local M = {}
 
@@ -39,25 +41,6 @@ end
 
 local function fail(message, file) error(loader.load_error(message, file), 0) end
 
--- "<file>:<line>: " of the config file line that mentions a middleware name
--- (the env file first: it wins the merge), or '' when none does.
-local function config_where(baseDir, env, name)
-  for _, f in ipairs { 'config.' .. tostring(env) .. '.lua', 'config.default.lua' } do
-    local path = fs.join(fs.join(baseDir, 'config'), f)
-    local text = fs.read(path)
-    if text then
-      local n = 0
-      for line in (text .. '\n'):gmatch('([^\n]*)\n') do
-        n = n + 1
-        if line:find("'" .. name .. "'", 1, true) or line:find('"' .. name .. '"', 1, true) then
-          return ('%s:%d: '):format(path, n)
-        end
-      end
-    end
-  end
-  return ''
-end
-
 -- Load a file that returns a table or function(app) -> table.
 local function load_extension(app, path)
   if not fs.is_file(path) then return nil end
@@ -67,21 +50,47 @@ local function load_extension(app, path)
   return v
 end
 
+local SHAPE = '  return function(app)\n    return function(ctx, next) ... end\n  end'
+local MUST = 'a middleware file returns a function that takes app and returns the middleware:\n' .. SHAPE
+
 -- Middleware files return function(app[, options]) -> function(ctx, next).
-local function middleware_factories(dir)
+local function middleware_factories(dir, baseDir)
   return loader.load_tree(dir, function(value, path)
     if type(value) ~= 'function' then
-      fail(path .. ': a middleware file must return function(app) returning function(ctx, next)', path)
+      fail(('%s: returns a %s; %s'):format(errors.relative(path, baseDir), type(value), MUST), path)
     end
     return { factory = value, path = path }
   end)
 end
 
+-- A file that returns the middleware itself (function(ctx, next)) instead
+-- of its factory: its parameters say so.
+local function looks_like_middleware(fn)
+  if type(fn) ~= 'function' then return false end
+  local p1, p2 = debug.getlocal(fn, 1), debug.getlocal(fn, 2)
+  return p1 == 'ctx' or p2 == 'next'
+end
+
+-- Make the middleware of a file: call its factory with app (and the
+-- options config[name]). A factory that fails, or returns nothing callable,
+-- stops the load with the shape the file must have.
 local function instantiate(app, entry, options, what)
-  local ok, mw = pcall(entry.factory, app, options)
-  if not ok then fail(('%s: error while creating middleware: %s'):format(entry.path, tostring(mw)), entry.path) end
-  if type(mw) ~= 'function' then
-    fail(('%s: the middleware factory must return function(ctx, next), got %s (%s)'):format(entry.path, type(mw), what), entry.path)
+  local rel = errors.relative(entry.path, app.baseDir)
+  local f = entry.factory
+  local itself = looks_like_middleware(f)
+  local must = MUST
+  local ok, mw = xpcall(f, errors.traceback, app, options)
+  if not ok then
+    if itself then
+      fail(('%s: returns the middleware itself, function(ctx, next), which fails when called with app (%s); %s')
+        :format(rel, errors.bug_message(mw, app.baseDir), must), entry.path)
+    end
+    fail(('%s: error while creating middleware: %s'):format(rel, errors.details(mw, app.baseDir)), entry.path)
+  end
+  local mt = type(mw) == 'table' and getmetatable(mw)
+  if type(mw) ~= 'function' and not (mt and mt.__call) then
+    fail(('%s: %scalled with app it returned %s, not function(ctx, next) (%s); %s'):format(rel,
+      itself and 'returns the middleware itself, function(ctx, next): ' or '', type(mw), what, must), entry.path)
   end
   return mw
 end
@@ -94,7 +103,9 @@ function M.load(opts)
   end
   local env = opts.env
   local info = M.app_info(baseDir, env)
-  local config = config_mod.load(info)
+  local config, sources = config_mod.load(info)
+  local configdir = fs.join(baseDir, 'config')
+  local warnings = config_check.check(config, sources, configdir)
   if opts.port then config.cluster.listen.port = tonumber(opts.port) end
 
   local app = setmetatable({
@@ -106,11 +117,12 @@ function M.load(opts)
   }, App)
   app.logger = logger_mod.new(app.name)
   app.coreLogger = logger_mod.yolk
+  for _, w in ipairs(warnings) do app.coreLogger:warn('%s', w) end
   local appdir = fs.join(baseDir, 'app')
 
   -- config.redis -> app.redis (yolk.redis: the clients outlive a reload)
   local rok, rerr = pcall(require('yolk.redis').attach, app)
-  if not rok then fail(tostring(rerr), fs.join(baseDir, 'config')) end
+  if not rok then fail(config_check.file_of(sources, 'redis') .. tostring(rerr), configdir) end
 
   -- require('app.lib.x') finds the application's own modules.
   local p = fs.join(baseDir, '?.lua') .. ';' .. fs.join(baseDir, '?/init.lua')
@@ -122,17 +134,21 @@ function M.load(opts)
   local appext = load_extension(app, fs.join(appdir, 'extend/application.lua'))
   if appext then for k, v in pairs(appext) do app[k] = v end end
 
-  -- services (raw: classes are instantiated per ctx)
-  app.services = loader.load_tree(fs.join(appdir, 'service'))
+  -- services (raw: classes are instantiated per ctx); looking up a name
+  -- that has no file raises, naming the file it would be
+  app.services = loader.load_tree(fs.join(appdir, 'service'), nil, nil,
+    { kind = 'service', folder = 'app/service' })
   -- controllers: class methods become fn(ctx) wrappers
   local bind = function(v) return controller.bind(v) end
-  app.controller = loader.load_tree(fs.join(appdir, 'controller'), bind)
+  app.controller = loader.load_tree(fs.join(appdir, 'controller'), bind, nil,
+    { kind = 'controller', folder = 'app/controller' })
 
   -- Socket.IO side
   local io = require('yolk.io')
   app.io = io.view(app)
-  app.io.controller = loader.load_tree(fs.join(appdir, 'io/controller'), bind)
-  local io_factories = middleware_factories(fs.join(appdir, 'io/middleware'))
+  app.io.controller = loader.load_tree(fs.join(appdir, 'io/controller'), bind, nil,
+    { kind = 'controller', folder = 'app/io/controller' })
+  local io_factories = middleware_factories(fs.join(appdir, 'io/middleware'), baseDir)
   app.io.middleware = {}
   for name, entry in pairs(io_factories) do
     if not loader.is_dir_node(entry) then
@@ -141,6 +157,12 @@ function M.load(opts)
   end
   app.ioRoutes = {}
   app.ioChains = {}
+  local function known(t)
+    local names = {}
+    for k, v in pairs(t) do if not loader.is_dir_node(v) then names[#names + 1] = k end end
+    table.sort(names)
+    return #names > 0 and table.concat(names, ', ') or 'none'
+  end
   for nspname, ncfg in pairs(config.io.namespace or {}) do
     local chains = {}
     for _, kind in ipairs { 'connectionMiddleware', 'packetMiddleware' } do
@@ -148,9 +170,9 @@ function M.load(opts)
       for i, name in ipairs(ncfg[kind] or {}) do
         local mw = type(name) == 'function' and name or app.io.middleware[name]
         if not mw then
-          fail(("%sconfig.io.namespace['%s'].%s: unknown middleware '%s' (expected app/io/middleware/%s.lua)")
-            :format(config_where(baseDir, env, tostring(name)), nspname, kind, tostring(name), tostring(name)),
-            fs.join(baseDir, 'config'))
+          config_check.fail(sources, { 'io', 'namespace', nspname, kind },
+            ("unknown middleware '%s' (expected app/io/middleware/%s.lua; known: %s)")
+              :format(tostring(name), tostring(name), known(app.io.middleware)), tostring(name), configdir)
         end
         list[i] = mw
       end
@@ -161,13 +183,13 @@ function M.load(opts)
   end
 
   -- HTTP middleware: config.middleware = { 'name' } from app/middleware/*.lua
-  local http_factories = middleware_factories(fs.join(appdir, 'middleware'))
+  local http_factories = middleware_factories(fs.join(appdir, 'middleware'), baseDir)
   local http_list = {}
   for i, name in ipairs(config.middleware or {}) do
-    local entry = http_factories[name]
+    local entry = rawget(http_factories, name)
     if not entry or loader.is_dir_node(entry) then
-      fail(("%sconfig.middleware: unknown middleware '%s' (expected app/middleware/%s.lua)")
-        :format(config_where(baseDir, env, tostring(name)), name, name), fs.join(baseDir, 'config'))
+      config_check.fail(sources, { 'middleware' }, ("unknown middleware '%s' (expected app/middleware/%s.lua; known: %s)")
+        :format(name, name, known(http_factories)), name, configdir)
     end
     http_list[i] = instantiate(app, entry, config[name], 'middleware ' .. name)
   end

@@ -67,14 +67,21 @@ function M.load_file(path, info)
   return v
 end
 
+-- The merged config, and the files it came from ({ path, name, value }, in
+-- merge order), so that a message about a key can name the file that set it.
 function M.load(info)
   local config = M.defaults(info)
   local dir = fs.join(info.baseDir, 'config')
+  local sources = {}
   for _, name in ipairs { 'config.default.lua', 'config.' .. info.env .. '.lua' } do
-    local v = M.load_file(fs.join(dir, name), info)
-    if v then M.merge(config, v) end
+    local path = fs.join(dir, name)
+    local v = M.load_file(path, info)
+    if v then
+      M.merge(config, v)
+      sources[#sources + 1] = { path = path, name = 'config/' .. name, value = v }
+    end
   end
-  return config
+  return config, sources
 end
 
 return M

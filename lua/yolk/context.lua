@@ -10,12 +10,16 @@ local loader = require('yolk.loader')
 local M = {}
 
 -- ctx.service: services resolved lazily, class services instantiated once
--- per ctx (egg's behaviour), folders nest.
+-- per ctx (egg's behaviour), folders nest. An unknown name raises, naming the
+-- file it would be and the services there are (at the caller's line).
 local function service_proxy(tree, ctx)
   return setmetatable({}, {
     __index = function(t, k)
-      local v = tree[k]
-      if v == nil then return nil end
+      local v = rawget(tree, k)
+      if v == nil then
+        if type(k) ~= 'string' then return nil end
+        error(loader.unknown_message(tree, k, 'service', 'app/service'), 2)
+      end
       if loader.is_dir_node(v) then
         v = service_proxy(v, ctx)
       elseif controller.is_class(v) then
@@ -83,6 +87,26 @@ end
 -- Methods every socket ctx has.
 local SocketCtx = {}
 M.SocketCtx = SocketCtx
+
+function M.socket_ctx(app, socket, fields)
+  local mt = app._socket_ctx_mt
+  if not mt then
+    mt = M.metatable(app, SocketCtx)
+    app._socket_ctx_mt = mt
+  end
+  local ctx = fields or {}
+  ctx.app = app
+  ctx.socket = socket
+  return setmetatable(ctx, mt)
+end
+
+-- ctx:refuse(message [, data]): a deliberate refusal. In a connection
+-- middleware the client's connect_error gets message and data; in a packet
+-- middleware or a controller the packet stops there and an ack the client
+-- waits for gets { ok = false, error = message, data = data }. Logged at INFO.
+function SocketCtx:refuse(message, data)
+  require('yolk.errors').refuse(message, data, 2)
+end
 
 function M.socket_ctx(app, socket, fields)
   local mt = app._socket_ctx_mt

@@ -4,6 +4,7 @@
 local scheduler = require('yolk.scheduler')
 local context = require('yolk.context')
 local logger = require('yolk.logger')
+local errors = require('yolk.errors')
 local yolk = require('yolk')
 
 local M = {}
@@ -110,6 +111,35 @@ function M.finish(ctx, req)
   req:respond(status, headers, body) -- a HEAD's body is dropped by the HTTP layer
 end
 
+-- An error from a handler or a middleware. A refusal with a status
+-- (ctx:throw(403, 'not yours'), or error{ status = 403, message = ... } in
+-- app code) answers that status with { message }, logged at INFO; the
+-- message is shown when the status is below 500 or expose is true (koa's
+-- rule). Anything else answers 500 and is logged at ERROR with its
+-- traceback: the body is 'Internal Server Error', or under `yolk dev` also
+-- the error and its traceback.
+function M.on_error(app, ctx, err)
+  local e = scheduler.is_traced(err) and err.error or err
+  local status = type(e) == 'table' and tonumber(e.status)
+  if errors.is_refusal(err) and status and status >= 400 and status <= 599 then
+    local expose = e.expose
+    if expose == nil then expose = status < 500 end
+    local message = STATUS_TEXT[status] or tostring(status)
+    if expose and e.message ~= nil then message = tostring(e.message) end
+    ctx.logger:info('answered %d: %s%s', status, message, errors.where(err, app.baseDir))
+    ctx.status = status
+    ctx.body = { message = message }
+    return
+  end
+  ctx.logger:error('%s', tostring(err))
+  ctx.status = 500
+  ctx.body = 'Internal Server Error'
+  if errors.dev then
+    ctx.body = 'Internal Server Error\n\n' .. errors.details(err, app.baseDir) .. '\n'
+  end
+  ctx.response.headers['content-type'] = 'text/plain; charset=utf-8'
+end
+
 local function handle(app, ctx, req)
   if serve_static(app, ctx) then return end
   if not parse_body(app, ctx, req) then return end
@@ -144,19 +174,8 @@ function M.on_request(runtime, req)
     response = { headers = {} },
   })
   scheduler.spawn_ex(req.method .. ' ' .. tostring(req.path), nil, function()
-    local ok, err = xpcall(handle, scheduler.traceback, app, ctx, req)
-    if not ok then
-      local e = err.error
-      if type(e) == 'table' and e.status and e.expose then
-        ctx.status = e.status
-        ctx.body = { message = e.message }
-      else
-        ctx.logger:error('%s', tostring(err))
-        ctx.status = 500
-        ctx.body = 'Internal Server Error'
-        ctx.response.headers['content-type'] = 'text/plain; charset=utf-8'
-      end
-    end
+    local ok, err = xpcall(handle, errors.traceback, app, ctx, req)
+    if not ok then M.on_error(app, ctx, err) end
     if req.aborted or ctx.sent then return end
     M.finish(ctx, req)
   end)

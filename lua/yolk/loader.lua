@@ -30,9 +30,49 @@ end
 
 -- Directories are plain tables marked with this metatable, so a node that is
 -- a folder can be told apart from a file that returned a table.
-local DIR = { __name = 'yolk.dir' }
+local DIR = { __name = 'yolk.dir', __yolk_dir = true }
 M.DIR = DIR
-function M.is_dir_node(t) return getmetatable(t) == DIR end
+function M.is_dir_node(t)
+  local mt = getmetatable(t)
+  return mt == DIR or (type(mt) == 'table' and rawget(mt, '__yolk_dir') == true)
+end
+
+-- The names in a tree, sorted.
+local function known(tree)
+  local names = {}
+  for k in pairs(tree) do if type(k) == 'string' then names[#names + 1] = k end end
+  table.sort(names)
+  return names
+end
+
+-- "no controller 'opps' (expected app/io/controller/opps.lua; known: auction, chat)":
+-- what a lookup of an unknown name in a strict tree raises. kind and folder
+-- describe the tree (a sub-folder's node knows its own).
+function M.unknown_message(tree, name, kind, folder)
+  local mt = getmetatable(tree)
+  local info = type(mt) == 'table' and rawget(mt, '__yolk_what')
+  if info then kind, folder = info.kind, info.folder end
+  local prefix = info and info.dotted or ''
+  local snake = name:gsub('(%l)(%u)', '%1_%2'):lower()
+  local file = folder .. '/' .. name .. '.lua'
+  if snake ~= name then file = file .. ' or ' .. folder .. '/' .. snake .. '.lua' end
+  local names = known(tree)
+  return ("no %s '%s%s' (expected %s; known: %s)"):format(kind, prefix, name, file,
+    #names > 0 and table.concat(names, ', ') or 'none')
+end
+
+-- A folder node whose unknown names raise (what = { kind = 'controller',
+-- folder = 'app/io/controller', dotted = 'admin.' for a sub-folder }), at
+-- the line of the code that looked.
+local function strict_dir(what)
+  local mt = { __name = 'yolk.dir', __yolk_dir = true,
+    __yolk_what = { kind = what.kind, folder = what.folder, dotted = what.dotted or '' } }
+  mt.__index = function(t, k)
+    if type(k) ~= 'string' then return nil end
+    error(M.unknown_message(t, k), 2)
+  end
+  return setmetatable({}, mt)
+end
 
 -- Run a Lua file and return what it returns. A syntax error or an error
 -- while running raises a LoadError whose message names the file and line.
@@ -53,10 +93,12 @@ end
 
 -- Load every .lua file below dir into a nested table. transform(value,
 -- path, keys) may change what is stored (e.g. bind controller classes).
--- A missing directory gives an empty table.
-function M.load_tree(dir, transform, keys)
-  local node = setmetatable({}, DIR)
+-- A missing directory gives an empty table. With what = { kind, folder }
+-- (e.g. { kind = 'controller', folder = 'app/controller' }) looking up a
+-- name that is not there raises (M.unknown_message) instead of giving nil.
+function M.load_tree(dir, transform, keys, what)
   keys = keys or {}
+  local node = what and strict_dir(what) or setmetatable({}, DIR)
   local names = fs.list(dir)
   if not names then return node end
   for _, name in ipairs(names) do
@@ -66,7 +108,9 @@ function M.load_tree(dir, transform, keys)
         local sub = {}
         for i, k in ipairs(keys) do sub[i] = k end
         sub[#sub + 1] = M.camel(name)
-        node[M.camel(name)] = M.load_tree(path, transform, sub)
+        local sub_what = what and { kind = what.kind, folder = what.folder .. '/' .. name,
+          dotted = (what.dotted or '') .. M.camel(name) .. '.' }
+        node[M.camel(name)] = M.load_tree(path, transform, sub, sub_what)
       elseif name:match('%.lua$') then
         local key = M.camel(name)
         local sub = {}
@@ -81,12 +125,13 @@ function M.load_tree(dir, transform, keys)
   return node
 end
 
--- Look a dotted name up in a tree ("admin.user" -> tree.admin.user).
+-- Look a dotted name up in a tree ("admin.user" -> tree.admin.user); nil
+-- when it is not there (strict trees do not raise here).
 function M.lookup(tree, dotted)
   local node = tree
   for part in tostring(dotted):gmatch('[^%.]+') do
     if type(node) ~= 'table' then return nil end
-    node = node[part]
+    if M.is_dir_node(node) then node = rawget(node, part) else node = node[part] end
   end
   return node
 end

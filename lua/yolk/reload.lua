@@ -228,8 +228,12 @@ function M.reload(boot, why)
 end
 
 -- yolk dev: watch app/, config/ and app.lua; reload once per burst of changes.
+-- Only `yolk dev` watches, so this is also where the process learns it runs
+-- as a development server (yolk.errors: clients see what a bug was,
+-- unrouted events are warned about).
 function M.watch(boot, baseDir, delay)
   local logger = require('yolk.logger')
+  require('yolk.errors').dev = true
   local tree = require('yolk.watch').tree {
     root = baseDir,
     dirs = { 'app', 'config' },
@@ -238,13 +242,13 @@ function M.watch(boot, baseDir, delay)
     on_change = function(changed) M.reload(boot, changed) end,
     on_error = function(err) logger.yolk:warn('file watching: %s (changes there will not reload)', tostring(err)) end,
   }
-  logger.yolk:info('watching app/ and config/ for changes (%d directories); edits reload the application',
+  logger.yolk:info('watching app/, config/ and app.lua for changes (%d directories); edits reload the application',
     tree:count() - 1)
   return tree
 end
 
 -- yolk dev when the application does not load at start-up: log why, watch
--- app/ and config/, and try to start again after each change.
+-- app/, config/ and app.lua, and try to start again after each change.
 function M.wait_for_fix(boot, opts, err)
   local logger = require('yolk.logger')
   logger.yolk:error('%s', err)
@@ -265,7 +269,7 @@ function M.wait_for_fix(boot, opts, err)
     end,
   }
   -- said once the watchers are in place: a change made after this line is seen
-  logger.yolk:info('waiting for a change in app/ or config/ to start again')
+  logger.yolk:info('waiting for a change in app/, config/ or app.lua to start again')
   return tree
 end
 

@@ -59,7 +59,11 @@ function Router:register(method, ...)
   args[n] = nil
   if type(handler) == 'string' and self.resolve then
     local found = self.resolve(handler)
-    if not found then error('router: no controller action ' .. handler, 3) end
+    if not found then
+      local file, action = handler:match('^(.*)%.([^%.]+)$')
+      error(("router:%s(%q, '%s'): no controller action '%s' (expected a function %s in app/controller/%s.lua)")
+        :format(method:lower(), path, handler, handler, action or handler, ((file or handler):gsub('%.', '/'))), 3)
+    end
     handler = found
   end
   if type(handler) ~= 'function' and not (type(handler) == 'table' and getmetatable(handler) and getmetatable(handler).__call) then

@@ -95,7 +95,7 @@ const RELOADED = /INFO \[yolk\] reloaded \((.*) changed\) in [\d.]+ ms/;
 
 test('yolk dev: edits reload the application; the same socket sees the new code', async () => {
   const srv = await startApp('dev');
-  assert.match(srv.out, /watching app\/ and config\/ for changes/);
+  assert.match(srv.out, /watching app\/, config\/ and app\.lua for changes/);
   const s = await connect(srv);
   const id = s.id;
   let disconnected = false;
@@ -272,7 +272,7 @@ test('yolk dev: an app that does not load at start-up waits for the fix, then st
       fs.writeFileSync(path.join(dir, main), good.replace('function Main:id()', 'function Main:id(('));
     },
   });
-  await expectLog(srv, /waiting for a change in app\/ or config\/ to start again/, () => {});
+  await expectLog(srv, /waiting for a change in app\/, config\/ or app\.lua to start again/, () => {});
   assert.match(srv.out, /ERROR \[yolk\] cannot start the application: .*main\.lua:13:/);
   assert.equal(srv.child.exitCode, null, 'still running');
   // still broken: says so again
@@ -330,7 +330,7 @@ test('yolk dev on the demo app: members survive a reload; reload time', async (t
   srv.child.stdout.on('data', (d) => { srv.out += d; });
   srv.child.stderr.on('data', (d) => { srv.out += d; });
   servers.push(srv);
-  await expectLog(srv, /watching app\/ and config\//, () => {});
+  await expectLog(srv, /watching app\/, config\/ and app\.lua/, () => {});
   const join = async (nickname) => {
     const s = ioc(srv.url, { transports: ['websocket'], forceNew: true, reconnection: false, query: { room: 'demo', nickname } });
     clients.push(s);

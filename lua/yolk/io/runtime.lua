@@ -9,6 +9,7 @@
 local scheduler = require('yolk.scheduler')
 local context = require('yolk.context')
 local logger_mod = require('yolk.logger')
+local errors = require('yolk.errors')
 local socket_mod = require('yolk.io.socket')
 
 local unpack = require('yolk.io.util').unpack
@@ -54,17 +55,15 @@ function Runtime:use(gen)
   for name in pairs(gen.io.nsps) do self:state(name) end
 end
 
--- A refusal from an error raised in a connection middleware: its message
--- (and data) go to the client.
-local function refusal(err)
-  local e = err
-  if scheduler.is_traced(e) then e = e.error end
-  if type(e) == 'table' then
-    local r = { message = tostring(e.message or scheduler.message(e)) }
-    if e.data ~= nil then r.data = e.data end
-    return r
-  end
-  return { message = scheduler.message(e) }
+-- A refusal from an error raised in a connection middleware: what the
+-- client gets in its CONNECT_ERROR. A deliberate refusal sends its message
+-- (and data); a bug sends 'server error', or the real message under
+-- `yolk dev` (yolk.errors).
+local function refusal(err, baseDir)
+  local message, data = errors.public(err, baseDir)
+  local r = { message = message }
+  if data ~= nil then r.data = data end
+  return r
 end
 M.refusal = refusal
 
@@ -85,22 +84,74 @@ function Runtime:on_connect(st, sock)
       ctx.disconnectReason = reason
       return reason
     end
-    local ok, err = xpcall(chain, scheduler.traceback, ctx, inner)
+    local ok, err = xpcall(chain, errors.traceback, ctx, inner)
     if not ok then
+      local deliberate = errors.is_refusal(err)
       if not admitted then
-        if socket.close_reason then return end -- gone meanwhile
-        local r = refusal(err)
-        ctx.logger:info('connection to %s refused: %s', st.name, r.message)
-        ctx.logger:debug('%s', tostring(err))
+        local gone = socket.close_reason ~= nil
+        local r = refusal(err, gen.baseDir)
+        if deliberate then
+          if gone then return end
+          ctx.logger:info('connection to %s refused: %s%s', st.name, r.message, errors.where(err, gen.baseDir))
+        else
+          -- a bug: logged with its traceback even when the client has left
+          ctx.logger:error('error in connection middleware of %s%s: %s', st.name,
+            gone and '' or (" (the client gets '%s')"):format(r.message), tostring(err))
+          if gone then return end
+        end
         sock:refuse(r.message, r.data)
         return
       end
-      ctx.logger:error('error in connection middleware: %s', tostring(err))
+      if deliberate then
+        ctx.logger:info('connection middleware of %s raised after next(): %s%s', st.name,
+          scheduler.message(err), errors.where(err, gen.baseDir))
+      else
+        ctx.logger:error('error in connection middleware of %s: %s', st.name, tostring(err))
+      end
     end
     -- A chain that returned without calling next() still admits (egg).
     if not admitted then sock:admit() end
   end)
   return socket
+end
+
+-- Up to this many unrouted event names per namespace are warned about under
+-- `yolk dev` (a client may send any name).
+local UNROUTED_WARNINGS = 50
+
+-- An event nobody handles: DEBUG, or under `yolk dev` a WARN (once per name
+-- and namespace in a generation) listing the events that are routed there.
+local SYSTEM = { disconnect = true, disconnecting = true, error = true }
+local function unrouted(gen, st, event, ctx)
+  local name = logger_mod.printable(event)
+  if not errors.dev then
+    ctx.logger:debug('no route for event %s on %s', name, st.name)
+    return
+  end
+  local seen = gen._unrouted
+  if not seen then seen = {}; gen._unrouted = seen end
+  local nsp_seen = seen[st.name]
+  if not nsp_seen then nsp_seen = { names = {}, n = 0 }; seen[st.name] = nsp_seen end
+  if nsp_seen.names[name] or nsp_seen.n > UNROUTED_WARNINGS then return end
+  nsp_seen.n = nsp_seen.n + 1
+  nsp_seen.names[name] = true
+  if nsp_seen.n > UNROUTED_WARNINGS then
+    ctx.logger:warn('more unrouted events on %s: no longer warned about', st.name)
+    return
+  end
+  local routed = {}
+  for k in pairs(gen.ioRoutes[st.name] or {}) do
+    if type(k) == 'string' and not SYSTEM[k] then routed[#routed + 1] = k end
+  end
+  table.sort(routed)
+  local best = errors.suggest(tostring(event), routed)
+  local hint = best and ("; did you mean '%s'?"):format(best) or ''
+  if #routed == 0 then
+    ctx.logger:warn("no route for event '%s' on %s: nothing is routed there (app/router.lua: app.io:of('%s'):route(...))",
+      name, st.name, st.name)
+  else
+    ctx.logger:warn("no route for event '%s' on %s (routed there: %s%s)", name, st.name, table.concat(routed, ', '), hint)
+  end
 end
 
 -- Call the route (and socket:on listeners) for an event in ctx.
@@ -114,20 +165,33 @@ local function dispatch(gen, st, socket, event, ctx)
   if listeners then
     for _, fn in ipairs(listeners) do fn(unpack(ctx.args, 1, ctx.args.n)) end
   end
-  if not handler and not listeners then
-    ctx.logger:debug('no route for event %s on %s', logger_mod.printable(event), st.name)
-  end
+  if not handler and not listeners then unrouted(gen, st, event, ctx) end
 end
 
--- The 'error' route, if any, hears about controller errors.
+-- An error in the packet middleware or the controller: a refusal is logged
+-- at INFO, a bug at ERROR with its traceback; the 'error' route, if any,
+-- hears about both; an ack the client is still waiting for is answered
+-- with { ok = false, error = message [, data] } (the client's only way to
+-- hear about it: Socket.IO v5 has no per-packet error).
 local function report(gen, st, socket, ctx, traced)
-  ctx.logger:error('error while handling %s: %s', logger_mod.printable(ctx.event), tostring(traced))
+  local ev = logger_mod.printable(ctx.event)
+  if errors.is_refusal(traced) then
+    ctx.logger:info("'%s' on %s refused: %s%s", ev, st.name, scheduler.message(traced), errors.where(traced, gen.baseDir))
+  else
+    ctx.logger:error('error while handling %s: %s', ev, tostring(traced))
+  end
   local routes = gen.ioRoutes[st.name]
   local h = routes and routes['error']
   if h then
-    local ectx = context.socket_ctx(gen, socket, { args = { n = 1, scheduler.message(traced) }, error = traced })
-    local ok, e2 = xpcall(h, scheduler.traceback, ectx)
+    local ectx = context.socket_ctx(gen, socket, { args = { n = 1, scheduler.message(traced) }, error = traced,
+      ack = rawget(ctx, 'ack') })
+    local ok, e2 = xpcall(h, errors.traceback, ectx)
     if not ok then ctx.logger:error('error in the error route: %s', tostring(e2)) end
+  end
+  local ack = rawget(ctx, 'ack')
+  if ack then
+    local message, data = errors.public(traced, gen.baseDir)
+    ack({ ok = false, error = message, data = data })
   end
 end
 
@@ -153,7 +217,7 @@ function Runtime:on_event(st, socket, event, args, ack_id)
   ctx.args = args
   local chain = gen:chains(st.name).packetMiddleware
   scheduler.spawn_ex(socket.id, nil, function()
-    local ok, err = xpcall(chain, scheduler.traceback, ctx, function()
+    local ok, err = xpcall(chain, errors.traceback, ctx, function()
       return dispatch(gen, st, socket, event, ctx)
     end)
     if not ok then report(gen, st, socket, ctx, err) end
@@ -173,8 +237,14 @@ function Runtime:system_event(st, socket, event, reason)
     local ok, err = xpcall(function()
       if handler then handler(ctx) end
       if listeners then for _, fn in ipairs(listeners) do fn(reason) end end
-    end, scheduler.traceback)
-    if not ok then ctx.logger:error('error in %s handler: %s', event, tostring(err)) end
+    end, errors.traceback)
+    if not ok then
+      if errors.is_refusal(err) then
+        ctx.logger:info('%s handler raised: %s%s', event, scheduler.message(err), errors.where(err, gen.baseDir))
+      else
+        ctx.logger:error('error in %s handler: %s', event, tostring(err))
+      end
+    end
   end)
 end
 
