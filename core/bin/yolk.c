@@ -1,13 +1,13 @@
 /* yolk.c - the yolk command: runs a yolk application (dev/start) or a Lua
  * script (lua) on the Lua runtime of libyolk (core/lua/lua_runtime.h).
  *
- *   yolk dev|start [--baseDir DIR] [--port N] [--env ENV] [extra...]
+ *   yolk dev|start [--baseDir DIR] [--port N] [--env ENV]
  *   yolk lua FILE [args...]
  *   yolk --version | --help
  *
- * dev/start hand everything to the Lua framework's yolk.boot.main; extra
- * arguments are passed through to it (as opts.args) so the framework can grow
- * options without changing this file. */
+ * The command line is strict: an unknown option or a stray argument prints
+ * the usage and exits with status 2. dev/start hand the options to the Lua
+ * framework's yolk.boot.main, which runs the application. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -20,16 +20,27 @@
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: yolk dev|start [--baseDir DIR] [--port N] [--env ENV]\n"
+          "usage: yolk dev   [--baseDir DIR] [--port N] [--env ENV]\n"
+          "       yolk start [--baseDir DIR] [--port N] [--env ENV]\n"
           "       yolk lua FILE [args...]\n"
           "       yolk --version | --help\n"
           "\n"
-          "  dev      run the application in baseDir (default: the current directory), env 'local'\n"
-          "  start    run it for production, env 'prod' unless --env says otherwise\n"
-          "  lua      run a Lua script with yolk.core available, then the event loop\n"
+          "  dev        run the application in baseDir (default: the current directory), env 'local'\n"
+          "  start      run it for production, env 'prod' unless --env says otherwise\n"
+          "  lua        run a Lua script with yolk.core available, then the event loop\n"
+
           "\n"
           "The framework's Lua files are found in $YOLK_LUA_DIR, else %s.\n",
           yolk__lua_framework_dir());
+}
+
+/* A usage error: the message, the usage, status 2. */
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "yolk: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n\n");
+  usage(stderr);
+  return 2;
 }
 
 /* Matches "--name value" and "--name=value"; advances *i past what it used. */
@@ -42,46 +53,45 @@ static int take_option(int argc, char **argv, int *i, const char *name, const ch
     return 1;
   }
   if (a[n] != '\0') return 0;
-  if (*i + 1 >= argc) {
-    fprintf(stderr, "yolk: %s needs a value\n", name);
-    exit(2);
-  }
+  if (*i + 1 >= argc) exit(usage_error("%s needs a value", name));
   *value = argv[++*i];
   return 1;
 }
 
+/* A number in [lo, hi], or -1. */
+static long parse_count(const char *s, long lo, long hi) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || end == s || v < lo || v > hi) return -1;
+  return v;
+}
+
 static int run_app(const char *command, int argc, char **argv) {
-  yolk_lua_boot_t boot = {command, NULL, -1, NULL, 0, NULL};
+  yolk_lua_boot_t boot = {command, NULL, -1, NULL};
   const char *base = NULL, *port = NULL;
-  char **extra = calloc((size_t)argc + 1, sizeof(char *));
-  if (!extra) abort();
   for (int i = 0; i < argc; i++) {
     const char *v;
+    const char *a = argv[i];
     if (take_option(argc, argv, &i, "--baseDir", &v) || take_option(argc, argv, &i, "--base-dir", &v))
       base = v;
     else if (take_option(argc, argv, &i, "--port", &v) || take_option(argc, argv, &i, "-p", &v))
       port = v;
     else if (take_option(argc, argv, &i, "--env", &v))
       boot.env = v;
+    else if (a[0] == '-' && a[1] != '\0')
+      return usage_error("unknown option '%s'", a);
     else
-      extra[boot.nargs++] = argv[i];
+      return usage_error("unexpected argument '%s'", a);
   }
-  boot.args = extra;
   if (port) {
-    char *end;
-    errno = 0;
-    long p = strtol(port, &end, 10);
-    if (errno || *end || end == port || p < 0 || p > 65535) {
-      fprintf(stderr, "yolk: --port %s: not a port number\n", port);
-      free(extra);
-      return 2;
-    }
+    long p = parse_count(port, 0, 65535);
+    if (p < 0) return usage_error("--port %s: not a port number", port);
     boot.port = (int)p;
   }
   char dir[PATH_MAX];
   if (!realpath(base ? base : ".", dir)) {
     fprintf(stderr, "yolk: --baseDir %s: %s\n", base ? base : ".", strerror(errno));
-    free(extra);
     return 1;
   }
   boot.base_dir = dir;
@@ -90,7 +100,6 @@ static int run_app(const char *command, int argc, char **argv) {
   int rc = yolk__lua_rt_boot(rt, &boot);
   if (rc == 0) rc = yolk__lua_rt_loop(rt);
   yolk__lua_rt_free(rt);
-  free(extra);
   return rc;
 }
 

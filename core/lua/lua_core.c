@@ -114,9 +114,10 @@
  *   nsp:socket(id) -> sock|nil, nsp:server_side_emit(args), nsp:on_server_event(fn(args)).
  *
  * Entry point (core/bin/yolk.c, lua_runtime.c)
- *   `yolk dev|start [--baseDir DIR] [--port N] [--env ENV] [extra...]` calls
- *   require('yolk.boot').main{ command, baseDir (absolute), port, env, framework_dir,
- *   args = {extra...} } and runs the loop. `yolk lua FILE [args...]` runs a script
+ *   `yolk dev|start [--baseDir DIR] [--port N] [--env ENV]` calls
+ *   require('yolk.boot').main{ command, baseDir (absolute), port, env, framework_dir }
+ *   and runs the loop; unknown options and stray arguments are refused (usage, status 2).
+ *   `yolk lua FILE [args...]` runs a script
  *   with `arg` set. package.path starts with <lua>/?.lua;<lua>/?/init.lua where <lua>
  *   is $YOLK_LUA_DIR, else the source tree's lua/ (build tree), else
  *   <prefix>/share/yolk/lua. The app's baseDir is not on package.path.

@@ -1,5 +1,5 @@
 -- Entry point called by the yolk executable:
---   require('yolk.boot').main{ command = 'dev'|'start'|'lua', baseDir, port, env, args }
+--   require('yolk.boot').main{ command = 'dev'|'start', baseDir, port, env }
 -- Loads the application (one generation), starts the HTTP and Socket.IO
 -- server from its config and returns; the C side then runs the loop.
 local M = {}
@@ -134,17 +134,6 @@ end
 function M.main(opts)
   opts = opts or {}
   local cmd = opts.command or 'start'
-  if cmd == 'lua' then
-    local args = opts.args or {}
-    local file = args[1] or opts.file
-    if not file then die('usage: yolk lua FILE [args...]') end
-    _G.arg = {}
-    for i = 2, #args do _G.arg[i - 1] = args[i] end
-    _G.arg[0] = file
-    local chunk, err = loadfile(file)
-    if not chunk then die(err) end
-    return chunk(unpack(_G.arg))
-  end
   if cmd ~= 'dev' and cmd ~= 'start' then die('unknown command ' .. tostring(cmd)) end
   local rt, err, kind = M.start(opts)
   if not rt and cmd == 'dev' and kind == 'load' and require('yolk.core').watch then
