@@ -1,13 +1,16 @@
 /* yolk.c - the yolk command: runs a yolk application (dev/start) or a Lua
  * script (lua) on the Lua runtime of libyolk (core/lua/lua_runtime.h).
  *
- *   yolk dev|start [--baseDir DIR] [--port N] [--env ENV]
+ *   yolk dev   [--baseDir DIR] [--port N] [--env ENV]
+ *   yolk start [--baseDir DIR] [--port N] [--env ENV] [--workers N|auto [--sticky]]
  *   yolk lua FILE [args...]
  *   yolk --version | --help
  *
  * The command line is strict: an unknown option or a stray argument prints
  * the usage and exits with status 2. dev/start hand the options to the Lua
- * framework's yolk.boot.main, which runs the application. */
+ * framework's yolk.boot.main, which runs the application, or with --workers
+ * the cluster master (yolk.cluster). `--cluster-worker K` is internal: the
+ * master starts its workers with it (core/cluster.h). */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -17,21 +20,26 @@
 #include <unistd.h>
 
 #include "../lua/lua_runtime.h"
+#include "../cluster.h"
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: yolk dev   [--baseDir DIR] [--port N] [--env ENV]\n"
-          "       yolk start [--baseDir DIR] [--port N] [--env ENV]\n"
+          "       yolk start [--baseDir DIR] [--port N] [--env ENV] [--workers N|auto [--sticky]]\n"
           "       yolk lua FILE [args...]\n"
           "       yolk --version | --help\n"
           "\n"
           "  dev        run the application in baseDir (default: the current directory), env 'local'\n"
           "  start      run it for production, env 'prod' unless --env says otherwise\n"
           "  lua        run a Lua script with yolk.core available, then the event loop\n"
-
+          "\n"
+          "  --workers  a master process and N workers on one port (auto: one per core, at most %d);\n"
+          "             more than one needs config.io.redis\n"
+          "  --sticky   the master routes every request of an Engine.IO session to the worker that\n"
+          "             owns it (needed for polling clients); without it workers share the socket\n"
           "\n"
           "The framework's Lua files are found in $YOLK_LUA_DIR, else %s.\n",
-          yolk__lua_framework_dir());
+          YOLK_CLUSTER_MAX_WORKERS, yolk__lua_framework_dir());
 }
 
 /* A usage error: the message, the usage, status 2. */
@@ -68,8 +76,9 @@ static long parse_count(const char *s, long lo, long hi) {
 }
 
 static int run_app(const char *command, int argc, char **argv) {
-  yolk_lua_boot_t boot = {command, NULL, -1, NULL};
-  const char *base = NULL, *port = NULL;
+  yolk_lua_boot_t boot = {command, NULL, -1, NULL, 0, 0, 0};
+  const char *base = NULL, *port = NULL, *workers = NULL, *worker = NULL;
+  int is_start = strcmp(command, "start") == 0;
   for (int i = 0; i < argc; i++) {
     const char *v;
     const char *a = argv[i];
@@ -79,6 +88,14 @@ static int run_app(const char *command, int argc, char **argv) {
       port = v;
     else if (take_option(argc, argv, &i, "--env", &v))
       boot.env = v;
+    else if (is_start && take_option(argc, argv, &i, "--workers", &v))
+      workers = v;
+    else if (is_start && !strcmp(a, "--sticky"))
+      boot.sticky = 1;
+    else if (is_start && take_option(argc, argv, &i, "--cluster-worker", &v))
+      worker = v;
+    else if (!is_start && (!strncmp(a, "--workers", 9) || !strcmp(a, "--sticky")))
+      return usage_error("%s: only yolk start runs several processes", a);
     else if (a[0] == '-' && a[1] != '\0')
       return usage_error("unknown option '%s'", a);
     else
@@ -88,6 +105,24 @@ static int run_app(const char *command, int argc, char **argv) {
     long p = parse_count(port, 0, 65535);
     if (p < 0) return usage_error("--port %s: not a port number", port);
     boot.port = (int)p;
+  }
+  if (workers) {
+    long n = !strcmp(workers, "auto") ? (long)uv_available_parallelism() : parse_count(workers, 1, 1000000);
+    if (n < 1) return usage_error("--workers %s: not a number of workers (1 or more, or auto)", workers);
+    if (n > YOLK_CLUSTER_MAX_WORKERS) {
+      if (strcmp(workers, "auto") != 0) {
+        fprintf(stderr, "yolk: --workers %s: at most %d workers\n", workers, YOLK_CLUSTER_MAX_WORKERS);
+        return 2;
+      }
+      n = YOLK_CLUSTER_MAX_WORKERS;
+    }
+    boot.workers = (int)n;
+  }
+  if (boot.sticky && !workers && !worker) return usage_error("%s needs --workers", "--sticky");
+  if (worker) {
+    long k = parse_count(worker, 1, YOLK_CLUSTER_MAX_WORKERS);
+    if (k < 0 || workers) return usage_error("--cluster-worker %s: internal option of the cluster master", worker);
+    boot.worker = (int)k;
   }
   char dir[PATH_MAX];
   if (!realpath(base ? base : ".", dir)) {

@@ -583,7 +583,7 @@ int yolk__lua_rt_boot(yolk_lua_rt_t *rt, const yolk_lua_boot_t *boot) {
     return 1;
   }
   lua_remove(L, -2);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 8);
   lua_pushstring(L, boot->command);
   lua_setfield(L, -2, "command");
   lua_pushstring(L, boot->base_dir);
@@ -598,6 +598,18 @@ int yolk__lua_rt_boot(yolk_lua_rt_t *rt, const yolk_lua_boot_t *boot) {
   }
   lua_pushstring(L, yolk__lua_framework_dir());
   lua_setfield(L, -2, "framework_dir");
+  if (boot->workers > 0) {
+    lua_pushinteger(L, boot->workers);
+    lua_setfield(L, -2, "workers");
+  }
+  if (boot->sticky) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "sticky");
+  }
+  if (boot->worker > 0) {
+    lua_pushinteger(L, boot->worker);
+    lua_setfield(L, -2, "worker");
+  }
   if (pcall_traceback(L, 1, 0)) {
     if (is_exit_sentinel(L, -1)) {
       lua_pop(L, 1);
