@@ -75,7 +75,7 @@ static void on_frame(yolk_cluster_worker_t *w, int type, const char *payload, si
     yolk__log(YOLK_LOG_ERROR, LOG_COMPONENT, "a connection from the master came without its socket");
     return;
   }
-  int r = w->srv ? yolk__server_adopt(w->srv, &w->ipc, payload, len) : UV_ECANCELED;
+  int r = w->srv ? yolk__server_adopt_ipc(w->srv, &w->ipc, payload, len) : UV_ECANCELED;
   if (r == UV_ECANCELED) drop_pending(w); /* not serving (yet, or any more) */
   else if (r < 0) yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "cannot adopt a connection: %s", uv_strerror(r));
 }

@@ -1181,7 +1181,7 @@ static void on_connection(uv_stream_t *server, int status) {
   conn_accept(srv, server, srv->listener_type, srv->listener_flags);
 }
 
-int yolk__http_server_adopt(yolk_http_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len) {
+int yolk__http_server_adopt_ipc(yolk_http_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len) {
   if (uv_pipe_pending_count(ipc) <= 0) return UV_EINVAL;
   uv_handle_type type = uv_pipe_pending_type(ipc);
   if (type != UV_TCP && type != UV_NAMED_PIPE) return UV_EINVAL;

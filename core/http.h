@@ -174,9 +174,9 @@ void yolk__http_server_unlisten(yolk_http_server_t *srv);
  * parsed before it handed the connection over, and what it read after it.
  * They are parsed from the loop, as if just read. Takes the pending handle
  * off the pipe in any case. 0 or a libuv error. */
-int yolk__http_server_adopt(yolk_http_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len);
+int yolk__http_server_adopt_ipc(yolk_http_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len);
 
-/* The other end of adopt: gives req's connection up instead of answering
+/* The other end of adopt_ipc: gives req's connection up instead of answering
  * it (req is freed; the server forgets the connection). Once everything
  * queued on it has been written (an earlier response), cb(owner, fd, rest,
  * rest_len) runs, from the loop and never inside this call: fd is a

@@ -126,9 +126,9 @@ int yolk__server_listen_fd(yolk_server_t *srv, int fd, unsigned flags) {
   return yolk__http_server_listen_fd(srv->http, fd, flags);
 }
 
-int yolk__server_adopt(yolk_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len) {
+int yolk__server_adopt_ipc(yolk_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len) {
   if (!srv->http || srv->closing) return UV_ECANCELED;
-  return yolk__http_server_adopt(srv->http, ipc, pre, len);
+  return yolk__http_server_adopt_ipc(srv->http, ipc, pre, len);
 }
 
 int yolk_server_port(yolk_server_t *srv) { return srv->http ? yolk__http_server_port(srv->http) : 0; }

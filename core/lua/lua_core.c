@@ -148,7 +148,7 @@ int yolk__luaopen_core(lua_State *L) {
   yolk__lua_open_timer(L);
   yolk__lua_open_fs_watch(L);
   yolk__lua_open_http(L);
-  yolk__lua_open_socketio(L);
   yolk__lua_open_cluster(L);
+  yolk__lua_open_socketio(L);
   return 1;
 }

@@ -188,8 +188,8 @@ void yolk__lua_open_buffer(lua_State *L);
 void yolk__lua_open_timer(lua_State *L);
 void yolk__lua_open_fs_watch(lua_State *L);
 void yolk__lua_open_http(lua_State *L);
-void yolk__lua_open_socketio(lua_State *L);
 void yolk__lua_open_cluster(lua_State *L);
+void yolk__lua_open_socketio(lua_State *L);
 /* Runtime functions: log, now, hrtime, stop, on_signal, version. */
 void yolk__lua_open_runtime(lua_State *L);
 /* lua_CFunction for package.preload['yolk.core']. */

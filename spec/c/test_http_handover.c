@@ -2,7 +2,7 @@
  * one process: server A (the "master", TCP) releases a connection after a
  * request (yolk__http_release) and sends its socket over an IPC pipe with
  * uv_write2; server B (the "worker") adopts it with the bytes A read
- * (yolk__http_server_adopt) and serves the rest of the connection. B also
+ * (yolk__http_server_adopt_ipc) and serves the rest of the connection. B also
  * listens on a Unix socket it did not bind itself (yolk__http_server_listen_fd,
  * trusted: x-yolk-peer is the client's address, idle connections stay).
  * A helper thread plays the clients with blocking sockets; the run ends with
@@ -99,7 +99,7 @@ static void ipc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     memcpy(&total, ipc_in.data, 4);
     if (ipc_in.len < 4 + total) return;
     CHECK(uv_pipe_pending_count(&ipc_recv) > 0);
-    CHECK_EQ_INT(yolk__http_server_adopt(srv_b, &ipc_recv, ipc_in.data + 4, total), 0);
+    CHECK_EQ_INT(yolk__http_server_adopt_ipc(srv_b, &ipc_recv, ipc_in.data + 4, total), 0);
     memmove(ipc_in.data, ipc_in.data + 4 + total, ipc_in.len - 4 - total);
     ipc_in.len -= 4 + total;
   }
