@@ -11,7 +11,10 @@
 #include "server.h"
 
 #define LOG_COMPONENT "cluster"
-/* How often the worker looks at its session count (sent when it changed). */
+/* How often the worker tells the master its session count. Every time, not
+ * only when it changed: the master counts the handshakes it routed since the
+ * last report, and a count that went 0 -> 3 -> 0 between two looks must still
+ * tell it that those three were handled. */
 #define LOAD_REPORT_MS 250
 
 struct yolk_cluster_worker_s {
@@ -26,7 +29,6 @@ struct yolk_cluster_worker_s {
   int master_gone;
   yolk_server_t *srv; /* once serving */
   yolk_eio_server_t *eio;
-  long last_load;
   yolk_sb_t in; /* bytes from the master not yet parsed */
   size_t in_off;
   void (*on_master_gone)(void *ud);
@@ -116,8 +118,6 @@ static void load_tick(uv_timer_t *t) {
   yolk_cluster_worker_t *w = t->data;
   if (!w->eio || w->closing || w->master_gone) return;
   long n = (long)yolk_eio_clients_count(w->eio);
-  if (n == w->last_load) return;
-  w->last_load = n;
   unsigned char p[4] = {(unsigned char)(n & 0xff), (unsigned char)((n >> 8) & 0xff), (unsigned char)((n >> 16) & 0xff),
                         (unsigned char)((n >> 24) & 0xff)};
   yolk__cluster_msg_send(&w->ipc, YOLK_CLUSTER_MSG_LOAD, p, sizeof(p));
@@ -142,7 +142,6 @@ int yolk__cluster_worker_new(uv_loop_t *loop, unsigned id, int sticky, void (*on
   w->id = id;
   w->sticky = sticky;
   w->sid_prefix[0] = yolk__id_alphabet[id - 1];
-  w->last_load = -1;
   w->on_master_gone = on_master_gone;
   w->ud = ud;
   yolk__sb_init(&w->in);
