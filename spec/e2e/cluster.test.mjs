@@ -1,5 +1,5 @@
 // End-to-end tests of the command line and of cluster mode: `yolk start
-// --workers N [--sticky]` on the fixture app spec/cluster_app (a Socket.IO
+// --workers N [--sticky]` on the fixture app spec/workers_app (a Socket.IO
 // event and an HTTP route that answer with the worker's pid), with a
 // redis-server of the test's own as config.io.redis, driven by
 // socket.io-client 4 (polling, WebSocket, upgrade), raw HTTP on one keep-alive
@@ -19,7 +19,7 @@ import {
 } from './lib.mjs';
 
 const YOLK = path.join(buildDir, 'yolk');
-const APP = 'spec/cluster_app';
+const APP = 'spec/workers_app';
 
 const sockets = new Set();
 function client(url, opts = {}) {
@@ -127,7 +127,7 @@ describe('command line', () => {
     const r = run(['start', '--baseDir', APP, '--workers', '2', '--port', '0'], { YOLK_TEST_REDIS_PORT: '' });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /config\.io\.redis/);
-    assert.match(r.stderr, /spec\/cluster_app\/config\/config\.default\.lua/);
+    assert.match(r.stderr, /spec\/workers_app\/config\/config\.default\.lua/);
   });
 
   test('--cluster-worker is only for processes a master starts', () => {
@@ -325,8 +325,8 @@ describe('yolk start --workers 2 --sticky', () => {
   test('the master says which process writes each log line; every worker got a sid prefix of its own', async () => {
     assert.match(cluster.out.text, /INFO \[master\/cluster\] listening on http:\/\/127\.0\.0\.1:\d+\/, starting 2 workers/);
     // (a worker says so right after telling the master: its line may come second)
-    await waitForOutput(cluster, /INFO \[worker1\/yolk\] cluster-app \(env prod\) serving/);
-    await waitForOutput(cluster, /INFO \[worker2\/yolk\] cluster-app \(env prod\) serving/);
+    await waitForOutput(cluster, /INFO \[worker1\/yolk\] workers-app \(env prod\) serving/);
+    await waitForOutput(cluster, /INFO \[worker2\/yolk\] workers-app \(env prod\) serving/);
     const seen = new Set();
     for (let i = 0; i < 6; i++) {
       const r = await fetch(`${cluster.url}/socket.io/?EIO=4&transport=polling`);
