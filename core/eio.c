@@ -580,7 +580,9 @@ static int upgrades_available(const yolk_eio_server_t *eio, int transport) {
 static yolk_eio_socket_t *socket_new(yolk_eio_server_t *eio, int protocol, int transport) {
   yolk_eio_socket_t *s = yolk__calloc(1, sizeof(*s));
   s->eio = eio;
-  do yolk__random_id(s->id, 20);
+  size_t pl = strlen(eio->sid_prefix);
+  memcpy(s->id, eio->sid_prefix, pl);
+  do yolk__random_id(s->id + pl, 20 - pl);
   while (table_find(eio, s->id));
   s->protocol = protocol;
   s->transport = transport;
@@ -894,6 +896,8 @@ yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_
   eio->opts.path = eio->path;
   eio->cors_origin = opts->cors_origin ? yolk__strndup(opts->cors_origin, strlen(opts->cors_origin)) : NULL;
   eio->opts.cors_origin = eio->cors_origin;
+  if (opts->sid_prefix) snprintf(eio->sid_prefix, sizeof(eio->sid_prefix), "%s", opts->sid_prefix);
+  eio->opts.sid_prefix = eio->sid_prefix;
   if (!eio->opts.transports) eio->opts.transports = YOLK_TRANSPORT_POLLING | YOLK_TRANSPORT_WEBSOCKET;
   eio->ws_handler.on_message = ws_on_message;
   eio->ws_handler.on_close = ws_on_close;

@@ -92,6 +92,7 @@ struct yolk_eio_server_s {
   yolk_eio_options_t opts; /* strings point at the copies below */
   char *path;              /* normalised to end with '/' */
   char *cors_origin;
+  char sid_prefix[YOLK_EIO_SID_PREFIX_MAX + 1]; /* opts.sid_prefix, cut to the maximum */
   yolk_ws_handler_t ws_handler; /* must outlive every WebSocket: lives here */
 
   yolk_smap_t sessions; /* sid -> open yolk_eio_socket_t (clientsCount is its len) */

@@ -19,16 +19,24 @@
  * Lifetime: a connection is never freed inside its own callbacks. Closing
  * marks it and closes both handles; the memory goes (and on_abort / the owner's
  * on_close run) in the last close callback.
+ *
+ * Cluster mode (core/cluster.h) adds three ways in and one way out: a
+ * listener on a socket another process bound (TCP, or the Unix socket through
+ * which a master proxies requests: "trusted", see YOLK_HTTP_PEER_HEADER),
+ * connections adopted from an IPC pipe with the bytes the master already read,
+ * and yolk__http_release, which hands a connection's socket to the caller.
  */
 #include "http.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <llhttp.h>
 
@@ -57,7 +65,14 @@ enum {
 
 struct yolk_http_server_s {
   uv_loop_t *loop;
-  uv_tcp_t listener;
+  union {
+    uv_tcp_t listener;        /* yolk__http_server_listen, or a TCP socket from listen_fd */
+    uv_pipe_t listener_pipe;  /* a Unix-domain socket from listen_fd */
+  };
+  int listener_inited;        /* the handle above was initialised (and must be closed) */
+  int listener_closing;
+  uv_handle_type listener_type;
+  unsigned listener_flags;    /* YOLK_HTTP_LISTEN_* */
   int listening;
   int closing;
   int listener_closed;
@@ -76,7 +91,12 @@ struct yolk_http_server_s {
 };
 
 struct yolk_http_conn_s {
-  uv_tcp_t tcp;
+  /* The connection's socket. Both kinds start like a uv_stream_t, which is
+   * how everything below uses `tcp`; only accepting tells them apart. */
+  union {
+    uv_tcp_t tcp;   /* a TCP client (accepted here, or adopted from another process) */
+    uv_pipe_t pipe; /* a connection to a Unix-domain listener (a cluster master) */
+  };
   uv_timer_t timer;
   yolk_http_server_t *srv;
   yolk_list_t node;       /* in srv->conns */
@@ -98,6 +118,8 @@ struct yolk_http_conn_s {
   unsigned lingering : 1;    /* shutdown sent; discarding input until EOF */
   unsigned peer_eof : 1;     /* the peer closed its side */
   unsigned write_progress : 1; /* a write completed since the idle timer was armed */
+  unsigned trusted : 1;  /* from a YOLK_HTTP_LISTEN_TRUSTED listener: the master's proxy */
+  unsigned released : 1; /* given up with yolk__http_release */
   size_t wq_mark; /* libuv's unwritten bytes when the idle timer was armed */
   int timer_mode;
 
@@ -134,6 +156,7 @@ struct yolk_http_conn_s {
   yolk_conn_handler_t handler;
   void *owner;
   void (*owner_timeout)(void *owner);
+  yolk_http_release_cb release_cb; /* until called (exactly once) */
   uint64_t owner_timeout_ms; /* armed after the leftover bytes are delivered */
   int owner_timeout_deferred;
 };
@@ -296,6 +319,12 @@ static void conn_free(yolk_http_conn_t *c) {
   }
   req_free(c->ready);
   c->ready = NULL;
+  if (c->release_cb) {
+    /* released, but it failed before its socket could be handed over */
+    yolk_http_release_cb cb = c->release_cb;
+    c->release_cb = NULL;
+    cb(c->owner, -1, NULL, 0);
+  }
   if (c->taken_over && c->handler.on_close) c->handler.on_close(c->owner);
   while (c->q_count) {
     yolk__buf_unref(c->q[c->q_head]);
@@ -443,6 +472,7 @@ static void write_cb(uv_write_t *wr, int status) {
   }
   if (c->q_count) start_write(c);
   else if (c->close_after_write) conn_linger(c);
+  else if (c->released) timer_set(c, TIMER_RESUME, 0);
 }
 
 /* Writes what is queued: one uv_try_write of everything, then one uv_write
@@ -478,6 +508,7 @@ static void conn_flush(yolk_http_conn_t *c) {
   }
   if (c->q_count) start_write(c);
   else if (c->close_after_write) conn_linger(c);
+  else if (c->released) timer_set(c, TIMER_RESUME, 0);
 }
 
 static void flush_all(yolk_http_server_t *srv) {
@@ -534,6 +565,7 @@ const char *yolk__conn_peer(yolk_http_conn_t *c) { return c->peer; }
 /* ---- timers -------------------------------------------------------------------- */
 
 static void send_error_and_close(yolk_http_conn_t *c, int status);
+static void release_ready(yolk_http_conn_t *c);
 
 static void timer_cb(uv_timer_t *t) {
   yolk_http_conn_t *c = t->data;
@@ -562,7 +594,9 @@ static void timer_cb(uv_timer_t *t) {
     conn_close_now(c);
     break;
   case TIMER_RESUME:
-    if (c->taken_over) {
+    if (c->released) {
+      release_ready(c);
+    } else if (c->taken_over) {
       /* Bytes that arrived with the upgrade request, delivered now that
        * the new owner has returned from its accept call. */
       size_t n = c->in.len - c->in_off;
@@ -749,13 +783,24 @@ static int on_message_complete(llhttp_t *p) {
   str[qlen] = '\0';
   str += qlen + 1;
   if (c->hdrbuf.len) memcpy(str, c->hdrbuf.data, c->hdrbuf.len);
+  if (c->trusted) snprintf(c->remote_addr, sizeof(c->remote_addr), "?");
+  size_t nh = 0;
   for (size_t i = 0; i < c->nhdrs; i++) {
-    req->headers[i].name = str;
+    char *name = str;
     str += strlen(str) + 1;
-    req->headers[i].value = str;
+    char *value = str;
     str += strlen(str) + 1;
+    if (c->trusted && strcmp(name, YOLK_HTTP_PEER_HEADER) == 0) {
+      /* the master says who the client is; the application never sees the header */
+      snprintf(c->remote_addr, sizeof(c->remote_addr), "%s", value);
+      snprintf(c->peer, sizeof(c->peer), "%.46s (via the master)", c->remote_addr);
+      continue;
+    }
+    req->headers[nh].name = name;
+    req->headers[nh].value = value;
+    nh++;
   }
-  req->nheaders = c->nhdrs;
+  req->nheaders = nh;
   req->conn = c;
   req->method = llhttp_method_name((llhttp_method_t)p->method);
   if (c->body.data) {
@@ -935,8 +980,8 @@ static void after_response(yolk_http_conn_t *c, int keep_alive) {
     timer_set(c, TIMER_RESUME, 0);
   } else if (c->in_message) {
     timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
-  } else {
-    idle_arm(c);
+  } else if (!c->trusted) {
+    idle_arm(c); /* (the master pools its idle connections to us and closes them itself) */
   }
 }
 
@@ -1017,14 +1062,59 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
   return c;
 }
 
+/* ---- handing a connection over ----------------------------------------------------- */
+
+int yolk__http_release(yolk_http_req_t *req, yolk_http_release_cb cb, void *owner) {
+  yolk_http_conn_t *c = req->conn;
+  if (!c) return -1; /* inside on_abort: the caller frees req */
+  if (c->pending != req || c->closing) {
+    if (c->pending == req) c->pending = NULL;
+    req_free(req);
+    return -1;
+  }
+  c->pending = NULL;
+  req_free(req);
+  c->taken_over = 1;
+  c->released = 1;
+  c->upgrade_wait = 0;
+  memset(&c->handler, 0, sizeof(c->handler));
+  c->owner = owner;
+  c->release_cb = cb;
+  /* What the client sends from now on is for the new owner: leave it in
+   * the kernel. */
+  if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+  timer_set(c, TIMER_NONE, 0);
+  /* Handed over once what we queued before (an earlier response) is out;
+   * the write callback or the flush resumes it otherwise. */
+  if (!c->writing && c->q_count == 0) timer_set(c, TIMER_RESUME, 0);
+  return 0;
+}
+
+static void release_ready(yolk_http_conn_t *c) {
+  yolk_http_release_cb cb = c->release_cb;
+  if (!cb || c->closing) return;
+  c->release_cb = NULL;
+  uv_os_fd_t fd;
+  int dup_fd = -1;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: cannot hand the connection over", c->peer);
+  size_t n = c->in.len - c->in_off;
+  cb(c->owner, dup_fd, c->in.data ? c->in.data + c->in_off : "", n);
+  /* our descriptor goes; the socket lives on in dup_fd (no FIN, no RST) */
+  conn_close_now(c);
+}
+
 /* ---- accepting ------------------------------------------------------------------ */
 
-/* A connection with its stream handle initialised (not yet connected) and
- * linked into the server's list; conn_start finishes it. */
-static yolk_http_conn_t *conn_new(yolk_http_server_t *srv) {
+/* A connection with its stream handle initialised as `type` (a TCP socket
+ * or a Unix socket), not yet connected, linked into the server's list;
+ * conn_start finishes it. */
+static yolk_http_conn_t *conn_new(yolk_http_server_t *srv, uv_handle_type type) {
   yolk_http_conn_t *c = yolk__calloc(1, sizeof(*c));
   c->srv = srv;
-  uv_tcp_init(srv->loop, &c->tcp);
+  if (type == UV_NAMED_PIPE) uv_pipe_init(srv->loop, &c->pipe, 0);
+  else uv_tcp_init(srv->loop, &c->tcp);
   c->tcp.data = c;
   c->open_handles = 1;
   yolk__list_node_init(&c->flush_node);
@@ -1033,18 +1123,19 @@ static yolk_http_conn_t *conn_new(yolk_http_server_t *srv) {
 }
 
 /* The stream is connected: timer, peer address, parser, reading. */
-static void conn_start(yolk_http_conn_t *c) {
+static void conn_start(yolk_http_conn_t *c, uv_handle_type type, unsigned flags) {
   yolk_http_server_t *srv = c->srv;
   uv_timer_init(srv->loop, &c->timer);
   c->timer.data = c;
   c->open_handles = 2;
   c->wreq.data = c;
-  uv_tcp_nodelay(&c->tcp, 1);
+  c->trusted = (flags & YOLK_HTTP_LISTEN_TRUSTED) != 0;
+  snprintf(c->remote_addr, sizeof(c->remote_addr), "?");
+  snprintf(c->peer, sizeof(c->peer), type == UV_NAMED_PIPE ? "unix socket" : "?");
   struct sockaddr_storage ss;
   int sl = sizeof(ss);
-  snprintf(c->remote_addr, sizeof(c->remote_addr), "?");
-  snprintf(c->peer, sizeof(c->peer), "?");
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+  if (type != UV_NAMED_PIPE && uv_tcp_nodelay(&c->tcp, 1) == 0 &&
+      uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
     int port = 0;
     if (ss.ss_family == AF_INET) {
       uv_ip4_name((struct sockaddr_in *)&ss, c->remote_addr, sizeof(c->remote_addr));
@@ -1062,6 +1153,20 @@ static void conn_start(yolk_http_conn_t *c) {
   conn_start_reading(c);
 }
 
+/* A new connection accepted from `from` (a listener, or an IPC pipe with a
+ * pending handle) into a handle of the given type. NULL when accepting failed. */
+static yolk_http_conn_t *conn_accept(yolk_http_server_t *srv, uv_stream_t *from, uv_handle_type type,
+                                     unsigned flags) {
+  yolk_http_conn_t *c = conn_new(srv, type);
+  if (uv_accept(from, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    c->closing = 1;
+    return NULL;
+  }
+  conn_start(c, type, flags);
+  return c;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   yolk_http_server_t *srv = server->data;
   if (status < 0) {
@@ -1074,18 +1179,29 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   if (srv->closing) return;
-  yolk_http_conn_t *c = conn_new(srv);
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
-    c->closing = 1;
-    return;
+  conn_accept(srv, server, srv->listener_type, srv->listener_flags);
+}
+
+int yolk__http_server_adopt_ipc(yolk_http_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len) {
+  if (uv_pipe_pending_count(ipc) <= 0) return UV_EINVAL;
+  uv_handle_type type = uv_pipe_pending_type(ipc);
+  if (type != UV_TCP && type != UV_NAMED_PIPE) return UV_EINVAL;
+  yolk_http_conn_t *c = conn_accept(srv, (uv_stream_t *)ipc, type, 0);
+  if (!c) return UV_EIO;
+  if (srv->closing) {
+    conn_close_now(c); /* taken off the pipe all the same, so the next one is not mistaken for it */
+    return UV_ECANCELED;
   }
-  conn_start(c);
+  if (len) {
+    yolk__sb_append(&c->in, pre, len);
+    timer_set(c, TIMER_RESUME, 0); /* parsed from the loop, as if just read */
+  }
+  return 0;
 }
 
 int yolk__http_server_adopt(yolk_http_server_t *srv, uv_os_sock_t fd) {
   if (srv->closing) return UV_EINVAL;
-  yolk_http_conn_t *c = conn_new(srv);
+  yolk_http_conn_t *c = conn_new(srv, UV_TCP);
   int r = uv_tcp_open(&c->tcp, fd);
   if (r != 0) {
     /* libuv did not take fd: it stays the caller's, the handle closes empty */
@@ -1093,7 +1209,7 @@ int yolk__http_server_adopt(yolk_http_server_t *srv, uv_os_sock_t fd) {
     c->closing = 1;
     return r;
   }
-  conn_start(c);
+  conn_start(c, UV_TCP, 0);
   return 0;
 }
 
@@ -1121,12 +1237,6 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
   srv->settings.on_headers_complete = on_headers_complete;
   srv->settings.on_body = on_body;
   srv->settings.on_message_complete = on_message_complete;
-  int r = uv_tcp_init(loop, &srv->listener);
-  if (r < 0) {
-    free(srv);
-    return r;
-  }
-  srv->listener.data = srv;
   uv_prepare_init(loop, &srv->flush_prepare);
   srv->flush_prepare.data = srv;
   uv_check_init(loop, &srv->flush_check);
@@ -1144,8 +1254,44 @@ int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port
   if (strchr(host, ':')) r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
   else r = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
   if (r < 0) return r;
+  if (srv->listener_inited) return UV_EALREADY;
+  r = uv_tcp_init(srv->loop, &srv->listener);
+  if (r < 0) return r;
+  srv->listener_inited = 1;
+  srv->listener.data = srv;
+  srv->listener_type = UV_TCP;
   r = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&ss, 0);
   if (r < 0) return r;
+  r = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
+  if (r < 0) return r;
+  srv->listening = 1;
+  return 0;
+}
+
+int yolk__http_server_listen_fd(yolk_http_server_t *srv, int fd, unsigned flags) {
+  if (srv->listener_inited || srv->closing) {
+    close(fd);
+    return UV_EALREADY;
+  }
+  uv_handle_type type = uv_guess_handle(fd);
+  if (type != UV_TCP && type != UV_NAMED_PIPE) {
+    close(fd);
+    return UV_ENOTSOCK;
+  }
+  int r = type == UV_TCP ? uv_tcp_init(srv->loop, &srv->listener) : uv_pipe_init(srv->loop, &srv->listener_pipe, 0);
+  if (r < 0) {
+    close(fd);
+    return r;
+  }
+  srv->listener_inited = 1; /* closed with the server from now on */
+  srv->listener.data = srv;
+  r = type == UV_TCP ? uv_tcp_open(&srv->listener, fd) : uv_pipe_open(&srv->listener_pipe, fd);
+  if (r < 0) {
+    close(fd); /* the handle did not take it */
+    return r;
+  }
+  srv->listener_type = type;
+  srv->listener_flags = flags;
   r = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
   if (r < 0) return r;
   srv->listening = 1;
@@ -1155,6 +1301,7 @@ int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port
 int yolk__http_server_port(yolk_http_server_t *srv) {
   struct sockaddr_storage ss;
   int sl = sizeof(ss);
+  if (!srv->listener_inited || srv->listener_type != UV_TCP) return -1;
   if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &sl) != 0) return -1;
   if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
   if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -1190,9 +1337,18 @@ void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), voi
    * closes at once. */
   flush_all(srv);
   srv->closing = 1;
-  uv_close((uv_handle_t *)&srv->listener, listener_closed);
+  if (!srv->listener_inited) srv->listener_closed = 1;
+  else if (!srv->listener_closing) uv_close((uv_handle_t *)&srv->listener, listener_closed);
+  srv->listener_closing = 1;
   yolk_list_t *n;
   yolk__list_foreach(n, &srv->conns) conn_close_now(yolk__list_entry(n, yolk_http_conn_t, node));
   uv_close((uv_handle_t *)&srv->flush_prepare, flusher_closed);
   uv_close((uv_handle_t *)&srv->flush_check, flusher_closed);
+}
+
+void yolk__http_server_unlisten(yolk_http_server_t *srv) {
+  if (!srv->listener_inited || srv->listener_closing) return;
+  srv->listener_closing = 1;
+  srv->listening = 0;
+  uv_close((uv_handle_t *)&srv->listener, listener_closed);
 }

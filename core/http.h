@@ -84,7 +84,7 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
  * IPv6 address ("127.0.0.1", "0.0.0.0", "::1", "::"); "localhost", "" and
  * NULL mean 127.0.0.1. port 0 picks a free port. */
 int yolk__http_server_listen(yolk_http_server_t *srv, const char *host, int port);
-/* The bound port (after listen). */
+/* The bound port (after listen on TCP), else -1. */
 int yolk__http_server_port(yolk_http_server_t *srv);
 /* Serves fd, an already connected stream socket, as if it had been accepted
  * (in-process tests and the fuzzer hand it one end of a socketpair). Returns
@@ -157,5 +157,47 @@ const char *yolk__conn_peer(yolk_http_conn_t *conn);
  * after a takeover): cb(owner) after ms; a new call replaces the previous one,
  * cb NULL stops it. Never fires after the connection started closing. */
 void yolk__conn_set_timeout(yolk_http_conn_t *conn, uint64_t ms, void (*cb)(void *owner));
+
+/* ---- cluster mode: connections that cross processes (core/cluster.h) ---------- */
+
+/* A request header that a yolk cluster master adds to every request it proxies
+ * to a worker: the client's address. Only a YOLK_HTTP_LISTEN_TRUSTED listener
+ * honours it (elsewhere it is an ordinary header); there it becomes
+ * req->remote_addr and is removed from the request's headers. */
+#define YOLK_HTTP_PEER_HEADER "x-yolk-peer"
+
+enum {
+  /* The listener's connections come from the cluster master, which speaks
+   * for its clients: YOLK_HTTP_PEER_HEADER is honoured, and idle connections
+   * are not timed out (the master pools them and closes them itself). */
+  YOLK_HTTP_LISTEN_TRUSTED = 1,
+};
+
+/* Listens on fd, a socket another process bound (and may have put in the
+ * listening state): TCP, or Unix domain. flags: YOLK_HTTP_LISTEN_*. The
+ * server owns fd from this call on, also when it fails. 0 or a libuv error. */
+int yolk__http_server_listen_fd(yolk_http_server_t *srv, int fd, unsigned flags);
+/* Stops accepting: the listener closes, the connections stay. */
+void yolk__http_server_unlisten(yolk_http_server_t *srv);
+/* Accepts the connection pending on ipc (an IPC pipe on which another process
+ * sent a TCP socket; uv_pipe_pending_count > 0) as a new connection whose
+ * first bytes are pre[0..len) (copied): the request that process read and
+ * parsed before it handed the connection over, and what it read after it.
+ * They are parsed from the loop, as if just read. Takes the pending handle
+ * off the pipe in any case. 0 or a libuv error. */
+int yolk__http_server_adopt_ipc(yolk_http_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len);
+
+/* The other end of adopt_ipc: gives req's connection up instead of answering
+ * it (req is freed; the server forgets the connection). Once everything
+ * queued on it has been written (an earlier response), cb(owner, fd, rest,
+ * rest_len) runs, from the loop and never inside this call: fd is a
+ * duplicate of the connection's socket, owned by the callee from then on
+ * (e.g. to send it to another process over an IPC pipe), and rest the bytes
+ * read past the request (valid during the call; reading stopped when the
+ * request was released, the rest is still in the kernel). If the connection
+ * fails first, cb runs with fd -1. Returns 0 (cb runs exactly once), or -1
+ * when the connection is already closing (req is freed; cb never runs). */
+typedef void (*yolk_http_release_cb)(void *owner, int fd, const char *rest, size_t rest_len);
+int yolk__http_release(yolk_http_req_t *req, yolk_http_release_cb cb, void *owner);
 
 #endif

@@ -9,6 +9,7 @@
 static int log_level = YOLK_LOG_INFO;
 static yolk_log_sink_cb log_sink;
 static void *log_sink_ud;
+static char log_process[24]; /* "" or "<tag>/" */
 
 void yolk_log_set_level(int level) { log_level = level; }
 int yolk_log_get_level(void) { return log_level; }
@@ -16,6 +17,11 @@ int yolk_log_get_level(void) { return log_level; }
 void yolk_log_set_sink(yolk_log_sink_cb cb, void *ud) {
   log_sink = cb;
   log_sink_ud = ud;
+}
+
+void yolk__log_set_process(const char *tag) {
+  if (tag && *tag) snprintf(log_process, sizeof(log_process), "%.22s/", tag);
+  else log_process[0] = '\0';
 }
 
 static const char *level_name(int level) {
@@ -64,9 +70,9 @@ void yolk_log_write(int level, const char *component, const char *msg) {
   struct tm tm;
   localtime_r(&tv.tv_sec, &tm);
   char line[2300];
-  int n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03d %s [%s] %s\n", tm.tm_year + 1900,
+  int n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03d %s [%s%s] %s\n", tm.tm_year + 1900,
                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
-                   level_name(level), component ? component : "yolk", msg);
+                   level_name(level), log_process, component ? component : "yolk", msg);
   if (n < 0) return;
   if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1;
   fwrite(line, 1, (size_t)n, stderr);

@@ -8,6 +8,10 @@
 #include "yolk.h"
 
 void yolk__log(int level, const char *component, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Which process of a cluster writes: "master", "worker3" (NULL: a single
+ * process, the default). Every line then reads "[<tag>/<component>]", so the
+ * lines of a master and its workers on one stderr (or log file) stay apart. */
+void yolk__log_set_process(const char *tag);
 
 #define YOLK_LOG_DEBUG_(c, ...) yolk__log(YOLK_LOG_DEBUG, c, __VA_ARGS__)
 #define YOLK_LOG_INFO_(c, ...) yolk__log(YOLK_LOG_INFO, c, __VA_ARGS__)

@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "eio.h"
 #include "http.h"
@@ -86,8 +87,11 @@ static void on_request(yolk_http_req_t *req, void *ud) {
   yolk__http_respond(req, 404, "Content-Type: text/plain\r\n", msg, sizeof(msg) - 1);
 }
 
-int yolk_server_listen(yolk_server_t *srv, const char *host, int port) {
+/* The HTTP layer, made when the server starts listening (its body limit is
+ * the largest the routes registered so far need). */
+static int http_create(yolk_server_t *srv) {
   if (srv->http) return UV_EALREADY;
+  if (srv->closing) return UV_ECANCELED;
   yolk_http_config_t cfg;
   yolk__http_config_init(&cfg);
   cfg.on_request = on_request;
@@ -102,16 +106,29 @@ int yolk_server_listen(yolk_server_t *srv, const char *host, int port) {
     if (e->r.max_body_size > cfg.max_body_size) cfg.max_body_size = e->r.max_body_size;
   }
   int r = yolk__http_server_init(srv->loop, &srv->http, &cfg);
+  if (r < 0) srv->http = NULL;
+  return r;
+}
+
+/* After a failed listen srv->http stays, so that close() releases its
+ * handles; a second listen is refused. */
+int yolk_server_listen(yolk_server_t *srv, const char *host, int port) {
+  int r = http_create(srv);
+  return r < 0 ? r : yolk__http_server_listen(srv->http, host, port);
+}
+
+int yolk__server_listen_fd(yolk_server_t *srv, int fd, unsigned flags) {
+  int r = http_create(srv);
   if (r < 0) {
-    srv->http = NULL;
+    close(fd);
     return r;
   }
-  r = yolk__http_server_listen(srv->http, host, port);
-  if (r < 0) {
-    /* keep srv->http so close() releases its handle; a second listen is refused */
-    return r;
-  }
-  return 0;
+  return yolk__http_server_listen_fd(srv->http, fd, flags);
+}
+
+int yolk__server_adopt_ipc(yolk_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len) {
+  if (!srv->http || srv->closing) return UV_ECANCELED;
+  return yolk__http_server_adopt_ipc(srv->http, ipc, pre, len);
 }
 
 int yolk_server_port(yolk_server_t *srv) { return srv->http ? yolk__http_server_port(srv->http) : 0; }

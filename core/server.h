@@ -44,4 +44,12 @@ typedef struct {
  * limit (a warning says so). */
 void yolk__server_add_route(yolk_server_t *srv, const yolk_route_t *route);
 
+/* Cluster mode (core/cluster.h): instead of yolk_server_listen, a worker
+ * listens on a socket its master made (http.h's yolk__http_server_listen_fd;
+ * the server owns fd from this call on) and adopts the connections the
+ * master hands over (yolk__http_server_adopt_ipc; after listen_fd, until close).
+ * 0 or a libuv error. */
+int yolk__server_listen_fd(yolk_server_t *srv, int fd, unsigned flags);
+int yolk__server_adopt_ipc(yolk_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len);
+
 #endif

@@ -121,7 +121,15 @@ typedef struct {
   /* A new session (after the open packet was queued). */
   void (*on_connection)(yolk_eio_socket_t *socket, void *ud);
   void *ud;
+  /* NULL, or the first characters of every session id this server makes
+   * (at most YOLK_EIO_SID_PREFIX_MAX of them; random characters follow, 20
+   * characters in all). A front that routes requests by their sid uses it:
+   * `yolk start --workers N --sticky` gives worker k the prefix
+   * "ABC...xyz012...-_"[k - 1], so the master finds a session's worker in
+   * the sid itself. Session ids stay unguessable (the rest is random). */
+  const char *sid_prefix;
 } yolk_eio_options_t;
+enum { YOLK_EIO_SID_PREFIX_MAX = 4 };
 
 void yolk_eio_options_init(yolk_eio_options_t *opts);
 /* Routes requests under opts->path on srv to a new Engine.IO server. Strings

@@ -117,6 +117,21 @@
  *   { id, rooms, handshake, data }, nsp:sockets_join(target, rooms),
  *   nsp:sockets_leave(target, rooms), nsp:disconnect_sockets(target, close),
  *   nsp:socket(id) -> sock|nil, nsp:server_side_emit(args), nsp:on_server_event(fn(args)).
+ *   socketio's sidPrefix = 'A': every Engine.IO session id starts with it (a cluster
+ *   worker's routing key, yolk_eio_options_t.sid_prefix).
+ *
+ * Cluster (lua_cluster.c; core/cluster.h)
+ *   core.cluster_master{ workers, sticky, host, port, path (Engine.IO), max_body_size,
+ *     max_payload (the workers' limits: the larger counts), args = { 'start',
+ *     '--baseDir', dir, ... } } -> master | nil, err: listens, starts
+ *     the workers (`<exe> <args> --cluster-worker K [--sticky]`) and keeps them running.
+ *     master:reload() (each worker reloads in turn), master:close(). A graceful stop
+ *     stops the workers; the exit status is 1 when one did not stop cleanly, or when
+ *     the master could not go on (a worker that fails to start: it stops itself).
+ *   core.cluster_worker(k, sticky) -> worker | nil, err (in a process a master started):
+ *     worker:sid_prefix(), worker:serve(server) -> true | nil, err (instead of
+ *     server:listen; tells the master it is ready), worker:reloaded(ok). The
+ *     runtime stops when the master goes away.
  *
  * Redis (lua_redis.c, on core/redis.h; lua/yolk/redis.lua makes app.redis of it)
  *   core.redis{ url = 'redis://[[user]:password@]host[:port][/db]', host, port, username,
@@ -138,9 +153,11 @@
  *     graceful stop closes every connection.
  *
  * Entry point (core/bin/yolk.c, lua_runtime.c)
- *   `yolk dev|start [--baseDir DIR] [--port N] [--env ENV] [extra...]` calls
- *   require('yolk.boot').main{ command, baseDir (absolute), port, env, framework_dir,
- *   args = {extra...} } and runs the loop. `yolk lua FILE [args...]` runs a script
+ *   `yolk dev|start [--baseDir DIR] [--port N] [--env ENV] [--workers N [--sticky]]`
+ *   calls require('yolk.boot').main{ command, baseDir (absolute), port, env,
+ *   framework_dir, workers, sticky, worker (--cluster-worker K) } and runs the loop.
+ *   Unknown options and stray arguments are refused (usage, status 2).
+ *   `yolk lua FILE [args...]` runs a script
  *   with `arg` set. package.path starts with <lua>/?.lua;<lua>/?/init.lua where <lua>
  *   is $YOLK_LUA_DIR, else the source tree's lua/ (build tree), else
  *   <prefix>/share/yolk/lua. The app's baseDir is not on package.path.
@@ -156,6 +173,7 @@ int yolk__luaopen_core(lua_State *L) {
   yolk__lua_open_fs(L);
   yolk__lua_open_fs_watch(L);
   yolk__lua_open_http(L);
+  yolk__lua_open_cluster(L);
   yolk__lua_open_socketio(L);
   yolk__lua_open_redis(L);
   return 1;

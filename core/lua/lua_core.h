@@ -202,6 +202,7 @@ void yolk__lua_open_timer(lua_State *L);
 void yolk__lua_open_fs(lua_State *L);
 void yolk__lua_open_fs_watch(lua_State *L);
 void yolk__lua_open_http(lua_State *L);
+void yolk__lua_open_cluster(lua_State *L);
 void yolk__lua_open_socketio(lua_State *L);
 void yolk__lua_open_redis(lua_State *L);
 /* Runtime functions: log, now, hrtime, stop, on_signal, version. */

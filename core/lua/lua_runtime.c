@@ -595,7 +595,7 @@ int yolk__lua_rt_boot(yolk_lua_rt_t *rt, const yolk_lua_boot_t *boot) {
     return 1;
   }
   lua_remove(L, -2);
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 8);
   lua_pushstring(L, boot->command);
   lua_setfield(L, -2, "command");
   lua_pushstring(L, boot->base_dir);
@@ -610,12 +610,18 @@ int yolk__lua_rt_boot(yolk_lua_rt_t *rt, const yolk_lua_boot_t *boot) {
   }
   lua_pushstring(L, yolk__lua_framework_dir());
   lua_setfield(L, -2, "framework_dir");
-  lua_createtable(L, boot->nargs, 0);
-  for (int i = 0; i < boot->nargs; i++) {
-    lua_pushstring(L, boot->args[i]);
-    lua_rawseti(L, -2, i + 1);
+  if (boot->workers > 0) {
+    lua_pushinteger(L, boot->workers);
+    lua_setfield(L, -2, "workers");
   }
-  lua_setfield(L, -2, "args");
+  if (boot->sticky) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "sticky");
+  }
+  if (boot->worker > 0) {
+    lua_pushinteger(L, boot->worker);
+    lua_setfield(L, -2, "worker");
+  }
   if (pcall_traceback(L, 1, 0)) {
     if (is_exit_sentinel(L, -1)) {
       lua_pop(L, 1);

@@ -38,14 +38,16 @@ int yolk__lua_rt_run_file(yolk_lua_rt_t *rt, const char *file, int argc, char **
 
 /* Calls require('yolk.boot').main(opts) with the table
  * { command, baseDir, port (number or nil), env (string or nil),
- *   framework_dir, args = { extra... } }. Returns 0, or 1 (message printed). */
+ *   framework_dir, workers, sticky, worker (each nil when not given) }.
+ * Returns 0, or 1 (message printed). */
 typedef struct {
   const char *command;  /* "dev" | "start" */
   const char *base_dir; /* absolute */
   int port;             /* -1: not given */
   const char *env;      /* NULL: not given */
-  int nargs;
-  char **args;          /* extra command-line arguments, passed through */
+  int workers;          /* --workers N: run the cluster master; 0: one process */
+  int sticky;           /* --sticky */
+  int worker;           /* --cluster-worker K (1-based): run as worker K of a master; 0: not */
 } yolk_lua_boot_t;
 int yolk__lua_rt_boot(yolk_lua_rt_t *rt, const yolk_lua_boot_t *boot);
 

@@ -309,6 +309,7 @@ int yolk__lua_server_socketio(lua_State *L) {
   o.max_json_depth = opt_ms(L, 2, "maxJsonDepth", o.max_json_depth);
   o.eio.allow_eio3 = opt_bool(L, 2, "allowEIO3", o.eio.allow_eio3);
   o.eio.allow_upgrades = opt_bool(L, 2, "allowUpgrades", o.eio.allow_upgrades);
+  if (opt_type(L, 2, "sidPrefix", LUA_TSTRING)) o.eio.sid_prefix = lua_tostring(L, -1);
   if (opt_type(L, 2, "transports", LUA_TTABLE)) {
     unsigned t = 0;
     size_t n = lua_objlen(L, -1);

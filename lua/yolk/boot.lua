@@ -1,7 +1,10 @@
 -- Entry point called by the yolk executable:
---   require('yolk.boot').main{ command = 'dev'|'start'|'lua', baseDir, port, env, args }
+--   require('yolk.boot').main{ command = 'dev'|'start', baseDir, port, env,
+--                              workers, sticky, worker }
 -- Loads the application (one generation), starts the HTTP and Socket.IO
--- server from its config and returns; the C side then runs the loop.
+-- server from its config and returns; the C side then runs the loop. With
+-- `workers` it runs the cluster master instead (yolk.cluster); `worker` = K
+-- makes this process worker K of a master (core/cluster.h).
 local M = {}
 
 -- app.shared: one table for the process, handed to every generation.
@@ -83,6 +86,13 @@ function M.start(opts)
   local io_mod = require('yolk.io')
 
   local env = M.env_for(opts)
+  -- a cluster worker: the master's pipe and socket (before anything listens)
+  local worker
+  if opts.worker then
+    local werr
+    worker, werr = core.cluster_worker(opts.worker, opts.sticky)
+    if not worker then return nil, werr end
+  end
   local ok, app = xpcall(application.load, function(e)
     if require('yolk.loader').is_load_error(e) then return e end
     return debug.traceback(tostring(e), 2)
@@ -97,6 +107,7 @@ function M.start(opts)
     max_body_size = config.bodyParser and config.bodyParser.jsonLimit or nil,
   })
   local sio_opts = M.sio_options(config)
+  if worker and opts.sticky then sio_opts.sidPrefix = worker:sid_prefix() end
   if sio_opts.generateId then
     -- through the running generation, so that a reload changes the code
     sio_opts.generateId = function(handshake)
@@ -115,15 +126,26 @@ function M.start(opts)
   local listen = config.cluster.listen
   local host = listen.hostname or '127.0.0.1'
   local port = tonumber(listen.port) or 7001
-  local lok, lerr = server:listen(host, port)
+  local lok, lerr
+  if worker then lok, lerr = worker:serve(server) else lok, lerr = server:listen(host, port) end
   if not lok then
     server:close()
     return nil, ('cannot listen on %s:%d: %s'):format(host, port, tostring(lerr))
   end
   M.runtime = runtime
+  M.worker = worker
   M.opts = { baseDir = app.baseDir, env = env, port = opts.port, shared = M.shared }
-  if core.on_signal then core.on_signal('SIGHUP', function() M.reload('SIGHUP') end) end
-  logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
+  if core.on_signal then
+    core.on_signal('SIGHUP', function()
+      local rok = M.reload('SIGHUP')
+      if worker then worker:reloaded(rok) end -- the master goes on with the next worker
+    end)
+  end
+  if worker then
+    logger.yolk:info('%s (env %s) serving http://%s:%d/ as worker %d', app.name, env, host, port, opts.worker)
+  else
+    logger.yolk:info('%s (env %s) listening on http://%s:%d/', app.name, env, host, server:port())
+  end
   M.server_did_ready(app)
   -- yolk dev reloads on file changes; yolk start only on SIGHUP
   require('yolk.reload').remember(app.baseDir)
@@ -143,18 +165,8 @@ end
 function M.main(opts)
   opts = opts or {}
   local cmd = opts.command or 'start'
-  if cmd == 'lua' then
-    local args = opts.args or {}
-    local file = args[1] or opts.file
-    if not file then die('usage: yolk lua FILE [args...]') end
-    _G.arg = {}
-    for i = 2, #args do _G.arg[i - 1] = args[i] end
-    _G.arg[0] = file
-    local chunk, err = loadfile(file)
-    if not chunk then die(err) end
-    return chunk(unpack(_G.arg))
-  end
   if cmd ~= 'dev' and cmd ~= 'start' then die('unknown command ' .. tostring(cmd)) end
+  if opts.workers then return require('yolk.cluster').master(M, opts) end
   local rt, err, kind = M.start(opts)
   if not rt and cmd == 'dev' and kind == 'load' and require('yolk.core').watch then
     -- yolk dev: a broken file is fixed, not fatal; wait for a change

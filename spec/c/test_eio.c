@@ -356,7 +356,22 @@ static void scenario_upgrade_timeout(void) {
   CHECK_STR(body, "4still");
 }
 
+/* Sessions of a server with a sid prefix (the sticky cluster's routing key). */
+static void scenario_sid_prefix(void) {
+  char sid[32], qs[128], body[512];
+  for (int i = 0; i < 3; i++) {
+    handshake_v4(sid);
+    CHECK(sid[0] == 'Q' && sid[1] == 'z');
+    q(qs, sizeof(qs), sid, 4);
+    CHECK_EQ_INT(http("POST", qs, "4echo:p", body, sizeof(body)), 200);
+    CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 200);
+    CHECK_STR(body, "4p");
+  }
+}
+
 /* ---- runner ---------------------------------------------------------------------------------- */
+
+static const char *run_sid_prefix; /* yolk_eio_options_t.sid_prefix of the next run */
 
 static void run(const char *name, void (*fn)(void)) {
   fprintf(stderr, "--- %s\n", name);
@@ -375,6 +390,7 @@ static void run(const char *name, void (*fn)(void)) {
   eo.ping_timeout_ms = 10000;
   eo.upgrade_timeout_ms = 300;
   eo.on_connection = on_connection;
+  eo.sid_prefix = run_sid_prefix;
   eio = yolk_eio_attach(srv, &eo);
   CHECK_EQ_INT(yolk_server_listen(srv, "127.0.0.1", 0), 0);
   port = yolk_server_port(srv);
@@ -404,5 +420,9 @@ int main(void) {
   CHECK_STR(close_reasons, "transport close;");
 
   run("upgrade timeout closes the probe, polling goes on", scenario_upgrade_timeout);
+
+  run_sid_prefix = "Qz";
+  run("sid_prefix: every session id starts with it", scenario_sid_prefix);
+  run_sid_prefix = NULL;
   TEST_MAIN_END();
 }

@@ -39,5 +39,12 @@ int main(void) {
   big[sizeof(big) - 1] = '\0';
   yolk__log(YOLK_LOG_WARN, "sio", "%s", big);
   CHECK(count_char(last, '\n') == 1);
+  /* a cluster process tags its lines; NULL goes back to the plain form */
+  yolk__log_set_process("worker2");
+  yolk__log(YOLK_LOG_WARN, "eio", "x");
+  CHECK(strstr(last, "WARN [worker2/eio] x\n") != NULL);
+  yolk__log_set_process(NULL);
+  yolk__log(YOLK_LOG_WARN, "eio", "y");
+  CHECK(strstr(last, "WARN [eio] y\n") != NULL);
   TEST_MAIN_END();
 }

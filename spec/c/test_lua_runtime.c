@@ -100,12 +100,12 @@ static void test_boot(void) {
   mkdir(sub, 0700);
   write_script("yolk/boot.lua", "return { main = function(o)\n"
                                 "  assert(o.command == 'dev' and o.baseDir == '/app' and o.port == 0)\n"
-                                "  assert(o.env == nil and #o.args == 1 and o.args[1] == '--x')\n"
+                                "  assert(o.env == nil and o.args == nil)\n"
+                                "  assert(o.workers == 3 and o.sticky == true and o.worker == nil)\n"
                                 "  require('yolk.core').timer(1, function() os.exit(8) end)\n"
                                 "end }\n");
   setenv("YOLK_LUA_DIR", dir, 1);
-  char *args[] = {"--x"};
-  yolk_lua_boot_t boot = {"dev", "/app", 0, NULL, 1, args};
+  yolk_lua_boot_t boot = {"dev", "/app", 0, NULL, 3, 1, 0};
   yolk_lua_rt_t *rt = yolk__lua_rt_new();
   int rc = yolk__lua_rt_boot(rt, &boot);
   CHECK_EQ_INT(rc, 0);

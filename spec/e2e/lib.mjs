@@ -63,6 +63,43 @@ export async function startYolk(args, { waitReady = true, command = 'start', env
   return server;
 }
 
+// Resolves once server.out.text (the output so far) matches re, with the
+// match; rejects after ms, or when the process exits first.
+export async function waitForOutput(server, re, ms = 10000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const m = re.exec(server.out.text);
+    if (m) return m;
+    if (server.child.exitCode !== null || server.child.signalCode !== null) {
+      throw new Error(`yolk exited before printing ${re}:\n${server.out.text.slice(-4000)}`);
+    }
+    if (Date.now() > deadline) throw new Error(`yolk did not print ${re} within ${ms} ms:\n${server.out.text.slice(-4000)}`);
+    await sleep(25);
+  }
+}
+
+// `yolk start --workers N ...`: starts the master like startYolk and resolves
+// once it says every worker is ready. server.workers() maps each worker
+// number to the pid it was last reported ready with.
+export async function startCluster(args, opts = {}) {
+  const server = await startYolk(args, { ...opts, waitReady: false });
+  await waitForOutput(server, /\[master\/cluster\] \d+ workers? ready on /, opts.timeout || 15000);
+  server.workers = () => {
+    const pids = {};
+    for (const m of server.out.text.matchAll(/\[master\/cluster\] worker (\d+) \(pid (\d+)\) ready/g)) {
+      pids[m[1]] = Number(m[2]);
+    }
+    return pids;
+  };
+  return server;
+}
+
+// A sanitizer build (YOLK_BUILD_DIR=build-asan) reports on stderr: none may appear.
+export function sanitizerReport(text) {
+  const m = /(ERROR: (Address|Leak)Sanitizer[^\n]*|runtime error:[^\n]*)/.exec(text);
+  return m ? m[1] : null;
+}
+
 // SIGTERM, then SIGKILL after 3 s; resolves when the process is gone.
 export async function stopYolk(server) {
   if (!server || server.child.exitCode !== null) return;

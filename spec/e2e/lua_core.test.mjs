@@ -355,7 +355,8 @@ test('yolk command line: --version, --help, bad input, missing framework', () =>
   assert.match(r.stdout, /^yolk \d+\.\d+\.\d+/);
   r = run(['--help']);
   assert.equal(r.status, 0);
-  assert.match(r.stdout, /yolk dev\|start/);
+  assert.match(r.stdout, /^usage: yolk dev /);
+  assert.match(r.stdout, /yolk start .*--workers/);
   r = run(['frobnicate']);
   assert.equal(r.status, 2);
   r = run(['dev', '--baseDir', '/nonexistent/yolk-app']);
@@ -374,12 +375,20 @@ test('yolk command line: --version, --help, bad input, missing framework', () =>
     r = run(['start', '--baseDir', empty], { env: { ...process.env, YOLK_LUA_DIR: empty } });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /boot failed for start/);
-    // main gets command, baseDir, port, env, framework_dir, args
+    // main gets command, baseDir, port, env, framework_dir (and workers, sticky with --workers)
     fs.writeFileSync(path.join(empty, 'yolk/boot.lua'),
-      'local core = require("yolk.core"); return { main = function(o) print(o.command, o.baseDir, o.port, o.env, o.framework_dir, #o.args, o.args[1]) end }');
-    r = run(['dev', '--baseDir', empty, '--port=7002', '--env', 'unittest', '--extra'], { env: { ...process.env, YOLK_LUA_DIR: empty } });
+      'local core = require("yolk.core"); return { main = function(o) print(o.command, o.baseDir, o.port, o.env, o.framework_dir, o.workers, o.sticky, o.args) end }');
+    r = run(['dev', '--baseDir', empty, '--port=7002', '--env', 'unittest'], { env: { ...process.env, YOLK_LUA_DIR: empty } });
     assert.equal(r.status, 0);
-    assert.equal(r.stdout, `dev\t${fs.realpathSync(empty)}\t7002\tunittest\t${empty}\t1\t--extra\n`);
+    assert.equal(r.stdout, `dev\t${fs.realpathSync(empty)}\t7002\tunittest\t${empty}\tnil\tnil\tnil\n`);
+    r = run(['start', '--baseDir', empty, '--workers=3', '--sticky'], { env: { ...process.env, YOLK_LUA_DIR: empty } });
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, `start\t${fs.realpathSync(empty)}\tnil\tnil\t${empty}\t3\ttrue\tnil\n`);
+    // nothing else passes: an unknown option is a usage error, before any Lua runs
+    r = run(['dev', '--baseDir', empty, '--extra'], { env: { ...process.env, YOLK_LUA_DIR: empty } });
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /unknown option '--extra'/);
   } finally {
     fs.rmSync(empty, { recursive: true, force: true });
   }
