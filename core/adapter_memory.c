@@ -1,4 +1,6 @@
-/* adapter_memory.c - the in-memory adapter: rooms of one node.
+/* adapter_memory.c - the in-memory adapter: rooms of one node, and with
+ * connection state recovery on, its store of sessions and recent packets
+ * (recovery_store.c): a broadcast that can be stored gets its offset here.
  *
  * rooms: room name -> room (a set of sockets); sids: socket -> set of its
  * rooms. A room is freed when its last socket leaves, so ids of departed
@@ -15,6 +17,7 @@
 #include "hashmap.h"
 #include "json.h"
 #include "log.h"
+#include "recovery_store.h"
 #include "sio.h"
 
 typedef struct {
@@ -27,6 +30,7 @@ typedef struct {
   yolk_smap_t rooms; /* name -> room_t* */
   yolk_pmap_t sids;  /* yolk_sio_socket_t* -> yolk_pmap_t* of room_t* */
   uint64_t epoch;
+  yolk_recovery_store_t *store; /* NULL: recovery off, or kept by a wrapping adapter */
 } mem_adapter_t;
 
 static mem_adapter_t *mem(yolk_sio_adapter_t *a) { return (mem_adapter_t *)a; }
@@ -155,6 +159,15 @@ static void deliver_one(yolk_sio_socket_t *s, void *ud) {
 }
 
 static void mem_broadcast(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to) {
+  mem_adapter_t *m = mem(a);
+  if (m->store && yolk_sio_packet_storable(a->nsp, pkt, to)) {
+    yolk_sio_packet_t stamped;
+    yolk__recovery_store_add(m->store, pkt, to, &stamped);
+    deliver_ctx_t ctx = {&stamped, to->flags, NULL};
+    yolk_sio_memory_adapter_each(a, to, deliver_one, &ctx);
+    yolk_sio_packet_release(&stamped);
+    return;
+  }
   deliver_ctx_t ctx = {pkt, to->flags, NULL};
   yolk_sio_memory_adapter_each(a, to, deliver_one, &ctx);
 }
@@ -280,8 +293,46 @@ static void mem_all_rooms(yolk_sio_adapter_t *a, yolk_sio_rooms_cb cb, void *ud)
   yolk_sio_defer(yolk_sio_nsp_server(a->nsp), rooms_deliver, r);
 }
 
+static void mem_persist_session(yolk_sio_adapter_t *a, const yolk_sio_session_t *s) {
+  mem_adapter_t *m = mem(a);
+  if (m->store) yolk__recovery_store_persist(m->store, s);
+}
+
+typedef struct {
+  mem_adapter_t *m;
+  yolk_sio_restored_cb cb;
+  void *ud;
+  char *pid, *offset;
+} restore_call_t;
+
+/* From the loop: the lookup and the callback (which puts the socket in its
+ * rooms) happen together, so no packet falls between the missed ones and
+ * those the socket gets as a member. */
+static void restore_run(void *arg) {
+  restore_call_t *r = arg;
+  yolk_recovery_found_t *f = r->m->store ? yolk__recovery_store_take(r->m->store, r->pid, r->offset) : NULL;
+  if (f) r->cb(r->ud, &f->session, f->missed, f->nmissed);
+  else r->cb(r->ud, NULL, NULL, 0);
+  yolk__recovery_found_free(f);
+  free(r->pid);
+  free(r->offset);
+  free(r);
+}
+
+static void mem_restore_session(yolk_sio_adapter_t *a, const char *pid, const char *offset, yolk_sio_restored_cb cb,
+                                void *ud) {
+  restore_call_t *r = yolk__malloc(sizeof(*r));
+  r->m = mem(a);
+  r->cb = cb;
+  r->ud = ud;
+  r->pid = yolk__strndup(pid, strlen(pid));
+  r->offset = yolk__strndup(offset, strlen(offset));
+  yolk_sio_defer(yolk_sio_nsp_server(a->nsp), restore_run, r);
+}
+
 static void mem_destroy(yolk_sio_adapter_t *a) {
   mem_adapter_t *m = mem(a);
+  yolk__recovery_store_free(m->store);
   for (size_t i = 0; i < m->sids.cap; i++) {
     yolk_pmap_t *set = m->sids.slots[i].value;
     if (!m->sids.slots[i].key) continue;
@@ -315,13 +366,26 @@ static const yolk_sio_adapter_vtable_t mem_vtable = {
     .server_side_emit = mem_server_side_emit,
     .server_side_reply = mem_server_side_reply,
     .all_rooms = mem_all_rooms,
+    .persist_session = mem_persist_session,
+    .restore_session = mem_restore_session,
 };
 
-yolk_sio_adapter_t *yolk_sio_memory_adapter_new(yolk_sio_nsp_t *nsp) {
+static mem_adapter_t *mem_new(yolk_sio_nsp_t *nsp) {
   mem_adapter_t *m = yolk__calloc(1, sizeof(*m));
   m->base.vt = &mem_vtable;
   m->base.nsp = nsp;
   yolk__smap_init(&m->rooms);
   yolk__pmap_init(&m->sids);
+  return m;
+}
+
+yolk_sio_adapter_t *yolk_sio_memory_adapter_new(yolk_sio_nsp_t *nsp) {
+  mem_adapter_t *m = mem_new(nsp);
+  const yolk_sio_server_t *sio = nsp ? nsp->sio : NULL;
+  if (sio && sio->opts.recovery_ms)
+    m->store = yolk__recovery_store_new(sio->loop, sio->opts.recovery_ms, sio->opts.recovery_max_packets,
+                                        sio->opts.recovery_max_bytes);
   return &m->base;
 }
+
+yolk_sio_adapter_t *yolk_sio_memory_adapter_new_rooms_only(yolk_sio_nsp_t *nsp) { return &mem_new(nsp)->base; }

@@ -767,7 +767,7 @@ static void on_broadcast_message(redis_adapter_t *ra, const char *channel, size_
   yolk_sio_packet_t p;
   yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, yolk_sio_nsp_name(ra->base.nsp), -1, &args);
   ra->local->vt->broadcast(ra->local, &p, &mt.t);
-  yolk__sio_packet_release(&p);
+  yolk_sio_packet_release(&p);
   target_free(&mt);
   yolk__bins_free(&bins);
   yolk__sb_free(&json);
@@ -966,7 +966,7 @@ static void on_request(redis_adapter_t *ra, const char *data, size_t len) {
     yolk_sio_packet_t p;
     yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, yolk_sio_nsp_name(nsp), nsp->next_ack_id++, &args);
     ra->local->vt->broadcast_with_ack(ra->local, &p, &mt.t, g);
-    yolk__sio_packet_release(&p);
+    yolk_sio_packet_release(&p);
     yolk__bins_free(&bins);
     out.len = 0;
     yolk__sb_printf(&out, "{\"type\":%d,\"requestId\":", REQ_BROADCAST_CLIENT_COUNT);
@@ -1127,6 +1127,19 @@ static void ra_destroy(yolk_sio_adapter_t *a) {
   bus_maybe_free(bus);
 }
 
+/* Recovery: this node's store (the inner in-memory adapter's), so a client
+ * that comes back to the same node is recovered. */
+static void ra_persist_session(yolk_sio_adapter_t *a, const yolk_sio_session_t *s) {
+  yolk_sio_adapter_t *l = radapter(a)->local;
+  l->vt->persist_session(l, s);
+}
+
+static void ra_restore_session(yolk_sio_adapter_t *a, const char *pid, const char *offset, yolk_sio_restored_cb cb,
+                               void *ud) {
+  yolk_sio_adapter_t *l = radapter(a)->local;
+  l->vt->restore_session(l, pid, offset, cb, ud);
+}
+
 static const yolk_sio_adapter_vtable_t redis_vtable = {
     .name = "redis",
     .destroy = ra_destroy,
@@ -1143,6 +1156,8 @@ static const yolk_sio_adapter_vtable_t redis_vtable = {
     .server_side_emit = ra_server_side_emit,
     .server_side_reply = ra_server_side_reply,
     .all_rooms = ra_all_rooms,
+    .persist_session = ra_persist_session,
+    .restore_session = ra_restore_session,
 };
 
 yolk_sio_adapter_t *yolk_sio_redis_adapter(yolk_sio_nsp_t *nsp, void *ud) {

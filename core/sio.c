@@ -82,7 +82,13 @@ static void client_connect(yolk_sio_client_t *c, const char *nsp_name, char *aut
     free(auth);
     return;
   }
-  yolk_sio_socket_t *s = yolk__sio_socket_new(c, nsp, auth, auth_len);
+  if (yolk__sio_restore_start(c, nsp, auth, auth_len)) return; /* continues in sio_recovery.c */
+  yolk__sio_client_start_socket(c, yolk__sio_socket_new(c, nsp, auth, auth_len, NULL));
+}
+
+void yolk__sio_client_start_socket(yolk_sio_client_t *c, yolk_sio_socket_t *s) {
+  (void)c;
+  yolk_sio_nsp_t *nsp = s->nsp;
   YOLK_LOG_DEBUG_(LOG_COMPONENT, "socket %s joins %s", s->id, nsp->name);
   if (!nsp->h.on_connect) {
     yolk__sio_socket_admit_now(s); /* no handler: nothing to decide */
@@ -103,7 +109,7 @@ static void client_dispatch(yolk_sio_client_t *c, const yolk_sio_decoded_t *p, c
   yolk_sio_socket_t *s = client_find_socket(c, nsp_name);
 
   if (p->type == YOLK_SIO_PKT_CONNECT) {
-    if (s) {
+    if (s || yolk__sio_restoring(c, nsp_name)) {
       /* socket.io-client sends CONNECT twice when connect() is called on a
        * socket that auto-connects; the reference server, which admits on the
        * next tick, creates a second socket then. One socket per namespace is
@@ -208,6 +214,7 @@ static void on_eio_close(yolk_eio_socket_t *eio, const char *reason, void *ud) {
   c->closing = 1;
   if (c->close_reason) reason = c->close_reason;
   if (sio->closing) reason = "server shutting down";
+  yolk__sio_restores_cancel(c);
   yolk_list_t *n;
   while ((n = yolk__list_first(&c->sockets)))
     yolk__sio_socket_finalize(yolk__list_entry(n, yolk_sio_socket_t, client_node), reason);
@@ -235,6 +242,7 @@ static void on_eio_connection(yolk_eio_socket_t *eio, void *ud) {
   c->eio = eio;
   c->protocol = yolk_eio_socket_protocol(eio) == 3 ? 4 : 5;
   yolk__list_init(&c->sockets);
+  yolk__list_init(&c->restores);
   yolk__list_push_back(&sio->clients, &c->node);
   static const yolk_eio_socket_handler_t handler = {on_eio_message, on_eio_close, NULL};
   yolk_eio_socket_set_handler(eio, &handler, c);
@@ -316,7 +324,7 @@ int yolk_sio_broadcast(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to, const y
   yolk_sio_packet_t p;
   yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, nsp->name, -1, args);
   nsp->adapter->vt->broadcast(nsp->adapter, &p, to ? to : &everyone);
-  yolk__sio_packet_release(&p);
+  yolk_sio_packet_release(&p);
   return 0;
 }
 
@@ -350,7 +358,7 @@ int yolk_sio_broadcast_with_ack(yolk_sio_nsp_t *nsp, const yolk_sio_target_t *to
   yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, nsp->name, nsp->next_ack_id++, args);
   yolk_sio_gather_t *g = yolk__sio_gather_new(nsp->sio, timeout_ms, on_answer, on_done, ud);
   nsp->adapter->vt->broadcast_with_ack(nsp->adapter, &p, to ? to : &everyone, g);
-  yolk__sio_packet_release(&p);
+  yolk_sio_packet_release(&p);
   yolk_sio_gather_unref(g);
   return 0;
 }

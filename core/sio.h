@@ -49,6 +49,12 @@ struct yolk_sio_socket_s {
   int admitted; /* it was admitted once (stays set after it leaves) */
   char *auth; /* JSON text of the CONNECT payload; never NULL */
   size_t auth_len;
+  /* connection state recovery (sio_recovery.c): the private session id
+   * (NULL when recovery is off), and for a recovered socket its data */
+  char *pid;
+  int recovered;
+  char *restored_data;
+  size_t restored_len;
   void *data; /* the embedder's */
   yolk_list_t client_node; /* in client->sockets */
 
@@ -78,6 +84,7 @@ struct yolk_sio_client_s {
   yolk_eio_socket_t *eio;
   int protocol;              /* Socket.IO protocol: 5, or 4 for Engine.IO v3 sessions */
   yolk_list_t sockets;       /* yolk_sio_socket_t.client_node */
+  yolk_list_t restores;      /* CONNECTs waiting for their session (sio_recovery.c) */
   uv_timer_t *connect_timer; /* NULL once a namespace was joined; freed in its close callback */
   int closing;               /* input is ignored; the Engine.IO session is closing */
   const char *close_reason;  /* overrides the Engine.IO reason for the sockets */
@@ -120,8 +127,10 @@ struct yolk_sio_server_s {
 /* ---- sio_socket.c ---------------------------------------------------------------- */
 
 /* A new pending socket of client c in nsp, in its own room; auth is taken
- * (malloc'd JSON text; NULL: "{}"). */
-yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp, char *auth, size_t auth_len);
+ * (malloc'd JSON text; NULL: "{}"). With a session (recovery), it takes the
+ * session's id, pid, rooms and data. */
+yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp, char *auth, size_t auth_len,
+                                        const yolk_sio_session_t *session);
 /* Admission (CONNECT ack, then what was queued). */
 void yolk__sio_socket_admit_now(yolk_sio_socket_t *s);
 /* on_disconnecting (if admitted), out of every room, acks cancelled,
@@ -134,7 +143,6 @@ void yolk__sio_socket_release(yolk_sio_socket_t *s);
 void yolk__sio_socket_queue_drop(yolk_sio_socket_t *s, int flush);
 /* Encodes one packet (text + attachments) into Engine.IO messages. */
 void yolk__sio_packet_build(yolk_sio_packet_t *out, int type, const char *nsp, int64_t id, const yolk_sio_args_t *data);
-void yolk__sio_packet_release(yolk_sio_packet_t *p);
 /* Writes a control packet (CONNECT ack, DISCONNECT, CONNECT_ERROR) now. */
 void yolk__sio_client_send(yolk_sio_client_t *c, int type, const char *nsp, const char *json, size_t len);
 /* The handshake description (socket.handshake, generateId) of an Engine.IO
@@ -143,10 +151,27 @@ void yolk__sio_handshake_json(yolk_sb_t *sb, const yolk_eio_handshake_t *hs, con
 
 /* ---- sio.c ------------------------------------------------------------------------- */
 
+/* A new socket's start: the namespace's connect handler (admitted at once
+ * when there is none). */
+void yolk__sio_client_start_socket(yolk_sio_client_t *c, yolk_sio_socket_t *s);
 /* Disconnects every namespace of c (DISCONNECT each), then closes the session. */
 void yolk__sio_client_disconnect_all(yolk_sio_client_t *c);
 /* uv_close callback for handles allocated alone (free the handle). */
 void yolk__free_handle(uv_handle_t *h);
+
+/* ---- sio_recovery.c ---------------------------------------------------------------- */
+
+/* Leaves s's session with the adapter when recovery is on and reason is a
+ * transport loss (before s leaves its rooms). */
+void yolk__sio_persist_session(yolk_sio_socket_t *s, const char *reason);
+/* A CONNECT whose payload names a session (pid, offset): asks the adapter
+ * for it and returns 1 (auth is taken; the socket starts when the answer
+ * comes), or 0 (nothing taken: connect as usual). */
+int yolk__sio_restore_start(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp, char *auth, size_t auth_len);
+/* 1 while a CONNECT of c to that namespace waits for its session. */
+int yolk__sio_restoring(yolk_sio_client_t *c, const char *nsp_name);
+/* The client is going: answers still to come are dropped. */
+void yolk__sio_restores_cancel(yolk_sio_client_t *c);
 
 /* ---- sio_ack.c --------------------------------------------------------------------- */
 

@@ -46,7 +46,7 @@ void yolk__sio_packet_build(yolk_sio_packet_t *out, int type, const char *nsp, i
   out->nmsgs = 1 + nbins;
 }
 
-void yolk__sio_packet_release(yolk_sio_packet_t *p) {
+void yolk_sio_packet_release(yolk_sio_packet_t *p) {
   yolk_eio_msg_t **msgs = (yolk_eio_msg_t **)(void *)p->msgs;
   for (size_t i = 0; i < p->nmsgs; i++) yolk_eio_msg_unref(msgs[i]);
   free(msgs);
@@ -71,7 +71,7 @@ void yolk__sio_client_send(yolk_sio_client_t *c, int type, const char *nsp, cons
   yolk_sio_packet_t p;
   yolk__sio_packet_build(&p, type, nsp, -1, json ? &a : NULL);
   client_write(c, p.msgs, p.nmsgs, 0);
-  yolk__sio_packet_release(&p);
+  yolk_sio_packet_release(&p);
 }
 
 /* Sends (flush) or drops what was queued while the socket was pending. */
@@ -134,7 +134,8 @@ static char *make_socket_id(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp) {
 
 static void run_deferred(yolk_later_t *item);
 
-yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp, char *auth, size_t auth_len) {
+yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp, char *auth, size_t auth_len,
+                                        const yolk_sio_session_t *session) {
   yolk_sio_socket_t *s = yolk__calloc(1, sizeof(*s));
   s->client = c;
   s->nsp = nsp;
@@ -149,16 +150,33 @@ yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *ns
   yolk__list_init(&s->queue);
   yolk__list_init(&s->acks);
   yolk__later_init(&s->later, run_deferred);
-  s->id = make_socket_id(c, nsp);
+  if (session) {
+    /* recovered: the former id, pid, rooms (its own id among them) and data */
+    s->id = yolk__strndup(session->sid, strlen(session->sid));
+    s->pid = yolk__strndup(session->pid, strlen(session->pid));
+    s->recovered = 1;
+    s->restored_data = yolk__strndup(session->data, session->data_len);
+    s->restored_len = session->data_len;
+  } else {
+    s->id = make_socket_id(c, nsp);
+    if (nsp->sio->opts.recovery_ms && c->protocol == 5) {
+      char pid[21];
+      yolk__random_id(pid, 20);
+      s->pid = yolk__strndup(pid, 20);
+    }
+  }
   yolk__list_push_back(&c->sockets, &s->client_node);
   yolk__smap_put(&nsp->sockets, s->id, s);
   const char *own_room = s->id;
   nsp->adapter->vt->add_all(nsp->adapter, s, &own_room, 1);
+  if (session && session->nrooms) nsp->adapter->vt->add_all(nsp->adapter, s, session->rooms, session->nrooms);
   return s;
 }
 
 static void socket_free(yolk_sio_socket_t *s) {
   free(s->id);
+  free(s->pid);
+  free(s->restored_data);
   free(s->auth);
   free(s);
 }
@@ -184,6 +202,10 @@ void yolk__sio_socket_admit_now(yolk_sio_socket_t *s) {
     yolk__sb_init(&d);
     yolk__sb_puts(&d, "{\"sid\":");
     yolk__json_write_cstr(&d, s->id);
+    if (s->pid) {
+      yolk__sb_puts(&d, ",\"pid\":");
+      yolk__json_write_cstr(&d, s->pid);
+    }
     yolk__sb_putc(&d, '}');
     yolk__sio_client_send(c, YOLK_SIO_PKT_CONNECT, s->nsp->name, d.data, d.len);
     yolk__sb_free(&d);
@@ -198,6 +220,7 @@ void yolk__sio_socket_finalize(yolk_sio_socket_t *s, const char *reason) {
   if (s->state == YOLK_SIO_SOCKET_REFUSED) reason = "refused";
   yolk__sio_socket_hold(s);
   if (was_connected && nsp->h.on_disconnecting) nsp->h.on_disconnecting(s, reason, nsp->ud);
+  if (was_connected) yolk__sio_persist_session(s, reason);
   s->state = YOLK_SIO_SOCKET_CLOSED;
   yolk__later_cancel(&s->later);
   nsp->adapter->vt->del_all(nsp->adapter, s);
@@ -406,11 +429,19 @@ int yolk_sio_socket_emit(yolk_sio_socket_t *s, const yolk_sio_args_t *args, int 
   if (s->state != YOLK_SIO_SOCKET_PENDING && s->state != YOLK_SIO_SOCKET_CONNECTED) return -1;
   if (s->client->closing) return -1;
   if (!args_ok("emit", args, 1)) return -1;
+  if (s->pid && !ack_cb && !(flags & YOLK_SIO_VOLATILE)) {
+    /* recovery is on: through the adapter to the socket's own room, so that
+     * the packet is stored and stamped like a broadcast (socket.io does the
+     * same); this node has the socket, nobody else needs to hear of it */
+    const char *room = s->id;
+    yolk_sio_target_t t = {&room, 1, NULL, 0, YOLK_SIO_LOCAL};
+    return yolk_sio_broadcast(s->nsp, &t, args);
+  }
   int64_t id = ack_cb ? yolk__sio_ack_add(s, ack_cb, ack_ud, timeout_ms) : -1;
   yolk_sio_packet_t p;
   yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, s->nsp->name, id, args);
   yolk_sio_socket_deliver(s, &p, flags);
-  yolk__sio_packet_release(&p);
+  yolk_sio_packet_release(&p);
   return 0;
 }
 
@@ -421,7 +452,7 @@ int yolk_sio_socket_ack(yolk_sio_socket_t *s, int64_t ack_id, const yolk_sio_arg
   yolk_sio_packet_t p;
   yolk__sio_packet_build(&p, YOLK_SIO_PKT_ACK, s->nsp->name, ack_id, args);
   yolk_sio_socket_deliver(s, &p, 0);
-  yolk__sio_packet_release(&p);
+  yolk_sio_packet_release(&p);
   return 0;
 }
 

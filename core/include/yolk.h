@@ -209,6 +209,7 @@ typedef struct yolk_sio_nsp_s yolk_sio_nsp_t;
 typedef struct yolk_sio_socket_s yolk_sio_socket_t;
 typedef struct yolk_sio_adapter_s yolk_sio_adapter_t;
 typedef struct yolk_sio_gather_s yolk_sio_gather_t;
+typedef struct yolk_sio_session_s yolk_sio_session_t;
 
 typedef struct {
   const void *data;
@@ -246,6 +247,16 @@ typedef struct {
   /* The adapter of every namespace; NULL: the in-memory adapter. */
   yolk_sio_adapter_factory_t adapter;
   void *adapter_ud;
+  /* Connection state recovery (socket.io 4.6's connectionStateRecovery):
+   * 0: off. Otherwise how long (ms) a socket lost to its transport (not one
+   * that disconnected on purpose) can come back with its id, rooms, data and
+   * the packets it missed; while on, every EVENT sent without an ack and not
+   * volatile carries its offset as a last argument. */
+  unsigned recovery_ms;
+  /* The in-memory adapter keeps at most this many packets / bytes of them
+   * for recovery (the oldest go first); 0: 10000 packets, 16 MiB. */
+  size_t recovery_max_packets;
+  size_t recovery_max_bytes;
 } yolk_sio_options_t;
 
 void yolk_sio_options_init(yolk_sio_options_t *opts);
@@ -294,6 +305,13 @@ yolk_sio_nsp_t *yolk_sio_socket_nsp(const yolk_sio_socket_t *s);
 yolk_eio_socket_t *yolk_sio_socket_engine(const yolk_sio_socket_t *s);
 int yolk_sio_socket_protocol(const yolk_sio_socket_t *s); /* 5 or 4 */
 int yolk_sio_socket_connected(const yolk_sio_socket_t *s); /* admitted and not disconnected */
+/* 1 when the socket is a recovered one (connection state recovery): it has
+ * its former id, rooms and data (yolk_sio_socket_restored_data) and the
+ * packets it missed are queued for it. */
+int yolk_sio_socket_recovered(const yolk_sio_socket_t *s);
+/* The socket.data of a recovered socket as JSON text (NULL otherwise); owned
+ * by the socket. */
+const char *yolk_sio_socket_restored_data(const yolk_sio_socket_t *s, size_t *len);
 int yolk_sio_socket_admitted(const yolk_sio_socket_t *s);  /* admitted once (still 1 in on_close) */
 /* The CONNECT payload (v5, an object) or the namespace's query string as an
  * object (v4), as JSON text owned by the socket; never NULL ("{}"). */
@@ -435,6 +453,10 @@ typedef struct {
   size_t nmsgs;
 } yolk_sio_packet_t;
 
+/* The result of restore_session (below). */
+typedef void (*yolk_sio_restored_cb)(void *ud, const yolk_sio_session_t *s, const yolk_sio_packet_t *missed,
+                                     size_t nmissed);
+
 typedef struct yolk_sio_adapter_vtable_s {
   const char *name;
   void (*destroy)(yolk_sio_adapter_t *a);
@@ -462,7 +484,24 @@ typedef struct yolk_sio_adapter_vtable_s {
   int (*server_side_emit)(yolk_sio_adapter_t *a, const yolk_sio_args_t *args, yolk_sio_gather_t *g);
   void (*server_side_reply)(yolk_sio_adapter_t *a, const char *reply_to, const yolk_sio_args_t *args);
   void (*all_rooms)(yolk_sio_adapter_t *a, yolk_sio_rooms_cb cb, void *ud);
+  /* connection state recovery (NULL: not supported; sockets then start
+   * afresh). persist_session keeps a session (copy what you keep);
+   * restore_session calls cb exactly once, later: the session and the
+   * packets the socket missed after offset (each with its offset), in order,
+   * or s = NULL when there is none (unknown, expired, offset too old). */
+  void (*persist_session)(yolk_sio_adapter_t *a, const yolk_sio_session_t *s);
+  void (*restore_session)(yolk_sio_adapter_t *a, const char *pid, const char *offset, yolk_sio_restored_cb cb,
+                          void *ud);
 } yolk_sio_adapter_vtable_t;
+
+/* What a socket leaves for its recovery. */
+struct yolk_sio_session_s {
+  const char *sid, *pid;
+  const char *const *rooms; /* its own id included */
+  size_t nrooms;
+  const char *data; /* socket.data as JSON text */
+  size_t data_len;
+};
 
 /* Every adapter starts with this header (its struct embeds it first). */
 struct yolk_sio_adapter_s {
@@ -499,12 +538,29 @@ int yolk_sio_gather_done(const yolk_sio_gather_t *g);
 /* Starts the gather's timer if it has none (the adapter's own request
  * timeout, for a server-side emit started with timeout 0). */
 void yolk_sio_gather_set_timeout(yolk_sio_gather_t *g, unsigned timeout_ms);
+/* Connection state recovery, for adapters. A packet is stored (and gets an
+ * offset) when recovery is on and it is an EVENT without an ack, not
+ * volatile. packet_with_offset encodes in->data with offset appended as a
+ * last argument (release out with yolk_sio_packet_release). */
+unsigned yolk_sio_recovery_ms(const yolk_sio_nsp_t *nsp);
+int yolk_sio_packet_storable(const yolk_sio_nsp_t *nsp, const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to);
+void yolk_sio_packet_with_offset(yolk_sio_packet_t *out, const yolk_sio_packet_t *in, const char *offset);
+void yolk_sio_packet_release(yolk_sio_packet_t *p);
+/* 1 when a socket in the given rooms gets a packet sent to target to (the
+ * rule missed packets are chosen by). */
+int yolk_sio_target_includes(const yolk_sio_target_t *to, const char *const *rooms, size_t nrooms);
+
 /* Registers, for the packet about to be delivered to s with ack id id, that
  * s's answer goes to g (one reference taken until it answers or leaves). */
 void yolk_sio_socket_expect_ack(yolk_sio_socket_t *s, int64_t id, yolk_sio_gather_t *g);
 
-/* The in-memory adapter: the rooms of one node. */
+/* The in-memory adapter: the rooms of one node, and (when recovery is on)
+ * the sessions and recent packets for connection state recovery. */
 yolk_sio_adapter_t *yolk_sio_memory_adapter_new(yolk_sio_nsp_t *nsp);
+/* The same without the recovery store (for an adapter that keeps sessions
+ * and packets elsewhere and calls this one's broadcast with packets that
+ * carry their offsets already). */
+yolk_sio_adapter_t *yolk_sio_memory_adapter_new_rooms_only(yolk_sio_nsp_t *nsp);
 /* Calls fn once for each local socket matching to (rooms: their union, none:
  * every socket; except: removed), without allocating. fn must not change
  * rooms. Returns the number of sockets visited. Works on the in-memory

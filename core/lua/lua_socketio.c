@@ -352,6 +352,20 @@ int yolk__lua_server_socketio(lua_State *L) {
   }
   lua_pop(L, 1);
   if (cors.len) o.eio.cors_origin = cors.data;
+  if (opt_type(L, 2, "connectionStateRecovery", LUA_TTABLE)) {
+    /* socket.io's option; skipMiddlewares is the Lua runtime's */
+    int t = lua_gettop(L);
+    o.recovery_ms = opt_ms(L, t, "maxDisconnectionDuration", 120000);
+    if (o.recovery_ms == 0) return luaL_error(L, "socketio option connectionStateRecovery.maxDisconnectionDuration must be > 0");
+    o.recovery_max_packets = opt_ms(L, t, "maxPackets", 0);
+    lua_getfield(L, t, "maxBytes");
+    if (!lua_isnil(L, -1)) {
+      double v = yolk__lua_parse_size(L, -1);
+      if (v < 0) return luaL_error(L, "socketio option connectionStateRecovery.maxBytes must be a size");
+      o.recovery_max_bytes = (size_t)v;
+    }
+    lua_pop(L, 2);
+  }
   if (opt_type(L, 2, "generateId", LUA_TFUNCTION)) {
     s->generate_id_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     o.generate_id = generate_id;
@@ -840,6 +854,25 @@ static int sock_admitted(lua_State *L) {
   return 1;
 }
 
+static int sock_recovered(lua_State *L) {
+  yolk_sio_socket_t *sock = check_sock(L);
+  lua_pushboolean(L, sock && yolk_sio_socket_recovered(sock));
+  return 1;
+}
+
+/* sock:restored_data() -> the socket.data a recovered socket had, or nil */
+static int sock_restored_data(lua_State *L) {
+  yolk_sio_socket_t *sock = check_sock(L);
+  size_t len;
+  const char *json = sock ? yolk_sio_socket_restored_data(sock, &len) : NULL;
+  if (!json) return 0;
+  if (yolk__lua_push_json(L, json, len, NULL, 0, 0) != 0) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  return 1;
+}
+
 static int sock_alive(lua_State *L) {
   lua_pushboolean(L, check_sock(L) != NULL);
   return 1;
@@ -1029,7 +1062,7 @@ void yolk__lua_open_socketio(lua_State *L) {
   static const luaL_Reg sock_methods[] = {
       {"id", sock_id},           {"nsp", sock_nsp},         {"object", sock_object},
       {"protocol", sock_protocol}, {"connected", sock_connected}, {"admitted", sock_admitted},
-      {"alive", sock_alive},
+      {"alive", sock_alive},     {"recovered", sock_recovered}, {"restored_data", sock_restored_data},
       {"handshake", sock_handshake}, {"admit", sock_admit}, {"refuse", sock_refuse},
       {"emit", sock_emit},       {"ack", sock_ack},         {"broadcast", sock_broadcast},
       {"join", sock_join},       {"leave", sock_leave},     {"rooms", sock_rooms},

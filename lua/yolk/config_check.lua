@@ -163,7 +163,10 @@ local INIT = {
   path = 'path', pingInterval = 'ms', pingTimeout = 'ms', upgradeTimeout = 'ms', connectTimeout = 'ms',
   maxAttachments = 'count', maxJsonDepth = 'count', maxHttpBufferSize = 'size', allowEIO3 = 'boolean',
   allowUpgrades = 'boolean', transports = 'transports', clientDistDir = 'dir', cors = 'cors',
+  connectionStateRecovery = 'recovery',
 }
+local RECOVERY = { maxDisconnectionDuration = 'ms', skipMiddlewares = 'boolean', maxPackets = 'count',
+  maxBytes = 'size' }
 M.INIT_OPTIONS = INIT
 
 function Checker:init(init)
@@ -198,6 +201,25 @@ function Checker:init(init)
       end
     elseif kind == 'dir' then
       if v ~= false then self:type(path, v, 'string') end
+    elseif kind == 'recovery' then
+      if type(v) ~= 'table' then
+        self:fail(path, ('must be a table such as { maxDisconnectionDuration = 120000 }, %s'):format(got(v)))
+      end
+      for rk, rv in pairs(v) do
+        local rkind, rpath = RECOVERY[rk], { 'io', 'init', k, rk }
+        if rkind == 'ms' then
+          self:number(rpath, rv, 1, 4e9)
+        elseif rkind == 'count' then
+          self:number(rpath, rv, 0, 4e9)
+        elseif rkind == 'size' then
+          self:size(rpath, rv)
+        elseif rkind == 'boolean' then
+          self:type(rpath, rv, 'boolean')
+        else
+          self:fail(rpath, 'not an option of connectionStateRecovery (maxDisconnectionDuration, skipMiddlewares, '
+            .. 'maxPackets, maxBytes)')
+        end
+      end
     elseif kind == 'cors' then
       if type(v) == 'table' then
         local o = v.origin

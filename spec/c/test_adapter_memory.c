@@ -136,7 +136,7 @@ static void test_broadcast_shares_messages(void) {
     a->vt->del_all(a, &ss[i]);
   }
   CHECK_EQ_INT(e.msgs[0]->refs, 1);
-  yolk__sio_packet_release(&e);
+  yolk_sio_packet_release(&e);
   a->vt->destroy(a);
 }
 

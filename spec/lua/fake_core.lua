@@ -43,6 +43,8 @@ function Sock:object() return self._nsp.objs[self._id] end
 function Sock:protocol() return 5 end
 function Sock:connected() return self._admitted and not self._closed end
 function Sock:admitted() return self._admitted end
+function Sock:recovered() return false end
+function Sock:restored_data() return nil end
 function Sock:alive() return not self._gone end
 function Sock:handshake() return self._handshake end
 function Sock:admit() self._admitted = true; self:record('admit') end

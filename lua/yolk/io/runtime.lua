@@ -73,6 +73,17 @@ function Runtime:on_connect(st, sock)
   local gen = self.gen
   local socket = socket_mod.new(st, sock)
   local chain = gen:chains(st.name).connectionMiddleware
+  if sock:recovered() then
+    -- connection state recovery: the same id, rooms and data as before the
+    -- transport was lost; the missed packets are queued already
+    socket.recovered = true
+    local data = sock:restored_data()
+    if type(data) == 'table' then socket.data = data end
+    local rec = (gen.config.io.init or {}).connectionStateRecovery
+    if type(rec) == 'table' and rec.skipMiddlewares ~= false then
+      chain = function(_, nxt) return nxt() end
+    end
+  end
   local ctx = context.socket_ctx(gen, socket)
   socket.ctx = ctx
   scheduler.spawn_ex(socket.id, nil, function()

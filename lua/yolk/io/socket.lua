@@ -50,7 +50,7 @@ Socket.__index = function(t, k)
 end
 
 function M.new(state, sock)
-  return setmetatable({ sock = sock, state = state, id = sock:id(), data = {} }, Socket)
+  return setmetatable({ sock = sock, state = state, id = sock:id(), data = {}, recovered = false }, Socket)
 end
 
 -- A view of the socket with emit flags (timeout, volatile).

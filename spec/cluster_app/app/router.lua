@@ -110,6 +110,18 @@ return function(app)
       nsp.adapter:remoteDisconnect(ctx.args[1], true)
       ack(ctx, true)
     end)
+    -- connection state recovery: what the socket is now, and how many went through the middleware
+    nsp:route('whoami', function(ctx)
+      local rooms = ctx.socket.rooms
+      table.sort(rooms)
+      ack(ctx, { id = ctx.socket.id, recovered = ctx.socket.recovered, rooms = yolk.array(rooms),
+        data = ctx.socket.data, seen = app.seen or 0 })
+    end)
+    nsp:route('emitSelf', function(ctx)
+      -- socket:emit, n times (stored for recovery like broadcasts)
+      for i = 1, tonumber(arg(ctx, 1)) or 1 do ctx.socket:emit('self', i) end
+      ack(ctx, true)
+    end)
     -- what this node heard from serverSideEmit
     nsp:route('heard', function(ctx) ack(ctx, yolk.array(app.heard or {})) end)
 

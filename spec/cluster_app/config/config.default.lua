@@ -1,7 +1,8 @@
 -- The fixture app of spec/e2e/cluster_redis.test.mjs: one node of a cluster sharing a
 -- Redis server (config.io.redis). The test starts several with YOLK_TEST_REDIS_URL (the
 -- test's redis-server), YOLK_TEST_NODE (this node's name, in answers) and optionally
--- YOLK_TEST_REDIS_KEY and YOLK_TEST_REQUESTS_TIMEOUT.
+-- YOLK_TEST_REDIS_KEY and YOLK_TEST_REQUESTS_TIMEOUT. Without YOLK_TEST_REDIS_URL it is one
+-- node with the in-memory adapter (spec/e2e/recovery.test.mjs runs it so).
 return function()
   local url = os.getenv('YOLK_TEST_REDIS_URL')
   return {
@@ -9,8 +10,16 @@ return function()
     logger = { level = os.getenv('YOLK_TEST_LOG_LEVEL') or 'INFO' },
     node = os.getenv('YOLK_TEST_NODE') or 'yolk',
     io = {
-      init = { pingInterval = 1000, pingTimeout = 1000 },
-      namespace = { ['/'] = {}, ['/chat'] = {} },
+      init = {
+        pingInterval = 1000,
+        pingTimeout = 1000,
+        -- YOLK_TEST_RECOVERY_MS: connection state recovery on, with that maxDisconnectionDuration
+        connectionStateRecovery = os.getenv('YOLK_TEST_RECOVERY_MS') and {
+          maxDisconnectionDuration = tonumber(os.getenv('YOLK_TEST_RECOVERY_MS')),
+          skipMiddlewares = os.getenv('YOLK_TEST_RECOVERY_SKIP') ~= '0',
+        } or nil,
+      },
+      namespace = { ['/'] = { connectionMiddleware = { 'seen' } }, ['/chat'] = {} },
       redis = url and {
         url = url,
         key = os.getenv('YOLK_TEST_REDIS_KEY'),
