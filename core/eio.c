@@ -19,7 +19,6 @@
 #define LOG_COMPONENT "eio"
 /* A volatile message is dropped when more than this many bytes already wait
  * on the WebSocket (the client is not keeping up). */
-#define VOLATILE_WS_THRESHOLD (16 * 1024)
 /* How long a polling close waits for the GET that carries the close packet. */
 #define POLLING_CLOSE_TIMEOUT_MS 30000
 
@@ -113,12 +112,14 @@ static void q_push(yolk_eio_socket_t *s, int type, yolk_eio_msg_t *msg) {
   e->type = type;
   e->msg = msg;
   s->q_len++;
+  if (msg) s->q_bytes += msg->data->len;
 }
 
 static yolk_eio_qent_t q_pop(yolk_eio_socket_t *s) {
   yolk_eio_qent_t e = s->q[s->q_head];
   s->q_head = (s->q_head + 1) % s->q_cap;
   s->q_len--;
+  if (e.msg) s->q_bytes -= e.msg->data->len;
   return e;
 }
 
@@ -393,6 +394,31 @@ static void flush(yolk_eio_socket_t *s) {
   drained(s);
 }
 
+/* A client that does not read what it is sent: its backlog goes at once
+ * (the WebSocket is cut without a closing handshake, the queue dropped),
+ * and the session closes with reason "slow client" from the loop (never
+ * inside the send that noticed it: a broadcast may be walking a room). */
+static void slow_client(yolk_eio_socket_t *s, size_t pending) {
+  if (s->state != YOLK_EIO_S_OPEN) return;
+  yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s (%s): slow client: %zu bytes queued (maxBufferedBytes %zu); closing",
+            s->id, s->hs.remote_addr ? s->hs.remote_addr : "?", pending, s->eio->opts.max_buffered_bytes);
+  s->eio->slow_closed++;
+  s->state = YOLK_EIO_S_CLOSING;
+  if (s->ws) {
+    yolk_ws_t *ws = s->ws;
+    s->ws = NULL;
+    yolk__ws_set_ud(ws, NULL);
+    yolk__ws_abort(ws);
+  }
+  q_clear(s);
+  close_later(s, "slow client", 0);
+}
+
+static void ws_on_backlog(yolk_ws_t *ws, size_t pending, void *ud) {
+  yolk_eio_socket_t *s = ud;
+  if (s && ws == s->ws) slow_client(s, pending);
+}
+
 /* sendPacket: queued only while the session is open. Takes msg's reference. */
 static int send_packet(yolk_eio_socket_t *s, int type, yolk_eio_msg_t *msg) {
   if (s->state != YOLK_EIO_S_OPEN) {
@@ -401,6 +427,9 @@ static int send_packet(yolk_eio_socket_t *s, int type, yolk_eio_msg_t *msg) {
   }
   q_push(s, type, msg);
   flush(s);
+  /* what waits for a polling request or an upgrade (a WebSocket's own
+   * backlog is measured after each loop iteration's writes: ws_on_backlog) */
+  if (s->q_bytes > s->eio->opts.max_buffered_bytes) slow_client(s, s->q_bytes);
   return 0;
 }
 
@@ -901,7 +930,10 @@ yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_
   if (!eio->opts.transports) eio->opts.transports = YOLK_TRANSPORT_POLLING | YOLK_TRANSPORT_WEBSOCKET;
   eio->ws_handler.on_message = ws_on_message;
   eio->ws_handler.on_close = ws_on_close;
+  eio->ws_handler.on_backlog = ws_on_backlog;
   eio->ws_handler.max_message_size = eio->opts.max_http_buffer_size;
+  if (!eio->opts.max_buffered_bytes) eio->opts.max_buffered_bytes = 8u << 20;
+  eio->ws_handler.max_backlog = eio->opts.max_buffered_bytes;
   return eio;
 }
 
@@ -951,16 +983,20 @@ int yolk_eio_send(yolk_eio_socket_t *s, int binary, const void *data, size_t len
   return send_packet(s, YOLK_EIO_MESSAGE, yolk_eio_msg_new(binary, data, len));
 }
 
-/* Whether the transport can take a packet right now (for volatile sends). */
+/* Whether the transport can take a packet right now (for volatile sends):
+ * a WebSocket whose earlier writes the kernel took, a polling session with
+ * a GET waiting and nothing queued. */
 static int writable_now(yolk_eio_socket_t *s) {
-  if (s->transport == YOLK_TRANSPORT_WEBSOCKET)
-    return s->ws && yolk__ws_pending(s->ws) <= VOLATILE_WS_THRESHOLD;
-  return s->poll != NULL;
+  if (s->transport == YOLK_TRANSPORT_WEBSOCKET) return s->ws && !yolk__ws_backlogged(s->ws) && s->q_len == 0;
+  return s->poll != NULL && s->q_len == 0;
 }
 
 int yolk_eio_send_msg(yolk_eio_socket_t *s, yolk_eio_msg_t *msg, int flags) {
   if (s->state != YOLK_EIO_S_OPEN) return -1;
-  if ((flags & YOLK_EIO_SEND_VOLATILE) && !writable_now(s)) return 1; /* dropped, as volatile means */
+  if ((flags & YOLK_EIO_SEND_VOLATILE) && !writable_now(s)) {
+    s->eio->dropped_volatile++;
+    return 1; /* dropped, as volatile means */
+  }
   return send_packet(s, YOLK_EIO_MESSAGE, yolk_eio_msg_ref(msg));
 }
 

@@ -72,6 +72,7 @@ struct yolk_eio_socket_s {
   /* packets not yet handed to a transport, in order (a ring) */
   yolk_eio_qent_t *q;
   size_t q_head, q_len, q_cap;
+  size_t q_bytes; /* the bytes of the queued messages */
 
   /* ping_timer: v4 ping interval; timeout_timer: v4 pong deadline or v3
    * interval + timeout; upgrade_timer: upgradeTimeout; defer_timer: finishing
@@ -96,6 +97,8 @@ struct yolk_eio_server_s {
   yolk_ws_handler_t ws_handler; /* must outlive every WebSocket: lives here */
 
   yolk_smap_t sessions; /* sid -> open yolk_eio_socket_t (clientsCount is its len) */
+  uint64_t dropped_volatile; /* volatile messages not sent: their transport was behind */
+  uint64_t slow_closed;      /* sessions closed as slow clients */
   size_t live;          /* socket structs not yet freed (closed ones wait for timers) */
   int closing;
 

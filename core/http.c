@@ -145,6 +145,8 @@ struct yolk_http_conn_s {
   size_t q_cap, q_head, q_count;
   size_t q_off; /* bytes of q[q_head] already written */
   size_t pending_bytes;
+  size_t max_backlog;            /* yolk__conn_limit_backlog; 0: none */
+  void (*backlog_over)(void *owner);
   uv_write_t wreq;
   uv_shutdown_t shutreq;
   int writing;
@@ -418,6 +420,7 @@ static void q_push(yolk_http_conn_t *c, yolk_buf_t *b) {
 }
 
 static void write_cb(uv_write_t *wr, int status);
+static void check_backlog(yolk_http_conn_t *c);
 
 /* Points c->wbufs at the first n queued buffers (from the unwritten offset
  * of the first). The array belongs to the connection and only grows, so a
@@ -478,7 +481,11 @@ static void write_cb(uv_write_t *wr, int status) {
 /* Writes what is queued: one uv_try_write of everything, then one uv_write
  * for what the kernel did not take. */
 static void conn_flush(yolk_http_conn_t *c) {
-  if (c->closing || c->writing || c->q_count == 0) return;
+  if (c->closing || c->q_count == 0) return;
+  if (c->writing) { /* the kernel has not taken the earlier writes yet */
+    check_backlog(c);
+    return;
+  }
   /* Everything queued in one writev (up to the kernel's iovec limit): a
    * broadcast burst queues dozens of frames per connection per iteration,
    * and leaving most of them to uv_write would cost a second system call,
@@ -509,6 +516,7 @@ static void conn_flush(yolk_http_conn_t *c) {
   if (c->q_count) start_write(c);
   else if (c->close_after_write) conn_linger(c);
   else if (c->released) timer_set(c, TIMER_RESUME, 0);
+  check_backlog(c);
 }
 
 static void flush_all(yolk_http_server_t *srv) {
@@ -536,7 +544,10 @@ static void conn_write_bufs(yolk_http_conn_t *c, yolk_buf_t **bufs, size_t n) {
     q_push(c, yolk__buf_ref(bufs[k]));
     c->pending_bytes += bufs[k]->len;
   }
-  if (c->writing || yolk__list_linked(&c->flush_node)) return; /* the write callback or the flush takes it */
+  if (yolk__list_linked(&c->flush_node)) return; /* the flush takes it */
+  /* a write in flight: its callback takes the rest, unless the peer is
+   * over its backlog limit, which the end-of-iteration flush reports */
+  if (c->writing && !(c->max_backlog && c->pending_bytes > c->max_backlog)) return;
   yolk_http_server_t *srv = c->srv;
   yolk__list_push_back(&srv->flush_list, &c->flush_node);
   if (!srv->flushers_active && !srv->closing) {
@@ -553,6 +564,22 @@ int yolk__conn_write(yolk_http_conn_t *c, yolk_buf_t *buf) {
 }
 
 size_t yolk__conn_pending(yolk_http_conn_t *c) { return c ? c->pending_bytes : 0; }
+
+int yolk__conn_backlogged(yolk_http_conn_t *c) { return c && c->writing; }
+
+void yolk__conn_limit_backlog(yolk_http_conn_t *c, size_t max, void (*over)(void *owner)) {
+  c->max_backlog = max;
+  c->backlog_over = over;
+}
+
+/* After a flush: a peer that leaves more than its limit unread is reported
+ * once (its owner closes it). */
+static void check_backlog(yolk_http_conn_t *c) {
+  if (!c->max_backlog || c->pending_bytes <= c->max_backlog || !c->backlog_over || c->closing) return;
+  void (*over)(void *) = c->backlog_over;
+  c->backlog_over = NULL;
+  over(c->owner);
+}
 
 void yolk__conn_close(yolk_http_conn_t *c) { conn_close_after_write(c); }
 

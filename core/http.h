@@ -146,6 +146,13 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
 int yolk__conn_write(yolk_http_conn_t *conn, yolk_buf_t *buf);
 /* Bytes queued and not yet written. */
 size_t yolk__conn_pending(yolk_http_conn_t *conn);
+/* 1 while the kernel has not taken everything written before this loop
+ * iteration (a write is in flight): the peer is not keeping up right now. */
+int yolk__conn_backlogged(yolk_http_conn_t *conn);
+/* Calls over(owner) once when, after the writes of a loop iteration went to
+ * the kernel, more than max bytes are still waiting (a peer that stopped
+ * reading). Called from the end of the iteration, never inside a write. */
+void yolk__conn_limit_backlog(yolk_http_conn_t *conn, size_t max, void (*over)(void *owner));
 /* Closes after queued writes are flushed; on_close follows asynchronously. */
 void yolk__conn_close(yolk_http_conn_t *conn);
 /* Closes now, dropping queued writes. */

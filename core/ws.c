@@ -291,6 +291,13 @@ struct yolk_ws_s {
 void yolk__ws_set_ud(yolk_ws_t *ws, void *ud) { ws->ud = ud; }
 
 size_t yolk__ws_pending(yolk_ws_t *ws) { return yolk__conn_pending(ws->conn); }
+int yolk__ws_backlogged(yolk_ws_t *ws) { return yolk__conn_backlogged(ws->conn); }
+void yolk__ws_abort(yolk_ws_t *ws) { yolk__conn_abort(ws->conn); }
+
+static void backlog_over(void *owner) {
+  yolk_ws_t *ws = owner;
+  if (ws->handler->on_backlog) ws->handler->on_backlog(ws, yolk__conn_pending(ws->conn), ws->ud);
+}
 
 int yolk__ws_send_frame(yolk_ws_t *ws, yolk_buf_t *frame) {
   if (ws->close_sent) return -1;
@@ -432,6 +439,7 @@ yolk_ws_t *yolk__ws_accept(yolk_http_req_t *req, const yolk_ws_handler_t *handle
     return NULL;
   }
   ws->conn = conn;
+  if (handler->max_backlog) yolk__conn_limit_backlog(conn, handler->max_backlog, backlog_over);
   snprintf(ws->peer, sizeof(ws->peer), "%s", yolk__conn_peer(conn));
   return ws;
 }

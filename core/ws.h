@@ -42,7 +42,11 @@ typedef struct {
    * this returns. Called exactly once, always from the loop (never from
    * inside a yolk__ws_* call). */
   void (*on_close)(yolk_ws_t *ws, int code, void *ud);
+  /* The peer left more than max_backlog bytes unread after a loop
+   * iteration's writes (called once; optional). */
+  void (*on_backlog)(yolk_ws_t *ws, size_t pending, void *ud);
   size_t max_message_size; /* 0: 100 MB */
+  size_t max_backlog;      /* 0: no limit */
 } yolk_ws_handler_t;
 
 /* Validates the upgrade request (GET, Upgrade: websocket, Connection: upgrade,
@@ -69,6 +73,11 @@ int yolk__ws_send(yolk_ws_t *ws, int opcode, const void *payload, size_t len);
 void yolk__ws_close(yolk_ws_t *ws, int code, const char *reason);
 /* Bytes queued and not yet written (for volatile emits / backpressure). */
 size_t yolk__ws_pending(yolk_ws_t *ws);
+/* 1 while earlier writes still wait for the kernel (the peer is behind). */
+int yolk__ws_backlogged(yolk_ws_t *ws);
+/* Closes the TCP connection now, dropping what is queued (no closing
+ * handshake: for a peer that does not read); on_close follows from the loop. */
+void yolk__ws_abort(yolk_ws_t *ws);
 
 /* ---- frame parser, exposed for unit tests ------------------------------- */
 

@@ -107,6 +107,9 @@ typedef struct {
   unsigned ping_timeout_ms;     /* 20000 */
   unsigned upgrade_timeout_ms;  /* 10000 */
   size_t max_http_buffer_size;  /* 1e6: max message / POST body, announced as maxPayload */
+  /* Most bytes one connection may leave unread (a client that stopped
+   * reading): past it the connection is closed, reason "slow client". 0: 8 MiB. */
+  size_t max_buffered_bytes;
   int allow_eio3;               /* accept Engine.IO v3 clients (socket.io v2) */
   unsigned transports;          /* YOLK_TRANSPORT_POLLING | YOLK_TRANSPORT_WEBSOCKET */
   int allow_upgrades;           /* 1 */

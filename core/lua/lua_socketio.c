@@ -304,6 +304,13 @@ int yolk__lua_server_socketio(lua_State *L) {
     o.eio.max_http_buffer_size = (size_t)v;
   }
   lua_pop(L, 1);
+  lua_getfield(L, 2, "maxBufferedBytes");
+  if (!lua_isnil(L, -1)) {
+    double v = yolk__lua_parse_size(L, -1);
+    if (v < 0) return luaL_error(L, "socketio option maxBufferedBytes must be a size (a number or \"8mb\")");
+    o.eio.max_buffered_bytes = (size_t)v;
+  }
+  lua_pop(L, 1);
   o.connect_timeout_ms = opt_ms(L, 2, "connectTimeout", o.connect_timeout_ms);
   o.max_attachments = opt_ms(L, 2, "maxAttachments", o.max_attachments);
   o.max_json_depth = opt_ms(L, 2, "maxJsonDepth", o.max_json_depth);

@@ -3,7 +3,13 @@
  * A one-shot libuv timer, a runtime resource (lua_core.h): while pending, the
  * C side holds refs to fn and to the timer's box, and a graceful stop cancels
  * it. Firing or stopping releases it (timer:stop() then returns false) and
- * closes the handle; the memory goes in the close callback. */
+ * closes the handle; the memory goes in the close callback.
+ *
+ * core.timer(0, fn) (yolk.sleep(0): "let the loop run") runs fn on the next
+ * loop iteration, after I/O, through an idle handle: a 0 ms libuv timer
+ * started from a timer callback runs in the same timers pass (libuv 1.44), so
+ * a coroutine that yields with sleep(0) in a loop would never let the loop
+ * write, read or run anything else. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -13,7 +19,11 @@
 
 typedef struct {
   yolk__lua_res_t res; /* first: the box points here */
-  uv_timer_t handle;
+  union {
+    uv_handle_t handle;
+    uv_timer_t timer;
+    uv_idle_t idle; /* 0 ms */
+  };
   int fn_ref;
 } lua_timer_t;
 
@@ -37,8 +47,7 @@ static void timer_close(yolk__lua_res_t *r) {
 
 static const yolk__lua_res_class_t timer_class = {TIMER_MT, timer_close};
 
-static void on_timer(uv_timer_t *h) {
-  lua_timer_t *t = h->data;
+static void fire(lua_timer_t *t) {
   lua_State *L = t->res.rt->L;
   t->res.closing = 1;
   int fn_ref = timer_finish(t);
@@ -46,6 +55,9 @@ static void on_timer(uv_timer_t *h) {
   luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
   yolk__lua_pcall(L, 0, 0);
 }
+
+static void on_timer(uv_timer_t *h) { fire(h->data); }
+static void on_idle(uv_idle_t *h) { fire(h->data); }
 
 /* core.timer(ms, fn) -> timer */
 static int l_timer(lua_State *L) {
@@ -55,9 +67,15 @@ static int l_timer(lua_State *L) {
   if (ms > 1e15) ms = 1e15;
   yolk_lua_rt_t *rt = yolk__lua_rt(L);
   lua_timer_t *t = yolk__calloc(1, sizeof(*t));
-  uv_timer_init(&rt->loop, &t->handle);
-  t->handle.data = t;
-  uv_timer_start(&t->handle, on_timer, (uint64_t)ceil(ms), 0);
+  if (ms == 0) {
+    uv_idle_init(&rt->loop, &t->idle);
+    t->idle.data = t;
+    uv_idle_start(&t->idle, on_idle);
+  } else {
+    uv_timer_init(&rt->loop, &t->timer);
+    t->timer.data = t;
+    uv_timer_start(&t->timer, on_timer, (uint64_t)ceil(ms), 0);
+  }
   lua_pushvalue(L, 2);
   t->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   yolk__lua_res_open(L, &t->res, &timer_class);

@@ -162,6 +162,7 @@ end
 local INIT = {
   path = 'path', pingInterval = 'ms', pingTimeout = 'ms', upgradeTimeout = 'ms', connectTimeout = 'ms',
   maxAttachments = 'count', maxJsonDepth = 'count', maxHttpBufferSize = 'size', allowEIO3 = 'boolean',
+  maxBufferedBytes = 'size',
   allowUpgrades = 'boolean', transports = 'transports', clientDistDir = 'dir', cors = 'cors',
   connectionStateRecovery = 'recovery',
 }

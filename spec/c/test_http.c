@@ -106,8 +106,8 @@ static void ws_echo_close(yolk_ws_t *ws, int code, void *ud) {
   __atomic_fetch_add(&n_ws_close, 1, __ATOMIC_SEQ_CST);
 }
 
-static const yolk_ws_handler_t ws_echo = {ws_echo_message, ws_echo_close, 0};
-static const yolk_ws_handler_t ws_small = {ws_echo_message, ws_echo_close, 10};
+static const yolk_ws_handler_t ws_echo = {ws_echo_message, ws_echo_close, NULL, 0, 0};
+static const yolk_ws_handler_t ws_small = {ws_echo_message, ws_echo_close, NULL, 10, 0};
 
 static void on_request(yolk_http_req_t *req, void *ud) {
   (void)ud;

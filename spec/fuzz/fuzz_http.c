@@ -126,8 +126,8 @@ static void ws_close(yolk_ws_t *ws, int code, void *ud) {
   st.ws_closed++;
 }
 
-static const yolk_ws_handler_t ws_handler = {ws_message, ws_close, 0};
-static const yolk_ws_handler_t ws_handler_small = {ws_message, ws_close, 16};
+static const yolk_ws_handler_t ws_handler = {ws_message, ws_close, NULL, 0, 0};
+static const yolk_ws_handler_t ws_handler_small = {ws_message, ws_close, NULL, 16, 0};
 
 static void on_request(yolk_http_req_t *req, void *ud) {
   /* one request at a time per connection, whatever the client pipelines */

@@ -122,6 +122,23 @@ return function(app)
       for i = 1, tonumber(arg(ctx, 1)) or 1 do ctx.socket:emit('self', i) end
       ack(ctx, true)
     end)
+    -- n broadcasts of size bytes, yielding to the loop every 50 (volatile: only to whoever keeps up)
+    nsp:route('flood', function(ctx)
+      local n, size = tonumber(arg(ctx, 1)) or 1, tonumber(arg(ctx, 2)) or 10
+      local payload = string.rep('x', size)
+      local op = arg(ctx, 3) and nsp.volatile or nsp
+      local first = tonumber(arg(ctx, 4)) or 0
+      for i = 1, n do
+        op:emit('flood', first + i, payload)
+        if i % 50 == 0 then yolk.sleep(0) end
+      end
+      ack(ctx, true)
+    end)
+    nsp:route('disconnect', function(ctx)
+      app.reasons = app.reasons or {}
+      app.reasons[ctx.socket.id] = ctx.args[1]
+    end)
+    nsp:route('reasons', function(ctx) ack(ctx, app.reasons or yolk.object({})) end)
     -- what this node heard from serverSideEmit
     nsp:route('heard', function(ctx) ack(ctx, yolk.array(app.heard or {})) end)
 

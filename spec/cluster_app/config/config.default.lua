@@ -13,6 +13,7 @@ return function()
       init = {
         pingInterval = 1000,
         pingTimeout = 1000,
+        maxBufferedBytes = os.getenv('YOLK_TEST_MAX_BUFFERED'),
         -- YOLK_TEST_RECOVERY_MS: connection state recovery on, with that maxDisconnectionDuration
         connectionStateRecovery = os.getenv('YOLK_TEST_RECOVERY_MS') and {
           maxDisconnectionDuration = tonumber(os.getenv('YOLK_TEST_RECOVERY_MS')),
