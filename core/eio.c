@@ -29,6 +29,8 @@ static const char *const error_messages[] = {
 
 static void session_close(yolk_eio_socket_t *s, const char *reason);
 static void flush(yolk_eio_socket_t *s);
+static int addr_limits_on(const yolk_eio_server_t *eio);
+static void addr_session_end(yolk_eio_server_t *eio, const char *addr);
 static void polling_close(yolk_eio_socket_t *s);
 
 /* ---- options ---------------------------------------------------------------------- */
@@ -349,6 +351,7 @@ static void session_close(yolk_eio_socket_t *s, const char *reason) {
   }
   q_clear(s);
   yolk__smap_del(&s->eio->sessions, s->id);
+  if (addr_limits_on(s->eio)) addr_session_end(s->eio, s->hs.remote_addr);
   yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: closed (%s)", s->id, reason);
   if (s->h.on_close) s->h.on_close(s, reason, s->ud);
   s->h.on_close = NULL;
@@ -636,8 +639,98 @@ static void socket_dispose(yolk_eio_socket_t *s) {
   uv_close((uv_handle_t *)&s->defer_timer, timer_closed);
 }
 
+/* ---- per-address limits ------------------------------------------------------------------ */
+
+typedef struct {
+  unsigned sessions;  /* open sessions from the address */
+  uint64_t window_ms; /* start of the current one-second window */
+  unsigned count;     /* handshakes in it */
+} eio_addr_t;
+
+static int addr_limits_on(const yolk_eio_server_t *eio) {
+  return eio->opts.max_clients_per_address || eio->opts.max_handshakes_per_second;
+}
+
+/* Drops, every 10 s at most, the addresses with no session and no recent
+ * handshake, so the table follows the clients there are. */
+static void addr_sweep(yolk_eio_server_t *eio, uint64_t now) {
+  if (now - eio->addr_swept_ms < 10000) return;
+  eio->addr_swept_ms = now;
+  char **gone = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < eio->by_addr.cap; i++) {
+    eio_addr_t *a = eio->by_addr.slots[i].value;
+    if (!eio->by_addr.slots[i].key || a->sessions || now - a->window_ms < 1000) continue;
+    gone = yolk__realloc(gone, (n + 1) * sizeof(*gone));
+    gone[n++] = eio->by_addr.slots[i].key;
+  }
+  for (size_t i = 0; i < n; i++) free(yolk__smap_del(&eio->by_addr, gone[i]));
+  free(gone);
+}
+
+/* 1 when a handshake from addr may go ahead (and counts it). */
+static int addr_admit(yolk_eio_server_t *eio, const char *addr, const char **why) {
+  uint64_t now = uv_now(eio->loop);
+  addr_sweep(eio, now);
+  eio_addr_t *a = yolk__smap_get(&eio->by_addr, addr);
+  if (!a) {
+    a = yolk__calloc(1, sizeof(*a));
+    a->window_ms = now;
+    yolk__smap_put(&eio->by_addr, addr, a);
+  }
+  if (now - a->window_ms >= 1000) {
+    a->window_ms = now;
+    a->count = 0;
+  }
+  if (eio->opts.max_clients_per_address && a->sessions >= eio->opts.max_clients_per_address) {
+    *why = "maxClientsPerAddress";
+    return 0;
+  }
+  if (eio->opts.max_handshakes_per_second && a->count >= eio->opts.max_handshakes_per_second) {
+    *why = "maxHandshakesPerSecond";
+    return 0;
+  }
+  a->count++;
+  return 1;
+}
+
+static void addr_session_end(yolk_eio_server_t *eio, const char *addr) {
+  eio_addr_t *a = addr ? yolk__smap_get(&eio->by_addr, addr) : NULL;
+  if (a && a->sessions) a->sessions--;
+}
+
+/* A refused handshake: 403 (Engine.IO "Forbidden"); logged once a second at
+ * most, with the number refused since (a flood must not flood the log). */
+static void addr_refuse(yolk_eio_server_t *eio, yolk_http_req_t *req, const char *why) {
+  eio->refused++;
+  uint64_t now = uv_now(eio->loop);
+  if (!eio->refused_logged_ms || now - eio->refused_logged_ms >= 1000) {
+    eio->refused_logged_ms = now ? now : 1;
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: handshake refused (%s); %llu refused so far", req->remote_addr, why,
+              (unsigned long long)eio->refused);
+  }
+  if (req->upgrade) {
+    yolk__http_respond_close(req, 403, "Content-Type: text/html\r\n", "Forbidden", 9);
+    return;
+  }
+  yolk_sb_t h;
+  yolk__sb_init(&h);
+  yolk__sb_puts(&h, "Content-Type: application/json\r\n");
+  cors_headers(eio, req, &h);
+  static const char body[] = "{\"code\":4,\"message\":\"Forbidden\"}";
+  yolk__http_respond(req, 403, h.data, body, sizeof(body) - 1);
+  yolk__sb_free(&h);
+}
+
 static void handshake(yolk_eio_server_t *eio, yolk_http_req_t *req, int protocol, int transport, int b64,
                       const char *jsonp) {
+  if (addr_limits_on(eio)) {
+    const char *why;
+    if (!addr_admit(eio, req->remote_addr, &why)) {
+      addr_refuse(eio, req, why);
+      return;
+    }
+  }
   yolk_eio_socket_t *s = socket_new(eio, protocol, transport);
   keep_handshake(s, req);
   s->b64 = b64 ? 1 : 0;
@@ -660,6 +753,10 @@ static void handshake(yolk_eio_server_t *eio, yolk_http_req_t *req, int protocol
     req->on_abort = poll_aborted;
   }
   yolk__smap_put(&eio->sessions, s->id, s);
+  if (addr_limits_on(eio)) {
+    eio_addr_t *a = yolk__smap_get(&eio->by_addr, s->hs.remote_addr);
+    if (a) a->sessions++;
+  }
 
   yolk_sb_t open;
   yolk__sb_init(&open);
@@ -914,6 +1011,7 @@ yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_
   eio->loop = loop;
   eio->opts = *opts;
   yolk__smap_init(&eio->sessions);
+  yolk__smap_init(&eio->by_addr);
   /* the reference's _computePath: no trailing slash, then add one */
   const char *path = opts->path ? opts->path : "/engine.io/";
   size_t pl = strlen(path);
@@ -958,6 +1056,9 @@ void yolk__eio_server_close(yolk_eio_server_t *eio, void (*done)(void *arg), voi
 
 void yolk__eio_server_free(yolk_eio_server_t *eio) {
   yolk__smap_free(&eio->sessions);
+  for (size_t i = 0; i < eio->by_addr.cap; i++)
+    if (eio->by_addr.slots[i].key) free(eio->by_addr.slots[i].value);
+  yolk__smap_free(&eio->by_addr);
   free(eio->path);
   free(eio->cors_origin);
   free(eio);

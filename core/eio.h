@@ -98,6 +98,12 @@ struct yolk_eio_server_s {
 
   yolk_smap_t sessions; /* sid -> open yolk_eio_socket_t (clientsCount is its len) */
   uint64_t dropped_volatile; /* volatile messages not sent: their transport was behind */
+  /* per-address limits (max_clients_per_address, max_handshakes_per_second):
+   * address -> eio_addr_t, only when one of them is on */
+  yolk_smap_t by_addr;
+  uint64_t addr_swept_ms;
+  uint64_t refused;          /* handshakes refused by those limits */
+  uint64_t refused_logged_ms;
   uint64_t slow_closed;      /* sessions closed as slow clients */
   size_t live;          /* socket structs not yet freed (closed ones wait for timers) */
   int closing;

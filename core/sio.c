@@ -82,6 +82,18 @@ static void client_connect(yolk_sio_client_t *c, const char *nsp_name, char *aut
     free(auth);
     return;
   }
+  size_t joined = 0;
+  yolk_list_t *n;
+  yolk__list_foreach(n, &c->sockets) joined++;
+  yolk__list_foreach(n, &c->restores) joined++;
+  if (joined >= c->sio->opts.max_namespaces) {
+    YOLK_LOG_WARN_(LOG_COMPONENT, "client %s: CONNECT to %s refused: already in %zu namespaces (maxNamespaces)",
+                   yolk_eio_socket_id(c->eio), nsp_name, joined);
+    if (c->protocol == 4) yolk__sio_client_send(c, YOLK_SIO_PKT_CONNECT_ERROR, nsp_name, "\"Too many namespaces\"", 21);
+    else yolk__sio_client_send(c, YOLK_SIO_PKT_CONNECT_ERROR, nsp_name, "{\"message\":\"Too many namespaces\"}", 33);
+    free(auth);
+    return;
+  }
   if (yolk__sio_restore_start(c, nsp, auth, auth_len)) return; /* continues in sio_recovery.c */
   yolk__sio_client_start_socket(c, yolk__sio_socket_new(c, nsp, auth, auth_len, NULL));
 }
@@ -414,6 +426,7 @@ void yolk_sio_options_init(yolk_sio_options_t *opts) {
   opts->connect_timeout_ms = 45000;
   opts->max_attachments = 10;
   opts->max_json_depth = 1000;
+  opts->max_namespaces = 32;
 }
 
 static int client_file_claims(const yolk_http_req_t *req, void *ud);
@@ -456,6 +469,7 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   if (sio->opts.max_attachments == 0) sio->opts.max_attachments = 10;
   if (sio->opts.connect_timeout_ms == 0) sio->opts.connect_timeout_ms = 45000;
   if (sio->opts.max_json_depth == 0) sio->opts.max_json_depth = 1000;
+  if (sio->opts.max_namespaces == 0) sio->opts.max_namespaces = 32;
   sio->opts.eio.on_connection = on_eio_connection;
   sio->opts.eio.ud = sio;
   yolk__smap_init(&sio->nsps);

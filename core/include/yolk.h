@@ -110,6 +110,11 @@ typedef struct {
   /* Most bytes one connection may leave unread (a client that stopped
    * reading): past it the connection is closed, reason "slow client". 0: 8 MiB. */
   size_t max_buffered_bytes;
+  /* Per client address (off by default: behind a proxy every client has the
+   * proxy's address): most open sessions, most handshakes in one second.
+   * Past either, the handshake is refused (403, Engine.IO error 4). 0: off. */
+  unsigned max_clients_per_address;
+  unsigned max_handshakes_per_second;
   int allow_eio3;               /* accept Engine.IO v3 clients (socket.io v2) */
   unsigned transports;          /* YOLK_TRANSPORT_POLLING | YOLK_TRANSPORT_WEBSOCKET */
   int allow_upgrades;           /* 1 */
@@ -236,6 +241,7 @@ typedef struct {
   unsigned connect_timeout_ms;   /* 45000: close clients that join no namespace */
   unsigned max_attachments;      /* 10: most binary attachments in a packet from a client */
   unsigned max_json_depth;       /* 1000: deepest JSON nesting accepted in a packet from a client */
+  unsigned max_namespaces;       /* 32: most namespaces one client may join at once */
   /* Serve the browser client (socket.io.js, socket.io.min.js, socket.io.esm.min.js,
    * socket.io.msgpack.min.js and their .map) under the path from this
    * directory, e.g. node_modules/socket.io-client/dist. NULL: not served. */

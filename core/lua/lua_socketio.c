@@ -314,6 +314,9 @@ int yolk__lua_server_socketio(lua_State *L) {
   o.connect_timeout_ms = opt_ms(L, 2, "connectTimeout", o.connect_timeout_ms);
   o.max_attachments = opt_ms(L, 2, "maxAttachments", o.max_attachments);
   o.max_json_depth = opt_ms(L, 2, "maxJsonDepth", o.max_json_depth);
+  o.max_namespaces = opt_ms(L, 2, "maxNamespaces", o.max_namespaces);
+  o.eio.max_clients_per_address = opt_ms(L, 2, "maxClientsPerAddress", 0);
+  o.eio.max_handshakes_per_second = opt_ms(L, 2, "maxHandshakesPerSecond", 0);
   o.eio.allow_eio3 = opt_bool(L, 2, "allowEIO3", o.eio.allow_eio3);
   o.eio.allow_upgrades = opt_bool(L, 2, "allowUpgrades", o.eio.allow_upgrades);
   if (opt_type(L, 2, "sidPrefix", LUA_TSTRING)) o.eio.sid_prefix = lua_tostring(L, -1);

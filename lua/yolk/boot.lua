@@ -103,8 +103,12 @@ function M.start(opts)
   local config = app.config
   logger.configure(config.logger, app.name)
 
+  local limits = config.http or {}
   local server = core.server({
     max_body_size = config.bodyParser and config.bodyParser.jsonLimit or nil,
+    max_header_size = limits.maxHeaderSize,
+    header_timeout_ms = limits.headerTimeout,
+    keepalive_timeout_ms = limits.keepAliveTimeout,
   })
   local sio_opts = M.sio_options(config)
   if worker and opts.sticky then sio_opts.sidPrefix = worker:sid_prefix() end

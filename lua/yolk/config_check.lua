@@ -162,7 +162,8 @@ end
 local INIT = {
   path = 'path', pingInterval = 'ms', pingTimeout = 'ms', upgradeTimeout = 'ms', connectTimeout = 'ms',
   maxAttachments = 'count', maxJsonDepth = 'count', maxHttpBufferSize = 'size', allowEIO3 = 'boolean',
-  maxBufferedBytes = 'size',
+  maxBufferedBytes = 'size', maxNamespaces = 'count', maxClientsPerAddress = 'count',
+  maxHandshakesPerSecond = 'count',
   allowUpgrades = 'boolean', transports = 'transports', clientDistDir = 'dir', cors = 'cors',
   connectionStateRecovery = 'recovery',
 }
@@ -342,6 +343,20 @@ function Checker:run(config)
     if type(body) ~= 'table' then self:fail({ 'bodyParser' }, ('must be a table, %s'):format(got(body))) end
     self:size({ 'bodyParser', 'jsonLimit' }, body.jsonLimit)
     self:size({ 'bodyParser', 'formLimit' }, body.formLimit)
+  end
+
+  local http = config.http
+  if http ~= nil then
+    if type(http) ~= 'table' then self:fail({ 'http' }, ('must be a table, %s'):format(got(http))) end
+    for k, v in pairs(http) do
+      if k == 'maxHeaderSize' then
+        self:size({ 'http', k }, v)
+      elseif k == 'headerTimeout' or k == 'keepAliveTimeout' then
+        self:number({ 'http', k }, v, 1, 4e9)
+      else
+        self:fail({ 'http', k }, 'not an HTTP limit (maxHeaderSize, headerTimeout, keepAliveTimeout)')
+      end
+    end
   end
 end
 

@@ -7,6 +7,10 @@ return function()
   local url = os.getenv('YOLK_TEST_REDIS_URL')
   return {
     cluster = { listen = { port = 3002 } },
+    http = {
+      maxHeaderSize = os.getenv('YOLK_TEST_MAX_HEADER_SIZE'),
+      headerTimeout = tonumber(os.getenv('YOLK_TEST_HEADER_TIMEOUT') or ''),
+    },
     logger = { level = os.getenv('YOLK_TEST_LOG_LEVEL') or 'INFO' },
     node = os.getenv('YOLK_TEST_NODE') or 'yolk',
     io = {
@@ -14,6 +18,9 @@ return function()
         pingInterval = 1000,
         pingTimeout = 1000,
         maxBufferedBytes = os.getenv('YOLK_TEST_MAX_BUFFERED'),
+        maxNamespaces = tonumber(os.getenv('YOLK_TEST_MAX_NAMESPACES') or ''),
+        maxClientsPerAddress = tonumber(os.getenv('YOLK_TEST_MAX_CLIENTS_PER_ADDRESS') or ''),
+        maxHandshakesPerSecond = tonumber(os.getenv('YOLK_TEST_MAX_HANDSHAKES') or ''),
         -- YOLK_TEST_RECOVERY_MS: connection state recovery on, with that maxDisconnectionDuration
         connectionStateRecovery = os.getenv('YOLK_TEST_RECOVERY_MS') and {
           maxDisconnectionDuration = tonumber(os.getenv('YOLK_TEST_RECOVERY_MS')),
