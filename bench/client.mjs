@@ -24,7 +24,8 @@ import { isDeepStrictEqual } from 'node:util';
 
 const now = () => performance.timeOrigin + performance.now(); // ms since epoch, comparable across processes
 
-let port = 0;
+let port = 0;           // the server of the next clients (each WsClient keeps its own: in the
+                        // `cluster` phase one process may hold clients of both servers)
 const clients = [];     // WsClients held by `connect` (in connection order)
 const pollClients = []; // PollClients held by `pconnect`
 
@@ -66,13 +67,14 @@ function parseJson(text) {
 let expect = 0;          // broadcast packets each client must receive
 let doneClients = 0;
 let bcastPayload = null; // what the broadcast packets must carry
-let checkedBcast = false;
-let sender = null;       // { client, left, sendOne }
+const checkedBcast = new Set(); // server ports whose first broadcast packet was checked
+let sender = null;       // { client, left, sendOne }, or { client, witness, pump } (`cluster`)
 
 // ---- WebSocket client ----
 class WsClient {
   constructor(index, welcome) {
     this.index = index;
+    this.port = port;
     this.welcome = welcome; // the server runs the "mw" mode: a `welcome` emit follows CONNECT
     this.rest = null;
     this.headerDone = false;
@@ -91,7 +93,7 @@ class WsClient {
   connect() {
     return new Promise((resolve, reject) => {
       const sock = net.connect({
-        host: '127.0.0.1', port, noDelay: true,
+        host: '127.0.0.1', port: this.port, noDelay: true,
         onread: { buffer: readBuffer, callback: (n, buf) => { this.data(buf.subarray(0, n)); } },
       });
       this.sock = sock;
@@ -105,7 +107,7 @@ class WsClient {
       this.onConnected = () => { clearTimeout(timer); resolve(); };
       sock.on('connect', () => {
         sock.write('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n' +
-          `Host: 127.0.0.1:${port}\r\n` +
+          `Host: 127.0.0.1:${this.port}\r\n` +
           'Upgrade: websocket\r\nConnection: Upgrade\r\n' +
           'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
       });
@@ -223,14 +225,18 @@ class WsClient {
 
   bcast(buf, s, n) {
     const c = ++this.count;
-    if (!checkedBcast) {
-      checkedBcast = true;
+    if (!checkedBcast.has(this.port)) { // the first of each server
+      checkedBcast.add(this.port);
       const got = parseJson(buf.toString('utf8', s + 2, s + n));
       if (!isDeepStrictEqual(got, ['bcast', bcastPayload])) {
         return fail(`broadcast packet differs: ${this.text(buf, s, n)}`);
       }
     }
-    if (sender && sender.client === this && sender.left > 0) { sender.left--; sender.sendOne(); }
+    if (sender) {
+      if (sender.witness) {
+        if (sender.client === this || sender.witness === this) sender.pump();
+      } else if (sender.client === this && sender.left > 0) { sender.left--; sender.sendOne(); }
+    }
     if (c === expect) {
       if (++doneClients === clients.length) process.send({ ev: 'bdone', at: now() });
     } else if (c > expect) {
@@ -530,7 +536,7 @@ const handlers = {
   arm(m) {
     expect = m.expect;
     bcastPayload = m.payload;
-    checkedBcast = false;
+    checkedBcast.clear();
     doneClients = 0;
     for (const c of clients) c.count = 0;
     sender = null;
@@ -544,12 +550,37 @@ const handlers = {
       ? JSON.stringify(['bcastRoom', 'bench', m.payload])
       : JSON.stringify(['bcast', m.payload]);
     const f = frame(`42${text}`);
+    if (m.witnessPort) {
+      // `cluster`: at most m.window packets not yet seen back both by the sender (from its own
+      // server) and by the witness, this process's client of the other server (through Redis).
+      const w = clients.find((x) => x.port === m.witnessPort);
+      if (!w) return fail(`no client of port ${m.witnessPort} in the sender's process`);
+      let sent = 0;
+      sender = {
+        client: c, witness: w,
+        pump() {
+          const seen = Math.min(c.count, w.count);
+          while (sent < m.m && sent - seen < m.window) { c.sock.write(f); sent++; }
+        },
+      };
+      const start = now();
+      sender.pump();
+      process.send({ ev: 'sent', start });
+      return;
+    }
     sender = { client: c, left: m.m, sendOne() { c.sock.write(f); } };
     const start = now();
     const first = Math.min(m.window, m.m);
     sender.left -= first;
     for (let i = 0; i < first; i++) sender.sendOne();
     process.send({ ev: 'sent', start });
+  },
+  // How many broadcasts each client has received since `arm` (the `cluster` phase's final check:
+  // none came late or twice).
+  bcount() {
+    let min = Infinity; let max = -Infinity;
+    for (const c of clients) { min = Math.min(min, c.count); max = Math.max(max, c.count); }
+    process.send({ ev: 'bcount', n: clients.length, min, max });
   },
   // The first m.count clients each send m.k `echo` (or `echo-ack` when m.ack) packets, at most
   // m.window in flight; latency of each, from send to reply.

@@ -14,17 +14,34 @@
 // after-next() part is a 'disconnect' listener; and socket.io sends emits made inside io.use()
 // before the CONNECT packet, so the emit is in the connection handler, where the client sees it
 // in the same place as yolk's (right after CONNECT).
+// YOLK_BENCH_REDIS_URL=redis://127.0.0.1:PORT (the `cluster` phase; bench/app reads the same
+// variable): @socket.io/redis-adapter 8 over two node-redis 4 clients (publisher, subscriber),
+// default key 'socket.io', as yolk's config.io.redis. Unset: the default in-memory adapter.
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 
 const port = Number(process.argv[2] || 3000);
 const mode = process.argv[3] || process.env.YOLK_BENCH_MODE || '';
+const redisUrl = process.env.YOLK_BENCH_REDIS_URL || '';
+
+let adapter;
+if (redisUrl) {
+  const { createClient } = await import('redis');
+  const { createAdapter } = await import('@socket.io/redis-adapter');
+  const pub = createClient({ url: redisUrl });
+  const sub = pub.duplicate();
+  for (const c of [pub, sub]) c.on('error', (e) => process.stderr.write(`redis: ${e.message}\n`));
+  await Promise.all([pub.connect(), sub.connect()]);
+  adapter = createAdapter(pub, sub);
+}
+
 const httpServer = createServer();
 const io = new Server(httpServer, {
   pingInterval: 60000,
   pingTimeout: 60000,
   maxHttpBufferSize: 1e6,
   serveClient: false,
+  ...(adapter ? { adapter } : {}),
 });
 
 let left = 0;
@@ -55,6 +72,6 @@ io.on('connection', (socket) => {
 });
 
 httpServer.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`listening ${port}${mode ? ` (mode ${mode})` : ''}\n`);
+  process.stdout.write(`listening ${port}${mode ? ` (mode ${mode})` : ''}${redisUrl ? ` (redis ${redisUrl})` : ''}\n`);
 });
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

@@ -1,6 +1,6 @@
 // yolk vs Node socket.io benchmark. `make bench` builds the release binary and runs this.
 //
-//   node bench/run.mjs [--phases echo8,echo1,ack,bcast,churn,idle,idlemax,polling,connect]
+//   node bench/run.mjs [--phases echo8,echo1,ack,bcast,churn,idle,idlemax,polling,connect,cluster]
 //                      [--servers yolk,node] [--yolk PATH] [--out FILE] [--pin 1] [--repeat N]
 //                      [--profile MEASUREMENT] [--luaprof FILE] [--mallocs 1]
 //                      [phase options: see `defaults` below, e.g. --echoK 200 --clients 500]
@@ -20,6 +20,9 @@
 //   idlemax  19,800 connections in one server (the descriptor limit here is 20,000)
 //   polling  HTTP long-polling echo vs WebSocket echo, same server, 1 in flight
 //   connect  socket.io-client v4: io() .. 'connect', 200 sequential, websocket / polling / default
+//   cluster  two servers sharing a private redis-server (yolk's Redis adapter; Node:
+//            @socket.io/redis-adapter), 1000 clients half on each; `bcast` from a client of
+//            server 1 (16 in flight until seen on both servers) reaches all of them
 // Server CPU is read from /proc/<pid>/stat (utime and stime, all threads) before and after each
 // measurement and reported per operation, user and system apart. Client CPU is read too, so a
 // saturated load generator would show. Every process started here is killed on exit.
@@ -27,7 +30,7 @@
 //
 // Diagnosis (yolk only): --profile MEASUREMENT records a perf profile of that measurement (names:
 // echo8 echo1 ack bcast room single churn pollws polling connect-ws connect-polling
-// connect-default; BENCH_CALLGRAPH=dwarf for C call stacks, BENCH_PERF_EVENT=... to sample another
+// connect-default cluster (server 1) cluster-node2; BENCH_CALLGRAPH=dwarf for C call stacks, BENCH_PERF_EVENT=... to sample another
 // event); --luaprof FILE runs LuaJIT's profiler in the server (FILE.<phase> when several servers
 // run); --mallocs 1 counts libc allocations per measurement (BENCH_COUNT_EVENTS=... counts other
 // perf events instead, e.g. syscalls:sys_enter_writev); YOLK_BENCH_GCPAUSE=N sets the Lua GC
@@ -42,7 +45,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 
-const ALL_PHASES = ['echo8', 'echo1', 'ack', 'bcast', 'churn', 'idle', 'idlemax', 'polling', 'connect'];
+const ALL_PHASES = ['echo8', 'echo1', 'ack', 'bcast', 'churn', 'idle', 'idlemax', 'polling', 'connect', 'cluster'];
 const DEFAULT_PHASES = ALL_PHASES.join(',');
 
 const defaults = {
@@ -63,6 +66,9 @@ const defaults = {
   pollClients: 100, pollK: 200,
   // connect: sequential socket.io-client connections per transport setting
   connectN: 200,
+  // cluster: clients (half on each server), broadcast packets, packets in flight (not yet seen
+  // back on both servers)
+  clusterClients: 1000, clusterMessages: 1000, clusterWindow: 16,
   profile: '', // a measurement name: record yolk with perf during it
   luaprof: '', // a file: yolk runs LuaJIT's profiler (bench/app/app.lua) and writes its report there
   mallocs: 0,  // 1: count yolk's malloc/calloc/realloc calls per measurement with perf uprobes
@@ -144,6 +150,21 @@ function cpuSince(pid, c0) {
   return { user, sys, total: user + sys };
 }
 
+// The scheduler's exact runtime of every thread of the process (the first field of
+// /proc/<pid>/task/<tid>/schedstat, ns), in seconds: user+system without the 10 ms steps of
+// /proc/<pid>/stat, for the `cluster` phase's small per-process figures (redis-server's CPU per
+// broadcast is a few ms over a whole measurement). Threads that end meanwhile are lost (none
+// of these servers ends threads while it is loaded). null without schedstat.
+function runtimeOf(pid) {
+  try {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try { ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch { /* gone */ }
+    }
+    return ns / 1e9;
+  } catch { return null; }
+}
+
 // Time the server's cores spent running anything (user, nice, system, irq, softirq, steal), from
 // /proc/stat, in seconds: minus the server's own CPU time, what other processes (and the kernel's
 // interrupt work) took from the server's core during a measurement. A busy machine shows there.
@@ -183,13 +204,14 @@ function pinned(cpus, cmd, argv, fds = 0) {
   return c;
 }
 
-function startServer(name, port, mode, label) {
+function startServer(name, port, mode, label, extraEnv = {}) {
   const [cmd, argv] = name === 'yolk'
     ? pinned(opt.serverCpus, opt.yolk, ['start', '--baseDir', path.join(here, 'app'), '--port', String(port), '--env', 'prod'])
     : pinned(opt.serverCpus, process.execPath, [path.join(here, 'node_server.mjs'), String(port), mode]);
-  const env = { ...process.env, YOLK_BENCH_MODE: mode };
+  const env = { ...process.env, YOLK_BENCH_MODE: mode, ...extraEnv };
+  if (!extraEnv.YOLK_BENCH_REDIS_URL) delete env.YOLK_BENCH_REDIS_URL; // Redis: `cluster` only
   if (name === 'yolk' && opt.luaprof) {
-    const one = opt.phaseList.length === 1 && opt.phaseList[0] !== 'idle';
+    const one = opt.phaseList.length === 1 && !['idle', 'cluster'].includes(opt.phaseList[0]);
     env.YOLK_BENCH_LUAPROF = path.resolve(one ? opt.luaprof : `${opt.luaprof}.${label}`);
   }
   const proc = spawn(cmd, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -420,6 +442,186 @@ async function ioConnectRun(inst, n, transports) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The `cluster` phase: a private redis-server and two servers sharing it
+
+function redisCli(port, ...argv) {
+  const r = spawnSync('redis-cli', ['-p', String(port), ...argv], { encoding: 'utf8', timeout: 5000 });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+// redis-server on a free port, no persistence, pinned with the servers (it is part of what
+// serves a cross-node broadcast); resolves once it answers PING.
+async function startRedis() {
+  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    throw new Error('redis-server not found (the cluster phase needs it; Debian: apt-get install redis-server)');
+  }
+  const port = await freePort();
+  const [cmd, argv] = pinned(opt.serverCpus, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1',
+    '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no']);
+  const proc = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(proc);
+  const log = [];
+  proc.stdout.on('data', (d) => log.push(String(d)));
+  proc.stderr.on('data', (d) => log.push(String(d)));
+  proc.on('exit', () => started.delete(proc));
+  const r = { proc, log, pid: proc.pid, port, url: `redis://127.0.0.1:${port}` };
+  const deadline = Date.now() + 10000;
+  while (redisCli(port, 'PING') !== 'PONG') {
+    if (proc.exitCode !== null) throw new Error(`redis-server exited (${proc.exitCode}):\n${log.join('')}`);
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer on ${port}:\n${log.join('')}`);
+    await sleep(50);
+  }
+  return r;
+}
+
+// Until n servers are subscribed to the request channel of '/': both adapters (yolk's and
+// @socket.io/redis-adapter) send PSUBSCRIBE of the broadcast pattern before SUBSCRIBE of that
+// channel on the same connection, so the broadcasts reach every server from then on.
+async function waitSubscribed(redis, n, srvs) {
+  const deadline = Date.now() + 15000;
+  let got = '';
+  for (;;) {
+    got = redisCli(redis.port, 'PUBSUB', 'NUMSUB', 'socket.io-request#/#');
+    if (got && Number(got.split('\n')[1]) === n) return;
+    for (const s of srvs) if (s.proc.exitCode !== null) throw new Error(`a server exited (${s.proc.exitCode}) before subscribing`);
+    if (Date.now() > deadline) throw new Error(`servers not subscribed within 15 s (PUBSUB NUMSUB: ${JSON.stringify(got)})`);
+    await sleep(50);
+  }
+}
+
+// redis-server and two servers of one kind (yolk: bench/app with config.io.redis; Node:
+// node_server.mjs with @socket.io/redis-adapter), all pinned to the server CPUs; client processes
+// (at least 2) are each given one server, alternately. fn(inst).
+async function withCluster(name, label, fn) {
+  const redis = await startRedis();
+  const srvs = [];
+  const workers = [];
+  try {
+    const ports = [await freePort()];
+    do ports[1] = await freePort(); while (ports[1] === ports[0]);
+    for (let i = 0; i < 2; i++) srvs.push(startServer(name, ports[i], '', `${label}-${i + 1}`, { YOLK_BENCH_REDIS_URL: redis.url }));
+    await Promise.all(srvs.map((s, i) => waitListening(ports[i], s.proc, s.log)));
+    await waitSubscribed(redis, srvs.length, srvs);
+    await sleep(300);
+    for (let i = 0; i < Math.max(2, opt.procs); i++) workers.push(startWorker());
+    return await fn({ name, mode: '', ports, srvs, redis, workers });
+  } catch (e) {
+    e.message += srvs.map((s, i) => `\n--- ${name} server ${i + 1} output (${label}) ---\n${s.log.join('').slice(-3000)}`).join('') +
+      `\n--- redis-server output ---\n${redis.log.join('').slice(-2000)}`;
+    throw e;
+  } finally {
+    for (const w of workers) { try { w.send({ cmd: 'close' }); } catch { /* gone */ } }
+    await sleep(100);
+    for (const w of workers) w.kill('SIGKILL');
+    if (name === 'yolk' && opt.luaprof) await sleep(1200);
+    await Promise.all(srvs.map(stopServer));
+    await stopServer(redis);
+  }
+}
+
+// Half of the clients on each server; worker i holds clients of server i % 2, except that the
+// sender's process (worker 0, whose first client sends) also holds one client of server 2, the
+// witness that bounds the window on that side too.
+async function connectCluster(inst, total) {
+  const { workers, ports } = inst;
+  const perServer = split(total, 2);
+  const counts = workers.map(() => 0);
+  for (let srv = 0; srv < 2; srv++) {
+    const mine = workers.map((_, i) => i).filter((i) => i % 2 === srv);
+    split(perServer[srv] - (srv === 1 ? 1 : 0), mine.length).forEach((c, k) => { counts[mine[k]] = c; });
+  }
+  const t0 = Date.now();
+  const timeoutSec = Math.max(opt.timeout, total / 100);
+  const rs = await Promise.all(workers.map(async (w, i) => {
+    const r = await w.request({ cmd: 'connect', port: ports[i % 2], count: counts[i], parallel: 50 }, 'connected', timeoutSec);
+    if (i !== 0) return r.total;
+    return (await w.request({ cmd: 'connect', port: ports[1], count: 1 }, 'connected', timeoutSec)).total;
+  }));
+  const n = rs.reduce((a, b) => a + b, 0);
+  if (n !== total) throw new Error(`cluster: ${n} clients connected, wanted ${total}`);
+  return { seconds: (Date.now() - t0) / 1000, perServer };
+}
+
+async function clusterBroadcastRun(inst, m) {
+  const { workers } = inst;
+  const total = opt.clusterClients;
+  const timeoutSec = Math.max(opt.timeout, (total * m) / 10000);
+  await Promise.all(workers.map((w) => w.request({ cmd: 'arm', expect: m, payload }, 'armed')));
+  const done = workers.map((w) => w.wait('bdone', timeoutSec));
+  const { start } = await workers[0].request({ cmd: 'send', event: 'bcast', m, window: opt.clusterWindow, payload, witnessPort: inst.ports[1] }, 'sent');
+  const ends = await Promise.all(done);
+  // nothing late or twice: every client has exactly m, a moment after the last one got its m-th
+  await sleep(300);
+  const counts = await Promise.all(workers.map((w) => w.request({ cmd: 'bcount' }, 'bcount')));
+  for (const [i, c] of counts.entries()) {
+    if (c.min !== m || c.max !== m) throw new Error(`cluster: the clients of client process ${i} got ${c.min}..${c.max} broadcasts, expected ${m}`);
+  }
+  return { ops: total * m, broadcasts: m, start, end: Math.max(...ends.map((e) => e.at)) };
+}
+
+// measure() for two servers and redis-server: server CPU is the sum of both servers (user and
+// system apart, /proc/<pid>/stat like every other phase); each server's and redis-server's own
+// CPU per broadcast packet from the scheduler's exact runtime (runtimeOf); "others on the server
+// core" is the core's busy time minus all three.
+async function measureCluster(inst, key, run) {
+  const { name, srvs, redis, workers } = inst;
+  const body = async () => {
+    const cores = opt.pin ? cpuList(opt.serverCpus) : [];
+    const b0 = coreBusy(cores);
+    const c0 = srvs.map((s) => cpuOf(s.pid));
+    const rc0 = cpuOf(redis.pid);
+    const t0 = [...srvs, redis].map((s) => runtimeOf(s.pid));
+    const w0 = workers.map((w) => cpuOf(w.pid));
+    const r = await run();
+    const t1 = [...srvs, redis].map((s) => runtimeOf(s.pid));
+    const cs = srvs.map((s, i) => cpuSince(s.pid, c0[i]));
+    const rc = cpuSince(redis.pid, rc0);
+    const cpu = { user: cs[0].user + cs[1].user, sys: cs[0].sys + cs[1].sys, total: cs[0].total + cs[1].total };
+    const others = Math.max(0, coreBusy(cores) - b0 - cpu.total - rc.total);
+    const clientCpu = workers.map((w, i) => cpuSince(w.pid, w0[i]).total);
+    for (const [i, s] of srvs.entries()) if (s.proc.exitCode !== null || s.proc.signalCode !== null) throw new Error(`server ${i + 1} died during ${key}`);
+    if (redis.proc.exitCode !== null || redis.proc.signalCode !== null) throw new Error(`redis-server died during ${key}`);
+    const seconds = (r.end - r.start) / 1000;
+    const per = (x) => (x * 1e6) / r.ops;
+    // seconds of CPU: exact runtime when schedstat is there, else /proc/<pid>/stat's
+    const run1 = (i, c) => (t0[i] !== null && t1[i] !== null ? t1[i] - t0[i] : c.total);
+    const rt = { node1: run1(0, cs[0]), node2: run1(1, cs[1]), redis: run1(2, rc) };
+    const perB = (x) => (x * 1e6) / r.broadcasts;
+    return {
+      ops: r.ops, broadcasts: r.broadcasts, seconds, perSec: r.ops / seconds,
+      serverCpuSec: cpu,
+      serverCpuUsPerOp: { user: per(cpu.user), sys: per(cpu.sys), total: per(cpu.total) },
+      statCpuSec: { node1: cs[0], node2: cs[1], redis: rc },
+      runtimeSec: rt, exactRuntime: t0.every((x) => x !== null),
+      cpuUsPerBroadcast: { node1: perB(rt.node1), node2: perB(rt.node2), redis: perB(rt.redis) },
+      serverBusy: cpu.total / seconds,
+      busy: { node1: cs[0].total / seconds, node2: cs[1].total / seconds, redis: rc.total / seconds },
+      clientBusyMax: Math.max(...clientCpu) / seconds,
+      othersOnServerCore: opt.pin ? others / seconds : undefined,
+    };
+  };
+  let m;
+  if (name === 'yolk' && opt.mallocs) {
+    m = await countAllocs(srvs[0].pid, async () => {
+      const r = await countAllocs(srvs[1].pid, body);
+      r.allocsNode2 = r.allocs;
+      return r;
+    });
+    m.allocsNode1 = m.allocs;
+    m.allocs = m.allocsNode1 + m.allocsNode2;
+    m.allocsPerOp = m.allocs / m.ops;
+  } else {
+    m = await profiled(name, key, srvs[0], () => profiled(name, `${key}-node2`, srvs[1], body));
+  }
+  const b = m.cpuUsPerBroadcast;
+  process.stderr.write(`  ${name} ${key}: ${fmt(m.perSec)} deliveries/s, both servers' CPU ${fmt(m.serverCpuUsPerOp.user * 1000)} + ${fmt(m.serverCpuUsPerOp.sys * 1000)} ns per delivery;` +
+    ` per broadcast: server 1 ${fmt(b.node1)} µs, server 2 ${fmt(b.node2)} µs, redis-server ${fmt(b.redis)} µs` +
+    ` (server 1 ${Math.round(m.busy.node1 * 100)}%, server 2 ${Math.round(m.busy.node2 * 100)}%, redis ${Math.round(m.busy.redis * 100)}%, busiest client ${Math.round(m.clientBusyMax * 100)}%` +
+    `${m.othersOnServerCore !== undefined ? `, others on the server's core ${Math.round(m.othersOnServerCore * 100)}%` : ''})\n`);
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Phases: each returns a plain object of measurements for one server
 
 const phases = {
@@ -497,6 +699,23 @@ const phases = {
     const ws = await measure(inst, 'pollws', () => echoRun(inst, n, opt.pollK, 1, false));
     const polling = await measure(inst, 'polling', () => pollRun(inst, n, opt.pollK));
     return { ws, polling, ratio: polling.serverCpuUsPerOp.total / ws.serverCpuUsPerOp.total };
+  }),
+
+  // Cross-node broadcast: two servers of one kind sharing a redis-server; a client of server 1
+  // sends `bcast` (the server emits to all of '/': its own clients directly, server 2's through
+  // one PUBLISH per packet); every client of both servers must get every packet.
+  cluster: (name) => withCluster(name, 'cluster', async (inst) => {
+    if (opt.clusterClients < 4) throw new Error('--clusterClients must be at least 4');
+    const conn = await connectCluster(inst, opt.clusterClients);
+    process.stderr.write(`  ${name}: ${opt.clusterClients} clients connected (${conn.perServer.join(' + ')}) in ${conn.seconds.toFixed(2)} s\n`);
+    await sleep(500);
+    // warm-up (JITs, buffers, the Redis connections' buffers), not measured
+    await clusterBroadcastRun(inst, Math.max(20, Math.round(opt.clusterMessages / 4)));
+    const cluster = await measureCluster(inst, 'cluster', () => clusterBroadcastRun(inst, opt.clusterMessages));
+    return {
+      connectSec: conn.seconds, clientsPerServer: conn.perServer, cluster,
+      rssKB: { node1: procStatus(inst.srvs[0].pid).rssKB, node2: procStatus(inst.srvs[1].pid).rssKB, redis: procStatus(inst.redis.pid).rssKB },
+    };
   }),
 
   connect: (name) => withInstance(name, '', 'connect', 1, async (inst) => {
@@ -664,6 +883,21 @@ function rowsFor(phase) {
           ['    server CPU per connection, user+system (µs)', (r) => m(r)?.serverCpuUsPerOp.total, 'lower']);
       }
       return rows;
+    }
+    case 'cluster': {
+      const m = g('cluster');
+      const b = (k) => (r) => m(r)?.cpuUsPerBroadcast[k];
+      const half = split(opt.clusterClients, 2);
+      return [
+        [`**cross-node broadcast: 2 servers + Redis, ${opt.clusterClients} clients (${half.join(' + ')}), ${opt.clusterMessages} packets, ${opt.clusterWindow} in flight**`],
+        ['  deliveries/s', (r) => m(r)?.perSec, 'higher'],
+        ...cpuRows(m, 'delivery (both servers)', 'ns'),
+        ['  server 1 (sender\'s) CPU per broadcast, user+system (µs)', b('node1'), 'lower'],
+        ['  server 2 (through Redis) CPU per broadcast, user+system (µs)', b('node2'), 'lower'],
+        ['  redis-server CPU per broadcast, user+system (µs)', b('redis'), 'lower'],
+        ['  CPU: server 1 + server 2 + redis / busiest client / others on server core (%)',
+          (r) => (m(r) ? `${pc(m(r).busy.node1)}+${pc(m(r).busy.node2)}+${pc(m(r).busy.redis)} / ${pc(m(r).clientBusyMax)} / ${pc(m(r).othersOnServerCore)}` : undefined), null],
+      ];
     }
     default: return [];
   }

@@ -5,8 +5,14 @@
 --
 -- YOLK_BENCH_MODE=mw (bench/run.mjs sets it for the phases that need it) puts the demo-style
 -- connection middleware (app/io/middleware/member.lua) on '/'; unset, '/' has none.
+--
+-- YOLK_BENCH_REDIS_URL=redis://127.0.0.1:PORT (bench/run.mjs sets it for the `cluster` phase,
+-- like bench/node_server.mjs's @socket.io/redis-adapter) turns on the Redis adapter with the
+-- default key 'socket.io'; unset, the server is alone (in-memory adapter), as in every other phase.
 return function(appInfo)
   local mw = os.getenv('YOLK_BENCH_MODE') == 'mw'
+  local redis = os.getenv('YOLK_BENCH_REDIS_URL')
+  if redis == '' then redis = nil end
   return {
     cluster = { listen = { port = 7001, hostname = '127.0.0.1' } },
     logger = { level = 'WARN' },
@@ -20,6 +26,7 @@ return function(appInfo)
       namespace = {
         ['/'] = { connectionMiddleware = mw and { 'member' } or {}, packetMiddleware = {} },
       },
+      redis = redis and { url = redis, key = 'socket.io' } or nil,
     },
   }
 end
