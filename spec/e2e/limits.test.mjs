@@ -98,8 +98,9 @@ function raw(server, text, ms = 3000) {
   });
 }
 
-test('http.maxHeaderSize and http.headerTimeout: 431 past the size, 408 past the time', async () => {
-  const server = await start({ YOLK_TEST_MAX_HEADER_SIZE: '2kb', YOLK_TEST_HEADER_TIMEOUT: '300' });
+test('http.maxHeaderSize, headerTimeout, keepAliveTimeout: 431 past the size, 408 past the time, idle connections closed', async () => {
+  const server = await start({ YOLK_TEST_MAX_HEADER_SIZE: '2kb', YOLK_TEST_HEADER_TIMEOUT: '300',
+    YOLK_TEST_KEEPALIVE_TIMEOUT: '400' });
   const big = await raw(server, `GET /hello/ready HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(3000)}\r\n\r\n`);
   assert.match(big.text, /^HTTP\/1\.1 431 /);
   const small = await raw(server, `GET /hello/ready HTTP/1.1\r\nHost: x\r\nX-Small: ${'a'.repeat(1000)}\r\n\r\n`, 500);
@@ -107,4 +108,8 @@ test('http.maxHeaderSize and http.headerTimeout: 431 past the size, 408 past the
   const slow = await raw(server, 'GET /hello/ready HTTP/1.1\r\nHost: x\r\n');
   assert.match(slow.text, /^HTTP\/1\.1 408 /);
   assert.ok(slow.ms >= 250 && slow.ms < 2000, `${slow.ms} ms`);
+  // a keep-alive connection left idle after its response is closed by the server
+  const idle = await raw(server, 'GET /hello/ready HTTP/1.1\r\nHost: x\r\n\r\n', 5000);
+  assert.match(idle.text, /^HTTP\/1\.1 200 /);
+  assert.ok(idle.ms >= 350 && idle.ms < 3000, `closed after ${idle.ms} ms`);
 });

@@ -10,6 +10,7 @@ return function()
     http = {
       maxHeaderSize = os.getenv('YOLK_TEST_MAX_HEADER_SIZE'),
       headerTimeout = tonumber(os.getenv('YOLK_TEST_HEADER_TIMEOUT') or ''),
+      keepAliveTimeout = tonumber(os.getenv('YOLK_TEST_KEEPALIVE_TIMEOUT') or ''),
     },
     logger = { level = os.getenv('YOLK_TEST_LOG_LEVEL') or 'INFO' },
     node = os.getenv('YOLK_TEST_NODE') or 'yolk',
