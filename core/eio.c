@@ -54,6 +54,22 @@ yolk_eio_msg_t *yolk__eio_msg_take(int binary, yolk_buf_t *data) {
   m->refs = 1;
   m->binary = binary ? 1 : 0;
   m->data = data;
+  m->bytes = data->data;
+  m->len = data->len;
+  return m;
+}
+
+yolk_eio_msg_t *yolk__eio_msg_text_in_frame(size_t len, char **text) {
+  size_t off;
+  yolk_buf_t *f = yolk__ws_frame_alloc(YOLK_WS_OP_TEXT, 1 + len, &off);
+  f->data[off] = '4'; /* the Engine.IO packet type: message */
+  yolk_eio_msg_t *m = yolk__calloc(1, sizeof(*m));
+  m->refs = 1;
+  m->frame4 = f;
+  m->frame3 = f; /* text frames are the same in v3 and v4 */
+  m->bytes = f->data + off + 1;
+  m->len = len;
+  *text = f->data + off + 1;
   return m;
 }
 
@@ -80,7 +96,7 @@ static yolk_buf_t *msg_frame(yolk_eio_msg_t *m, int protocol) {
   int v3bin = protocol == 3 && m->binary;
   yolk_buf_t **slot = v3bin ? &m->frame3 : &m->frame4;
   if (!*slot) {
-    yolk_eio_packet_t p = {YOLK_EIO_MESSAGE, m->binary, m->data->data, m->data->len};
+    yolk_eio_packet_t p = {YOLK_EIO_MESSAGE, m->binary, m->bytes, m->len};
     size_t size = yolk__eio_packet_ws_size(protocol, &p), off;
     yolk_buf_t *f = yolk__ws_frame_alloc(m->binary ? YOLK_WS_OP_BINARY : YOLK_WS_OP_TEXT, size, &off);
     yolk__eio_packet_ws_write(f->data + off, protocol, &p);
@@ -114,14 +130,14 @@ static void q_push(yolk_eio_socket_t *s, int type, yolk_eio_msg_t *msg) {
   e->type = type;
   e->msg = msg;
   s->q_len++;
-  if (msg) s->q_bytes += msg->data->len;
+  if (msg) s->q_bytes += msg->len;
 }
 
 static yolk_eio_qent_t q_pop(yolk_eio_socket_t *s) {
   yolk_eio_qent_t e = s->q[s->q_head];
   s->q_head = (s->q_head + 1) % s->q_cap;
   s->q_len--;
-  if (e.msg) s->q_bytes -= e.msg->data->len;
+  if (e.msg) s->q_bytes -= e.msg->len;
   return e;
 }
 
@@ -133,8 +149,8 @@ static yolk_eio_packet_t qent_packet(const yolk_eio_qent_t *e) {
   yolk_eio_packet_t p = {e->type, 0, NULL, 0};
   if (e->msg) {
     p.binary = e->msg->binary;
-    p.data = e->msg->data->data;
-    p.len = e->msg->data->len;
+    p.data = e->msg->bytes;
+    p.len = e->msg->len;
   }
   return p;
 }
@@ -292,7 +308,7 @@ static void ws_send_packet(yolk_eio_socket_t *s, yolk_ws_t *ws, int type, yolk_e
     yolk__ws_send_frame(ws, msg_frame(msg, s->protocol));
     return;
   }
-  yolk_eio_packet_t p = {type, 0, msg ? msg->data->data : NULL, msg ? msg->data->len : 0};
+  yolk_eio_packet_t p = {type, 0, msg ? msg->bytes : NULL, msg ? msg->len : 0};
   size_t size = yolk__eio_packet_ws_size(s->protocol, &p), off;
   yolk_buf_t *f = yolk__ws_frame_alloc(YOLK_WS_OP_TEXT, size, &off);
   yolk__eio_packet_ws_write(f->data + off, s->protocol, &p);

@@ -38,7 +38,9 @@
 struct yolk_eio_msg_s {
   unsigned refs;
   int binary;
-  yolk_buf_t *data;   /* the message bytes (no packet type) */
+  const char *bytes;  /* the message bytes (no packet type), len of them: in data, or in frame4 */
+  size_t len;
+  yolk_buf_t *data;   /* holds bytes, or NULL when they are inside frame4 */
   yolk_buf_t *frame4; /* WebSocket frame "4<text>" / raw bytes, built on first use */
   yolk_buf_t *frame3; /* v3 binary frame (0x04 + bytes); text shares frame4 */
 };
@@ -120,6 +122,11 @@ yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_
 size_t yolk__eio_max_payload(const yolk_eio_server_t *eio);
 /* A message whose bytes are data (the message takes the caller's reference). */
 yolk_eio_msg_t *yolk__eio_msg_take(int binary, yolk_buf_t *data);
+/* A text message written straight into its WebSocket frame: *text gets room
+ * for len bytes (fill them before the message is used); the frame is the v4
+ * (and v3) frame "4<text>", and the message bytes live inside it, so a
+ * message sent over WebSocket costs one buffer and no copy. */
+yolk_eio_msg_t *yolk__eio_msg_text_in_frame(size_t len, char **text);
 /* 1 when req's URL is under eio's path (the reference compares the URL's
  * prefix, query included). */
 int yolk__eio_claims(const yolk_eio_server_t *eio, const yolk_http_req_t *req);

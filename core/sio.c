@@ -22,12 +22,13 @@ static const yolk_sio_target_t everyone = {NULL, 0, NULL, 0, 0};
 
 /* ---- clients ------------------------------------------------------------------------ */
 
-static yolk_sio_socket_t *client_find_socket(yolk_sio_client_t *c, const char *nsp_name) {
+/* The client's live socket in the namespace named name[0..len). */
+static yolk_sio_socket_t *client_find_socket_n(yolk_sio_client_t *c, const char *name, size_t len) {
   yolk_list_t *n;
   yolk__list_foreach(n, &c->sockets) {
     yolk_sio_socket_t *s = yolk__list_entry(n, yolk_sio_socket_t, client_node);
     if ((s->state == YOLK_SIO_SOCKET_PENDING || s->state == YOLK_SIO_SOCKET_CONNECTED) &&
-        strcmp(s->nsp->name, nsp_name) == 0)
+        strncmp(s->nsp->name, name, len) == 0 && s->nsp->name[len] == '\0')
       return s;
   }
   return NULL;
@@ -111,14 +112,23 @@ void yolk__sio_client_start_socket(yolk_sio_client_t *c, yolk_sio_socket_t *s) {
   yolk__sio_socket_release(s);
 }
 
+static void client_packet(yolk_sio_client_t *c, const yolk_sio_decoded_t *p, yolk_sio_socket_t *s,
+                          const yolk_sio_bin_t *bins, size_t nbins);
+
 static void client_dispatch(yolk_sio_client_t *c, const yolk_sio_decoded_t *p, const yolk_sio_bin_t *bins,
                             size_t nbins) {
+  if (p->type != YOLK_SIO_PKT_CONNECT && (c->protocol == 5 || !memchr(p->nsp, '?', p->nsp_len))) {
+    /* the common case, a packet for a namespace (no query to split off):
+     * found by the name as it is in the packet, nothing copied */
+    client_packet(c, p, client_find_socket_n(c, p->nsp, p->nsp_len), bins, nbins);
+    return;
+  }
   char *nsp_name;
   yolk_sb_t query_auth;
   yolk__sb_init(&query_auth);
   if (c->protocol == 4) nsp_name = yolk__sio_split_nsp_query(p->nsp, p->nsp_len, &query_auth);
   else nsp_name = yolk__strndup(p->nsp, p->nsp_len);
-  yolk_sio_socket_t *s = client_find_socket(c, nsp_name);
+  yolk_sio_socket_t *s = client_find_socket_n(c, nsp_name, strlen(nsp_name));
 
   if (p->type == YOLK_SIO_PKT_CONNECT) {
     if (s || yolk__sio_restoring(c, nsp_name)) {
@@ -140,7 +150,12 @@ static void client_dispatch(yolk_sio_client_t *c, const yolk_sio_decoded_t *p, c
   }
   free(nsp_name);
   yolk__sb_free(&query_auth);
+  client_packet(c, p, s, bins, nbins);
+}
 
+/* A packet other than CONNECT for socket s (NULL: no such namespace joined). */
+static void client_packet(yolk_sio_client_t *c, const yolk_sio_decoded_t *p, yolk_sio_socket_t *s,
+                          const yolk_sio_bin_t *bins, size_t nbins) {
   if (!s || s->state != YOLK_SIO_SOCKET_CONNECTED) {
     client_fail(c, "forced server close", "packet for a namespace the client has not joined");
     return;

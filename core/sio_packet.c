@@ -297,14 +297,33 @@ int yolk__sio_check_args(const char *json, size_t len, size_t nbins, int need_ev
   return 0;
 }
 
-void yolk__sio_encode_head(yolk_sb_t *sb, int type, const char *nsp, int64_t id, size_t attachments) {
-  yolk__sb_putc(sb, (char)('0' + type));
-  if (type == YOLK_SIO_PKT_BINARY_EVENT || type == YOLK_SIO_PKT_BINARY_ACK) yolk__sb_printf(sb, "%zu-", attachments);
-  if (nsp && strcmp(nsp, "/") != 0) {
-    yolk__sb_puts(sb, nsp);
-    yolk__sb_putc(sb, ',');
+/* Decimal digits of v at out; returns how many. */
+static size_t put_uint(char *out, uint64_t v) {
+  char tmp[21];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+size_t yolk__sio_encode_head(char *out, int type, const char *nsp, int64_t id, size_t attachments) {
+  size_t n = 0;
+  out[n++] = (char)('0' + type);
+  if (type == YOLK_SIO_PKT_BINARY_EVENT || type == YOLK_SIO_PKT_BINARY_ACK) {
+    n += put_uint(out + n, attachments);
+    out[n++] = '-';
   }
-  if (id >= 0) yolk__sb_printf(sb, "%lld", (long long)id);
+  if (nsp && (nsp[0] != '/' || nsp[1] != '\0')) {
+    size_t l = strlen(nsp);
+    memcpy(out + n, nsp, l);
+    n += l;
+    out[n++] = ',';
+  }
+  if (id >= 0) n += put_uint(out + n, (uint64_t)id);
+  return n;
 }
 
 /* ---- query objects ------------------------------------------------------------------------------ */

@@ -63,10 +63,12 @@ int yolk__sio_is_reserved_event(const char *name, size_t len);
  * it is valid). 0, or -1 with *why. */
 int yolk__sio_check_args(const char *json, size_t len, size_t nbins, int need_event, const char **why);
 
-/* Appends the packet head: type, attachments (binary types), namespace (when
- * not "/"), ack id (id >= 0). The JSON payload follows, appended by the
- * caller. nsp NULL means "/". */
-void yolk__sio_encode_head(yolk_sb_t *sb, int type, const char *nsp, int64_t id, size_t attachments);
+/* Writes the packet head into out: type, attachments (binary types),
+ * namespace (when not "/"), ack id (id >= 0); returns its length. out needs
+ * YOLK_SIO_HEAD_MAX(strlen(nsp)) bytes. The JSON payload follows, written by
+ * the caller. nsp NULL means "/". */
+#define YOLK_SIO_HEAD_MAX(nsp_len) (1 + 21 + (nsp_len) + 1 + 21)
+size_t yolk__sio_encode_head(char *out, int type, const char *nsp, int64_t id, size_t attachments);
 
 /* Splits a v4 namespace "/nsp?a=1&b=2" into its path (returned, malloc'd)
  * and the JSON text of the query as an object (appended to query_json: names

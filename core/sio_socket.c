@@ -30,12 +30,19 @@ void yolk__sio_packet_build(yolk_sio_packet_t *out, int type, const char *nsp, i
     if (type == YOLK_SIO_PKT_ACK) type = YOLK_SIO_PKT_BINARY_ACK;
   }
   yolk_eio_msg_t **msgs = yolk__malloc((1 + nbins) * sizeof(*msgs));
-  yolk_sb_t sb;
-  yolk__sb_init(&sb);
-  yolk__sb_reserve(&sb, 16 + (data ? data->len : 0));
-  yolk__sio_encode_head(&sb, type, nsp, id, nbins);
-  if (data && data->len) yolk__sb_append(&sb, data->json, data->len);
-  msgs[0] = yolk__eio_msg_take(0, yolk__sb_to_buf(&sb));
+  /* the head on the stack, then head and payload straight into the
+   * message's WebSocket frame: one buffer, one copy of the payload */
+  size_t nsp_len = nsp ? strlen(nsp) : 1;
+  char small[128];
+  size_t hmax = YOLK_SIO_HEAD_MAX(nsp_len);
+  char *head = hmax <= sizeof(small) ? small : yolk__malloc(hmax);
+  size_t hl = yolk__sio_encode_head(head, type, nsp, id, nbins);
+  size_t dl = data ? data->len : 0;
+  char *text;
+  msgs[0] = yolk__eio_msg_text_in_frame(hl + dl, &text);
+  memcpy(text, head, hl);
+  if (dl) memcpy(text + hl, data->json, dl);
+  if (head != small) free(head);
   for (size_t i = 0; i < nbins; i++) msgs[1 + i] = yolk_eio_msg_new(1, data->bins[i].data, data->bins[i].len);
   out->type = type;
   out->nsp = nsp;

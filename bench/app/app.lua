@@ -21,6 +21,9 @@ return {
   didLoad = function(app)
     local pause = tonumber(os.getenv('YOLK_BENCH_GCPAUSE') or '')
     if pause then collectgarbage('setpause', pause) end
+    -- YOLK_BENCH_JITV=FILE: LuaJIT's -jv (traces compiled and aborted, and why) to FILE
+    local jitv = os.getenv('YOLK_BENCH_JITV')
+    if jitv and jitv ~= '' then require('jit.v').start(jitv) end
   end,
   serverDidReady = function(app)
     local file = os.getenv('YOLK_BENCH_LUAPROF')

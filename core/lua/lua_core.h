@@ -49,6 +49,7 @@ struct yolk_lua_rt_s {
   yolk_list_t resources; /* every open yolk__lua_res_t (timers, watches, servers, ...) */
   yolk_sb_t scratch;      /* yolk__lua_scratch */
   int shape_count;        /* ordered-object shapes cached (lua_json.c) */
+  int traceback_ref;      /* the pcall message handler (0: not made yet) */
   FILE *log_file;
 };
 

@@ -77,9 +77,32 @@ static int traceback_handler(lua_State *L) {
   return 1;
 }
 
+/* The handler is made once per runtime (pushing a C function allocates a
+ * closure in LuaJIT: once per packet would be garbage per packet). */
+static void push_traceback_handler(lua_State *L, yolk_lua_rt_t *rt) {
+  if (!rt) {
+    lua_pushcfunction(L, traceback_handler);
+    return;
+  }
+  if (rt->traceback_ref == 0) {
+    lua_pushcfunction(L, traceback_handler);
+    rt->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->traceback_ref);
+}
+
+static int pcall_traceback_rt(lua_State *L, yolk_lua_rt_t *rt, int nargs, int nresults) {
+  int base = lua_gettop(L) - nargs;
+  push_traceback_handler(L, rt);
+  lua_insert(L, base);
+  int status = lua_pcall(L, nargs, nresults, base);
+  lua_remove(L, base);
+  return status;
+}
+
 static int pcall_traceback(lua_State *L, int nargs, int nresults) {
   int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, traceback_handler);
+  push_traceback_handler(L, yolk__lua_rt(L));
   lua_insert(L, base);
   int status = lua_pcall(L, nargs, nresults, base);
   lua_remove(L, base);
@@ -96,7 +119,7 @@ int yolk__lua_pcall(lua_State *L, int nargs, int nresults) {
     lua_pop(L, nargs + 1);
     return -1;
   }
-  int status = pcall_traceback(L, nargs, nresults);
+  int status = pcall_traceback_rt(L, rt, nargs, nresults);
   if (status == 0) return 0;
   if (!is_exit_sentinel(L, -1)) {
     const char *msg = lua_tostring(L, -1);

@@ -176,7 +176,8 @@ function M.load(opts)
         end
         list[i] = mw
       end
-      chains[kind] = compose(list)
+      -- an empty packet chain is no chain: packets go straight to their route
+      if kind == 'connectionMiddleware' or #list > 0 then chains[kind] = compose(list) end
     end
     app.ioChains[nspname] = chains
     app.io:of(nspname) -- the namespace exists even without routes
@@ -230,10 +231,11 @@ function M.load(opts)
   return app
 end
 
--- The composed chains for a namespace (empty chains when not configured).
-local empty = compose({})
+-- The composed chains for a namespace: connectionMiddleware always (empty
+-- when not configured), packetMiddleware only when there is some.
+local no_chains = { connectionMiddleware = compose({}) }
 function App:chains(nspname)
-  return self.ioChains[nspname] or { connectionMiddleware = empty, packetMiddleware = empty }
+  return self.ioChains[nspname] or no_chains
 end
 
 -- A ctx for code outside requests: app:createAnonymousContext().

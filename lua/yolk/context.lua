@@ -57,9 +57,18 @@ local lazy = {
   end,
   helper = function(ctx) return helper_proxy(ctx.app.helpers or {}, ctx) end,
   logger = function(ctx)
-    local label = ctx.socket and ctx.socket.id
-      or (ctx.method and ctx.path and (ctx.method .. ' ' .. ctx.path))
     local base = ctx.app.logger
+    local socket = rawget(ctx, 'socket')
+    if socket then
+      -- one child logger per socket (and generation), not per packet
+      local lg = rawget(socket, '_logger')
+      if lg and rawget(socket, '_logger_base') == base then return lg end
+      lg = base:child(socket.id)
+      rawset(socket, '_logger', lg)
+      rawset(socket, '_logger_base', base)
+      return lg
+    end
+    local label = ctx.method and ctx.path and (ctx.method .. ' ' .. ctx.path)
     return label and base:child(label) or base
   end,
 }

@@ -7,26 +7,44 @@
 -- An instance is made per request/packet with self.ctx, self.app,
 -- self.service, self.config and self.logger.
 local Base = {}
-Base.__index = Base
 Base.__yolk_class = true
+
+-- An instance holds ctx and app; service, config and logger are read from
+-- them the first time they are used (most handlers never touch them, and an
+-- instance is made per packet).
+local lazy = {
+  service = function(o) local ctx = rawget(o, 'ctx'); return ctx and ctx.service end,
+  config = function(o) local app = rawget(o, 'app'); return app and app.config end,
+  logger = function(o) local ctx = rawget(o, 'ctx'); return ctx and ctx.logger end,
+}
+
+-- The __index of a class's instances: the class (and its ancestors), then
+-- the lazy fields.
+local function instance_index(cls)
+  return function(o, k)
+    local v = cls[k]
+    if v ~= nil then return v end
+    local make = lazy[k]
+    if make then
+      v = make(o)
+      rawset(o, k, v)
+      return v
+    end
+  end
+end
+Base.__index = instance_index(Base)
 
 function Base:extend(proto)
   local cls = proto or {}
-  cls.__index = cls
   cls.super = self
   cls.__yolk_class = true
-  return setmetatable(cls, { __index = self })
+  setmetatable(cls, { __index = self })
+  cls.__index = instance_index(cls)
+  return cls
 end
 
 function Base:new(ctx)
-  local app = ctx and ctx.app
-  local o = setmetatable({
-    ctx = ctx,
-    app = app,
-    service = ctx and ctx.service,
-    config = app and app.config,
-    logger = ctx and ctx.logger,
-  }, self)
+  local o = setmetatable({ ctx = ctx, app = ctx and ctx.app }, self)
   if o.init then o:init() end
   return o
 end

@@ -105,6 +105,8 @@ function M.traceback(e)
     full = not refusal and full_message(e) or nil }, scheduler.Traced)
 end
 
+scheduler.app_traceback = M.traceback
+
 -- A refusal? (Anything that did not go through M.traceback is a bug: the
 -- handler itself failed, "error in error handling", or memory ran out.)
 function M.is_refusal(traced)

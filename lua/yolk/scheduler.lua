@@ -111,6 +111,51 @@ end
 
 function S.spawn(fn, ...) return S.spawn_ex(nil, nil, fn, ...) end
 
+-- The packet path's runner: fn(a, b, c, d) in a coroutine taken from a pool
+-- (a handler that returns without waiting gives its coroutine back at once,
+-- so a steady flow of packets creates none), in one protected call. On an
+-- error, on_error(traced, a, b, c, d) runs in the same coroutine (or the
+-- error is reported). No closure or table is made per call.
+local POOL_MAX = 64
+local pool, pooled = {}, 0
+
+-- The xpcall handler of the packets' code: errors.lua puts its own here
+-- (it tells refusals from bugs).
+S.app_traceback = S.traceback
+
+local function pooled_worker(fn, on_error, a, b, c, d)
+  while true do
+    local ok, err = xpcall(fn, S.app_traceback, a, b, c, d)
+    if not ok and not S.is_exit(err) then
+      if on_error then
+        local ok2, e2 = xpcall(on_error, S.traceback, err, a, b, c, d)
+        if not ok2 then S.report(e2, 'error handler') end
+      else
+        S.report(err)
+      end
+    end
+    if pooled >= POOL_MAX then return end
+    err, a, b, c, d = nil, nil, nil, nil, nil
+    pooled = pooled + 1
+    pool[pooled] = coroutine.running()
+    -- parked: the next S.go resumes here with its job
+    fn, on_error, a, b, c, d = coroutine.yield()
+  end
+end
+
+function S.go(on_error, fn, a, b, c, d)
+  local co
+  if pooled > 0 then
+    co = pool[pooled]
+    pool[pooled] = nil
+    pooled = pooled - 1
+  else
+    co = coroutine.create(pooled_worker)
+  end
+  local ok, err = coroutine.resume(co, fn, on_error, a, b, c, d)
+  if not ok then S.report(S.traceback(err), 'scheduler') end
+end
+
 function S.current()
   local co, main = coroutine.running()
   if co == nil or main then return nil end

@@ -109,7 +109,7 @@ static void test_broadcast_shares_messages(void) {
   CHECK_EQ_INT(e.nmsgs, 3);
   CHECK_EQ_INT(e.type, YOLK_SIO_PKT_BINARY_EVENT);
   CHECK(!e.msgs[0]->binary && e.msgs[1]->binary && e.msgs[2]->binary);
-  CHECK_STR(e.msgs[0]->data->data,
+  CHECK_STR(e.msgs[0]->bytes,
             "52-[\"ev\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]");
 
   const char *both[] = {"r", "other"};

@@ -12,7 +12,7 @@
 #include "test.h"
 
 /* The text of a packet's first message ("2[...]": no Engine.IO type here). */
-static const char *text_of(const yolk_sio_packet_t *p) { return p->msgs[0]->data->data; }
+static const char *text_of(const yolk_sio_packet_t *p) { return p->msgs[0]->bytes; }
 
 /* Stamps and keeps ["ev", n] for target to; returns the offset (copied into off). */
 static void add(yolk_recovery_store_t *st, int n, const yolk_sio_target_t *to, char *off, size_t offlen) {

@@ -187,7 +187,10 @@ static void test_placeholders(void) {
 static void check_encode(int type, const char *nsp, long long id, const char *json, size_t att, const char *want) {
   yolk_sb_t sb;
   yolk__sb_init(&sb);
-  yolk__sio_encode_head(&sb, type, nsp, id, att);
+  char head[YOLK_SIO_HEAD_MAX(64)];
+  yolk__sb_append(&sb, head, yolk__sio_encode_head(head, type, nsp, id, att));
+  yolk__sb_putc(&sb, '\0');
+  sb.len--;
   if (json) yolk__sb_puts(&sb, json);
   CHECK(sb.data && strcmp(sb.data, want) == 0);
   if (!sb.data || strcmp(sb.data, want) != 0) fprintf(stderr, "  got '%s' want '%s'\n", sb.data, want);
@@ -210,7 +213,8 @@ static void test_encode(void) {
   /* round trip */
   yolk_sb_t sb;
   yolk__sb_init(&sb);
-  yolk__sio_encode_head(&sb, YOLK_SIO_PKT_EVENT, "/n", 5, 0);
+  char head[YOLK_SIO_HEAD_MAX(2)];
+  yolk__sb_append(&sb, head, yolk__sio_encode_head(head, YOLK_SIO_PKT_EVENT, "/n", 5, 0));
   yolk__sb_puts(&sb, "[\"ev\",{\"k\":[1,2,3]},null]");
   CHECK(decodes_to(sb.data, YOLK_SIO_PKT_EVENT, "/n", 5, "[\"ev\",{\"k\":[1,2,3]},null]"));
   yolk__sb_free(&sb);
@@ -288,7 +292,9 @@ static void test_fuzz(void) {
       yolk_sb_t sb;
       yolk__sb_init(&sb);
       char *nsp = yolk__strndup(p.nsp, p.nsp_len);
-      yolk__sio_encode_head(&sb, p.type, nsp, p.id, p.attachments);
+      char *head = malloc(YOLK_SIO_HEAD_MAX(p.nsp_len));
+      yolk__sb_append(&sb, head, yolk__sio_encode_head(head, p.type, nsp, p.id, p.attachments));
+      free(head);
       if (p.data) yolk__sb_append(&sb, p.data, p.data_len);
       yolk_sio_decoded_t q;
       if (yolk__sio_decode(sb.data, sb.len, 10, 1000, &q, &why) != 0) {

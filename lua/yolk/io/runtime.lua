@@ -206,19 +206,43 @@ local function report(gen, st, socket, ctx, traced)
   end
 end
 
+-- The closures of the packet path live in functions of their own: a
+-- function that makes a closure closes upvalues when it returns, which
+-- LuaJIT 2.1 (beta3) cannot compile, so the common path stays closure-free.
+local function run_chain(chain, ctx, gen, st, socket)
+  return chain(ctx, function() return dispatch(gen, st, socket, ctx.event, ctx) end)
+end
+
+local function make_ack(sock, ack_id)
+  local acked = false
+  return function(...)
+    if acked then return false end
+    acked = true
+    return sock:ack(ack_id, ...)
+  end
+end
+
+-- A packet in its coroutine: the packet middleware (when there is some),
+-- then the route. Errors go to packet_failed.
+local function run_packet(ctx, gen, st, socket)
+  local chain = gen:chains(st.name).packetMiddleware
+  if not chain then return dispatch(gen, st, socket, ctx.event, ctx) end
+  return run_chain(chain, ctx, gen, st, socket)
+end
+
+local function packet_failed(traced, ctx, gen, st, socket)
+  report(gen, st, socket, ctx, traced)
+end
+
 -- An EVENT: args holds the arguments (args.n of them); with ack_id the
 -- client asked for an answer: ctx.ack, also the last element of ctx.args.
+-- The packet runs in a pooled coroutine with one protected call; nothing
+-- but ctx (and the ack, when asked for) is made for it.
 function Runtime:on_event(st, socket, event, args, ack_id)
   local gen = self.gen
   local ctx = context.socket_ctx(gen, socket)
   if ack_id ~= nil then
-    local sock = socket.sock
-    local acked = false
-    local function ack(...)
-      if acked then return false end
-      acked = true
-      return sock:ack(ack_id, ...)
-    end
+    local ack = make_ack(socket.sock, ack_id)
     local n = args.n + 1
     args[n] = ack
     args.n = n
@@ -226,13 +250,7 @@ function Runtime:on_event(st, socket, event, args, ack_id)
   end
   ctx.event = event
   ctx.args = args
-  local chain = gen:chains(st.name).packetMiddleware
-  scheduler.spawn_ex(socket.id, nil, function()
-    local ok, err = xpcall(chain, errors.traceback, ctx, function()
-      return dispatch(gen, st, socket, event, ctx)
-    end)
-    if not ok then report(gen, st, socket, ctx, err) end
-  end)
+  scheduler.go(packet_failed, run_packet, ctx, gen, st, socket)
 end
 
 -- 'disconnecting' and 'disconnect' routes and listeners (admitted sockets only).
