@@ -109,6 +109,17 @@ function M.socket_ctx(app, socket, fields)
   return setmetatable(ctx, mt)
 end
 
+-- A packet's ctx, made in one go (its fields known up front: no growing);
+-- ack is nil when the client asked for none.
+function M.packet_ctx(app, socket, event, args, ack)
+  local mt = app._socket_ctx_mt
+  if not mt then
+    mt = M.metatable(app, SocketCtx)
+    app._socket_ctx_mt = mt
+  end
+  return setmetatable({ app = app, socket = socket, event = event, args = args, ack = ack }, mt)
+end
+
 -- ctx:refuse(message [, data]): a deliberate refusal. In a connection
 -- middleware the client's connect_error gets message and data; in a packet
 -- middleware or a controller the packet stops there and an ack the client
@@ -117,17 +128,6 @@ function SocketCtx:refuse(message, data)
   require('yolk.errors').refuse(message, data, 2)
 end
 
-function M.socket_ctx(app, socket, fields)
-  local mt = app._socket_ctx_mt
-  if not mt then
-    mt = M.metatable(app, SocketCtx)
-    app._socket_ctx_mt = mt
-  end
-  local ctx = fields or {}
-  ctx.app = app
-  ctx.socket = socket
-  return setmetatable(ctx, mt)
-end
 
 -- HTTP ctx methods.
 local HttpCtx = {}

@@ -240,16 +240,14 @@ end
 -- but ctx (and the ack, when asked for) is made for it.
 function Runtime:on_event(st, socket, event, args, ack_id)
   local gen = self.gen
-  local ctx = context.socket_ctx(gen, socket)
+  local ack
   if ack_id ~= nil then
-    local ack = make_ack(socket.sock, ack_id)
+    ack = make_ack(socket.sock, ack_id)
     local n = args.n + 1
     args[n] = ack
     args.n = n
-    ctx.ack = ack
   end
-  ctx.event = event
-  ctx.args = args
+  local ctx = context.packet_ctx(gen, socket, event, args, ack)
   scheduler.go(packet_failed, run_packet, ctx, gen, st, socket)
 end
 
