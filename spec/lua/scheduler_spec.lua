@@ -81,4 +81,39 @@ describe('scheduler', function()
     ok(not w(2))
     eq(n, 1)
   end)
+
+  it('go: runs in a pooled coroutine; one that returns is reused, one that waits is not shared', function()
+    local seen = {}
+    local function who(tag) seen[#seen + 1] = { tag, coroutine.running() } end
+    scheduler.go(nil, who, 'a')
+    scheduler.go(nil, who, 'b')
+    eq(seen[1][2], seen[2][2]) -- the same coroutine, given back and taken again
+    local waker
+    scheduler.go(nil, function() who('c1'); scheduler.wait(function(w) waker = w end); who('c2') end)
+    scheduler.go(nil, who, 'd') -- c is waiting: d gets another coroutine
+    eq(seen[4][1], 'd')
+    assert(seen[3][2] ~= seen[4][2], 'a waiting coroutine is not handed out')
+    waker()
+    eq(seen[5][1], 'c2')
+    eq(seen[5][2], seen[3][2])
+  end)
+
+  it('go: arguments are passed, errors go to on_error with them, and the coroutine goes back to the pool', function()
+    local got
+    scheduler.go(function(traced, a, b) got = { scheduler.message(traced), a, b } end,
+      function(a, b) error('boom ' .. a .. b) end, 'x', 'y')
+    eq(got, { 'boom xy', 'x', 'y' })
+    local ran
+    scheduler.go(nil, function(a, b, c, d) ran = { a, b, c, d } end, 1, 2, 3, 4)
+    eq(ran, { 1, 2, 3, 4 })
+  end)
+
+  it('go: an error in on_error is reported, not raised', function()
+    local reported
+    local old = scheduler.report
+    scheduler.report = function(t) reported = tostring(t) end
+    scheduler.go(function() error('second') end, function() error('first') end)
+    scheduler.report = old
+    assert(reported and reported:find('second'), reported)
+  end)
 end)
