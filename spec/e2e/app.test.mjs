@@ -96,6 +96,16 @@ for (const [name, topts] of Object.entries(TRANSPORTS)) {
       assert.deepEqual(kinds, [[], {}, null, { k: [] }]);
     });
 
+    test('objects keep their key order through Lua; keys added in Lua come after (issue 10)', async () => {
+      const s = await connected(client(server, '/', topts));
+      const obj = { t: 1, s: 0, n: 5, p: 'x', nested: { z: 1, a: 2, m: [{ b: 1, a: 2 }] } };
+      s.emit('message', obj);
+      const [back] = await once(s, 'message-back');
+      assert.equal(JSON.stringify(back), JSON.stringify(obj));
+      const [stamped] = await ack(s, 'stamp', { z: 1, y: 2, x: 3 });
+      assert.equal(JSON.stringify(stamped), '{"z":1,"y":2,"x":3,"stamped":true}');
+    });
+
     test('a string cut inside an emoji (a lone surrogate) arrives as U+FFFD, connection up', async () => {
       const s = await connected(client(server, '/', topts));
       s.emit('message', 'cut \ud83d', '\ude00 too', '\ud83d\ude00 whole');

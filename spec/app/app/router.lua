@@ -6,7 +6,7 @@ return function(app)
   root:route('message-with-ack', c.messageWithAck)
   for _, ev in ipairs { 'join', 'leave', 'toRoom', 'nspToRoom', 'broadcastAll', 'exceptRoom', 'slow', 'fast',
     'boom', 'ask', 'clients', 'fetch', 'kinds', 'binary', 'helper', 'whoami', 'events', 'bye', 'byeClose',
-    'roomJoin', 'roomLeave', 'roomKick', 'remoteKick', 'rooms', 'queries' } do
+    'roomJoin', 'roomLeave', 'roomKick', 'remoteKick', 'rooms', 'queries', 'stamp' } do
     root:route(ev, c[ev])
   end
 

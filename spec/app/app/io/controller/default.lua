@@ -30,6 +30,13 @@ function Default:message()
   self.ctx.socket:emit('message-back', unpack(args, 1, args.n))
 end
 
+-- stamp(obj) -> ack with obj plus a key added in Lua (it comes after the original ones)
+function Default:stamp()
+  local obj = self.ctx.args[1]
+  obj.stamped = true
+  self.ctx.ack(obj)
+end
+
 -- message-with-ack -> ack with the same arguments
 function Default:messageWithAck()
   local args = self.ctx.args
