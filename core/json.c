@@ -355,6 +355,10 @@ int yolk__json_valid(const char *s, size_t len, unsigned max_depth) {
 /* ---- writing ------------------------------------------------------------------ */
 
 void yolk__json_write_string(yolk_sb_t *sb, const char *s, size_t len) {
+  if (len == 0) { /* s may be NULL then (msgpack-c's empty strings): no pointer arithmetic on it */
+    yolk__sb_append(sb, "\"\"", 2);
+    return;
+  }
   if (!yolk__utf8_valid(s, len)) {
     /* rare (Lua strings are bytes): repaired first, then written */
     yolk_sb_t fixed;

@@ -35,8 +35,10 @@ static void count_value(count_t *c, char kind, int is_true, double num) {
   struct open *o = &c->stack[c->depth - 1];
   if (c->kinds[o->idx] == 'a') c->counts[o->idx]++;
   if (o->next == 'p') o->ph = kind == 'b' && is_true;
-  if (o->next == 'n')
-    o->num_ok = kind == 'n' && num >= 0 && num == floor(num) && num < (double)c->nbins, o->num = (size_t)num;
+  if (o->next == 'n') {
+    o->num_ok = kind == 'n' && num >= 0 && num == floor(num) && num < (double)c->nbins;
+    o->num = o->num_ok ? (size_t)num : 0; /* converting -7 or 1e300 to size_t is undefined (fuzz_msgpack) */
+  }
   o->next = 0;
 }
 
@@ -193,7 +195,46 @@ void yolk__bins_free(yolk_bins_t *b) {
   b->n = b->cap = 0;
 }
 
+
 static int is_undefined(const msgpack_object *o) { return o->type == MSGPACK_OBJECT_EXT && o->via.ext.type == 0; }
+
+/* A map key that is not a string, as the property name JavaScript makes of
+ * it (notepack decodes maps into objects: String(key)): numbers (as yolk
+ * writes them), booleans and null as their text, an array its elements
+ * joined with ',' (null and undefined as nothing), a map "[object Object]",
+ * bytes as text, undefined "undefined", other extensions "null". The text is
+ * at most a few times as long as the MessagePack: nothing is quoted again at
+ * every level, as writing a nested key's JSON text did (keys within keys, a
+ * few dozen bytes, asked for gigabytes that way; found by fuzz_msgpack). */
+static void key_text(yolk_sb_t *out, const msgpack_object *o, int depth) {
+  switch (o->type) {
+  case MSGPACK_OBJECT_NIL: yolk__sb_puts(out, "null"); break;
+  case MSGPACK_OBJECT_BOOLEAN: yolk__sb_puts(out, o->via.boolean ? "true" : "false"); break;
+  case MSGPACK_OBJECT_POSITIVE_INTEGER: yolk__json_write_number(out, (double)o->via.u64); break;
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER: yolk__json_write_number(out, (double)o->via.i64); break;
+  case MSGPACK_OBJECT_FLOAT32:
+  case MSGPACK_OBJECT_FLOAT64:
+    if (isnan(o->via.f64)) yolk__sb_puts(out, "NaN");
+    else if (isinf(o->via.f64)) yolk__sb_puts(out, o->via.f64 > 0 ? "Infinity" : "-Infinity");
+    else yolk__json_write_number(out, o->via.f64);
+    break;
+  case MSGPACK_OBJECT_STR: /* (empty ones have no pointer) */
+    if (o->via.str.size) yolk__sb_append(out, o->via.str.ptr, o->via.str.size);
+    break;
+  case MSGPACK_OBJECT_BIN:
+    if (o->via.bin.size) yolk__sb_append(out, o->via.bin.ptr, o->via.bin.size);
+    break;
+  case MSGPACK_OBJECT_ARRAY:
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+      const msgpack_object *e = &o->via.array.ptr[i];
+      if (i) yolk__sb_putc(out, ',');
+      if (e->type != MSGPACK_OBJECT_NIL && !is_undefined(e) && depth < YOLK_JSON_MAX_DEPTH) key_text(out, e, depth + 1);
+    }
+    break;
+  case MSGPACK_OBJECT_MAP: yolk__sb_puts(out, "[object Object]"); break;
+  default: yolk__sb_puts(out, is_undefined(o) ? "undefined" : "null"); break;
+  }
+}
 
 static void to_json(yolk_sb_t *out, const msgpack_object *o, yolk_bins_t *bins, int depth) {
   if (depth > YOLK_JSON_MAX_DEPTH) {
@@ -245,8 +286,8 @@ static void to_json(yolk_sb_t *out, const msgpack_object *o, yolk_bins_t *bins, 
       } else {
         yolk_sb_t k;
         yolk__sb_init(&k);
-        to_json(&k, &kv->key, NULL, depth + 1);
-        yolk__json_write_string(out, k.data ? k.data : "", k.len);
+        key_text(&k, &kv->key, depth + 1);
+        yolk__json_write_string(out, k.data, k.len);
         yolk__sb_free(&k);
       }
       yolk__sb_putc(out, ':');
@@ -269,7 +310,8 @@ const msgpack_object *yolk__msgpack_get(const msgpack_object *o, const char *key
   size_t kl = strlen(key);
   for (uint32_t i = 0; i < o->via.map.size; i++) {
     const msgpack_object_kv *kv = &o->via.map.ptr[i];
-    if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == kl && !memcmp(kv->key.via.str.ptr, key, kl))
+    if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == kl &&
+        (kl == 0 || !memcmp(kv->key.via.str.ptr, key, kl))) /* an empty key has no pointer */
       return &kv->val;
   }
   return NULL;
@@ -281,7 +323,9 @@ const char *yolk__msgpack_str(const msgpack_object *o, size_t *len) {
     return NULL;
   }
   *len = o->via.str.size;
-  return o->via.str.ptr;
+  /* msgpack-c leaves ptr NULL for an empty string: "" is still a string
+   * (a broadcast to the room "" must not become one to everyone) */
+  return o->via.str.ptr ? o->via.str.ptr : "";
 }
 
 double yolk__msgpack_num(const msgpack_object *o, double def) {

@@ -16,8 +16,9 @@
  *    (pointing into the unpacked data: valid while its zone lives); notepack
  *    writes JavaScript's `undefined` as the extension type 0: it is dropped
  *    from maps and becomes null in arrays, as JSON.stringify would write it;
- *    other extensions become null; map keys that are not strings are
- *    written as their JSON text in a string.
+ *    other extensions become null; map keys that are not strings become
+ *    the property names JavaScript makes of them (String(key): 1 -> "1",
+ *    [1,2] -> "1,2", a map -> "[object Object]", bytes as text).
  */
 #ifndef YOLK_JSON_MSGPACK_H
 #define YOLK_JSON_MSGPACK_H
@@ -44,7 +45,8 @@ void yolk__msgpack_to_json(yolk_sb_t *out, const msgpack_object *o, yolk_bins_t 
 
 /* The value of key in the map o, or NULL (o not a map, or no such key). */
 const msgpack_object *yolk__msgpack_get(const msgpack_object *o, const char *key);
-/* The string o as a pointer and length (0 and NULL when o is not a string). */
+/* The string o as a pointer and length (0 and NULL when o is not a string;
+ * never NULL for a string, the empty one included). */
 const char *yolk__msgpack_str(const msgpack_object *o, size_t *len);
 /* o as a number (integers and floats); def when it is none. */
 double yolk__msgpack_num(const msgpack_object *o, double def);

@@ -226,6 +226,7 @@ static const char *str(const char *s, size_t n) {
 
 static void test_write_strings(void) {
   CHECK_STR(str("", 0), "\"\"");
+  CHECK_STR(str(NULL, 0), "\"\""); /* msgpack-c's empty strings have no pointer */
   CHECK_STR(str("plain", 5), "\"plain\"");
   CHECK_STR(str("q\"b\\s", 5), "\"q\\\"b\\\\s\"");
   CHECK_STR(str("a\0b", 3), "\"a\\u0000b\"");

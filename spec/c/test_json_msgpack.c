@@ -65,6 +65,11 @@ static void test_binary(void) {
   /* bin marker 0xc4 in the packed bytes */
   CHECK(memchr(buf.data, 0xc4, buf.size) != NULL);
   msgpack_sbuffer_destroy(&buf);
+  /* a num that indexes nothing: the object stays (and -7 or 1e300 is never
+   * converted to an index: undefined behaviour, found by fuzz_msgpack) */
+  CHECK_STR(round_trip("[{\"_placeholder\":true,\"num\":-7},{\"num\":1e300,\"_placeholder\":true}]", bins, 2, NULL, &buf),
+            "[{\"_placeholder\":true,\"num\":-7},{\"num\":1e+300,\"_placeholder\":true}]");
+  msgpack_sbuffer_destroy(&buf);
   /* without attachments a placeholder-looking object stays an object */
   CHECK_STR(round_trip("{\"_placeholder\":true,\"num\":0}", NULL, 0, NULL, &buf), "{\"_placeholder\":true,\"num\":0}");
   msgpack_sbuffer_destroy(&buf);
@@ -97,7 +102,64 @@ static void test_notepack(void) {
   msgpack_unpacked_destroy(&u);
 }
 
+/* msgpack-c unpacks an empty string with a NULL pointer: it is still a
+ * string ("" is a valid room), and writes as "" (found by fuzz_msgpack). */
+static void test_empty_string(void) {
+  static const unsigned char bytes[] = {0x82, 0xa5, 'r', 'o', 'o', 'm', 's', 0x91, 0xa0, 0xa0, 0xa0};
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0, n = 99;
+  CHECK(msgpack_unpack_next(&u, (const char *)bytes, sizeof(bytes), &off) == MSGPACK_UNPACK_SUCCESS);
+  const msgpack_object *rooms = yolk__msgpack_get(&u.data, "rooms");
+  CHECK(rooms && rooms->type == MSGPACK_OBJECT_ARRAY && rooms->via.array.size == 1);
+  const char *room = rooms ? yolk__msgpack_str(&rooms->via.array.ptr[0], &n) : NULL;
+  CHECK(room != NULL && n == 0);
+  CHECK(yolk__msgpack_get(&u.data, "") != NULL); /* the empty key */
+  yolk_sb_t sb;
+  yolk__sb_init(&sb);
+  yolk__msgpack_to_json(&sb, &u.data, NULL);
+  CHECK_STR(sb.data, "{\"rooms\":[\"\"],\"\":\"\"}");
+  yolk__sb_free(&sb);
+  msgpack_unpacked_destroy(&u);
+}
+
+/* Map keys that are not strings: the property names JavaScript makes of them
+ * (String(key)); keys within keys within keys used to be written as JSON text
+ * quoted again at every level: 30 levels of {{{"\"": 1}: 1}: 1} asked for
+ * gigabytes (found by fuzz_msgpack). */
+static void test_keys(void) {
+  static const unsigned char bytes[] = {
+      0x85, 0x01, 0xa1, 'i', 0xc3, 0xa1, 'b', 0x94, 0x01, 0xc0, 0xa1, 'a', 0x80, 0xa1, 'r',
+      0x81, 0x01, 0x02, 0xa1, 'm', 0xc4, 0x02, 'h', 'i', 0xa1, 'x',
+  };
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0;
+  CHECK(msgpack_unpack_next(&u, (const char *)bytes, sizeof(bytes), &off) == MSGPACK_UNPACK_SUCCESS);
+  yolk_sb_t sb;
+  yolk__sb_init(&sb);
+  yolk__msgpack_to_json(&sb, &u.data, NULL);
+  CHECK_STR(sb.data, "{\"1\":\"i\",\"true\":\"b\",\"1,,a,[object Object]\":\"r\",\"[object Object]\":\"m\",\"hi\":\"x\"}");
+  msgpack_unpacked_destroy(&u);
+
+  unsigned char bomb[200];
+  size_t n = 0;
+  for (int i = 0; i < 30; i++) bomb[n++] = 0x81; /* {key: 1} with the key the next level */
+  bomb[n++] = 0xa1, bomb[n++] = '"', bomb[n++] = 0x01;
+  for (int i = 0; i < 30; i++) bomb[n++] = 0x01;
+  msgpack_unpacked_init(&u);
+  off = 0;
+  CHECK(msgpack_unpack_next(&u, (const char *)bomb, n, &off) == MSGPACK_UNPACK_SUCCESS);
+  sb.len = 0;
+  yolk__msgpack_to_json(&sb, &u.data, NULL);
+  CHECK_STR(sb.data, "{\"[object Object]\":1}");
+  yolk__sb_free(&sb);
+  msgpack_unpacked_destroy(&u);
+}
+
 int main(void) {
+  test_keys();
+  test_empty_string();
   test_round_trips();
   test_binary();
   test_notepack();
