@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets (build-fuzz/, clang, -DYOLK_FUZZ=ON) and runs each for a bounded time:
 #   spec/fuzz/run.sh [name...]        every spec/fuzz/fuzz_<name>.c, or only those named
 # YOLK_FUZZ_SECONDS (default 30) per target; YOLK_FUZZ_BUILD_DIR (default build-fuzz);
-# YOLK_FUZZ_ARGS: extra libFuzzer flags (e.g. -jobs=2, -max_len=8192).
+# YOLK_FUZZ_PARALLEL (default: the number of CPUs) targets run at once, each on one core;
+# YOLK_FUZZ_ARGS: extra libFuzzer flags (e.g. -max_len=8192).
 #
 # Per target: first every saved crash input in spec/fuzz/regressions/<name>/ is run once, then the
 # fuzzer runs from the seeds in spec/fuzz/corpus/<name>/ plus a scratch corpus in
@@ -35,40 +36,52 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 failed=0
-summary=()
-FMT='%-12s %12s %8s %6s %7s %-14s %6s'
+FMT='%-14s %12s %8s %6s %7s %-14s %6s'
+PARALLEL=${YOLK_FUZZ_PARALLEL:-$JOBS}
+out="$BUILD/fuzz-run"
+rm -rf "$out"
+mkdir -p "$out"
 
-for name in "${names[@]}"; do
-  bin="$BUILD/fuzz_$name"
-  [ -x "$bin" ] || { echo "fuzz: no target $bin"; failed=1; continue; }
-  log="$BUILD/fuzz-$name.log"
-  regdir="spec/fuzz/regressions/$name"
-  artifacts="$BUILD/artifacts-$name/"
+# One target: its messages go to $out/<name>.msg, its summary line to $out/<name>.line,
+# and $out/<name>.fail exists when it failed.
+run_one() {
+  local name=$1
+  local bin="$BUILD/fuzz_$name" msg="$out/$name.msg"
+  exec >"$msg" 2>&1
+  if [ ! -x "$bin" ]; then
+    echo "fuzz: no target $bin"
+    printf "$FMT  %s\n" "$name" - - - - - - "FAILED: no such target" >"$out/$name.line"
+    touch "$out/$name.fail"
+    return
+  fi
+  local log="$BUILD/fuzz-$name.log"
+  local regdir="spec/fuzz/regressions/$name"
+  local artifacts="$BUILD/artifacts-$name/"
   mkdir -p "$BUILD/corpus-$name" "$artifacts"
 
   # 1. saved crash inputs: each must now pass
   shopt -s nullglob
-  regs=("$regdir"/*)
+  local regs=("$regdir"/*)
   shopt -u nullglob
   if [ ${#regs[@]} -gt 0 ]; then
     if ! "$bin" "${regs[@]}" >"$log" 2>&1; then
       echo "fuzz_$name: a regression input fails again:"; tail -40 "$log"
-      summary+=("$(printf "$FMT  %s" "$name" - - - - - - "FAILED: a regression input fails ($log)")")
-      failed=1
-      continue
+      printf "$FMT  %s\n" "$name" - - - - - - "FAILED: a regression input fails ($log)" >"$out/$name.line"
+      touch "$out/$name.fail"
+      return
     fi
   fi
 
   # 2. fuzzing
-  dict=()
+  local dict=() seeds=()
   [ -f "spec/fuzz/$name.dict" ] && dict=(-dict="spec/fuzz/$name.dict")
-  seeds=()
   [ -d "spec/fuzz/corpus/$name" ] && seeds=("spec/fuzz/corpus/$name")
-  t0=$SECONDS
+  local t0=$SECONDS
   # shellcheck disable=SC2086
   "$bin" -max_total_time="$SECONDS_PER" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$artifacts" "${dict[@]}" ${YOLK_FUZZ_ARGS:-} "$BUILD/corpus-$name" "${seeds[@]}" >"$log" 2>&1
-  rc=$?
+  local rc=$?
+  local execs rate last cov ft corp line
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
@@ -77,9 +90,9 @@ for name in "${names[@]}"; do
   corp=$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$last")
   line=$(printf "$FMT" "$name" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$((SECONDS - t0)) s")
   if [ $rc -ne 0 ]; then
-    failed=1
+    touch "$out/$name.fail"
     mkdir -p "$regdir"
-    found=()
+    local found=() a
     for a in "$artifacts"crash-* "$artifacts"leak-* "$artifacts"timeout-* "$artifacts"oom-*; do
       [ -f "$a" ] || continue
       cp "$a" "$regdir/" && found+=("$regdir/$(basename "$a")")
@@ -88,13 +101,30 @@ for name in "${names[@]}"; do
     echo "fuzz_$name: FAILED (exit $rc), log $log:"
     grep -v -E '^#[0-9]+|^INFO:|^\s+NEW_FUNC' "$log" | head -60
     [ ${#found[@]} -gt 0 ] && echo "fuzz_$name: input saved as ${found[*]} (reproduce: $bin ${found[0]})"
-    summary+=("$line  FAILED")
+    echo "$line  FAILED" >"$out/$name.line"
   else
-    summary+=("$line  ok")
+    echo "$line  ok" >"$out/$name.line"
   fi
-done
+}
 
-echo "fuzzing, $SECONDS_PER s per target (cov: edges reached, ft: libFuzzer features):"
+t_all=$SECONDS
+running=0
+for name in "${names[@]}"; do
+  if [ "$running" -ge "$PARALLEL" ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+  run_one "$name" &
+  running=$((running + 1))
+done
+wait
+
+for name in "${names[@]}"; do
+  [ -s "$out/$name.msg" ] && cat "$out/$name.msg"
+  [ -f "$out/$name.fail" ] && failed=1
+done
+echo "fuzzing, $SECONDS_PER s per target, $PARALLEL at once (cov: edges reached, ft: libFuzzer features):"
 printf "$FMT  %s\n" target executions "execs/s" cov ft corpus time result
-printf '%s\n' "${summary[@]}"
+for name in "${names[@]}"; do cat "$out/$name.line"; done
+echo "${#names[@]} targets in $((SECONDS - t_all)) s"
 exit $failed
