@@ -241,6 +241,7 @@ static int read_message(yolk_sio_redis_t *bus, const char *data, size_t len, msg
 static int room_name(const msgpack_object *o, yolk_sb_t *names) {
   size_t len;
   const char *s = yolk__msgpack_str(o, &len);
+  if (s && memchr(s, '\0', len)) return -1; /* not a name a socket can have joined */
   if (s) yolk__sb_append(names, s, len);
   else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ||
            o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)
@@ -723,6 +724,16 @@ static void ra_server_side_reply(yolk_sio_adapter_t *a, const char *reply_to, co
 
 /* ---- messages from other nodes ------------------------------------------------------------ */
 
+/* Arguments from another node get the checks a client's get (yolk.h
+ * promises checked text: an event name that is a string and not reserved,
+ * placeholders that index attachments); a failure is logged and dropped. */
+static int remote_args_ok(const yolk_sio_args_t *args, int need_event, const char *what) {
+  const char *why = NULL;
+  if (yolk__sio_check_args(args->json, args->len, args->nbins, need_event, &why) == 0) return 1;
+  YOLK_LOG_WARN_(LOG_COMPONENT, "a %s from another node was dropped: %s", what, why ? why : "invalid");
+  return 0;
+}
+
 /* <key>#<nsp>#[<room>#]: a broadcast. */
 static void on_broadcast_message(redis_adapter_t *ra, const char *channel, size_t clen, const char *data, size_t len) {
   yolk_sio_redis_t *bus = ra->bus;
@@ -761,9 +772,14 @@ static void on_broadcast_message(redis_adapter_t *ra, const char *channel, size_
   yolk__sb_init(&json);
   yolk_bins_t bins = {0};
   yolk__msgpack_to_json(&json, d, &bins);
+  yolk_sio_args_t args = {json.data, json.len, bins.v, bins.n};
+  if (!remote_args_ok(&args, 1, "broadcast")) {
+    yolk__bins_free(&bins);
+    yolk__sb_free(&json);
+    goto done;
+  }
   msg_target_t mt;
   target_read(&v[2], &mt);
-  yolk_sio_args_t args = {json.data, json.len, bins.v, bins.n};
   yolk_sio_packet_t p;
   yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, yolk_sio_nsp_name(ra->base.nsp), -1, &args);
   ra->local->vt->broadcast(ra->local, &p, &mt.t);
@@ -942,7 +958,7 @@ static void on_request(redis_adapter_t *ra, const char *data, size_t len) {
     yolk_bins_t bins = {0};
     yolk__msgpack_to_json(&out, d, &bins);
     yolk_sio_args_t args = {out.data, out.len, bins.v, bins.n};
-    yolk_sio_nsp_server_event(nsp, &args, request_id);
+    if (remote_args_ok(&args, 1, "serverSideEmit")) yolk_sio_nsp_server_event(nsp, &args, request_id);
     yolk__bins_free(&bins);
     break;
   }
@@ -955,6 +971,10 @@ static void on_request(redis_adapter_t *ra, const char *data, size_t len) {
     yolk_bins_t bins = {0};
     yolk__msgpack_to_json(&out, d, &bins);
     yolk_sio_args_t args = {out.data, out.len, bins.v, bins.n};
+    if (!remote_args_ok(&args, 1, "broadcast with acks")) {
+      yolk__bins_free(&bins);
+      break;
+    }
     remote_ack_t *r = yolk__malloc(sizeof(*r));
     r->bus = bus;
     r->channel = yolk__strndup(ra->res_channel, strlen(ra->res_channel));
@@ -1004,6 +1024,9 @@ static void on_response(redis_adapter_t *ra, const char *data, size_t len) {
   request_t *q = request_id ? yolk__smap_get(&bus->requests, request_id) : NULL;
   yolk__sb_free(&idsb);
   if (!q || q->a != ra) goto done;
+  /* a request is answered once it was asked (published once the nodes are
+   * counted), except a broadcast with acks, published at once */
+  if (q->type != REQ_BROADCAST && q->num_sub == 0) goto done;
   int type = (int)yolk__msgpack_num(yolk__msgpack_get(o, "type"), -1);
   switch (q->type) {
   case REQ_BROADCAST:
@@ -1020,7 +1043,7 @@ static void on_response(redis_adapter_t *ra, const char *data, size_t len) {
       else yolk__sb_puts(&json, "null");
       yolk__sb_putc(&json, ']');
       yolk_sio_args_t args = {json.data, json.len, bins.v, bins.n};
-      yolk_sio_gather_answer(q->g, &args);
+      if (remote_args_ok(&args, 0, "ack")) yolk_sio_gather_answer(q->g, &args);
       yolk__bins_free(&bins);
       yolk__sb_free(&json);
     }
@@ -1035,7 +1058,7 @@ static void on_response(redis_adapter_t *ra, const char *data, size_t len) {
     else yolk__sb_puts(&json, "null");
     yolk__sb_putc(&json, ']');
     yolk_sio_args_t args = {json.data, json.len, NULL, 0};
-    yolk_sio_gather_answer(q->g, &args);
+    if (remote_args_ok(&args, 0, "serverSideEmit answer")) yolk_sio_gather_answer(q->g, &args);
     yolk__sb_free(&json);
     if (++q->msg_count >= q->num_sub) request_free(bus, q);
     break;

@@ -92,12 +92,11 @@ static struct {
  * attachments, reaches the clients, whose parser (socket.io-parser) refuses
  * the packet; serverSideEmit data and answers (REQ_SERVER_SIDE_EMIT requests
  * and responses, REQ_BROADCAST_ACK) reach the application with such
- * placeholders. Until the adapter checks them (yolk__sio_check_args, as
- * broadcast_args_ok in sio.c does, dropping what fails with a warning), such
- * text is let through here when it is valid JSON; build with
- * -DH_STRICT_REMOTE_EVENTS=1 to see them fail. */
+ * placeholders. The adapter now checks them (remote_args_ok: yolk__sio_check_args,
+ * dropping what fails with a warning), so this target is strict: build with
+ * -DH_STRICT_REMOTE_EVENTS=0 to let such text through again. */
 #ifndef H_STRICT_REMOTE_EVENTS
-#define H_STRICT_REMOTE_EVENTS 0
+#define H_STRICT_REMOTE_EVENTS 1
 #endif
 
 static int h_known_reason(const char *why) {
