@@ -632,11 +632,10 @@ static void ra_all_rooms(yolk_sio_adapter_t *a, yolk_sio_rooms_cb cb, void *ud) 
 
 /* ---- socketsJoin / socketsLeave / disconnectSockets ------------------------------------ */
 
-static void ra_add_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, const char *const *rooms, size_t n) {
-  redis_adapter_t *ra = radapter(a);
-  ra->local->vt->add_sockets(ra->local, to, rooms, n);
-  if (to->flags & YOLK_SIO_LOCAL) return;
-  yolk_sb_t *sb = sb_request(ra->bus, REQ_REMOTE_JOIN);
+/* REMOTE_JOIN / REMOTE_LEAVE {uid, type, opts, rooms} to the other nodes. */
+static void publish_rooms_request(redis_adapter_t *ra, int type, const yolk_sio_target_t *to,
+                                  const char *const *rooms, size_t n) {
+  yolk_sb_t *sb = sb_request(ra->bus, type);
   yolk__sb_putc(sb, ',');
   sb_target(sb, to);
   yolk__sb_puts(sb, ",\"rooms\":");
@@ -645,17 +644,16 @@ static void ra_add_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, c
   publish(ra->bus, ra->req_channel, sb->data, sb->len);
 }
 
+static void ra_add_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, const char *const *rooms, size_t n) {
+  redis_adapter_t *ra = radapter(a);
+  ra->local->vt->add_sockets(ra->local, to, rooms, n);
+  if (!(to->flags & YOLK_SIO_LOCAL)) publish_rooms_request(ra, REQ_REMOTE_JOIN, to, rooms, n);
+}
+
 static void ra_del_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, const char *const *rooms, size_t n) {
   redis_adapter_t *ra = radapter(a);
   ra->local->vt->del_sockets(ra->local, to, rooms, n);
-  if (to->flags & YOLK_SIO_LOCAL) return;
-  yolk_sb_t *sb = sb_request(ra->bus, REQ_REMOTE_LEAVE);
-  yolk__sb_putc(sb, ',');
-  sb_target(sb, to);
-  yolk__sb_puts(sb, ",\"rooms\":");
-  sb_strs(sb, rooms, n);
-  yolk__sb_putc(sb, '}');
-  publish(ra->bus, ra->req_channel, sb->data, sb->len);
+  if (!(to->flags & YOLK_SIO_LOCAL)) publish_rooms_request(ra, REQ_REMOTE_LEAVE, to, rooms, n);
 }
 
 static void ra_disconnect_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, int close) {

@@ -556,7 +556,8 @@ static int nsp_broadcast(lua_State *L) {
   return 1;
 }
 
-static void on_fetched(void *ud, const char *err, const char *json, size_t len) {
+/* fn(err, value) for a JSON result (fetch_sockets' list, all_rooms' names). */
+static void on_json_result(void *ud, const char *err, const char *json, size_t len) {
   lua_State *L = callback_take(ud);
   if (err) {
     lua_pushstring(L, err);
@@ -583,7 +584,7 @@ static int nsp_fetch_sockets(lua_State *L) {
   target_read(L, 2, &tg);
   lua_pushvalue(L, 3);
   lua_callback_t *cb = callback_new(L);
-  yolk_sio_fetch_sockets(n->nsp, &tg, on_fetched, cb);
+  yolk_sio_fetch_sockets(n->nsp, &tg, on_json_result, cb);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -775,20 +776,6 @@ static int nsp_server_side_reply(lua_State *L) {
   return 0;
 }
 
-static void on_all_rooms(void *ud, const char *err, const char *json, size_t len) {
-  lua_State *L = callback_take(ud);
-  if (err) {
-    lua_pushstring(L, err);
-    lua_pushnil(L);
-  } else {
-    lua_pushnil(L);
-    if (yolk__lua_push_json(L, json, len, NULL, 0, 0) != 0) {
-      lua_remove(L, -2);
-      lua_pushnil(L);
-    }
-  }
-  yolk__lua_pcall(L, 2, 0);
-}
 
 /* nsp:all_rooms(fn(err, names)) */
 static int nsp_all_rooms(lua_State *L) {
@@ -796,7 +783,7 @@ static int nsp_all_rooms(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!n) return push_false(L);
   lua_pushvalue(L, 2);
-  yolk_sio_all_rooms(n->nsp, on_all_rooms, callback_new(L));
+  yolk_sio_all_rooms(n->nsp, on_json_result, callback_new(L));
   lua_pushboolean(L, 1);
   return 1;
 }
