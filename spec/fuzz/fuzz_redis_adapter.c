@@ -23,7 +23,7 @@
  * "/chat" (else "/"), bit 5 first this node starts a request in that
  * namespace, bits 6-7 which: fetchSockets, allRooms, serverSideEmit with an
  * ack, a broadcast with acks (the PUBSUB NUMSUB it sends is answered by
- * calling the adapter's request_counted: 3 nodes). In the message,
+ * calling the request's counted callback: 3 nodes). In the message,
  * "$REQUEST_ID$" (12 bytes, the length of an id) becomes the id of the
  * latest such request still waiting,
  * "$UID$!" (6) this node's uid and "$SOCKET_ID_XXXXXXXX$" (20) the id of the
@@ -72,7 +72,7 @@ static struct {
   int connects, closes;
   int started, finished; /* this node's requests and their results */
   char first_sid[32];
-  char counted[16][REQUEST_ID_LEN + 1]; /* this node's requests, published */
+  char counted[16][YOLK_RA_REQUEST_ID_LEN + 1]; /* this node's requests, published */
   int ncounted;
   fz_conn_t *c[2];
   int answer;           /* the clients answer ack requests */
@@ -191,7 +191,7 @@ static void h_on_gathered(void *ud, const char *err, size_t got, size_t expected
 static void h_start_request(yolk_sio_nsp_t *nsp, int kind) {
   h_once_t *o = calloc(1, sizeof(*o));
   h_st.started++;
-  size_t before = h_st.bus->requests.len;
+  size_t before = h_st.bus->requests.by_id.len;
   static const char ev[] = "[\"ev\",{\"_placeholder\":true,\"num\":0},2]";
   static const char plain[] = "[\"ev\",2]"; /* serverSideEmit takes no binary */
   yolk_sio_bin_t bin = {"\x01\x02", 2};
@@ -202,21 +202,21 @@ static void h_start_request(yolk_sio_nsp_t *nsp, int kind) {
   case 2: FUZZ_CHECK(yolk_sio_server_side_emit_with_ack(nsp, &pargs, 0, h_on_answer, h_on_gathered, o) == 0); break;
   default: FUZZ_CHECK(yolk_sio_broadcast_with_ack(nsp, NULL, &args, 0, h_on_answer, h_on_gathered, o) == 0); break;
   }
-  if (h_st.bus->requests.len == before) return;
+  if (h_st.bus->requests.by_id.len == before) return;
   /* the new one: the request with the id not seen before */
-  request_t *q = NULL;
-  for (size_t i = 0; i < h_st.bus->requests.cap && !q; i++) {
-    const char *id = h_st.bus->requests.slots[i].key;
+  yolk_ra_request_t *q = NULL;
+  for (size_t i = 0; i < h_st.bus->requests.by_id.cap && !q; i++) {
+    const char *id = h_st.bus->requests.by_id.slots[i].key;
     if (!id) continue;
     int seen = 0;
     for (int k = 0; k < h_st.ncounted && !seen; k++) seen = strcmp(h_st.counted[k], id) == 0;
-    if (!seen) q = h_st.bus->requests.slots[i].value;
+    if (!seen) q = h_st.bus->requests.by_id.slots[i].value;
   }
   if (!q || h_st.ncounted == (int)(sizeof(h_st.counted) / sizeof(h_st.counted[0]))) return;
   snprintf(h_st.counted[h_st.ncounted++], sizeof(h_st.counted[0]), "%s", q->id);
   fz_pump(2); /* fetchSockets: the local part comes from the loop */
-  q = yolk__smap_get(&h_st.bus->requests, h_st.counted[h_st.ncounted - 1]);
-  if (q) request_counted(h_st.bus, q, 3);
+  q = yolk__smap_get(&h_st.bus->requests.by_id, h_st.counted[h_st.ncounted - 1]);
+  if (q && q->counted) q->counted(q, 3);
 }
 
 /* ---- what the clients get ------------------------------------------------------------------- */
@@ -310,7 +310,7 @@ static void h_one_message(const char *piece, size_t plen, void *ud) {
   yolk__sb_append(&msg, piece + 1, plen - 1);
   if (msg.len) {
     for (int k = h_st.ncounted - 1; k >= 0; k--) /* the latest published request still waiting */
-      if (yolk__smap_get(&h_st.bus->requests, h_st.counted[k])) {
+      if (yolk__smap_get(&h_st.bus->requests.by_id, h_st.counted[k])) {
         h_replace_all(&msg, "$REQUEST_ID$", h_st.counted[k]);
         break;
       }
