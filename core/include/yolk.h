@@ -611,6 +611,14 @@ typedef struct {
   const char *key;              /* the channels' prefix; NULL: "socket.io" */
   unsigned requests_timeout_ms; /* how long requests to other nodes wait; 0: 5000 */
   unsigned connect_timeout_ms;  /* 0: 2000 */
+  /* The Redis Streams adapter only (@socket.io/redis-streams-adapter's
+   * option names in comments): */
+  const char *stream_name;        /* streamName; NULL: "socket.io" */
+  unsigned max_len;               /* maxLen, the stream's approximate length (MAXLEN ~); 0: 10000 */
+  unsigned read_count;            /* readCount, entries per XREAD; 0: 100 */
+  unsigned block_time_ms;         /* blockTimeInMs, how long one XREAD waits; 0: 5000 */
+  const char *channel_prefix;     /* channelPrefix; NULL: "socket.io" */
+  const char *session_key_prefix; /* sessionKeyPrefix; NULL: "sio:session:" */
 } yolk_sio_redis_options_t;
 
 /* NULL with *err set (a static message) when the options are invalid. */
@@ -621,6 +629,47 @@ yolk_sio_adapter_t *yolk_sio_redis_adapter(yolk_sio_nsp_t *nsp, void *bus);
 const char *yolk_sio_redis_uid(const yolk_sio_redis_t *bus);
 /* Frees the bus once no adapter uses it any more (the server was freed). */
 void yolk_sio_redis_free(yolk_sio_redis_t *bus);
+
+/* ---- The Redis Streams adapter ---------------------------------------------
+ *
+ * The same cluster over a Redis stream, in @socket.io/redis-streams-adapter's
+ * protocol (0.3; Node.js socket.io servers with that adapter take part), and
+ * with connection state recovery across nodes: a client that comes back to
+ * any node gets its id, rooms, data and the packets it missed.
+ *
+ *  - broadcasts, socketsJoin/Leave and disconnectSockets are entries of one
+ *    stream (XADD ... MAXLEN ~ max_len), which every node reads with XREAD
+ *    BLOCK on a connection of its own, resuming where it was after an outage;
+ *    a broadcast reaches this node's sockets once Redis has given its entry
+ *    id, which is its offset for recovery, so this node's operations on a
+ *    namespace take effect in the order they were made;
+ *  - fetchSockets, server-side emits and broadcasts with acks go over pub/sub
+ *    (<channel_prefix>#<nsp>#, answers on <channel_prefix>#<nsp>#<uid>#); the
+ *    number of nodes is PUBSUB NUMSUB of the first;
+ *  - sessions of sockets lost to their transport are kept under
+ *    <session_key_prefix><pid> for the recovery time (yolk_sio_options_t's
+ *    recovery_ms); the packets a client missed are read back from the stream.
+ *
+ *   yolk_sio_redis_streams_t *bus = yolk_sio_redis_streams_new(loop, &ro, &err);
+ *   opts.adapter = yolk_sio_redis_streams_adapter; opts.adapter_ud = bus;
+ *   ... yolk_sio_attach(srv, &opts) ... after the server is closed:
+ *   yolk_sio_redis_streams_free(bus);
+ *
+ * Options: yolk_sio_redis_options_t without key. While Redis is unreachable
+ * everything keeps working locally and cluster requests fail at once; the
+ * connections and the stream's reading come back by themselves. Needs Redis
+ * 6.2 or later (GETDEL). */
+typedef struct yolk_sio_redis_streams_s yolk_sio_redis_streams_t;
+
+/* NULL with *err set (a static message) when the options are invalid. */
+yolk_sio_redis_streams_t *yolk_sio_redis_streams_new(uv_loop_t *loop, const yolk_sio_redis_options_t *opts,
+                                                     const char **err);
+/* The adapter factory (yolk_sio_options_t.adapter, with the bus as adapter_ud). */
+yolk_sio_adapter_t *yolk_sio_redis_streams_adapter(yolk_sio_nsp_t *nsp, void *bus);
+/* This node's id in the cluster (the uid of its messages). */
+const char *yolk_sio_redis_streams_uid(const yolk_sio_redis_streams_t *bus);
+/* Frees the bus once no adapter uses it any more (the server was freed). */
+void yolk_sio_redis_streams_free(yolk_sio_redis_streams_t *bus);
 
 #ifdef __cplusplus
 }
