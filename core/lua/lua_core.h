@@ -222,6 +222,7 @@ struct yolk__lua_server_s {
   yolk_server_t *srv;       /* freed by libyolk after close; we drop it in the close callback */
   yolk_sio_server_t *sio;   /* NULL until server:socketio() */
   yolk_sio_redis_t *sio_redis; /* socketio{ redis = ... }: the Redis adapter's bus */
+  yolk_sio_redis_streams_t *sio_redis_streams; /* socketio{ redis = { adapter = 'streams' } }: its bus */
   int request_ref;          /* server:on_request handler */
   int sio_box_ref;          /* the sio object's box */
   int generate_id_ref;      /* socketio{ generateId = fn } */

@@ -407,6 +407,8 @@ static void on_server_closed(void *arg) {
   yolk__lua_sio_release(s);
   yolk_sio_redis_free(s->sio_redis); /* once its adapters are gone */
   s->sio_redis = NULL;
+  yolk_sio_redis_streams_free(s->sio_redis_streams);
+  s->sio_redis_streams = NULL;
   statics_free(s);
   luaL_unref(L, LUA_REGISTRYINDEX, s->request_ref);
   yolk__lua_res_release(&s->res);

@@ -383,27 +383,50 @@ int yolk__lua_server_socketio(lua_State *L) {
   }
 
   if (opt_type(L, 2, "redis", LUA_TTABLE)) {
-    /* the Redis adapter: the strings stay on the stack until the bus copied them */
+    /* a Redis adapter: the strings stay on the stack until the bus copied
+     * them. adapter = "streams" picks the Redis Streams one, "classic" (or
+     * none) the pub/sub one. */
     int t = lua_gettop(L);
     yolk_sio_redis_options_t ro;
     memset(&ro, 0, sizeof(ro));
+    int streams = 0;
+    if (opt_type(L, t, "adapter", LUA_TSTRING)) {
+      const char *kind = lua_tostring(L, -1);
+      if (!strcmp(kind, "streams")) streams = 1;
+      else if (strcmp(kind, "classic")) {
+        yolk__sb_free(&cors);
+        return luaL_error(L, "socketio option redis.adapter: 'classic' or 'streams', not '%s'", kind);
+      }
+    }
     if (opt_type(L, t, "url", LUA_TSTRING)) ro.url = lua_tostring(L, -1);
     if (opt_type(L, t, "host", LUA_TSTRING)) ro.host = lua_tostring(L, -1);
     if (opt_type(L, t, "username", LUA_TSTRING)) ro.username = lua_tostring(L, -1);
     if (opt_type(L, t, "password", LUA_TSTRING)) ro.password = lua_tostring(L, -1);
     if (opt_type(L, t, "key", LUA_TSTRING)) ro.key = lua_tostring(L, -1);
+    if (opt_type(L, t, "streamName", LUA_TSTRING)) ro.stream_name = lua_tostring(L, -1);
+    if (opt_type(L, t, "channelPrefix", LUA_TSTRING)) ro.channel_prefix = lua_tostring(L, -1);
+    if (opt_type(L, t, "sessionKeyPrefix", LUA_TSTRING)) ro.session_key_prefix = lua_tostring(L, -1);
     ro.port = (int)opt_ms(L, t, "port", 0);
     ro.db = (int)opt_ms(L, t, "db", 0);
     ro.requests_timeout_ms = opt_ms(L, t, "requestsTimeout", 0);
     ro.connect_timeout_ms = opt_ms(L, t, "connectTimeout", 0);
+    ro.max_len = opt_ms(L, t, "maxLen", 0);
+    ro.read_count = opt_ms(L, t, "readCount", 0);
+    ro.block_time_ms = opt_ms(L, t, "blockTimeInMs", 0);
     const char *err = NULL;
-    s->sio_redis = yolk_sio_redis_new(yolk_server_loop(s->srv), &ro, &err);
-    if (!s->sio_redis) {
+    if (streams) {
+      s->sio_redis_streams = yolk_sio_redis_streams_new(yolk_server_loop(s->srv), &ro, &err);
+      o.adapter = yolk_sio_redis_streams_adapter;
+      o.adapter_ud = s->sio_redis_streams;
+    } else {
+      s->sio_redis = yolk_sio_redis_new(yolk_server_loop(s->srv), &ro, &err);
+      o.adapter = yolk_sio_redis_adapter;
+      o.adapter_ud = s->sio_redis;
+    }
+    if (!o.adapter_ud) {
       yolk__sb_free(&cors);
       return luaL_error(L, "socketio option redis: %s", err ? err : "invalid");
     }
-    o.adapter = yolk_sio_redis_adapter;
-    o.adapter_ud = s->sio_redis;
   }
 
   s->sio = yolk_sio_attach(s->srv, &o);

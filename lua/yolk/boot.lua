@@ -43,14 +43,23 @@ function M.sio_options(config)
   if opts.clientDistDir == nil then opts.clientDistDir = M.client_dist_dir(config.baseDir) end
   if opts.clientDistDir == false then opts.clientDistDir = nil end
   if config.io.generateId then opts.generateId = config.io.generateId end
-  -- config.io.redis: the Redis adapter (egg-socket.io's key names accepted:
-  -- auth_pass for password)
+  -- config.io.redis: a Redis adapter, the classic (pub/sub) one or with
+  -- adapter = 'streams' the Redis Streams one (egg-socket.io's key names
+  -- accepted: auth_pass for password)
   local r = config.io.redis
   if r then
     opts.redis = {
-      url = r.url, host = r.host, port = r.port, username = r.username, password = r.password or r.auth_pass,
-      db = r.db, key = r.key, requestsTimeout = r.requestsTimeout, connectTimeout = r.connectTimeout,
+      adapter = r.adapter, url = r.url, host = r.host, port = r.port, username = r.username,
+      password = r.password or r.auth_pass, db = r.db, requestsTimeout = r.requestsTimeout,
+      connectTimeout = r.connectTimeout,
     }
+    if r.adapter == 'streams' then
+      opts.redis.streamName, opts.redis.maxLen, opts.redis.readCount = r.streamName, r.maxLen, r.readCount
+      opts.redis.blockTimeInMs, opts.redis.channelPrefix = r.blockTimeInMs, r.channelPrefix
+      opts.redis.sessionKeyPrefix = r.sessionKeyPrefix
+    else
+      opts.redis.key = r.key
+    end
   end
   return opts
 end

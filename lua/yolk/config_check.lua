@@ -283,6 +283,58 @@ function Checker:namespaces(namespace)
   end
 end
 
+-- config.io.redis: the Redis adapter's options (kind, and which adapter
+-- reads it: both, 'classic' or 'streams')
+local REDIS = {
+  url = { 'string', 'both' }, host = { 'string', 'both' }, port = { 'port', 'both' },
+  username = { 'string', 'both' }, password = { 'string', 'both' }, auth_pass = { 'string', 'both' },
+  db = { 'count', 'both' }, requestsTimeout = { 'ms', 'both' }, connectTimeout = { 'ms', 'both' },
+  adapter = { 'adapter', 'both' },
+  key = { 'name', 'classic' },
+  streamName = { 'name', 'streams' }, maxLen = { 'positive', 'streams' }, readCount = { 'positive', 'streams' },
+  blockTimeInMs = { 'positive', 'streams' }, channelPrefix = { 'name', 'streams' },
+  sessionKeyPrefix = { 'string', 'streams' },
+}
+
+function Checker:redis(r)
+  if r == nil then return end
+  if type(r) ~= 'table' then
+    self:fail({ 'io', 'redis' }, ("must be a table such as { url = 'redis://127.0.0.1:6379' }, %s"):format(got(r)))
+  end
+  local names = {}
+  for k in pairs(REDIS) do names[#names + 1] = k end
+  table.sort(names)
+  local adapter = r.adapter or 'classic'
+  local keys = {}
+  for k in pairs(r) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local v, spec, path = r[k], REDIS[k], { 'io', 'redis', k }
+    local kind = spec and spec[1]
+    if not spec then
+      local hint = type(k) == 'string' and errors.suggest(k, names)
+      self:fail(path, 'not an option of the Redis adapter' .. (hint and ("; did you mean '%s'?"):format(hint) or ''))
+    elseif kind == 'string' then
+      self:type(path, v, 'string')
+    elseif kind == 'name' then
+      if type(v) ~= 'string' or v == '' then self:fail(path, ('must be a non-empty string, %s'):format(got(v))) end
+    elseif kind == 'port' then
+      self:number(path, v, 0, 65535)
+    elseif kind == 'count' or kind == 'ms' then
+      self:number(path, v, 0, 4e9)
+    elseif kind == 'positive' then
+      self:number(path, v, 1, 4e9)
+    elseif kind == 'adapter' and v ~= 'classic' and v ~= 'streams' then
+      self:fail(path, ("'classic' (pub/sub, @socket.io/redis-adapter) or 'streams' (Redis Streams, "
+        .. "@socket.io/redis-streams-adapter), %s"):format(got(v)))
+    end
+    if spec and spec[2] ~= 'both' and spec[2] ~= adapter then
+      self:warn(path, ("an option of the %s adapter, ignored by the %s one%s"):format(spec[2], adapter,
+        spec[2] == 'streams' and " (adapter = 'streams' selects it)" or ''))
+    end
+  end
+end
+
 local LEVELS = { DEBUG = true, INFO = true, WARN = true, ERROR = true, NONE = true }
 
 function Checker:run(config)
@@ -290,6 +342,7 @@ function Checker:run(config)
   if type(io) ~= 'table' then self:fail({ 'io' }, ('must be a table, %s'):format(got(io))) end
   self:init(io.init)
   self:namespaces(io.namespace)
+  self:redis(io.redis)
   if io.generateId ~= nil and type(io.generateId) ~= 'function' then
     self:fail({ 'io', 'generateId' }, ('must be a function(handshake) returning an id, %s'):format(got(io.generateId)))
   end

@@ -125,6 +125,31 @@ return {
     end
   end)
 
+  it('config.io.redis: the Redis adapter options, streams ones under the classic adapter warned about', function()
+    local cases = {
+      { "adapter = 'stream'", "config.io.redis.adapter: 'classic' (pub/sub, @socket.io/redis-adapter) or 'streams' (Redis Streams, @socket.io/redis-streams-adapter), got string \"stream\"" },
+      { "adapter = 'streams', maxLen = 0", 'config.io.redis.maxLen: must be between 1 and 4000000000, got 0' },
+      { "adapter = 'streams', streamName = ''", 'config.io.redis.streamName: must be a non-empty string, got string ""' },
+      { "adapter = 'streams', blockTimeInMs = '5s'", 'config.io.redis.blockTimeInMs: must be a number, got string "5s"' },
+      { "streamname = 'x'", "config.io.redis.streamname: not an option of the Redis adapter; did you mean 'streamName'?" },
+      { "port = 'six'", 'config.io.redis.port: must be a number, got string "six"' },
+    }
+    for _, c in ipairs(cases) do
+      local msg = load_error(config('return {\n  io = {\n    redis = { ' .. c[1] .. ' },\n  },\n}\n'))
+      ok(msg and msg:find('config/config.default.lua:3: ' .. c[2], 1, true), c[1] .. ' -> ' .. tostring(msg))
+    end
+    local logs = {}
+    logger.set_sink(function(level, comp, m) logs[#logs + 1] = { level = level, msg = m } end)
+    eq(load_error(config("return { io = { redis = { url = 'redis://h', maxLen = 10, key = 'k' } } }\n")), nil)
+    eq(load_error(config("return { io = { redis = { adapter = 'streams', key = 'k', readCount = 5 } } }\n")), nil)
+    local warned = {}
+    for _, l in ipairs(logs) do if l.level == 30 then warned[#warned + 1] = l.msg end end
+    eq(warned, {
+      "config/config.default.lua:1: config.io.redis.maxLen: an option of the streams adapter, ignored by the classic one (adapter = 'streams' selects it)",
+      'config/config.default.lua:1: config.io.redis.key: an option of the classic adapter, ignored by the streams one',
+    })
+  end)
+
   it('config.redis: the messages of yolk.redis, with the file', function()
     local msg = load_error({ ['config/config.prod.lua'] = "return { redis = { client = { port = 'six' } } }\n" })
     eq(msg, 'config/config.prod.lua: config.redis.client.port must be a number, got string')

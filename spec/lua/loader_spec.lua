@@ -149,6 +149,17 @@ describe('boot', function()
     eq(o.generateId, gen)
     eq(o.clientDistDir, nil)
   end)
+
+  it('config.io.redis: the classic adapter, or the streams one with its own options', function()
+    local o = boot.sio_options { baseDir = '/nonexistent', io = { redis = { url = 'redis://h', key = 'k',
+      auth_pass = 'pw', streamName = 'ignored' } } }
+    eq(o.redis, { url = 'redis://h', key = 'k', password = 'pw' })
+    o = boot.sio_options { baseDir = '/nonexistent', io = { redis = { adapter = 'streams', host = 'h', key = 'ignored',
+      streamName = 's', maxLen = 10, readCount = 5, blockTimeInMs = 100, channelPrefix = 'c',
+      sessionKeyPrefix = 'p:', requestsTimeout = 300 } } }
+    eq(o.redis, { adapter = 'streams', host = 'h', streamName = 's', maxLen = 10, readCount = 5, blockTimeInMs = 100,
+      channelPrefix = 'c', sessionKeyPrefix = 'p:', requestsTimeout = 300 })
+  end)
 end)
 
 describe('context', function()

@@ -1,10 +1,14 @@
 -- The fixture app of spec/e2e/cluster_redis.test.mjs: one node of a cluster sharing a
 -- Redis server (config.io.redis). The test starts several with YOLK_TEST_REDIS_URL (the
 -- test's redis-server), YOLK_TEST_NODE (this node's name, in answers) and optionally
--- YOLK_TEST_REDIS_KEY and YOLK_TEST_REQUESTS_TIMEOUT. Without YOLK_TEST_REDIS_URL it is one
--- node with the in-memory adapter (spec/e2e/recovery.test.mjs runs it so).
+-- YOLK_TEST_REDIS_KEY and YOLK_TEST_REQUESTS_TIMEOUT. YOLK_TEST_REDIS_ADAPTER=streams picks
+-- the Redis Streams adapter (cluster_redis_streams.test.mjs), whose stream and channel
+-- prefix are then YOLK_TEST_REDIS_KEY too. Without YOLK_TEST_REDIS_URL it is one node with
+-- the in-memory adapter (spec/e2e/recovery.test.mjs runs it so).
 return function()
   local url = os.getenv('YOLK_TEST_REDIS_URL')
+  local key = os.getenv('YOLK_TEST_REDIS_KEY')
+  local streams = os.getenv('YOLK_TEST_REDIS_ADAPTER') == 'streams'
   return {
     cluster = { listen = { port = 3002 } },
     http = {
@@ -31,7 +35,11 @@ return function()
       namespace = { ['/'] = { connectionMiddleware = { 'seen' } }, ['/chat'] = {} },
       redis = url and {
         url = url,
-        key = os.getenv('YOLK_TEST_REDIS_KEY'),
+        adapter = streams and 'streams' or nil,
+        key = not streams and key or nil,
+        streamName = streams and key or nil,
+        channelPrefix = streams and key or nil,
+        blockTimeInMs = streams and tonumber(os.getenv('YOLK_TEST_BLOCK_MS') or '') or nil,
         requestsTimeout = tonumber(os.getenv('YOLK_TEST_REQUESTS_TIMEOUT') or ''),
       } or nil,
     },
