@@ -789,11 +789,17 @@ static void on_cluster_message(streams_adapter_t *sa, const char *uid, int type,
     on_response(sa, type, data);
     return;
   }
+  const msgpack_object *opts = yolk__msgpack_get(data, "opts");
+  if (type >= MSG_BROADCAST && type <= MSG_FETCH_SOCKETS && (!opts || opts->type != MSGPACK_OBJECT_MAP)) {
+    /* no target: not "every socket" (ClusterAdapter fails on it too) */
+    YOLK_LOG_WARN_(LOG_COMPONENT, "a message of type %d without opts from %s was ignored", type, uid);
+    return;
+  }
   yolk_sb_t idsb;
   yolk__sb_init(&idsb);
   const char *request_id = yolk__ra_field_str(data, "requestId", &idsb);
   yolk_ra_target_t mt;
-  yolk__ra_target_read(&mt, yolk__msgpack_get(data, "opts"));
+  yolk__ra_target_read(&mt, opts);
   switch (type) {
   case MSG_BROADCAST:
     if (request_id) on_broadcast_with_ack(sa, uid, request_id, data, &mt);
@@ -1166,9 +1172,11 @@ static void restore_entry(restore_t *rs, const redisReply *e, entry_id_t id, con
   msgpack_unpacked_init(&u);
   yolk_sb_t raw;
   yolk__sb_init(&raw);
-  if (entry_data(bus, f->data, &raw, &u) == 0 && !yolk__msgpack_get(&u.data, "requestId")) {
+  const msgpack_object *opts = NULL;
+  if (entry_data(bus, f->data, &raw, &u) == 0) opts = yolk__msgpack_get(&u.data, "opts");
+  if (opts && opts->type == MSGPACK_OBJECT_MAP && !yolk__msgpack_get(&u.data, "requestId")) {
     yolk_ra_target_t mt;
-    yolk__ra_target_read(&mt, yolk__msgpack_get(&u.data, "opts"));
+    yolk__ra_target_read(&mt, opts);
     const msgpack_object *d = yolk__msgpack_get(yolk__msgpack_get(&u.data, "packet"), "data");
     if (!(mt.t.flags & YOLK_SIO_VOLATILE) && d && d->type == MSGPACK_OBJECT_ARRAY && d->via.array.size > 0 &&
         yolk_sio_target_includes(&mt.t, rs->session.rooms, rs->session.nrooms)) {
