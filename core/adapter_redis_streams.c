@@ -123,7 +123,7 @@ struct yolk_sio_redis_streams_s {
   uv_timer_t *retry;
   int xadd_failing;
   size_t adapters;
-  int released, closing;
+  int released, closing, finished;
 };
 
 typedef struct {
@@ -1461,13 +1461,12 @@ const char *yolk_sio_redis_streams_uid(const yolk_sio_redis_streams_t *bus) { re
 
 static void timer_closed(uv_handle_t *h) { free(h); }
 
-static void bus_maybe_free(yolk_sio_redis_streams_t *bus) {
-  if (!bus->released || bus->adapters > 0) return;
-  bus->closing = 1;
-  /* pending replies are called back (and find closing set) before these return */
-  yolk__redis_close(bus->reader);
+/* The end: the command connection closes (replies still owed get their
+ * error now), the memory goes. */
+static void bus_finish(yolk_sio_redis_streams_t *bus) {
+  if (bus->finished) return; /* the PING's callback, from inside the close below */
+  bus->finished = 1;
   yolk__redis_close(bus->pub);
-  yolk__redis_close(bus->sub);
   uv_timer_stop(bus->retry);
   uv_close((uv_handle_t *)bus->retry, timer_closed);
   yolk__smap_free(&bus->nsps);
@@ -1478,6 +1477,41 @@ static void bus_maybe_free(yolk_sio_redis_streams_t *bus) {
   free(bus->prefix);
   free(bus->session_prefix);
   free(bus);
+}
+
+static void on_final_ping(yolk_redis_t *r, const redisReply *reply, const char *err, void *ud) {
+  (void)r;
+  (void)reply;
+  (void)err;
+  bus_finish(ud);
+}
+
+static void on_drain_timeout(uv_timer_t *t) {
+  YOLK_LOG_WARN_(LOG_COMPONENT, "Redis did not answer the last commands in time (sessions may not be kept)");
+  bus_finish(t->data);
+}
+
+#define DRAIN_MS 2000
+
+/* The server is gone. What the commands connection was sent last (the
+ * sessions of the sockets the server closed, "server shutting down") must
+ * still reach Redis: a PING goes after them, and the bus goes when it is
+ * answered (replies come in order), or after DRAIN_MS. */
+static void bus_maybe_free(yolk_sio_redis_streams_t *bus) {
+  if (!bus->released || bus->adapters > 0 || bus->closing) return;
+  bus->closing = 1;
+  /* pending replies are called back (and find closing set) before these return */
+  yolk__redis_close(bus->reader);
+  yolk__redis_close(bus->sub);
+  uv_timer_stop(bus->retry);
+  const char *argv[1] = {"PING"};
+  size_t lens[1] = {4};
+  const char *err;
+  if (yolk__redis_command(bus->pub, 1, argv, lens, on_final_ping, bus, &err) != 0) {
+    bus_finish(bus);
+    return;
+  }
+  uv_timer_start(bus->retry, on_drain_timeout, DRAIN_MS, 0);
 }
 
 void yolk_sio_redis_streams_free(yolk_sio_redis_streams_t *bus) {
