@@ -16,10 +16,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { decode } from '@msgpack/msgpack';
 import {
-  broadcasts, broadcastsWithAcks, call, cluster, next, redisRestart, serverSideEmits, silentNode,
+  broadcasts, broadcastsWithAcks, call, cluster, collect, next, redisRestart, serverSideEmits, silentNode,
   socketsAcrossNodes, until, yolkForms,
 } from './cluster_scenarios.mjs';
-import { sleep, startRedis } from './lib.mjs';
+import { sleep, startRedis, stopYolk } from './lib.mjs';
 
 const c = cluster('streams');
 c.timeout = 1500; // requestsTimeout of every yolk node here
@@ -79,6 +79,39 @@ test('serverSideEmit, with answers from every other node, and allRooms; the yolk
 
 test('broadcasts with acks collect the answers of every node, or time out with those that came', () =>
   broadcastsWithAcks(c, pairs()));
+
+test('a node applies its operations on a namespace in the order they were made, here and on the others', async () => {
+  const a = await c.connect(A);
+  const b = await c.connect(B);
+  const got = collect([a, b], 'order', 500);
+  await call(a, 'ordered');
+  const [ga, gb] = await got;
+  assert.deepEqual(ga.map(([n]) => n), [1, 2, 3, 4]);
+  assert.deepEqual(gb.map(([n]) => n), [1, 3, 4]);
+});
+
+test('a node stopped with requests, a restore and XADDs in flight (Redis paused) frees everything and exits', async () => {
+  const C = await c.startNode('C', 'ss', { YOLK_TEST_RECOVERY_MS: '5000' });
+  await c.ready('ss', 3);
+  const a = await c.connect(C);
+  const b = await c.connect(B);
+  b.on('question', () => {}); // never answers
+  a.emit('ackAll', null, 5000, () => {});
+  await sleep(100);
+  await c.cli('CLIENT', 'PAUSE', '1000', 'ALL');
+  a.emit('fetch', () => {});
+  a.emit('allRooms', () => {});
+  a.emit('serverSideEmitWithAck', () => {});
+  a.emit('broadcast', {}, 'news', 'x', () => {});
+  a.emit('socketsJoin', 'r', 'j', () => {});
+  // a client asking for its session back (GETDEL waits in Redis)
+  const r = await c.connect(C, '/', { auth: { pid: 'p', offset: '1-0' } }).catch(() => null);
+  void r;
+  await sleep(100);
+  await stopYolk(C);
+  assert.equal((await C.exited).code, 0);
+  assert.doesNotMatch(C.out.text, /ERROR/);
+});
 
 test('the stream: yolk writes the entries @socket.io/redis-streams-adapter writes, JSON or base64 MessagePack', async () => {
   const y = await c.connect(Y);

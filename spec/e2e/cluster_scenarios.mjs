@@ -358,7 +358,10 @@ export async function redisRestart(c, A, B, key, { connections, whileDown = asyn
     await call(a, 'broadcast', {}, 'news', 'back');
     return (await p)?.[0] === 'back';
   }, 15000, 'cross-node broadcasts after Redis came back');
-  const [all] = await call(a, 'fetch');
+  // (a node is counted once its subscriber is back; it answers once its command connection
+  // is back too, whose next attempt may come a few seconds later: the first request may
+  // still time out)
+  const all = await until(async () => (await call(a, 'fetch'))[0], 10000, 'fetchSockets after Redis came back');
   assert.equal(all.length, 3);
   for (const s of [A, B]) {
     assert.equal(s.child.exitCode, null, `${s.name} is up`);

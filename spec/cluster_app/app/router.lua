@@ -134,6 +134,19 @@ return function(app)
       end
       ack(ctx, true)
     end)
+    -- operations made at once, which a cluster adapter must apply in that order: 'order'
+    -- events 1 (everyone), 2 (this node only), 3, then room 'late' joined by everyone, 4
+    -- to it, 'late' left, 5 to it (nobody)
+    nsp:route('ordered', function(ctx)
+      nsp:emit('order', 1)
+      nsp['local']:emit('order', 2)
+      nsp:emit('order', 3)
+      nsp:socketsJoin('late')
+      nsp:to('late'):emit('order', 4)
+      nsp:socketsLeave('late')
+      nsp:to('late'):emit('order', 5)
+      ack(ctx, true)
+    end)
     nsp:route('disconnect', function(ctx)
       app.reasons = app.reasons or {}
       app.reasons[ctx.socket.id] = ctx.args[1]
