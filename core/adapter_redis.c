@@ -111,21 +111,8 @@ static char *str_concat(const char *a, const char *b, const char *c) {
 
 /* ---- publishing ----------------------------------------------------------------------- */
 
-static void on_published(yolk_redis_t *r, const redisReply *reply, const char *err, void *ud) {
-  (void)r;
-  (void)reply;
-  (void)ud;
-  if (err) YOLK_LOG_DEBUG_(LOG_COMPONENT, "publish failed: %s", err);
-}
-
-/* PUBLISH; while Redis is down the message is dropped (the outage is logged
- * once by the connection). */
 static void publish(yolk_sio_redis_t *bus, const char *channel, const char *data, size_t len) {
-  const char *argv[3] = {"PUBLISH", channel, data};
-  size_t lens[3] = {7, strlen(channel), len};
-  const char *err;
-  if (yolk__redis_command(bus->pub, 3, argv, lens, on_published, NULL, &err) != 0)
-    YOLK_LOG_DEBUG_(LOG_COMPONENT, "not published to %s: %s", channel, err);
+  yolk__ra_publish(bus->pub, channel, data, len);
 }
 
 /* {"uid":..,"type":N, (then the caller's members) */
@@ -148,7 +135,7 @@ static const char *timeout_text(int type) {
 
 static void request_timeout(yolk_ra_request_t *q) {
   if (q->type == REQ_REMOTE_FETCH || q->type == REQ_ALL_ROOMS) {
-    YOLK_LOG_WARN_(LOG_COMPONENT, "%s: %zu answers of %zu nodes came in time", timeout_text(q->type), q->got,
+    YOLK_LOG_WARN_(LOG_COMPONENT, "%s: %zu of %zu other nodes answered in time", timeout_text(q->type), q->got,
                    q->expected);
     yolk__ra_request_finish(q, timeout_text(q->type));
   } else {
@@ -158,49 +145,11 @@ static void request_timeout(yolk_ra_request_t *q) {
 
 #define NOT_REACHABLE "redis adapter: Redis is not reachable, the other nodes cannot be asked"
 
-/* The number of nodes is known; 0: Redis could not say (it is down). Then
- * requests fail at once with NOT_REACHABLE, and a broadcast with acks
- * settles for this node's answers (its broadcast reached this node only). */
+/* The number of nodes is known (0: Redis could not say; then requests fail
+ * at once with NOT_REACHABLE): fetchSockets, allRooms and server-side emits
+ * with acks ask the others on the request channel. */
 static void request_counted(yolk_ra_request_t *q, size_t nodes) {
-  redis_adapter_t *ra = radapter(q->owner);
-  yolk_sio_redis_t *bus = ra->bus;
-  switch (q->type) {
-  case REQ_REMOTE_FETCH:
-  case REQ_ALL_ROOMS:
-    if (nodes == 0) {
-      yolk__ra_request_finish(q, NOT_REACHABLE);
-      return;
-    }
-    q->expected = nodes;
-    q->got = 1; /* this node's part is in */
-    if (q->got >= q->expected) {
-      yolk__ra_request_finish(q, NULL);
-      return;
-    }
-    publish(bus, ra->req_channel, q->payload, q->payload_len);
-    yolk__ra_request_start_timer(q, bus->requests_timeout, request_timeout);
-    return;
-  case REQ_SERVER_SIDE_EMIT:
-    if (nodes == 0) {
-      yolk_sio_gather_fail(q->g, NOT_REACHABLE);
-      yolk__ra_request_free(q);
-      return;
-    }
-    q->expected = nodes - 1; /* the others */
-    yolk_sio_gather_expect(q->g, q->expected);
-    if (q->expected == 0) {
-      yolk__ra_request_free(q);
-      return;
-    }
-    yolk_sio_gather_set_timeout(q->g, bus->requests_timeout);
-    publish(bus, ra->req_channel, q->payload, q->payload_len);
-    yolk__ra_request_start_timer(q, bus->requests_timeout, request_timeout);
-    return;
-  case REQ_BROADCAST:
-    /* published already; this node's count is in */
-    yolk_sio_gather_sources(q->g, nodes ? nodes : 1);
-    return;
-  }
+  yolk__ra_request_ask(q, nodes, radapter(q->owner)->bus->requests_timeout, NOT_REACHABLE, request_timeout);
 }
 
 /* ---- broadcasts ------------------------------------------------------------------------- */
@@ -229,13 +178,9 @@ static void ra_broadcast(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, co
 static void ra_broadcast_with_ack(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to,
                                   yolk_sio_gather_t *g) {
   redis_adapter_t *ra = radapter(a);
-  /* not complete before the nodes are counted */
-  if (!(to->flags & YOLK_SIO_LOCAL)) yolk_sio_gather_sources(g, SIZE_MAX);
-  local_of(ra)->vt->broadcast_with_ack(local_of(ra), pkt, to, g);
-  if (to->flags & YOLK_SIO_LOCAL) return;
   yolk_sio_redis_t *bus = ra->bus;
-  yolk_ra_request_t *q = yolk__ra_request_new(&bus->requests, REQ_BROADCAST, a);
-  q->g = yolk_sio_gather_ref(g);
+  yolk_ra_request_t *q = yolk__ra_broadcast_with_ack_start(&bus->requests, a, REQ_BROADCAST, pkt, to, g);
+  if (!q) return;
   msgpack_packer *pk = &bus->scratch.pk;
   msgpack_sbuffer_clear(&bus->scratch.out);
   msgpack_pack_map(pk, 5);
@@ -252,13 +197,10 @@ static void ra_broadcast_with_ack(yolk_sio_adapter_t *a, const yolk_sio_packet_t
     return;
   }
   yolk__ra_pack_str(pk, "opts");
-  /* the other nodes wait for their sockets' answers as long as g does */
-  unsigned timeout = yolk__sio_gather_timeout(g);
-  if (!timeout) timeout = bus->requests_timeout;
+  unsigned timeout = yolk__ra_broadcast_with_ack_timeout(q, bus->requests_timeout);
   yolk__ra_pack_opts(pk, to, timeout);
   publish(bus, ra->req_channel, bus->scratch.out.data, bus->scratch.out.size);
-  yolk__ra_request_start_timer(q, timeout, request_timeout);
-  yolk__ra_request_count_nodes(q, bus->pub, ra->req_channel, request_counted);
+  yolk__ra_broadcast_with_ack_sent(q, timeout, bus->pub, ra->req_channel);
 }
 
 /* ---- fetchSockets, allRooms ------------------------------------------------------------- */
@@ -414,20 +356,11 @@ done:
   msgpack_unpacked_destroy(&u);
 }
 
-/* The answers of this node's sockets to another node's broadcast with acks. */
-typedef struct {
-  yolk_sio_redis_t *bus;
-  char *channel;
-  char *request_id;
-} remote_ack_t;
-
-static void on_remote_ack_answer(void *ud, const yolk_sio_args_t *args) {
-  remote_ack_t *r = ud;
-  yolk_ra_scratch_t *sc = &r->bus->scratch;
-  /* {type: 9, requestId, packet: <the first argument>} in MessagePack */
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  const msgpack_object *first = yolk__ra_first_arg(sc, args, &u);
+/* One answer of this node's sockets to another node's broadcast with acks:
+ * {type: 9, requestId, packet: <the answer>} in MessagePack, on r->to. */
+static void send_remote_ack(yolk_ra_remote_ack_t *r, const msgpack_object *answer) {
+  yolk_sio_redis_t *bus = r->bus;
+  yolk_ra_scratch_t *sc = &bus->scratch;
   msgpack_sbuffer_clear(&sc->out);
   msgpack_pack_map(&sc->pk, 3);
   yolk__ra_pack_str(&sc->pk, "type");
@@ -435,20 +368,9 @@ static void on_remote_ack_answer(void *ud, const yolk_sio_args_t *args) {
   yolk__ra_pack_str(&sc->pk, "requestId");
   yolk__ra_pack_str(&sc->pk, r->request_id);
   yolk__ra_pack_str(&sc->pk, "packet");
-  if (first) msgpack_pack_object(&sc->pk, *first);
+  if (answer) msgpack_pack_object(&sc->pk, *answer);
   else msgpack_pack_nil(&sc->pk);
-  publish(r->bus, r->channel, sc->out.data, sc->out.size);
-  msgpack_unpacked_destroy(&u);
-}
-
-static void on_remote_ack_done(void *ud, const char *err, size_t got, size_t expected) {
-  (void)err;
-  (void)got;
-  (void)expected;
-  remote_ack_t *r = ud;
-  free(r->channel);
-  free(r->request_id);
-  free(r);
+  publish(bus, r->to, sc->out.data, sc->out.size);
 }
 
 /* The channel a response goes to: the common one, as the Node adapter does
@@ -498,7 +420,7 @@ static void on_request(redis_adapter_t *ra, const char *data, size_t len) {
     return;
   }
   const msgpack_object *o = &u.data;
-  int type = (int)yolk__msgpack_num(yolk__msgpack_get(o, "type"), -1);
+  int type = (int)yolk__ra_field_count(o, "type", -1);
   if (yolk__ra_field_is(o, "uid", bus->uid)) goto done; /* our own, applied already */
   yolk_sb_t idsb, out;
   yolk__sb_init(&idsb);
@@ -554,18 +476,13 @@ static void on_request(redis_adapter_t *ra, const char *data, size_t len) {
 
   case REQ_BROADCAST: {
     if (!request_id) break;
-    remote_ack_t *r = yolk__malloc(sizeof(*r));
-    r->bus = bus;
-    r->channel = yolk__strndup(ra->res_channel, strlen(ra->res_channel));
-    r->request_id = yolk__strndup(request_id, strlen(request_id));
+    yolk_ra_remote_ack_t *r = yolk__ra_remote_ack_new(bus, &bus->scratch, ra->res_channel, yolk_sio_nsp_name(nsp),
+                                                      request_id, send_remote_ack);
     /* the requester stops listening after its timeout: so do we */
     unsigned timeout = mt.timeout_ms ? mt.timeout_ms : bus->requests_timeout;
-    long n = yolk__ra_deliver_with_ack(l, nsp, yolk__msgpack_get(yolk__msgpack_get(o, "packet"), "data"), &mt.t,
-                                       timeout, on_remote_ack_answer, on_remote_ack_done, r);
-    if (n < 0) {
-      on_remote_ack_done(r, NULL, 0, 0);
-      break;
-    }
+    long n =
+        yolk__ra_deliver_with_ack(l, nsp, yolk__msgpack_get(yolk__msgpack_get(o, "packet"), "data"), &mt.t, timeout, r);
+    if (n < 0) break;
     yolk__sb_printf(&out, "{\"type\":%d,\"requestId\":", REQ_BROADCAST_CLIENT_COUNT);
     yolk__json_write_cstr(&out, request_id);
     yolk__sb_printf(&out, ",\"clientCount\":%ld}", n);
@@ -600,29 +517,23 @@ static void on_response(redis_adapter_t *ra, const char *data, size_t len) {
       yolk__ra_request_find(&bus->requests, yolk__ra_field_str(o, "requestId", &idsb), &ra->head.base);
   yolk__sb_free(&idsb);
   if (!q) goto done;
-  /* a request is answered once it was asked (published once the nodes are
-   * counted), except a broadcast with acks, published at once */
-  if (q->type != REQ_BROADCAST && q->expected == 0) goto done;
-  int type = (int)yolk__msgpack_num(yolk__msgpack_get(o, "type"), -1);
+  int type = (int)yolk__ra_field_count(o, "type", -1);
   switch (q->type) {
   case REQ_BROADCAST:
-    if (type == REQ_BROADCAST_CLIENT_COUNT) {
-      double n = yolk__msgpack_num(yolk__msgpack_get(o, "clientCount"), 0);
-      yolk_sio_gather_expect(q->g, n > 0 ? (size_t)n : 0);
-    } else if (type == REQ_BROADCAST_ACK) {
-      yolk__ra_gather_answer(q->g, yolk__msgpack_get(o, "packet"));
-    }
-    if (yolk_sio_gather_done(q->g)) yolk__ra_request_free(q);
+    if (type == REQ_BROADCAST_CLIENT_COUNT) yolk__ra_broadcast_ack_answer(q, yolk__ra_field_count(o, "clientCount", 0), NULL);
+    else if (type == REQ_BROADCAST_ACK) yolk__ra_broadcast_ack_answer(q, -1, yolk__msgpack_get(o, "packet"));
     break;
   case REQ_SERVER_SIDE_EMIT:
     yolk__ra_gather_answer(q->g, yolk__msgpack_get(o, "data"));
-    if (++q->got >= q->expected) yolk__ra_request_free(q);
+    yolk__ra_request_answered(q);
     break;
   case REQ_REMOTE_FETCH:
+    yolk__ra_request_add_sockets(q, yolk__msgpack_get(o, "sockets"));
+    yolk__ra_request_answered(q);
+    break;
   case REQ_ALL_ROOMS:
-    if (q->type == REQ_REMOTE_FETCH) yolk__ra_request_add_sockets(q, yolk__msgpack_get(o, "sockets"));
-    else yolk__ra_request_add_rooms(q, yolk__msgpack_get(o, "rooms"));
-    if (++q->got >= q->expected) yolk__ra_request_finish(q, NULL);
+    yolk__ra_request_add_rooms(q, yolk__msgpack_get(o, "rooms"));
+    yolk__ra_request_answered(q);
     break;
   }
 done:
@@ -633,14 +544,8 @@ static void on_message(yolk_redis_t *r, const char *pattern, size_t plen, const 
                        const char *data, size_t len, void *ud) {
   (void)r;
   yolk_sio_redis_t *bus = ud;
-  const char *key = pattern ? pattern : channel;
-  size_t klen = pattern ? plen : clen;
-  char small[256];
-  char *name = klen < sizeof(small) ? small : yolk__malloc(klen + 1);
-  memcpy(name, key, klen);
-  name[klen] = '\0';
-  redis_adapter_t *ra = yolk__smap_get(pattern ? &bus->patterns : &bus->channels, name);
-  if (name != small) free(name);
+  redis_adapter_t *ra = pattern ? yolk__ra_lookup(&bus->patterns, pattern, plen)
+                                : yolk__ra_lookup(&bus->channels, channel, clen);
   if (!ra) return;
   if (pattern) on_broadcast_message(ra, channel, clen, data, len);
   else if (clen == strlen(ra->req_channel) && memcmp(channel, ra->req_channel, clen) == 0) on_request(ra, data, len);

@@ -88,6 +88,32 @@ void yolk__ra_uid(char *out, size_t n) {
   }
 }
 
+static void on_published(yolk_redis_t *r, const redisReply *reply, const char *err, void *ud) {
+  (void)r;
+  (void)ud;
+  if (err) YOLK_LOG_DEBUG_(LOG_COMPONENT, "publish failed: %s", err);
+  else if (reply && reply->type == REDIS_REPLY_ERROR) YOLK_LOG_WARN_(LOG_COMPONENT, "publish: %s", reply->str);
+}
+
+void yolk__ra_publish(yolk_redis_t *conn, const char *channel, const char *data, size_t len) {
+  const char *argv[3] = {"PUBLISH", channel, data};
+  size_t lens[3] = {7, strlen(channel), len};
+  const char *err;
+  if (yolk__redis_command(conn, 3, argv, lens, on_published, NULL, &err) != 0)
+    YOLK_LOG_DEBUG_(LOG_COMPONENT, "not published to %s: %s", channel, err);
+}
+
+void *yolk__ra_lookup(const yolk_smap_t *map, const char *key, size_t len) {
+  if (memchr(key, '\0', len)) return NULL;
+  char small[256];
+  char *name = len < sizeof(small) ? small : yolk__malloc(len + 1);
+  memcpy(name, key, len);
+  name[len] = '\0';
+  void *v = yolk__smap_get(map, name);
+  if (name != small) free(name);
+  return v;
+}
+
 /* ---- writing ------------------------------------------------------------------------- */
 
 void yolk__ra_pack_str(msgpack_packer *pk, const char *s) {
@@ -276,6 +302,12 @@ static int remote_args_ok(const yolk_sio_args_t *args, int need_event, const cha
   return 0;
 }
 
+long yolk__ra_field_count(const msgpack_object *o, const char *key, long def) {
+  /* (converting NaN or 1e300 to an integer is undefined) */
+  double n = yolk__msgpack_num(yolk__msgpack_get(o, key), -1);
+  return n >= 0 && n <= 1e9 && n == (double)(long)n ? (long)n : def;
+}
+
 void yolk__ra_gather_answer(yolk_sio_gather_t *g, const msgpack_object *value) {
   yolk_sb_t json;
   yolk__sb_init(&json);
@@ -380,12 +412,49 @@ int yolk__ra_deliver(yolk_sio_adapter_t *local, yolk_sio_nsp_t *nsp, const msgpa
   return 0;
 }
 
+static void on_remote_ack_answer(void *ud, const yolk_sio_args_t *args) {
+  yolk_ra_remote_ack_t *r = ud;
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  r->send(r, yolk__ra_first_arg(r->scratch, args, &u));
+  msgpack_unpacked_destroy(&u);
+}
+
+static void on_remote_ack_done(void *ud, const char *err, size_t got, size_t expected) {
+  (void)err;
+  (void)got;
+  (void)expected;
+  yolk_ra_remote_ack_t *r = ud;
+  free(r->to);
+  free(r->nsp);
+  free(r->request_id);
+  free(r);
+}
+
+static char *copy_str(const char *s) { return yolk__strndup(s, strlen(s)); }
+
+yolk_ra_remote_ack_t *yolk__ra_remote_ack_new(void *bus, yolk_ra_scratch_t *scratch, const char *to,
+                                              const char *nsp, const char *request_id,
+                                              void (*send)(yolk_ra_remote_ack_t *r, const msgpack_object *answer)) {
+  yolk_ra_remote_ack_t *r = yolk__malloc(sizeof(*r));
+  r->bus = bus;
+  r->scratch = scratch;
+  r->to = copy_str(to);
+  r->nsp = copy_str(nsp);
+  r->request_id = copy_str(request_id);
+  r->send = send;
+  return r;
+}
+
 long yolk__ra_deliver_with_ack(yolk_sio_adapter_t *local, yolk_sio_nsp_t *nsp, const msgpack_object *data,
-                               const yolk_sio_target_t *to, unsigned timeout_ms, yolk_sio_answer_cb on_answer,
-                               yolk_sio_gathered_cb on_done, void *ud) {
+                               const yolk_sio_target_t *to, unsigned timeout_ms, yolk_ra_remote_ack_t *r) {
   event_args_t e;
-  if (event_args_read(&e, data, "broadcast with acks") != 0) return -1;
-  yolk_sio_gather_t *g = yolk__sio_gather_new(yolk_sio_nsp_server(nsp), timeout_ms, on_answer, on_done, ud);
+  if (event_args_read(&e, data, "broadcast with acks") != 0) {
+    on_remote_ack_done(r, NULL, 0, 0);
+    return -1;
+  }
+  yolk_sio_gather_t *g =
+      yolk__sio_gather_new(yolk_sio_nsp_server(nsp), timeout_ms, on_remote_ack_answer, on_remote_ack_done, r);
   yolk_sio_packet_t p;
   yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, yolk_sio_nsp_name(nsp), nsp->next_ack_id++, &e.args);
   local->vt->broadcast_with_ack(local, &p, to, g);
@@ -428,7 +497,7 @@ yolk_ra_request_t *yolk__ra_request_new(yolk_ra_requests_t *set, int type, yolk_
 
 yolk_ra_request_t *yolk__ra_request_find(yolk_ra_requests_t *set, const char *id, const yolk_sio_adapter_t *owner) {
   yolk_ra_request_t *q = id ? yolk__smap_get(&set->by_id, id) : NULL;
-  return q && q->owner == owner ? q : NULL;
+  return q && q->owner == owner && q->asked ? q : NULL;
 }
 
 static void timer_closed(uv_handle_t *h) { free(h); }
@@ -554,6 +623,68 @@ void yolk__ra_request_local_then_count(yolk_ra_request_t *q, yolk_sio_adapter_t 
   q->channel = channel;
   q->counted = counted;
   local->vt->fetch_sockets(local, to, on_local_fetch, request_ref(q));
+}
+
+void yolk__ra_request_ask(yolk_ra_request_t *q, size_t nodes, unsigned timeout_ms, const char *not_reachable,
+                          void (*on_timeout)(yolk_ra_request_t *q)) {
+  if (nodes == 0) {
+    if (q->g) yolk_sio_gather_fail(q->g, not_reachable);
+    yolk__ra_request_finish(q, not_reachable);
+    return;
+  }
+  q->expected = nodes - 1; /* the others */
+  if (q->g) yolk_sio_gather_expect(q->g, q->expected);
+  if (q->expected == 0) {
+    yolk__ra_request_finish(q, NULL);
+    return;
+  }
+  if (q->g) yolk_sio_gather_set_timeout(q->g, timeout_ms);
+  q->asked = 1;
+  yolk__ra_publish(q->conn, q->channel, q->payload, q->payload_len);
+  yolk__ra_request_start_timer(q, timeout_ms, on_timeout);
+}
+
+void yolk__ra_request_answered(yolk_ra_request_t *q) {
+  if (++q->got >= q->expected) yolk__ra_request_finish(q, NULL);
+}
+
+yolk_ra_request_t *yolk__ra_broadcast_with_ack_start(yolk_ra_requests_t *set, yolk_sio_adapter_t *a, int type,
+                                                    const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to,
+                                                    yolk_sio_gather_t *g) {
+  yolk_sio_adapter_t *l = local_of(a);
+  /* not complete before the nodes are counted */
+  if (!(to->flags & YOLK_SIO_LOCAL)) yolk_sio_gather_sources(g, SIZE_MAX);
+  l->vt->broadcast_with_ack(l, pkt, to, g);
+  if (to->flags & YOLK_SIO_LOCAL) return NULL;
+  yolk_ra_request_t *q = yolk__ra_request_new(set, type, a);
+  q->g = yolk_sio_gather_ref(g);
+  q->asked = 1; /* published at once: the nodes are counted meanwhile */
+  return q;
+}
+
+unsigned yolk__ra_broadcast_with_ack_timeout(yolk_ra_request_t *q, unsigned requests_timeout) {
+  unsigned timeout = yolk__sio_gather_timeout(q->g);
+  return timeout ? timeout : requests_timeout;
+}
+
+/* Published already; this node's count is in (0 nodes: Redis is down, the
+ * broadcast reached this node only). */
+static void ack_nodes_counted(yolk_ra_request_t *q, size_t nodes) { yolk_sio_gather_sources(q->g, nodes ? nodes : 1); }
+
+void yolk__ra_broadcast_with_ack_sent(yolk_ra_request_t *q, unsigned timeout_ms, yolk_redis_t *conn,
+                                      const char *channel) {
+  /* the gather has its own timer and result: the request just goes */
+  yolk__ra_request_start_timer(q, timeout_ms, yolk__ra_request_free);
+  yolk__ra_request_count_nodes(q, conn, channel, ack_nodes_counted);
+}
+
+void yolk__ra_broadcast_ack_answer(yolk_ra_request_t *q, long count, const msgpack_object *answer) {
+  if (count >= 0) {
+    yolk_sio_gather_expect(q->g, (size_t)count);
+  } else {
+    yolk__ra_gather_answer(q->g, answer);
+  }
+  if (yolk_sio_gather_done(q->g)) yolk__ra_request_free(q);
 }
 
 void yolk__ra_request_add_sockets(yolk_ra_request_t *q, const msgpack_object *list) {

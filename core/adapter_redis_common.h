@@ -64,6 +64,11 @@ yolk_redis_t *yolk__ra_connect(uv_loop_t *loop, const yolk_sio_redis_options_t *
                                const char *client_name, int subscriber, const char **err);
 /* A new bus's id in the cluster: n random characters of [0-9a-f]. */
 void yolk__ra_uid(char *out, size_t n);
+/* PUBLISH on conn; while Redis is down the message is dropped (the outage
+ * is logged once by the connection). */
+void yolk__ra_publish(yolk_redis_t *conn, const char *channel, const char *data, size_t len);
+/* The value of map under the first len bytes of key (not NUL-terminated). */
+void *yolk__ra_lookup(const yolk_smap_t *map, const char *key, size_t len);
 
 /* ---- writing ------------------------------------------------------------------------- */
 
@@ -110,6 +115,9 @@ void yolk__ra_target_free(yolk_ra_target_t *mt);
 const char *yolk__ra_field_str(const msgpack_object *o, const char *key, yolk_sb_t *sb);
 int yolk__ra_field_is(const msgpack_object *o, const char *key, const char *want);
 int yolk__ra_field_true(const msgpack_object *o, const char *key); /* the boolean true */
+/* The number field key of the map o as an int, def when it is not a whole
+ * number from 0 to 1e9 (a message type, a count). */
+long yolk__ra_field_count(const msgpack_object *o, const char *key, long def);
 /* The answer args [value] (value NULL: [null]) handed to g; binary values
  * stay binary. Arguments from other nodes (here and below) get the checks
  * a client's get (placeholders, event names): what fails them is logged and
@@ -130,12 +138,27 @@ void yolk__ra_rooms_json(yolk_sio_adapter_t *local, yolk_sb_t *sb);
  * not an event's arguments (logged). */
 int yolk__ra_deliver(yolk_sio_adapter_t *local, yolk_sio_nsp_t *nsp, const msgpack_object *data,
                      const yolk_sio_target_t *to, const char *offset);
-/* The same asking each socket for an ack, answers going to a new gather
- * (on_answer / on_done with ud, timeout_ms). Returns the number of sockets
- * asked, or -1 when data is not an event's arguments (nothing done). */
+/* Another node's broadcast with acks, answered from here: r says where the
+ * answers go (its send writes and publishes one: the first argument of a
+ * socket's ack, NULL for none). r is taken (freed once the answers are
+ * over, after timeout_ms at most). */
+typedef struct yolk_ra_remote_ack_s yolk_ra_remote_ack_t;
+struct yolk_ra_remote_ack_s {
+  void *bus;
+  yolk_ra_scratch_t *scratch;
+  char *to;  /* the adapter's: a channel, or the asking node's uid */
+  char *nsp;
+  char *request_id;
+  void (*send)(yolk_ra_remote_ack_t *r, const msgpack_object *answer);
+};
+yolk_ra_remote_ack_t *yolk__ra_remote_ack_new(void *bus, yolk_ra_scratch_t *scratch, const char *to,
+                                              const char *nsp, const char *request_id,
+                                              void (*send)(yolk_ra_remote_ack_t *r, const msgpack_object *answer));
+/* data (the packet's data) to the local sockets to names, each asked for an
+ * ack. Returns the number of sockets asked, or -1 when data is not an
+ * event's arguments (r is freed, nothing done). */
 long yolk__ra_deliver_with_ack(yolk_sio_adapter_t *local, yolk_sio_nsp_t *nsp, const msgpack_object *data,
-                               const yolk_sio_target_t *to, unsigned timeout_ms, yolk_sio_answer_cb on_answer,
-                               yolk_sio_gathered_cb on_done, void *ud);
+                               const yolk_sio_target_t *to, unsigned timeout_ms, yolk_ra_remote_ack_t *r);
 /* A server-side event from another node: data ([ev, ...]) to the
  * namespace's listener. -1 when data is not an event's arguments. */
 int yolk__ra_server_event(yolk_sio_nsp_t *nsp, const msgpack_object *data, const char *reply_to);
@@ -161,6 +184,7 @@ struct yolk_ra_request_s {
   yolk_ra_requests_t *set;
   uv_timer_t *timer;        /* freed in its close callback */
   size_t expected, got;     /* answers expected (once counted) and in */
+  int asked;                /* the other nodes were asked: answers count from then on */
   char *payload;            /* the question, sent once the nodes are counted */
   size_t payload_len;
   yolk_sio_gather_t *g;     /* broadcasts and server-side emits with acks */
@@ -179,7 +203,9 @@ struct yolk_ra_request_s {
 void yolk__ra_requests_init(yolk_ra_requests_t *set, uv_loop_t *loop);
 void yolk__ra_requests_free(yolk_ra_requests_t *set);
 yolk_ra_request_t *yolk__ra_request_new(yolk_ra_requests_t *set, int type, yolk_sio_adapter_t *owner);
-/* The request with that id if it is owner's (NULL: gone, or not owner's). */
+/* The request with that id if it is owner's and was asked (NULL: gone, not
+ * owner's, or not asked yet: a response to a question not published yet is
+ * not an answer to it). */
 yolk_ra_request_t *yolk__ra_request_find(yolk_ra_requests_t *set, const char *id, const yolk_sio_adapter_t *owner);
 void yolk__ra_request_free(yolk_ra_request_t *q);
 /* Keeps a copy of the question to send once the nodes are counted. */
@@ -194,12 +220,39 @@ void yolk__ra_request_count_nodes(yolk_ra_request_t *q, yolk_redis_t *conn, cons
  * fetch_sockets, or its rooms), then count_nodes as above. */
 void yolk__ra_request_local_then_count(yolk_ra_request_t *q, yolk_sio_adapter_t *local, const yolk_sio_target_t *to,
                                        yolk_redis_t *conn, const char *channel, yolk_ra_counted_cb counted);
+/* The nodes are counted (nodes 0: Redis could not say): a fetchSockets,
+ * allRooms or server-side emit with acks asks the others (q's payload
+ * PUBLISHed on the channel they were counted on) and waits for them, at most
+ * timeout_ms (then on_timeout(q)); it ends at once with not_reachable when
+ * Redis is down, or without asking when there is no other node. */
+void yolk__ra_request_ask(yolk_ra_request_t *q, size_t nodes, unsigned timeout_ms, const char *not_reachable,
+                          void (*on_timeout)(yolk_ra_request_t *q));
+/* One more answer to q is in: q ends when it was the last. */
+void yolk__ra_request_answered(yolk_ra_request_t *q);
+/* A broadcast with acks from this node: g is told to wait for the nodes to
+ * be counted, the local sockets are asked; returns the request that the
+ * adapter sends to the others (then yolk__ra_broadcast_with_ack_sent), or
+ * NULL when to is LOCAL (nothing more to do). */
+yolk_ra_request_t *yolk__ra_broadcast_with_ack_start(yolk_ra_requests_t *set, yolk_sio_adapter_t *a, int type,
+                                                    const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to,
+                                                    yolk_sio_gather_t *g);
+/* How long the other nodes wait for their sockets' answers: as long as g
+ * (its timeout, else the adapter's requests timeout). */
+unsigned yolk__ra_broadcast_with_ack_timeout(yolk_ra_request_t *q, unsigned requests_timeout);
+/* The question is sent: q lives until timeout_ms, and g learns how many
+ * nodes answer once they are counted on channel. */
+void yolk__ra_broadcast_with_ack_sent(yolk_ra_request_t *q, unsigned timeout_ms, yolk_redis_t *conn,
+                                      const char *channel);
+/* The answer of a node to a broadcast with acks of this node: its count of
+ * sockets asked (count >= 0), or one socket's answer. */
+void yolk__ra_broadcast_ack_answer(yolk_ra_request_t *q, long count, const msgpack_object *answer);
 /* Answers to a fetchSockets / allRooms request: a list of socket
  * descriptions (for allRooms, their rooms are taken), or of room names. */
 void yolk__ra_request_add_sockets(yolk_ra_request_t *q, const msgpack_object *list);
 void yolk__ra_request_add_rooms(yolk_ra_request_t *q, const msgpack_object *list);
 /* Delivers the result of a fetchSockets / allRooms request (err, or the
- * list) and frees the request. */
+ * list) and frees the request (a request with a gather: only frees it,
+ * the gather has its own result). */
 void yolk__ra_request_finish(yolk_ra_request_t *q, const char *err);
 /* Every request of owner ends with err (the server closes). */
 void yolk__ra_requests_end(yolk_ra_requests_t *set, const yolk_sio_adapter_t *owner, const char *err);

@@ -233,33 +233,13 @@ static int entry_data(yolk_sio_redis_streams_t *bus, const redisReply *d, yolk_s
 
 /* The adapter of an entry's namespace (NULL: none here). */
 static streams_adapter_t *adapter_of(yolk_sio_redis_streams_t *bus, const redisReply *nsp) {
-  if (!is_str(nsp) || memchr(nsp->str, '\0', nsp->len)) return NULL;
-  char small[256];
-  char *name = nsp->len < sizeof(small) ? small : yolk__malloc(nsp->len + 1);
-  memcpy(name, nsp->str, nsp->len);
-  name[nsp->len] = '\0';
-  streams_adapter_t *sa = yolk__smap_get(&bus->nsps, name);
-  if (name != small) free(name);
-  return sa;
+  return is_str(nsp) ? yolk__ra_lookup(&bus->nsps, nsp->str, nsp->len) : NULL;
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
-static void on_published(yolk_redis_t *r, const redisReply *reply, const char *err, void *ud) {
-  (void)r;
-  (void)ud;
-  if (err) YOLK_LOG_DEBUG_(LOG_COMPONENT, "publish failed: %s", err);
-  else if (reply && reply->type == REDIS_REPLY_ERROR) YOLK_LOG_WARN_(LOG_COMPONENT, "publish: %s", reply->str);
-}
-
-/* PUBLISH; while Redis is down the message is dropped (the outage is logged
- * once by the connection). */
 static void publish(yolk_sio_redis_streams_t *bus, const char *channel, const char *data, size_t len) {
-  const char *argv[3] = {"PUBLISH", channel, data};
-  size_t lens[3] = {7, strlen(channel), len};
-  const char *err;
-  if (yolk__redis_command(bus->pub, 3, argv, lens, on_published, NULL, &err) != 0)
-    YOLK_LOG_DEBUG_(LOG_COMPONENT, "not published to %s: %s", channel, err);
+  yolk__ra_publish(bus->pub, channel, data, len);
 }
 
 /* Starts a message {uid, nsp, type, data: {<n pairs>}} in the scratch's out:
@@ -494,6 +474,21 @@ static void sa_broadcast(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, co
   yolk__sb_free(&b64);
 }
 
+/* The data of a socketsJoin/Leave or disconnectSockets op: {"opts":...,
+ * started in the scratch's sb for the caller to finish; NULL when to is
+ * LOCAL (op is then applied in turn, on this node only). */
+static yolk_sb_t *op_data(streams_adapter_t *sa, const yolk_sio_target_t *to) {
+  if (to->flags & YOLK_SIO_LOCAL) {
+    ops_drain(sa);
+    return NULL;
+  }
+  yolk_sb_t *sb = &sa->bus->scratch.sb;
+  sb->len = 0;
+  yolk__sb_puts(sb, "{\"opts\":");
+  yolk__ra_json_opts(sb, to);
+  return sb;
+}
+
 /* socketsJoin / socketsLeave: data {opts, rooms} */
 static void rooms_op(streams_adapter_t *sa, int kind, const yolk_sio_target_t *to, const char *const *rooms,
                      size_t n) {
@@ -501,14 +496,8 @@ static void rooms_op(streams_adapter_t *sa, int kind, const yolk_sio_target_t *t
   yolk_sio_target_t list = {rooms, n, NULL, 0, 0};
   yolk__ra_target_free(&op->rooms);
   yolk__ra_target_copy(&op->rooms, &list);
-  if (to->flags & YOLK_SIO_LOCAL) {
-    ops_drain(sa);
-    return;
-  }
-  yolk_sb_t *sb = &sa->bus->scratch.sb;
-  sb->len = 0;
-  yolk__sb_puts(sb, "{\"opts\":");
-  yolk__ra_json_opts(sb, to);
+  yolk_sb_t *sb = op_data(sa, to);
+  if (!sb) return;
   yolk__sb_puts(sb, ",\"rooms\":");
   yolk__ra_json_strs(sb, rooms, n);
   yolk__sb_putc(sb, '}');
@@ -523,18 +512,13 @@ static void sa_del_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, c
   rooms_op(sadapter(a), OP_LEAVE, to, rooms, n);
 }
 
+/* disconnectSockets: data {opts, close} */
 static void sa_disconnect_sockets(yolk_sio_adapter_t *a, const yolk_sio_target_t *to, int close) {
   streams_adapter_t *sa = sadapter(a);
   op_t *op = op_new(sa, OP_DISCONNECT, to);
   op->close = close;
-  if (to->flags & YOLK_SIO_LOCAL) {
-    ops_drain(sa);
-    return;
-  }
-  yolk_sb_t *sb = &sa->bus->scratch.sb;
-  sb->len = 0;
-  yolk__sb_puts(sb, "{\"opts\":");
-  yolk__ra_json_opts(sb, to);
+  yolk_sb_t *sb = op_data(sa, to);
+  if (!sb) return;
   yolk__sb_printf(sb, ",\"close\":%s}", close ? "true" : "false");
   op_publish(sa, op, MSG_DISCONNECT_SOCKETS, sb->data, sb->len);
 }
@@ -554,47 +538,18 @@ static void request_timeout(yolk_ra_request_t *q) {
 }
 
 /* The number of nodes is known (0: Redis could not say; then requests fail
- * at once, and a broadcast with acks settles for this node's answers). The
- * others are asked on the public channel. */
+ * at once): fetchSockets, allRooms and server-side emits with acks ask the
+ * others on the public channel. */
 static void request_counted(yolk_ra_request_t *q, size_t nodes) {
-  streams_adapter_t *sa = sadapter(q->owner);
-  yolk_sio_redis_streams_t *bus = sa->bus;
-  if (q->type == MSG_BROADCAST) {
-    /* published already; this node's count is in */
-    yolk_sio_gather_sources(q->g, nodes ? nodes : 1);
-    return;
-  }
-  if (nodes == 0) {
-    if (q->g) {
-      yolk_sio_gather_fail(q->g, NOT_REACHABLE);
-      yolk__ra_request_free(q);
-    } else {
-      yolk__ra_request_finish(q, NOT_REACHABLE);
-    }
-    return;
-  }
-  q->expected = nodes - 1; /* the others */
-  if (q->g) yolk_sio_gather_expect(q->g, q->expected);
-  if (q->expected == 0) {
-    if (q->g) yolk__ra_request_free(q);
-    else yolk__ra_request_finish(q, NULL);
-    return;
-  }
-  if (q->g) yolk_sio_gather_set_timeout(q->g, bus->requests_timeout);
-  publish(bus, sa->public_channel, q->payload, q->payload_len);
-  yolk__ra_request_start_timer(q, bus->requests_timeout, request_timeout);
+  yolk__ra_request_ask(q, nodes, sadapter(q->owner)->bus->requests_timeout, NOT_REACHABLE, request_timeout);
 }
 
 static void sa_broadcast_with_ack(yolk_sio_adapter_t *a, const yolk_sio_packet_t *pkt, const yolk_sio_target_t *to,
                                   yolk_sio_gather_t *g) {
   streams_adapter_t *sa = sadapter(a);
-  /* not complete before the nodes are counted */
-  if (!(to->flags & YOLK_SIO_LOCAL)) yolk_sio_gather_sources(g, SIZE_MAX);
-  local_of(sa)->vt->broadcast_with_ack(local_of(sa), pkt, to, g);
-  if (to->flags & YOLK_SIO_LOCAL) return;
   yolk_sio_redis_streams_t *bus = sa->bus;
-  yolk_ra_request_t *q = yolk__ra_request_new(&bus->requests, MSG_BROADCAST, a);
-  q->g = yolk_sio_gather_ref(g);
+  yolk_ra_request_t *q = yolk__ra_broadcast_with_ack_start(&bus->requests, a, MSG_BROADCAST, pkt, to, g);
+  if (!q) return;
   /* {packet, requestId, opts: {rooms, except, flags: {timeout}}} */
   msgpack_packer *pk = pack_message(sa, MSG_BROADCAST, 3);
   yolk__ra_pack_str(pk, "packet");
@@ -606,13 +561,10 @@ static void sa_broadcast_with_ack(yolk_sio_adapter_t *a, const yolk_sio_packet_t
   yolk__ra_pack_str(pk, "requestId");
   yolk__ra_pack_str(pk, q->id);
   yolk__ra_pack_str(pk, "opts");
-  /* the other nodes wait for their sockets' answers as long as g does */
-  unsigned timeout = yolk__sio_gather_timeout(g);
-  if (!timeout) timeout = bus->requests_timeout;
+  unsigned timeout = yolk__ra_broadcast_with_ack_timeout(q, bus->requests_timeout);
   yolk__ra_pack_opts(pk, to, timeout);
   publish(bus, sa->public_channel, bus->scratch.out.data, bus->scratch.out.size);
-  yolk__ra_request_start_timer(q, timeout, request_timeout);
-  yolk__ra_request_count_nodes(q, bus->pub, sa->public_channel, request_counted);
+  yolk__ra_broadcast_with_ack_sent(q, timeout, bus->pub, sa->public_channel);
 }
 
 /* FETCH_SOCKETS {opts, requestId} as q's payload */
@@ -691,55 +643,23 @@ static void sa_server_side_reply(yolk_sio_adapter_t *a, const char *reply_to, co
 
 /* ---- messages from other nodes ------------------------------------------------------------- */
 
-/* The answers of this node's sockets to another node's broadcast with acks. */
-typedef struct {
-  yolk_sio_redis_streams_t *bus;
-  char *nsp;
-  char *uid;
-  char *request_id;
-} remote_ack_t;
-
-static void on_remote_ack_answer(void *ud, const yolk_sio_args_t *args) {
-  remote_ack_t *r = ud;
-  streams_adapter_t *sa = yolk__smap_get(&r->bus->nsps, r->nsp);
-  if (!sa) return;
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  const msgpack_object *first = yolk__ra_first_arg(&r->bus->scratch, args, &u);
-  respond(sa, r->uid, MSG_BROADCAST_ACK, r->request_id, "packet", first, NULL, 0);
-  msgpack_unpacked_destroy(&u);
-}
-
-static void on_remote_ack_done(void *ud, const char *err, size_t got, size_t expected) {
-  (void)err;
-  (void)got;
-  (void)expected;
-  remote_ack_t *r = ud;
-  free(r->nsp);
-  free(r->uid);
-  free(r->request_id);
-  free(r);
+/* One answer of this node's sockets to another node's broadcast with acks,
+ * to the asking node r->to. */
+static void send_remote_ack(yolk_ra_remote_ack_t *r, const msgpack_object *answer) {
+  streams_adapter_t *sa = yolk__smap_get(&((yolk_sio_redis_streams_t *)r->bus)->nsps, r->nsp);
+  if (sa) respond(sa, r->to, MSG_BROADCAST_ACK, r->request_id, "packet", answer, NULL, 0);
 }
 
 /* A broadcast with acks from the node uid. */
 static void on_broadcast_with_ack(streams_adapter_t *sa, const char *uid, const char *request_id,
                                   const msgpack_object *data, const yolk_ra_target_t *mt) {
   yolk_sio_redis_streams_t *bus = sa->bus;
-  remote_ack_t *r = yolk__malloc(sizeof(*r));
-  r->bus = bus;
-  r->nsp = yolk__strndup(nsp_name(sa), strlen(nsp_name(sa)));
-  r->uid = yolk__strndup(uid, strlen(uid));
-  r->request_id = yolk__strndup(request_id, strlen(request_id));
+  yolk_ra_remote_ack_t *r = yolk__ra_remote_ack_new(bus, &bus->scratch, uid, nsp_name(sa), request_id, send_remote_ack);
   /* the requester stops listening after its timeout: so do we */
   unsigned timeout = mt->timeout_ms ? mt->timeout_ms : bus->requests_timeout;
   long n = yolk__ra_deliver_with_ack(local_of(sa), sa->head.base.nsp,
-                                     yolk__msgpack_get(yolk__msgpack_get(data, "packet"), "data"), &mt->t, timeout,
-                                     on_remote_ack_answer, on_remote_ack_done, r);
-  if (n < 0) {
-    YOLK_LOG_WARN_(LOG_COMPONENT, "a broadcast with acks without data from %s was ignored", uid);
-    on_remote_ack_done(r, NULL, 0, 0);
-    return;
-  }
+                                     yolk__msgpack_get(yolk__msgpack_get(data, "packet"), "data"), &mt->t, timeout, r);
+  if (n < 0) return; /* logged */
   msgpack_object count;
   count.type = MSGPACK_OBJECT_POSITIVE_INTEGER;
   count.via.u64 = (uint64_t)n;
@@ -756,25 +676,20 @@ static void on_response(streams_adapter_t *sa, int type, const msgpack_object *d
   if (!q) return;
   switch (type) {
   case MSG_BROADCAST_CLIENT_COUNT:
+    if (q->type == MSG_BROADCAST) yolk__ra_broadcast_ack_answer(q, yolk__ra_field_count(data, "clientCount", 0), NULL);
+    break;
   case MSG_BROADCAST_ACK:
-    if (q->type != MSG_BROADCAST) return;
-    if (type == MSG_BROADCAST_ACK) {
-      yolk__ra_gather_answer(q->g, yolk__msgpack_get(data, "packet"));
-    } else {
-      double n = yolk__msgpack_num(yolk__msgpack_get(data, "clientCount"), 0);
-      yolk_sio_gather_expect(q->g, n > 0 ? (size_t)n : 0);
-    }
-    if (yolk_sio_gather_done(q->g)) yolk__ra_request_free(q);
+    if (q->type == MSG_BROADCAST) yolk__ra_broadcast_ack_answer(q, -1, yolk__msgpack_get(data, "packet"));
     break;
   case MSG_SERVER_SIDE_EMIT_RESPONSE:
-    if (q->type != MSG_SERVER_SIDE_EMIT) return;
+    if (q->type != MSG_SERVER_SIDE_EMIT) break;
     yolk__ra_gather_answer(q->g, yolk__msgpack_get(data, "packet"));
-    if (++q->got >= q->expected) yolk__ra_request_free(q);
+    yolk__ra_request_answered(q);
     break;
   case MSG_FETCH_SOCKETS_RESPONSE:
-    if (q->type != MSG_FETCH_SOCKETS && q->type != REQ_ALL_ROOMS) return;
+    if (q->type != MSG_FETCH_SOCKETS && q->type != REQ_ALL_ROOMS) break;
     yolk__ra_request_add_sockets(q, yolk__msgpack_get(data, "sockets"));
-    if (++q->got >= q->expected) yolk__ra_request_finish(q, NULL);
+    yolk__ra_request_answered(q);
     break;
   }
 }
@@ -803,8 +718,7 @@ static void on_cluster_message(streams_adapter_t *sa, const char *uid, int type,
   switch (type) {
   case MSG_BROADCAST:
     if (request_id) on_broadcast_with_ack(sa, uid, request_id, data, &mt);
-    else if (yolk__ra_deliver(l, nsp, yolk__msgpack_get(yolk__msgpack_get(data, "packet"), "data"), &mt.t, offset))
-      YOLK_LOG_WARN_(LOG_COMPONENT, "a broadcast without data from %s was ignored", uid);
+    else yolk__ra_deliver(l, nsp, yolk__msgpack_get(yolk__msgpack_get(data, "packet"), "data"), &mt.t, offset);
     break;
   case MSG_SOCKETS_JOIN:
   case MSG_SOCKETS_LEAVE: {
@@ -830,8 +744,7 @@ static void on_cluster_message(streams_adapter_t *sa, const char *uid, int type,
     yolk_sb_t reply_to;
     yolk__sb_init(&reply_to);
     if (request_id && !strchr(uid, '#')) yolk__sb_printf(&reply_to, "%s#%s", uid, request_id);
-    if (yolk__ra_server_event(nsp, yolk__msgpack_get(data, "packet"), reply_to.data) != 0)
-      YOLK_LOG_WARN_(LOG_COMPONENT, "a server-side emit without data from %s was ignored", uid);
+    yolk__ra_server_event(nsp, yolk__msgpack_get(data, "packet"), reply_to.data);
     yolk__sb_free(&reply_to);
     break;
   }
@@ -848,12 +761,7 @@ static void on_message(yolk_redis_t *r, const char *pattern, size_t plen, const 
   (void)pattern;
   (void)plen;
   yolk_sio_redis_streams_t *bus = ud;
-  char small[256];
-  char *name = clen < sizeof(small) ? small : yolk__malloc(clen + 1);
-  memcpy(name, channel, clen);
-  name[clen] = '\0';
-  streams_adapter_t *sa = yolk__smap_get(&bus->channels, name);
-  if (name != small) free(name);
+  streams_adapter_t *sa = yolk__ra_lookup(&bus->channels, channel, clen);
   if (!sa) return;
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
@@ -864,7 +772,7 @@ static void on_message(yolk_redis_t *r, const char *pattern, size_t plen, const 
   int type = -1;
   if (yolk__ra_read(&bus->scratch, data, len, &u) == 0 && o->type == MSGPACK_OBJECT_MAP) {
     uid = yolk__ra_field_str(o, "uid", &uidsb);
-    type = (int)yolk__msgpack_num(yolk__msgpack_get(o, "type"), -1);
+    type = (int)yolk__ra_field_count(o, "type", -1);
   }
   if (!uid || type < 0)
     YOLK_LOG_WARN_(LOG_COMPONENT, "a malformed message on %.*s was ignored", (int)clen, channel);
@@ -1265,18 +1173,18 @@ static void on_restore_range(yolk_redis_t *r, const redisReply *reply, const cha
 
 /* The session (GETDEL) and the offset's entry (XRANGE offset offset) are in. */
 static void restore_first_round(restore_t *rs) {
-  if (!rs->sa) {
-    restore_end(rs, NULL, NULL);
-    return;
-  }
-  if (rs->failed) return restore_end(rs, NULL, "Redis did not answer");
-  if (!rs->has_session) return restore_end(rs, NULL, "no such session (expired, or restored already)");
-  if (!rs->offset_found) return restore_end(rs, NULL, "the offset is not in the stream any more");
-  if (session_decode(rs) != 0) {
+  const char *why = NULL;
+  if (!rs->sa) why = "the server closed";
+  else if (rs->failed) why = "Redis did not answer";
+  else if (!rs->has_session) why = "no such session (expired, or restored already)";
+  else if (!rs->offset_found) why = "the offset is not in the stream any more";
+  else if (session_decode(rs) != 0) {
     YOLK_LOG_WARN_(LOG_COMPONENT, "a malformed session under %s was ignored", rs->key);
-    return restore_end(rs, NULL, NULL);
+    why = "a malformed session";
+  } else if (restore_range(rs) != 0) {
+    why = "Redis is not reachable";
   }
-  if (restore_range(rs) != 0) restore_end(rs, NULL, "Redis is not reachable");
+  if (why) restore_end(rs, NULL, why);
 }
 
 static void on_session_taken(yolk_redis_t *r, const redisReply *reply, const char *err, void *ud) {

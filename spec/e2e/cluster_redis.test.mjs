@@ -13,10 +13,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Emitter } from '@socket.io/redis-emitter';
 import { createClient } from 'redis';
-import {
-  APP, broadcasts, broadcastsWithAcks, call, cluster, collect, next, redisRestart, serverSideEmits, silentNode,
-  socketsAcrossNodes, until, yolkForms,
-} from './cluster_scenarios.mjs';
+import { APP, call, cluster, collect, next, redisRestart, sharedTests, silentNode, until } from './cluster_scenarios.mjs';
 import { startRedis, startYolk } from './lib.mjs';
 
 const c = cluster('classic');
@@ -41,19 +38,7 @@ after(() => c.stopAll());
 // mixed cluster.
 const pairs = () => [['yolk -> yolk', A, B], ['yolk -> node', Y, N], ['node -> yolk', N, Y]];
 
-test('broadcasts cross nodes: all, rooms, except, local, socket.broadcast, binary, namespaces', () =>
-  broadcasts(c, pairs()));
-
-test('fetchSockets, a fetched socket acting remotely, socketsJoin/Leave and disconnectSockets across nodes', () =>
-  socketsAcrossNodes(c, pairs()));
-
-test('serverSideEmit, with answers from every other node, and allRooms; the yolk API\'s other forms', async () => {
-  await serverSideEmits(c, pairs());
-  await yolkForms(c, A, B);
-});
-
-test('broadcasts with acks collect the answers of every node, or time out with those that came', () =>
-  broadcastsWithAcks(c, pairs()));
+sharedTests(c, pairs, () => [A, B]);
 
 test('@socket.io/redis-emitter messages reach yolk clients: rooms, except, namespaces, volatile, requests', async () => {
   const pub = createClient({ url: c.redis.url });

@@ -3,27 +3,20 @@
 // adapter): the nodes (spec/cluster_app, and fixtures/node_cluster_server.cjs for Node.js
 // socket.io with the matching npm adapter), the client helpers, and each scenario as a
 // function of the nodes it runs on. Not a test file itself.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 import { assertNoSanitizerReport } from './demo_server.mjs';
-import { freePort, repoRoot, sleep, startYolk, stopYolk } from './lib.mjs';
+import { freePort, repoRoot, sleep, startYolk, stopYolk, until } from './lib.mjs';
 
 const run = promisify(execFile);
 export const APP = path.join(repoRoot, 'spec/cluster_app');
 const NODE_SERVER = path.join(repoRoot, 'spec/e2e/fixtures/node_cluster_server.cjs');
 
-export async function until(fn, ms = 8000, what = 'condition') {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+export { until };
 
 // Emits with an ack and resolves with all the ack's arguments.
 export const call = (s, ev, ...args) => new Promise((resolve, reject) => {
@@ -129,6 +122,21 @@ export function cluster(adapter) {
 }
 
 // ---- the scenarios: pairs is a list of [label, from, to] ----------------------------------------
+
+// The tests both adapters pass, on pairs() (from, to) of nodes and yolkPair() (two yolk
+// nodes); opts as serverSideEmits's.
+export function sharedTests(c, pairs, yolkPair, opts = {}) {
+  test('broadcasts cross nodes: all, rooms, except, local, socket.broadcast, binary, namespaces', () =>
+    broadcasts(c, pairs()));
+  test('fetchSockets, a fetched socket acting remotely, socketsJoin/Leave and disconnectSockets across nodes', () =>
+    socketsAcrossNodes(c, pairs()));
+  test('serverSideEmit, with answers from every other node, and allRooms; the yolk API\'s other forms', async () => {
+    await serverSideEmits(c, pairs(), opts);
+    await yolkForms(c, ...yolkPair());
+  });
+  test('broadcasts with acks collect the answers of every node, or time out with those that came', () =>
+    broadcastsWithAcks(c, pairs()));
+}
 
 export async function broadcasts(c, pairs) {
   for (const [label, from, to] of pairs) {

@@ -13,6 +13,17 @@ export const buildDir = path.resolve(repoRoot, process.env.YOLK_BUILD_DIR || 'bu
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Resolves with fn()'s first truthy value, polling every 50 ms; rejects after ms.
+export async function until(fn, ms = 8000, what = 'condition') {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 // A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it).
 export function freePort() {
   return new Promise((resolve, reject) => {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 import { assertNoSanitizerReport, startDemo } from './demo_server.mjs';
-import { repoRoot, sleep, startRedis, startYolk, stopYolk } from './lib.mjs';
+import { repoRoot, sleep, startRedis, startYolk, stopYolk, until } from './lib.mjs';
 
 const run = promisify(execFile);
 const APP = path.join(repoRoot, 'spec/redis_app');
@@ -65,16 +65,6 @@ async function connections(name) {
 }
 
 const pick = ({ value, err, type }) => ({ value, err, type });
-
-async function until(fn, ms = 8000, what = 'condition') {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 test('commands as methods: strings, integers, nil, arrays, hashes, EX, errors', async () => {
   const s = await start('single');
