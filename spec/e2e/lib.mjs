@@ -1,6 +1,7 @@
 // Helpers shared by the end-to-end tests. Not a test file itself: `node --test
 // spec/e2e/` runs only the *.test.mjs files here.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,12 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 // The build with the binaries under test: $YOLK_BUILD_DIR (relative to the
 // repository root), default ./build.
 export const buildDir = path.resolve(repoRoot, process.env.YOLK_BUILD_DIR || 'build');
+// A sanitizer build (-DYOLK_SANITIZE=ON): ASan keeps freed memory in quarantine (256 MB by
+// default), so RSS figures say nothing there; tests that bound RSS check it in the plain build.
+export const sanitized = (() => {
+  try { return /^YOLK_SANITIZE:BOOL=ON$/m.test(fs.readFileSync(path.join(buildDir, 'CMakeCache.txt'), 'utf8')); }
+  catch { return false; }
+})();
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
