@@ -53,6 +53,15 @@
  *                        as an error value that prints "os.exit() called".
  *   core.version
  *
+ * The Lua heap (lua_mem.c)
+ *   core.memory() -> { used, limit, refused }: the bytes in the Lua heap (garbage not yet
+ *                        collected included), its cap, the allocations refused so far.
+ *   core.set_memory_limit(size) -> the previous cap: bytes or "512mb", at least 8 MB
+ *                        (default 1 GB). An allocation that would take the heap past it
+ *                        fails with "not enough memory" in the code that made it (inside
+ *                        a protected call; never in C code pushing a callback's
+ *                        arguments). yolk.boot sets config.lua.memoryLimit.
+ *
  * Files (lua_fs.c): for loading the application, never on a request's path
  *   core.fs_scandir(path) -> sorted names | nil, err ; core.fs_stat(path) -> { type =
  *   'file'|'directory'|'other', size, mtime } | nil, err ; core.fs_realpath(path) ;
@@ -167,6 +176,7 @@
 int yolk__luaopen_core(lua_State *L) {
   lua_newtable(L);
   yolk__lua_open_runtime(L);
+  yolk__lua_open_mem(L);
   yolk__lua_open_json(L);
   yolk__lua_open_buffer(L);
   yolk__lua_open_timer(L);

@@ -34,6 +34,21 @@
 
 typedef struct yolk__lua_server_s yolk__lua_server_t;
 
+/* The Lua heap's cap (lua_mem.c): LuaJIT's allocator wrapped to count. */
+typedef struct {
+  lua_Alloc alloc;  /* LuaJIT's own allocator, which does the work */
+  void *alloc_ud;
+  size_t total;     /* bytes in the Lua heap (LuaJIT's gc count, garbage included) */
+  size_t limit;     /* config.lua.memoryLimit */
+  size_t reserve;   /* lent after a refusal, for reporting it */
+  size_t ceiling;   /* growth past it is refused: limit, or limit + reserve */
+  size_t gc_mark;   /* the safe point runs a full collection above it */
+  unsigned depth;   /* protected calls running (refusals only inside one) */
+  unsigned refused; /* since the last safe point that reported */
+  uint64_t refused_total;
+  uint64_t last_report_ms;
+} yolk__lua_mem_t;
+
 struct yolk_lua_rt_s {
   lua_State *L;
   uv_loop_t loop;
@@ -51,6 +66,7 @@ struct yolk_lua_rt_s {
   int shape_count;        /* ordered-object shapes cached (lua_json.c) */
   int traceback_ref;      /* the pcall message handler (0: not made yet) */
   FILE *log_file;
+  yolk__lua_mem_t mem;
 };
 
 /* The runtime that owns L (stored in L's registry). */
@@ -76,6 +92,17 @@ int yolk__lua_call_ref(lua_State *L, int ref, int nargs, int nresults);
 
 /* Graceful stop: close servers, cancel timers; the loop then ends by itself. */
 void yolk__lua_rt_stop(yolk_lua_rt_t *rt);
+
+/* ---- runaway code (lua_mem.c) ------------------------------------------------- */
+
+/* The default of config.lua.memoryLimit. */
+#define YOLK_LUA_MEMORY_LIMIT ((size_t)1 << 30)
+/* Puts the counting allocator in front of L's own (right after luaL_newstate). */
+void yolk__lua_mem_install(lua_State *L, yolk__lua_mem_t *m, size_t limit);
+void yolk__lua_mem_set_limit(yolk__lua_mem_t *m, size_t limit);
+/* Between callbacks, outside Lua code: collects and reports after a refusal,
+ * or when the heap grew near the limit. */
+void yolk__lua_mem_safe_point(yolk_lua_rt_t *rt);
 
 /* ---- resources ---------------------------------------------------------------
  *
@@ -208,6 +235,9 @@ void yolk__lua_open_socketio(lua_State *L);
 void yolk__lua_open_redis(lua_State *L);
 /* Runtime functions: log, now, hrtime, stop, on_signal, version. */
 void yolk__lua_open_runtime(lua_State *L);
+/* core.memory(), core.set_memory_limit(size) */
+void yolk__lua_open_mem(lua_State *L);
+
 /* lua_CFunction for package.preload['yolk.core']. */
 int yolk__luaopen_core(lua_State *L);
 

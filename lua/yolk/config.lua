@@ -47,6 +47,8 @@ function M.defaults(info)
     logger = { level = 'INFO', consoleLevel = 'INFO', dir = fs.join(info.baseDir, 'logs') },
     bodyParser = { jsonLimit = 1024 * 1024, formLimit = 1024 * 1024 },
     middleware = {},
+    -- runaway application code (README, "Runaway code"): the Lua heap's cap
+    lua = { memoryLimit = '1gb' },
   }
 end
 

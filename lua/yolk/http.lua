@@ -175,7 +175,7 @@ function M.on_request(runtime, req)
   })
   scheduler.spawn_ex(req.method .. ' ' .. tostring(req.path), nil, function()
     local ok, err = xpcall(handle, errors.traceback, app, ctx, req)
-    if not ok then M.on_error(app, ctx, err) end
+    if not ok then M.on_error(app, ctx, scheduler.caught(err)) end
     if req.aborted or ctx.sent then return end
     M.finish(ctx, req)
   end)

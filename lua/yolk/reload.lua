@@ -25,6 +25,7 @@ M.RESTART_ONLY = {
   { 'io', 'init' },              -- Engine.IO / Socket.IO server options
   { 'io', 'generateId' },        -- its presence (its code is reloaded)
   { 'bodyParser', 'jsonLimit' }, -- the HTTP server's body size limit
+  { 'lua', 'memoryLimit' },      -- the Lua heap's cap (a heap that fits one limit may not fit another)
 }
 
 local function get(t, path)

@@ -52,6 +52,32 @@ function S.traceback(e)
   return setmetatable({ error = e, traceback = debug.traceback(text, 2) }, Traced)
 end
 
+-- What LuaJIT raises when an allocation fails (LUA_ERRMEM: the Lua heap is
+-- at config.lua.memoryLimit, core/lua/lua_mem.c). It does not come through
+-- a message handler (none runs for a memory error: it would need memory),
+-- so it has no traceback: the string is all there is.
+S.MEMORY_ERROR = 'not enough memory'
+
+local function memory_limit_text()
+  local ok, core = pcall(require, 'yolk.core')
+  local m = ok and type(core) == 'table' and core.memory and core.memory()
+  if not m then return '' end
+  return (' (config.lua.memoryLimit, %.0f MB)'):format(m.limit / 1048576)
+end
+
+-- An error value as caught by a pcall/xpcall around application code: a
+-- Traced from the handler, or the bare memory error, which gets a Traced
+-- saying what happened instead of a traceback. Anything else is returned as
+-- it is.
+function S.caught(e)
+  if e == S.MEMORY_ERROR then
+    return setmetatable({ error = e, traceback = 'not enough memory: the Lua heap reached its limit'
+      .. memory_limit_text() .. '; Lua gives no traceback for a memory error (the allocation that failed '
+      .. 'was in the code handling this)' }, Traced)
+  end
+  return e
+end
+
 -- How failures of spawned coroutines are reported; logger.lua replaces it.
 function S.report(traced, label)
   if S.is_exit(traced) then return end
@@ -73,7 +99,7 @@ local function resume(co, ...)
   local ok, err = coroutine.resume(co, ...)
   if not ok then
     -- The body is wrapped in xpcall, so this is an error in the scheduler itself.
-    S.report(S.traceback(err), 'scheduler')
+    S.report(S.traceback(S.caught(err)), 'scheduler')
   end
 end
 
@@ -94,14 +120,16 @@ end
 -- on_error(traced) then decides.
 function S.spawn_ex(label, on_error, fn, ...)
   local co = coroutine.create(function(...)
-    local r = pack(xpcall(fn, S.traceback, ...))
-    if not r[1] then
-      if S.is_exit(r[2]) then return end
+    -- (no table for the results: after a memory error there may be no room)
+    local ok, err = xpcall(fn, S.traceback, ...)
+    if not ok then
+      err = S.caught(err)
+      if S.is_exit(err) then return end
       if on_error then
-        local ok, e2 = xpcall(on_error, S.traceback, r[2])
-        if not ok then S.report(e2, label) end
+        local ok2, e2 = xpcall(on_error, S.traceback, err)
+        if not ok2 then S.report(S.caught(e2), label) end
       else
-        S.report(r[2], label)
+        S.report(err, label)
       end
     end
   end)
@@ -126,10 +154,11 @@ S.app_traceback = S.traceback
 local function pooled_worker(fn, on_error, a, b, c, d)
   while true do
     local ok, err = xpcall(fn, S.app_traceback, a, b, c, d)
+    if not ok then err = S.caught(err) end
     if not ok and not S.is_exit(err) then
       if on_error then
         local ok2, e2 = xpcall(on_error, S.traceback, err, a, b, c, d)
-        if not ok2 then S.report(e2, 'error handler') end
+        if not ok2 then S.report(S.caught(e2), 'error handler') end
       else
         S.report(err)
       end

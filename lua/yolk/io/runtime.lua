@@ -97,6 +97,7 @@ function Runtime:on_connect(st, sock)
     end
     local ok, err = xpcall(chain, errors.traceback, ctx, inner)
     if not ok then
+      err = scheduler.caught(err)
       local deliberate = errors.is_refusal(err)
       if not admitted then
         local gone = socket.close_reason ~= nil
@@ -197,7 +198,7 @@ local function report(gen, st, socket, ctx, traced)
     local ectx = context.socket_ctx(gen, socket, { args = { n = 1, scheduler.message(traced) }, error = traced,
       ack = rawget(ctx, 'ack') })
     local ok, e2 = xpcall(h, errors.traceback, ectx)
-    if not ok then ctx.logger:error('error in the error route: %s', tostring(e2)) end
+    if not ok then ctx.logger:error('error in the error route: %s', tostring(scheduler.caught(e2))) end
   end
   local ack = rawget(ctx, 'ack')
   if ack then
@@ -266,6 +267,7 @@ function Runtime:system_event(st, socket, event, reason)
       if listeners then for _, fn in ipairs(listeners) do fn(reason) end end
     end, errors.traceback)
     if not ok then
+      err = scheduler.caught(err)
       if errors.is_refusal(err) then
         ctx.logger:info('%s handler raised: %s%s', event, scheduler.message(err), errors.where(err, gen.baseDir))
       else
