@@ -62,6 +62,13 @@
  *                        a protected call; never in C code pushing a callback's
  *                        arguments). yolk.boot sets config.lua.memoryLimit.
  *
+ * The watchdog (lua_watchdog.c)
+ *   core.watchdog(ms)    a thread warns (WARN, component "lua") when one callback from the
+ *                        loop into Lua has run longer than ms (0: no warnings); yolk.boot
+ *                        sets config.lua.blockedWarning. It cannot interrupt the callback.
+ *   core.doing(kind, name, place)  what the running callback handles, for those warnings:
+ *                        ('event', 'chat', '/live'), ('request', 'GET', '/path'), ...
+ *
  * Files (lua_fs.c): for loading the application, never on a request's path
  *   core.fs_scandir(path) -> sorted names | nil, err ; core.fs_stat(path) -> { type =
  *   'file'|'directory'|'other', size, mtime } | nil, err ; core.fs_realpath(path) ;
@@ -177,6 +184,7 @@ int yolk__luaopen_core(lua_State *L) {
   lua_newtable(L);
   yolk__lua_open_runtime(L);
   yolk__lua_open_mem(L);
+  yolk__lua_open_watchdog(L);
   yolk__lua_open_json(L);
   yolk__lua_open_buffer(L);
   yolk__lua_open_timer(L);

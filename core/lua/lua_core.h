@@ -21,6 +21,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,21 @@ typedef struct {
   uint64_t last_report_ms;
 } yolk__lua_mem_t;
 
+/* What the watchdog thread sees of the loop (lua_watchdog.c). The atomics
+ * are written by the loop only; kind/name/place/what_seq under mu. */
+typedef struct {
+  _Atomic uint64_t since;   /* uv_hrtime() when the running callback began; 0: none */
+  _Atomic uint64_t seq;     /* callbacks begun */
+  _Atomic uint64_t warned;  /* the seq the thread last warned about */
+  _Atomic uint64_t warn_ns; /* config.lua.blockedWarning; 0: off */
+  uv_mutex_t mu;
+  uv_cond_t cond;           /* wakes the thread to stop or re-read warn_ns */
+  uv_thread_t thread;
+  int started, stop;
+  uint64_t what_seq;        /* the seq core.doing() was called in */
+  char kind[24], name[96], place[160];
+} yolk__lua_watch_t;
+
 struct yolk_lua_rt_s {
   lua_State *L;
   uv_loop_t loop;
@@ -67,6 +83,7 @@ struct yolk_lua_rt_s {
   int traceback_ref;      /* the pcall message handler (0: not made yet) */
   FILE *log_file;
   yolk__lua_mem_t mem;
+  yolk__lua_watch_t watch;
 };
 
 /* The runtime that owns L (stored in L's registry). */
@@ -93,7 +110,7 @@ int yolk__lua_call_ref(lua_State *L, int ref, int nargs, int nresults);
 /* Graceful stop: close servers, cancel timers; the loop then ends by itself. */
 void yolk__lua_rt_stop(yolk_lua_rt_t *rt);
 
-/* ---- runaway code (lua_mem.c) ------------------------------------------------- */
+/* ---- runaway code (lua_mem.c, lua_watchdog.c) -------------------------------- */
 
 /* The default of config.lua.memoryLimit. */
 #define YOLK_LUA_MEMORY_LIMIT ((size_t)1 << 30)
@@ -103,6 +120,14 @@ void yolk__lua_mem_set_limit(yolk__lua_mem_t *m, size_t limit);
 /* Between callbacks, outside Lua code: collects and reports after a refusal,
  * or when the heap grew near the limit. */
 void yolk__lua_mem_safe_point(yolk_lua_rt_t *rt);
+void yolk__lua_watch_init(yolk__lua_watch_t *w);
+/* Stops and joins the thread (if it was started). */
+void yolk__lua_watch_free(yolk__lua_watch_t *w);
+/* Around each callback from the loop into Lua (the outermost pcall). */
+void yolk__lua_watch_begin(yolk_lua_rt_t *rt);
+void yolk__lua_watch_end(yolk_lua_rt_t *rt);
+/* What the running (or last) callback handles, as core.doing() said. */
+void yolk__lua_watch_describe(yolk_lua_rt_t *rt, char *buf, size_t len);
 
 /* ---- resources ---------------------------------------------------------------
  *
@@ -237,7 +262,8 @@ void yolk__lua_open_redis(lua_State *L);
 void yolk__lua_open_runtime(lua_State *L);
 /* core.memory(), core.set_memory_limit(size) */
 void yolk__lua_open_mem(lua_State *L);
-
+/* core.watchdog(ms), core.doing(kind, name, place) */
+void yolk__lua_open_watchdog(lua_State *L);
 /* lua_CFunction for package.preload['yolk.core']. */
 int yolk__luaopen_core(lua_State *L);
 

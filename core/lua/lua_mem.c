@@ -115,17 +115,19 @@ void yolk__lua_mem_safe_point(yolk_lua_rt_t *rt) {
   m->ceiling = after <= m->limit ? m->limit : m->limit + m->reserve;
   if (!m->refused) return;
   m->last_report_ms = now;
+  char what[200];
+  yolk__lua_watch_describe(rt, what, sizeof(what));
   if (after <= m->limit)
     yolk__log(YOLK_LOG_WARN, "lua",
-              "the Lua heap reached config.lua.memoryLimit (%.1f MB): %u allocation%s refused "
+              "the Lua heap reached config.lua.memoryLimit (%.1f MB) while running %s: %u allocation%s refused "
               "(\"not enough memory\"); %.1f MB before a full collection, %.1f MB after",
-              m->limit / MB, m->refused, m->refused == 1 ? "" : "s", before / MB, after / MB);
+              m->limit / MB, what, m->refused, m->refused == 1 ? "" : "s", before / MB, after / MB);
   else
     yolk__log(YOLK_LOG_ERROR, "lua",
-              "the Lua heap reached config.lua.memoryLimit (%.1f MB) and still holds %.1f MB "
+              "the Lua heap reached config.lua.memoryLimit (%.1f MB) while running %s and still holds %.1f MB "
               "after a full collection: the application keeps more than the limit reachable, and allocations "
               "fail until it lets go (%u refused)",
-              m->limit / MB, after / MB, m->refused);
+              m->limit / MB, what, after / MB, m->refused);
   m->refused = 0;
 }
 

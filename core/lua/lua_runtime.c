@@ -112,8 +112,8 @@ int yolk__lua_pcall_keep_error(lua_State *L, int nargs, int nresults) {
   return pcall_traceback(L, nargs, nresults);
 }
 
-/* The callbacks from the loop (depth 0) are what the memory cap's safe
- * point follows. */
+/* The callbacks from the loop (depth 0) are what the watchdog times and
+ * what the memory cap's safe point follows. */
 int yolk__lua_pcall(lua_State *L, int nargs, int nresults) {
   yolk_lua_rt_t *rt = yolk__lua_rt(L);
   if (rt && rt->exiting) {
@@ -121,6 +121,7 @@ int yolk__lua_pcall(lua_State *L, int nargs, int nresults) {
     return -1;
   }
   int outermost = rt && rt->mem.depth == 0;
+  if (outermost) yolk__lua_watch_begin(rt);
   int status = pcall_traceback_rt(L, rt, nargs, nresults);
   if (status != 0) {
     if (!is_exit_sentinel(L, -1)) {
@@ -131,7 +132,11 @@ int yolk__lua_pcall(lua_State *L, int nargs, int nresults) {
     }
     lua_pop(L, 1);
   }
-  if (outermost && !rt->exiting) yolk__lua_mem_safe_point(rt);
+  if (outermost) {
+    /* a collection after a runaway belongs to its time */
+    if (!rt->exiting) yolk__lua_mem_safe_point(rt);
+    yolk__lua_watch_end(rt);
+  }
   return status;
 }
 
@@ -532,6 +537,7 @@ yolk_lua_rt_t *yolk__lua_rt_new(void) {
   }
   rt->L = L;
   yolk__lua_mem_install(L, &rt->mem, YOLK_LUA_MEMORY_LIMIT);
+  yolk__lua_watch_init(&rt->watch);
   lua_atpanic(L, on_panic);
   luaL_openlibs(L);
 
@@ -683,6 +689,7 @@ void yolk__lua_rt_free(yolk_lua_rt_t *rt) {
   if (!rt) return;
   lua_State *L = rt->L;
   rt->exiting = 1; /* from here on no Lua code runs; C objects only release their refs */
+  yolk__lua_watch_free(&rt->watch);
   yolk__lua_close_all(rt);
   signals_uninstall(rt);
   /* A pending uv_stop (os.exit) makes the next uv_run return at once: the

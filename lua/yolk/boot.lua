@@ -77,12 +77,13 @@ function M.server_did_ready(app)
   end
 end
 
--- config.lua.memoryLimit: the Lua heap's cap, at start only (a reload that
--- changes it says a restart is needed: yolk.reload).
+-- config.lua: the Lua heap's cap (at start only: a reload that changes it
+-- says a restart is needed, yolk.reload) and the watchdog's threshold.
 function M.apply_lua(config, at_start)
   local core = require('yolk.core')
   local l = config.lua or {}
   if at_start and core.set_memory_limit then core.set_memory_limit(l.memoryLimit or '1gb') end
+  if core.watchdog then core.watchdog(tonumber(l.blockedWarning) or 1000) end
 end
 
 -- Load and start; returns the runtime and the generation.

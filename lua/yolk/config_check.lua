@@ -295,14 +295,14 @@ end
 
 local LEVELS = { DEBUG = true, INFO = true, WARN = true, ERROR = true, NONE = true }
 
--- config.lua: runaway application code (core/lua/lua_mem.c)
-local LUA_KEYS = { 'memoryLimit' }
+-- config.lua: runaway application code (core/lua/lua_mem.c, lua_watchdog.c)
+local LUA_KEYS = { 'blockedWarning', 'memoryLimit' }
 local MIN_MEMORY_LIMIT = 8 * 1024 * 1024
 
 function Checker:lua(lua)
   if lua == nil then return end
   if type(lua) ~= 'table' then
-    self:fail({ 'lua' }, ("must be a table such as { memoryLimit = '1gb' }, %s"):format(got(lua)))
+    self:fail({ 'lua' }, ("must be a table such as { memoryLimit = '1gb', blockedWarning = 1000 }, %s"):format(got(lua)))
   end
   for k, v in pairs(lua) do
     local path = { 'lua', k }
@@ -311,6 +311,8 @@ function Checker:lua(lua)
       if M.size_bytes(v) < MIN_MEMORY_LIMIT then
         self:fail(path, ("must be at least 8 MB (the framework itself needs a few), got %s"):format(show(v)))
       end
+    elseif k == 'blockedWarning' then
+      self:number(path, v, 0, 4e9)
     else
       local hint = type(k) == 'string' and errors.suggest(k, LUA_KEYS)
       self:fail(path, 'not a setting of config.lua (' .. table.concat(LUA_KEYS, ', ') .. ')'

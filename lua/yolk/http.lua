@@ -156,6 +156,7 @@ local function handle(app, ctx, req)
 end
 
 function M.on_request(runtime, req)
+  scheduler.doing('request', req.method, req.path)
   local app = runtime.gen
   local query, queries = M.parse_query(req.query)
   local headers = req.headers or {}

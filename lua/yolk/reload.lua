@@ -212,6 +212,7 @@ function M.reload(boot, why)
   end
   M.pending_restart = #restart > 0 and table.concat(restart, ', ') or nil
   logger.configure(app.config.logger, app.name)
+  if boot.apply_lua then boot.apply_lua(app.config, false) end
   rt:use(app)
   -- code of the old generation that runs on its own (a loop started in
   -- serverDidReady) checks this to end instead of running twice

@@ -95,8 +95,31 @@ end
 -- Tests inject a fake timer; the default is core.timer.
 function S.set_timer(fn) S.timer_impl = fn; core_timer = fn end
 
+-- What the running callback handles, for the watchdog (core.doing: its
+-- warnings name it). A coroutine resumed later (a wait that ends) gets back
+-- what it was started for.
+local doing_kind, doing_name, doing_place
+local core_doing
+function S.doing(kind, name, place)
+  doing_kind, doing_name, doing_place = kind, name, place
+  if core_doing == nil then
+    local ok, core = pcall(require, 'yolk.core')
+    core_doing = ok and type(core) == 'table' and core.doing or false
+  end
+  if core_doing then core_doing(kind, name, place) end
+end
+-- Tests inject a recorder.
+function S.set_doing(fn) core_doing = fn end
+
+-- coroutine -> { kind, name, place } while it waits (S.wait)
+local waiting_doing = setmetatable({}, { __mode = 'k' })
+
 local function resume(co, ...)
+  local d = waiting_doing[co]
+  local pk, pn, pp = doing_kind, doing_name, doing_place
+  if d then S.doing(d[1], d[2], d[3]) end
   local ok, err = coroutine.resume(co, ...)
+  if d then S.doing(pk, pn, pp) end
   if not ok then
     -- The body is wrapped in xpcall, so this is an error in the scheduler itself.
     S.report(S.traceback(S.caught(err)), 'scheduler')
@@ -191,6 +214,11 @@ function S.current()
   return co
 end
 
+local function woken(co, ...)
+  waiting_doing[co] = nil
+  return ...
+end
+
 -- Suspend the running coroutine until wake(...) is called; returns what was
 -- passed to wake. register(wake) starts the operation and may call wake
 -- at once (then there is no yield). Raises when not in a coroutine.
@@ -211,7 +239,8 @@ function S.wait(register)
   register(wake)
   if state == 'done' then return unpack(result, 1, result.n) end
   state = 'waiting'
-  return coroutine.yield()
+  waiting_doing[co] = { doing_kind, doing_name, doing_place }
+  return woken(co, coroutine.yield())
 end
 
 -- yolk.sleep(ms): yields the running coroutine for ms milliseconds.
