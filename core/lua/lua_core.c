@@ -138,8 +138,9 @@
  *
  * Cluster (lua_cluster.c; core/cluster.h)
  *   core.cluster_master{ workers, sticky, host, port, path (Engine.IO), max_body_size,
- *     max_payload (the workers' limits: the larger counts), args = { 'start',
- *     '--baseDir', dir, ... } } -> master | nil, err: listens, starts
+ *     max_payload (the workers' limits: the larger counts), blocked_restart (ms: a
+ *     worker silent that long, its loop blocked, is killed and restarted; 0: never),
+ *     args = { 'start', '--baseDir', dir, ... } } -> master | nil, err: listens, starts
  *     the workers (`<exe> <args> --cluster-worker K [--sticky]`) and keeps them running.
  *     master:reload() (each worker reloads in turn), master:close(). A graceful stop
  *     stops the workers; the exit status is 1 when one did not stop cleanly, or when

@@ -48,8 +48,8 @@ function M.defaults(info)
     bodyParser = { jsonLimit = 1024 * 1024, formLimit = 1024 * 1024 },
     middleware = {},
     -- runaway application code (README, "Runaway code"): the Lua heap's cap,
-    -- the watchdog's warning
-    lua = { memoryLimit = '1gb', blockedWarning = 1000 },
+    -- the watchdog's warning, and (cluster mode) the restart of a blocked worker
+    lua = { memoryLimit = '1gb', blockedWarning = 1000, blockedRestart = 10000 },
   }
 end
 

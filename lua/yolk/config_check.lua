@@ -295,8 +295,8 @@ end
 
 local LEVELS = { DEBUG = true, INFO = true, WARN = true, ERROR = true, NONE = true }
 
--- config.lua: runaway application code (core/lua/lua_mem.c, lua_watchdog.c)
-local LUA_KEYS = { 'blockedWarning', 'memoryLimit' }
+-- config.lua: runaway application code (core/lua/lua_mem.c, lua_watchdog.c, cluster.c)
+local LUA_KEYS = { 'blockedRestart', 'blockedWarning', 'memoryLimit' }
 local MIN_MEMORY_LIMIT = 8 * 1024 * 1024
 
 function Checker:lua(lua)
@@ -313,6 +313,11 @@ function Checker:lua(lua)
       end
     elseif k == 'blockedWarning' then
       self:number(path, v, 0, 4e9)
+    elseif k == 'blockedRestart' then
+      self:number(path, v, 0, 4e9)
+      if v > 0 and v < 1000 then
+        self:fail(path, ('must be 0 (off) or at least 1000 ms (the workers beat every 250 ms), got %s'):format(show(v)))
+      end
     else
       local hint = type(k) == 'string' and errors.suggest(k, LUA_KEYS)
       self:fail(path, 'not a setting of config.lua (' .. table.concat(LUA_KEYS, ', ') .. ')'

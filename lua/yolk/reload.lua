@@ -26,6 +26,7 @@ M.RESTART_ONLY = {
   { 'io', 'generateId' },        -- its presence (its code is reloaded)
   { 'bodyParser', 'jsonLimit' }, -- the HTTP server's body size limit
   { 'lua', 'memoryLimit' },      -- the Lua heap's cap (a heap that fits one limit may not fit another)
+  { 'lua', 'blockedRestart' },   -- read by the cluster master, which does not reload
 }
 
 local function get(t, path)
