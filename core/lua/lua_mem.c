@@ -26,11 +26,15 @@
  *  - After a refusal the ceiling rises by a reserve (limit / 16, 1 to 64 MB)
  *    so that the code catching the error can still log it and answer the
  *    client (the runaway's garbage is still in the heap: it is unreachable
- *    once the error unwound its stack, but not collected yet).
+ *    once the error unwound its stack, but not collected yet). The heap never
+ *    holds more than limit + reserve.
  *  - The safe point (yolk__lua_mem_safe_point, after each callback from the
  *    loop, outside any Lua code) runs a full collection after refusals, says
- *    what happened, and takes the reserve back once the heap is below the
- *    limit again. It also collects when the heap has grown by limit / 8 since
+ *    what happened (at most once a second), and takes the reserve back as
+ *    soon as the heap is below the limit. While live data keeps it above (a
+ *    leak), the reserve stays lent: handlers fail at their first sizeable
+ *    allocation, but can still report it, and one that lets go of the data
+ *    can run. It also collects when the heap has grown by limit / 8 since
  *    the last full collection while above half the limit: LuaJIT lets its heap
  *    double between two cycles and never collects before failing an
  *    allocation (Lua 5.2+ does), so near the limit garbage alone could fill
@@ -99,7 +103,11 @@ void yolk__lua_mem_safe_point(yolk_lua_rt_t *rt) {
     return;
   }
   uint64_t now = uv_now(&rt->loop);
-  if (m->refused && m->total <= m->gc_mark && now - m->last_report_ms < MEM_REPORT_MS) return;
+  if (m->refused && m->total <= m->gc_mark && now - m->last_report_ms < MEM_REPORT_MS) {
+    /* reported less than a second ago (a heap that stays full): later */
+    if (m->total <= m->limit) m->ceiling = m->limit;
+    return;
+  }
   lua_State *L = rt->L;
   size_t before = m->total;
   /* Protected, since LuaJIT passes a finalizer's error on to whoever
