@@ -46,6 +46,7 @@ typedef struct {
   size_t gc_mark;   /* the safe point runs a full collection above it */
   unsigned depth;   /* protected calls running (refusals only inside one) */
   unsigned refused; /* since the last safe point that reported */
+  int full;         /* the last report found live data filling the heap */
   uint64_t refused_total;
   uint64_t last_report_ms;
 } yolk__lua_mem_t;

@@ -29,12 +29,13 @@
  *    once the error unwound its stack, but not collected yet). The heap never
  *    holds more than limit + reserve.
  *  - The safe point (yolk__lua_mem_safe_point, after each callback from the
- *    loop, outside any Lua code) runs a full collection after refusals, says
- *    what happened (at most once a second), and takes the reserve back as
- *    soon as the heap is below the limit. While live data keeps it above (a
- *    leak), the reserve stays lent: handlers fail at their first sizeable
- *    allocation, but can still report it, and one that lets go of the data
- *    can run. It also collects when the heap has grown by limit / 8 since
+ *    loop, outside any Lua code) runs a full collection after refusals and
+ *    says what happened (while live data fills the heap, at most once a
+ *    second), and takes the reserve back as soon as the heap is below the
+ *    limit. While live data keeps it above (a leak), the reserve stays lent:
+ *    handlers fail at their first sizeable allocation, but can still report
+ *    it, and one that lets go of the data can run. It also collects when the
+ *    heap has grown by limit / 8 since
  *    the last full collection while above half the limit: LuaJIT lets its heap
  *    double between two cycles and never collects before failing an
  *    allocation (Lua 5.2+ does), so near the limit garbage alone could fill
@@ -103,8 +104,9 @@ void yolk__lua_mem_safe_point(yolk_lua_rt_t *rt) {
     return;
   }
   uint64_t now = uv_now(&rt->loop);
-  if (m->refused && m->total <= m->gc_mark && now - m->last_report_ms < MEM_REPORT_MS) {
-    /* reported less than a second ago (a heap that stays full): later */
+  if (m->refused && m->full && m->total <= m->gc_mark && now - m->last_report_ms < MEM_REPORT_MS) {
+    /* the heap stays full of live data, and that was said less than a
+     * second ago: not a full collection after every callback */
     if (m->total <= m->limit) m->ceiling = m->limit;
     return;
   }
@@ -123,19 +125,23 @@ void yolk__lua_mem_safe_point(yolk_lua_rt_t *rt) {
   m->ceiling = after <= m->limit ? m->limit : m->limit + m->reserve;
   if (!m->refused) return;
   m->last_report_ms = now;
+  m->full = after > m->limit - m->limit / 8;
   char what[200];
   yolk__lua_watch_describe(rt, what, sizeof(what));
-  if (after <= m->limit)
+  /* a collection that frees the runaway's garbage: a WARN (its ERROR came
+   * from the code that caught it); one that leaves the heap nearly full:
+   * live data, a leak, which every handler will now run into */
+  if (!m->full)
     yolk__log(YOLK_LOG_WARN, "lua",
               "the Lua heap reached config.lua.memoryLimit (%.1f MB) while running %s: %u allocation%s refused "
               "(\"not enough memory\"); %.1f MB before a full collection, %.1f MB after",
               m->limit / MB, what, m->refused, m->refused == 1 ? "" : "s", before / MB, after / MB);
   else
     yolk__log(YOLK_LOG_ERROR, "lua",
-              "the Lua heap reached config.lua.memoryLimit (%.1f MB) while running %s and still holds %.1f MB "
-              "after a full collection: the application keeps more than the limit reachable, and allocations "
-              "fail until it lets go (%u refused)",
-              m->limit / MB, what, after / MB, m->refused);
+              "the Lua heap reached config.lua.memoryLimit (%.1f MB) while running %s: %u allocation%s refused, "
+              "and it still holds %.1f MB after a full collection: the application keeps that much reachable (a "
+              "leak?), and what needs more memory fails until it lets go",
+              m->limit / MB, what, m->refused, m->refused == 1 ? "" : "s", after / MB);
   m->refused = 0;
 }
 
