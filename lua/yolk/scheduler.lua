@@ -28,8 +28,8 @@ function S.is_traced(e) return getmetatable(e) == Traced end
 function S.tostring(v)
   local ok, s = pcall(tostring, v)
   if ok and type(s) == 'string' then return s end
-  local why = type(s) == 'string' and s or ('a ' .. type(s))
-  return ('(a %s whose __tostring failed: %s)'):format(type(v), why)
+  if ok then return ('(a %s whose __tostring returned a %s)'):format(type(v), type(s)) end
+  return ('(a %s whose __tostring failed: %s)'):format(type(v), type(s) == 'string' and s or ('a ' .. type(s)))
 end
 
 -- The field k of a table, nil if its __index raises.
