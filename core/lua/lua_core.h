@@ -51,18 +51,20 @@ typedef struct {
   uint64_t last_report_ms;
 } yolk__lua_mem_t;
 
-/* What the watchdog thread sees of the loop (lua_watchdog.c). The atomics
- * are written by the loop only; kind/name/place/what_seq under mu. */
+/* What the watchdog thread sees of the loop (lua_watchdog.c). The loop
+ * writes active and what_seq without a lock; kind/name/place change under
+ * mu, as does everything the thread keeps. */
 typedef struct {
-  _Atomic uint64_t since;   /* uv_hrtime() when the running callback began; 0: none */
-  _Atomic uint64_t seq;     /* callbacks begun */
-  _Atomic uint64_t warned;  /* the seq the thread last warned about */
-  _Atomic uint64_t warn_ns; /* config.lua.blockedWarning; 0: off */
+  _Atomic uint64_t active;   /* the number of the running callback; 0: none */
+  _Atomic uint64_t warned;   /* the callback the thread last warned about */
+  _Atomic uint64_t since;    /* when the thread first saw it running (uv_hrtime) */
+  _Atomic uint64_t warn_ns;  /* config.lua.blockedWarning; 0: off */
+  _Atomic uint64_t what_seq; /* the callback core.doing() was last called in */
+  uint64_t seq;              /* callbacks begun (the loop's) */
   uv_mutex_t mu;
-  uv_cond_t cond;           /* wakes the thread to stop or re-read warn_ns */
+  uv_cond_t cond;            /* wakes the thread to stop or re-read warn_ns */
   uv_thread_t thread;
   int started, stop;
-  uint64_t what_seq;        /* the seq core.doing() was called in */
   char kind[24], name[96], place[160];
 } yolk__lua_watch_t;
 

@@ -5,16 +5,20 @@
  * signal handler's request to stop), so nothing interrupts it: the watchdog
  * only watches, from its own thread, and reports.
  *
- * The loop's side is cheap: yolk__lua_watch_begin/_end around each callback
- * from the loop into Lua (the outermost yolk__lua_pcall) store a timestamp
- * and a counter in atomics, and the framework says what the callback is
- * handling (core.doing: an event and its namespace, an HTTP request) by
- * copying a few bytes under a mutex nobody else holds then. The thread wakes
- * a few times per blockedWarning; when the running callback has gone on for
- * longer, it logs a WARN naming it (again at twice, four times... that long,
- * at least a minute apart at most), and the loop logs how long it took once
- * it returns. Log lines are whole lines written with one call each
- * (log.c), so the thread may write them while the loop is stuck.
+ * The loop's side costs two atomic stores per callback and no clock:
+ * yolk__lua_watch_begin/_end around each callback from the loop into Lua
+ * (the outermost yolk__lua_pcall) publish the number of the running one (0
+ * between them). The thread wakes a few times per blockedWarning (period
+ * P = blockedWarning / 4, 10 to 250 ms) and notes when it first saw a number;
+ * when the same callback is still running blockedWarning later, it logs a
+ * WARN naming it (its start is known to within P), again at about twice,
+ * four times... that long (at least once a minute), and the loop logs how
+ * long it took once it returns. What the callback handles comes from the
+ * framework (core.doing: an event and its namespace, an HTTP request), a few
+ * bytes copied under a mutex only when they change.
+ *
+ * Log lines are whole lines written with one call each (log.c), so the
+ * thread may write them while the loop is stuck.
  *
  * Single process: the warning is all there is. Under `yolk start --workers N`
  * the master also restarts a worker whose loop has been blocked for longer
@@ -25,21 +29,20 @@
 
 #include "lua_core.h"
 
-/* The thread's longest sleep, and the longest gap between two warnings
- * about one callback. */
+/* The thread's longest and shortest sleep, and the longest gap between two
+ * warnings about one callback. */
 #define WATCH_MAX_PERIOD_NS (250ull * 1000000ull)
 #define WATCH_MIN_PERIOD_NS (10ull * 1000000ull)
 #define WATCH_MAX_REPEAT_NS (60ull * 1000000000ull)
 
 void yolk__lua_watch_begin(yolk_lua_rt_t *rt) {
   yolk__lua_watch_t *w = &rt->watch;
-  atomic_store_explicit(&w->seq, atomic_load_explicit(&w->seq, memory_order_relaxed) + 1, memory_order_release);
-  atomic_store_explicit(&w->since, uv_hrtime(), memory_order_release);
+  atomic_store_explicit(&w->active, ++w->seq, memory_order_release);
 }
 
 /* "event 'chat' on /live" from what core.doing() stored; lock held. */
 static void describe_locked(yolk__lua_watch_t *w, uint64_t seq, char *buf, size_t len) {
-  if (w->what_seq != seq || !w->kind[0]) {
+  if (atomic_load_explicit(&w->what_seq, memory_order_acquire) != seq || !w->kind[0]) {
     snprintf(buf, len, "a Lua callback");
   } else if (!strcmp(w->kind, "event")) {
     snprintf(buf, len, "event '%s' on %s", w->name, w->place);
@@ -57,16 +60,17 @@ static void describe_locked(yolk__lua_watch_t *w, uint64_t seq, char *buf, size_
 void yolk__lua_watch_describe(yolk_lua_rt_t *rt, char *buf, size_t len) {
   yolk__lua_watch_t *w = &rt->watch;
   uv_mutex_lock(&w->mu);
-  describe_locked(w, atomic_load_explicit(&w->seq, memory_order_relaxed), buf, len);
+  describe_locked(w, w->seq, buf, len);
   uv_mutex_unlock(&w->mu);
 }
 
 void yolk__lua_watch_end(yolk_lua_rt_t *rt) {
   yolk__lua_watch_t *w = &rt->watch;
-  uint64_t since = atomic_load_explicit(&w->since, memory_order_relaxed);
-  atomic_store_explicit(&w->since, 0, memory_order_release);
-  uint64_t seq = atomic_load_explicit(&w->seq, memory_order_relaxed);
-  if (atomic_load_explicit(&w->warned, memory_order_acquire) != seq) return;
+  atomic_store_explicit(&w->active, 0, memory_order_release);
+  if (atomic_load_explicit(&w->warned, memory_order_acquire) != w->seq) return;
+  /* it was warned about: say how long it took (from when the thread first
+   * saw it, so at most one period short) */
+  uint64_t since = atomic_load_explicit(&w->since, memory_order_acquire);
   char what[200];
   yolk__lua_watch_describe(rt, what, sizeof(what));
   yolk__log(YOLK_LOG_WARN, "lua", "%s returned after %.2f s; the loop served nothing else meanwhile", what,
@@ -75,7 +79,7 @@ void yolk__lua_watch_end(yolk_lua_rt_t *rt) {
 
 static void watch_thread(void *arg) {
   yolk__lua_watch_t *w = arg;
-  uint64_t last_seq = 0, next_warn = 0;
+  uint64_t last = 0, next_warn = 0;
   uv_mutex_lock(&w->mu);
   while (!w->stop) {
     uint64_t limit = atomic_load_explicit(&w->warn_ns, memory_order_relaxed);
@@ -83,21 +87,24 @@ static void watch_thread(void *arg) {
     if (period > WATCH_MAX_PERIOD_NS || !limit) period = WATCH_MAX_PERIOD_NS;
     if (period < WATCH_MIN_PERIOD_NS) period = WATCH_MIN_PERIOD_NS;
     uv_cond_timedwait(&w->cond, &w->mu, period);
-    if (w->stop || !limit) continue;
-    uint64_t seq = atomic_load_explicit(&w->seq, memory_order_acquire);
-    uint64_t since = atomic_load_explicit(&w->since, memory_order_acquire);
-    if (!since || atomic_load_explicit(&w->seq, memory_order_acquire) != seq) continue;
-    uint64_t busy = uv_hrtime() - since;
-    if (seq != last_seq) {
-      last_seq = seq;
+    if (w->stop) break;
+    uint64_t active = atomic_load_explicit(&w->active, memory_order_acquire);
+    uint64_t now = uv_hrtime();
+    if (active != last) {
+      /* another callback (or none) since the last look: it began at most a
+       * period ago */
+      last = active;
+      atomic_store_explicit(&w->since, now, memory_order_release);
       next_warn = limit;
+      continue;
     }
+    if (!active || !limit) continue;
+    uint64_t busy = now - atomic_load_explicit(&w->since, memory_order_relaxed);
     if (busy < next_warn) continue;
-    uint64_t step = busy < WATCH_MAX_REPEAT_NS ? busy : WATCH_MAX_REPEAT_NS;
-    next_warn = busy + step;
+    next_warn = busy + (busy < WATCH_MAX_REPEAT_NS ? busy : WATCH_MAX_REPEAT_NS);
     char what[200];
-    describe_locked(w, seq, what, sizeof(what));
-    atomic_store_explicit(&w->warned, seq, memory_order_release);
+    describe_locked(w, active, what, sizeof(what));
+    atomic_store_explicit(&w->warned, active, memory_order_release);
     uv_mutex_unlock(&w->mu);
     yolk__log(YOLK_LOG_WARN, "lua",
               "%s has kept the loop busy for %.1f s (config.lua.blockedWarning = %.0f ms): no other client is "
@@ -130,13 +137,13 @@ void yolk__lua_watch_free(yolk__lua_watch_t *w) {
 /* core.watchdog(ms): warn about a callback that runs longer than ms (0: no
  * more warnings). The thread starts on first use. */
 static int l_watchdog(lua_State *L) {
-  yolk_lua_rt_t *rt = yolk__lua_rt(L);
-  yolk__lua_watch_t *w = &rt->watch;
+  yolk__lua_watch_t *w = lua_touserdata(L, lua_upvalueindex(1));
   lua_Number ms = luaL_checknumber(L, 1);
   luaL_argcheck(L, ms >= 0 && ms < 1e12, 1, "milliseconds (0: off)");
   atomic_store_explicit(&w->warn_ns, (uint64_t)(ms * 1e6), memory_order_relaxed);
   if (!w->started && ms > 0) {
-    /* a small stack of its own: the process's may be large (core/bin/yolk.c) */
+    /* a small stack of its own: the command's thread has a large one
+     * (core/bin/yolk.c) and this one only formats log lines */
     uv_thread_options_t topts = {UV_THREAD_HAS_STACK_SIZE, 256 * 1024};
     int r = uv_thread_create_ex(&w->thread, &topts, watch_thread, w);
     if (r < 0) return luaL_error(L, "cannot start the watchdog thread: %s", uv_strerror(r));
@@ -149,13 +156,9 @@ static int l_watchdog(lua_State *L) {
   return 0;
 }
 
-static const char *field(lua_State *L, int idx, size_t *len) {
-  *len = 0;
-  if (lua_type(L, idx) != LUA_TSTRING) return "";
-  return lua_tolstring(L, idx, len);
-}
-
-static void copy_field(char *dst, size_t cap, const char *s, size_t len) {
+static void copy_field(char *dst, size_t cap, lua_State *L, int idx) {
+  size_t len = 0;
+  const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : "";
   if (len >= cap) len = cap - 1;
   memcpy(dst, s, len);
   dst[len] = '\0';
@@ -163,27 +166,51 @@ static void copy_field(char *dst, size_t cap, const char *s, size_t len) {
 
 /* core.doing(kind, name, place): what the running callback handles, for the
  * watchdog's messages: ('event', 'chat', '/live'), ('request', 'GET',
- * '/path'), ('connection', id, '/live'), ('disconnect', nil, '/'). Strings
- * only; anything else counts as empty. Nothing here can raise, so the mutex
- * is always released. */
+ * '/path'), ('connection', nil, '/live'), ('handler', 'disconnect', '/').
+ * Strings only; anything else counts as empty.
+ *
+ * The last three values are kept as upvalues 2 to 4: while they are held,
+ * no other string can have their addresses, so the same addresses mean the
+ * same text and the copy is skipped (a server handling one event over and
+ * over only marks each callback). Nothing here raises while the mutex is
+ * held. */
 static int l_doing(lua_State *L) {
-  yolk__lua_watch_t *w = &yolk__lua_rt(L)->watch;
-  size_t kl, nl, pl;
-  const char *k = field(L, 1, &kl), *n = field(L, 2, &nl), *p = field(L, 3, &pl);
-  uv_mutex_lock(&w->mu);
-  copy_field(w->kind, sizeof(w->kind), k, kl);
-  copy_field(w->name, sizeof(w->name), n, nl);
-  copy_field(w->place, sizeof(w->place), p, pl);
-  w->what_seq = atomic_load_explicit(&w->seq, memory_order_relaxed);
-  uv_mutex_unlock(&w->mu);
+  yolk__lua_watch_t *w = lua_touserdata(L, lua_upvalueindex(1));
+  lua_settop(L, 3);
+  int same = 1;
+  for (int i = 1; i <= 3; i++) {
+    if (lua_type(L, i) != LUA_TSTRING) {
+      lua_pushnil(L);
+      lua_replace(L, i);
+    }
+    if (!lua_rawequal(L, i, lua_upvalueindex(i + 1))) same = 0;
+  }
+  if (!same) {
+    uv_mutex_lock(&w->mu);
+    copy_field(w->kind, sizeof(w->kind), L, 1);
+    copy_field(w->name, sizeof(w->name), L, 2);
+    copy_field(w->place, sizeof(w->place), L, 3);
+    atomic_store_explicit(&w->what_seq, w->seq, memory_order_release);
+    uv_mutex_unlock(&w->mu);
+    for (int i = 1; i <= 3; i++) {
+      lua_pushvalue(L, i);
+      lua_replace(L, lua_upvalueindex(i + 1));
+    }
+  } else {
+    atomic_store_explicit(&w->what_seq, w->seq, memory_order_release);
+  }
   return 0;
 }
 
 void yolk__lua_open_watchdog(lua_State *L) {
-  static const luaL_Reg fns[] = {
-      {"watchdog", l_watchdog},
-      {"doing", l_doing},
-      {NULL, NULL},
-  };
-  luaL_register(L, NULL, fns);
+  yolk__lua_watch_t *w = &yolk__lua_rt(L)->watch;
+  lua_pushlightuserdata(L, w);
+  lua_pushcclosure(L, l_watchdog, 1);
+  lua_setfield(L, -2, "watchdog");
+  lua_pushlightuserdata(L, w);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_pushcclosure(L, l_doing, 4);
+  lua_setfield(L, -2, "doing");
 }
