@@ -389,18 +389,26 @@ static void request_bytes(yolk_sb_t *sb, const yolk_http_req_t *req, int proxy) 
   if (req->body_len) yolk__sb_append(sb, req->body, req->body_len);
 }
 
+/* A ready worker whose loop has said nothing for this long is busy in a
+ * callback (or stuck in one): new sessions go to the others meanwhile. */
+#define SILENT_MS 1000
+
 static worker_t *least_loaded(master_t *m) {
   worker_t *best = NULL;
   unsigned best_load = 0, best_k = 0;
+  int best_silent = 0;
+  uint64_t now = uv_now(m->loop);
   for (unsigned i = 0; i < m->n; i++) {
     unsigned k = (m->rr + i) % m->n;
     worker_t *w = &m->workers[k];
     if (w->state != W_READY) continue;
     unsigned load = w->sessions + w->routed;
-    if (!best || load < best_load) {
+    int silent = now - w->last_heard > SILENT_MS;
+    if (!best || silent < best_silent || (silent == best_silent && load < best_load)) {
       best = w;
       best_load = load;
       best_k = k;
+      best_silent = silent;
     }
   }
   if (best) m->rr = (best_k + 1) % m->n;

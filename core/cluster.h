@@ -18,7 +18,8 @@
  * (yolk_eio_options_t.sid_prefix), so the sid of a request names its worker:
  * no table. A request without sid (a handshake, any other request) goes to
  * the least loaded worker (open sessions as the worker last reported them,
- * plus the handshakes routed to it since). Then:
+ * plus the handshakes routed to it since), preferring those heard from in
+ * the last second (a silent one is busy in a callback, or blocked). Then:
  *  - a WebSocket upgrade: the master gives the TCP connection itself to the
  *    worker (uv_write2 over the IPC pipe, with the request's bytes; the worker
  *    adopts it, http.h), and is out of the way from then on;

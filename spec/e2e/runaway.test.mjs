@@ -5,8 +5,9 @@
 //    heap, and everything works again once the application lets go;
 //  - the watchdog (config.lua.blockedWarning, 200 ms here): a callback that keeps the loop
 //    busy is named in a WARN while it runs, and how long it took once it returns;
-//  - cluster mode (config.lua.blockedRestart, 1500 ms here): the master kills and restarts
-//    a worker whose loop is stuck, its client reconnects to a live worker;
+//  - cluster mode (config.lua.blockedRestart, 2500 ms here): new clients go to the worker
+//    that answers; the master kills and restarts a worker whose loop is stuck, its client
+//    reconnects to a live worker;
 //  - containment: endless recursion (in Lua, and through string.gsub), error values that
 //    are not strings, errors raised while an error is described, coroutine.yield called by
 //    a handler: each logged, contained to its packet or request, the server keeps serving.
@@ -256,7 +257,7 @@ describe('cluster mode: a worker whose loop stays blocked is restarted', () => {
   before(async () => {
     redis = await startRedis();
     srv = await startCluster(['--baseDir', APP, '--workers', '2', '--sticky'], {
-      env: { YOLK_TEST_REDIS_PORT: String(redis.port), YOLK_TEST_BLOCKED_RESTART: '1500', YOLK_TEST_BLOCKED_WARNING: '300' },
+      env: { YOLK_TEST_REDIS_PORT: String(redis.port), YOLK_TEST_BLOCKED_RESTART: '2500', YOLK_TEST_BLOCKED_WARNING: '300' },
     });
   });
   after(async () => {
@@ -268,7 +269,7 @@ describe('cluster mode: a worker whose loop stays blocked is restarted', () => {
     }
   });
 
-  test('a controller that never returns: the master kills its worker after blockedRestart, the client reconnects', async () => {
+  test('a controller that never returns: new clients go to the other worker, the master kills its worker after blockedRestart, the client reconnects', async () => {
     const stuck = await connected(client(srv, { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 }));
     let other = await connected(client(srv));
     const stuckPid = (await ack(stuck, 'whoami')).pid;
@@ -286,10 +287,17 @@ describe('cluster mode: a worker whose loop stays blocked is restarted', () => {
     // the worker's own watchdog names what blocks it; the other worker serves meanwhile
     await logLine(srv, from, /WARN \[worker\d\/lua\] event 'forever' on \/ has kept the loop busy for 0\.\d s \(config\.lua\.blockedWarning = 300 ms\)/);
     assert.equal((await ack(other, 'whoami')).pid, otherPid);
+    // silent for over a second: new sessions go to the worker that answers
+    await sleep(Math.max(0, t0 + 1300 - Date.now()));
+    for (let i = 0; i < 3; i++) {
+      const fresh = await connected(client(srv, { transports: ['polling', 'websocket'] }));
+      assert.equal((await ack(fresh, 'whoami')).pid, otherPid, 'a new client on the worker that is heard from');
+      fresh.close();
+    }
     const kill = await logLine(srv, from,
-      /ERROR \[master\/cluster\] worker (\d) \(pid (\d+)\) has not been heard from for (\d+\.\d) s: its loop is blocked \(config\.lua\.blockedRestart = 1500 ms\); killing it/, 8000);
+      /ERROR \[master\/cluster\] worker (\d) \(pid (\d+)\) has not been heard from for (\d+\.\d) s: its loop is blocked \(config\.lua\.blockedRestart = 2500 ms\); killing it/, 8000);
     assert.equal(Number(kill[2]), stuckPid);
-    assert.ok(Number(kill[3]) >= 1.5 && Number(kill[3]) < 3, kill[0]);
+    assert.ok(Number(kill[3]) >= 2.5 && Number(kill[3]) < 4, kill[0]);
     await logLine(srv, from, new RegExp(`WARN \\[master/cluster\\] worker ${kill[1]} \\(pid ${stuckPid}\\) blocked, was killed by signal 9 \\(Killed\\): restarting it`));
     await gone;
     await once(stuck, 'connect', 8000);
