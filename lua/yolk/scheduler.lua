@@ -176,8 +176,9 @@ function S.resume(co, ...)
   end
 end
 
--- Every yolk coroutine runs this one function: the checked coroutine.yield
--- below knows a yolk coroutine by it (its bottom frame).
+-- Every yolk coroutine runs this function (spawn_ex) or pooled_worker (go,
+-- the packets'): the checked coroutine.yield below knows a yolk coroutine by
+-- its bottom frame.
 local function body(label, on_error, fn, ...)
   -- (no table for the results: after a memory error there may be no room)
   local ok, err = xpcall(fn, S.traceback, ...)
@@ -233,7 +234,7 @@ local function pooled_worker(fn, on_error, a, b, c, d)
     pooled = pooled + 1
     pool[pooled] = coroutine.running()
     -- parked: the next S.go resumes here with its job
-    fn, on_error, a, b, c, d = coroutine.yield()
+    fn, on_error, a, b, c, d = raw_yield()
   end
 end
 
@@ -247,7 +248,7 @@ function S.go(on_error, fn, a, b, c, d)
     co = coroutine.create(pooled_worker)
   end
   local ok, err = coroutine.resume(co, fn, on_error, a, b, c, d)
-  if not ok then S.report(S.traceback(err), 'scheduler') end
+  if not ok then S.report(S.traceback(S.caught(err)), 'scheduler') end
 end
 
 function S.current()
@@ -285,8 +286,9 @@ function S.wait(register)
   return woken(co, raw_yield())
 end
 
--- True when the running coroutine is one of yolk's (spawn_ex's body at the
--- bottom of its stack), not one the application made for itself.
+-- True when the running coroutine is one of yolk's (spawn_ex's body or a
+-- pooled worker at the bottom of its stack), not one the application made
+-- for itself.
 local function in_yolk_coroutine()
   local bottom
   for level = 2, 1e6 do
@@ -294,7 +296,7 @@ local function in_yolk_coroutine()
     if not info then break end
     bottom = info.func
   end
-  return bottom == body
+  return bottom == body or bottom == pooled_worker
 end
 S.in_yolk_coroutine = in_yolk_coroutine
 

@@ -136,6 +136,20 @@ describe('scheduler', function()
     ok(not pcall(coroutine.yield), 'outside any coroutine: Lua says so')
   end)
 
+  it('go: coroutine.yield in a pooled packet coroutine raises too, and the coroutine goes back to the pool', function()
+    local seen, err = {}, nil
+    scheduler.go(function(traced) err = traced end, function()
+      seen[#seen + 1] = coroutine.running()
+      coroutine.yield('x')
+      seen[#seen + 1] = 'not reached'
+    end)
+    ok(err and tostring(err):find('coroutine.yield() called in a connection, packet or request handler', 1, true),
+      tostring(err))
+    scheduler.go(nil, function() seen[#seen + 1] = coroutine.running() end)
+    eq(#seen, 2)
+    ok(seen[1] == seen[2], 'the same coroutine, back in the pool')
+  end)
+
   it('a coroutine that waited resumes with what it was handling; the waker gets its own back', function()
     local seen = {}
     scheduler.set_doing(function(k, n, p) seen[#seen + 1] = table.concat({ k or '-', n or '-', p or '-' }, ' ') end)
