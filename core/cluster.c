@@ -68,6 +68,8 @@ typedef struct {
   size_t nidle;
   yolk_sb_t in; /* bytes from the worker not yet parsed */
   size_t in_off;
+  uint64_t last_heard; /* uv_now when its pipe last brought something */
+  int blocked;         /* killed by the master for a blocked loop */
 } worker_t;
 
 struct yolk_cluster_master_s {
@@ -87,6 +89,8 @@ struct yolk_cluster_master_s {
   yolk_http_server_t *http;   /* sticky: the public listener */
   char sock_dir[84];          /* sticky: the workers' sockets live here (sun_path is short) */
   uv_timer_t kill_timer, reload_timer, fatal_timer;
+  uv_timer_t watch_timer; /* blocked_restart_ms: looks for silent workers */
+  unsigned blocked_restart_ms;
   unsigned rr; /* round-robin start among equally loaded workers */
   unsigned reload_id, reload_pos;
   int reload_again;
@@ -385,18 +389,26 @@ static void request_bytes(yolk_sb_t *sb, const yolk_http_req_t *req, int proxy) 
   if (req->body_len) yolk__sb_append(sb, req->body, req->body_len);
 }
 
+/* A ready worker whose loop has said nothing for this long is busy in a
+ * callback (or stuck in one): new sessions go to the others meanwhile. */
+#define SILENT_MS 1000
+
 static worker_t *least_loaded(master_t *m) {
   worker_t *best = NULL;
   unsigned best_load = 0, best_k = 0;
+  int best_silent = 0;
+  uint64_t now = uv_now(m->loop);
   for (unsigned i = 0; i < m->n; i++) {
     unsigned k = (m->rr + i) % m->n;
     worker_t *w = &m->workers[k];
     if (w->state != W_READY) continue;
     unsigned load = w->sessions + w->routed;
-    if (!best || load < best_load) {
+    int silent = now - w->last_heard > SILENT_MS;
+    if (!best || silent < best_silent || (silent == best_silent && load < best_load)) {
       best = w;
       best_load = load;
       best_k = k;
+      best_silent = silent;
     }
   }
   if (best) m->rr = (best_k + 1) % m->n;
@@ -600,6 +612,7 @@ static void ipc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     ipc_close(w);
     return;
   }
+  w->last_heard = uv_now(w->m->loop);
   yolk__sb_append(&w->in, buf->base, (size_t)nread);
   int type, r;
   const char *payload;
@@ -685,8 +698,8 @@ static void worker_exited(uv_process_t *proc, int64_t status, int sig) {
     }
     return;
   }
-  yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "worker %u (pid %d) %s: restarting it (its clients reconnect to the others)",
-            w->id, w->pid, how);
+  yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "worker %u (pid %d) %s%s: restarting it (its clients reconnect to the others)",
+            w->id, w->pid, w->blocked ? "blocked, " : "", how);
   w->restarts[w->restart_next] = now ? now : 1;
   w->restart_next = (w->restart_next + 1) % YOLK_CLUSTER_MAX_RESTARTS;
   uv_timer_start(&w->restart_timer, restart_fired, RESTART_DELAY_MS, 0);
@@ -734,11 +747,38 @@ static int worker_spawn(worker_t *w) {
   w->proc_open = w->ipc_open = 1;
   w->pid = w->proc.pid;
   w->state = W_STARTING;
+  w->blocked = 0;
+  w->last_heard = uv_now(m->loop);
   w->sessions = w->routed = 0;
   w->in.len = w->in_off = 0;
   uv_read_start((uv_stream_t *)&w->ipc, ipc_alloc, ipc_read);
   yolk__log(YOLK_LOG_INFO, LOG_COMPONENT, "worker %u started (pid %d)", w->id, w->pid);
   return 0;
+}
+
+/* ---- blocked workers ----------------------------------------------------------------------- */
+
+/* A ready worker whose loop has said nothing for blocked_restart_ms is stuck
+ * in a callback that does not return (its own watchdog has been logging which
+ * one). SIGTERM would wait for that loop: SIGKILL, and worker_exited restarts
+ * it like any crash (its clients reconnect to the others meanwhile). */
+static void watch_fired(uv_timer_t *t) {
+  master_t *m = t->data;
+  if (m->stopping) return;
+  uint64_t now = uv_now(m->loop);
+  for (unsigned i = 0; i < m->n; i++) {
+    worker_t *w = &m->workers[i];
+    if (w->state != W_READY || !w->proc_open || now - w->last_heard <= m->blocked_restart_ms) continue;
+    if (m->reload_id == w->id) continue; /* reloading its code: reload_timeout watches that */
+    yolk__log(YOLK_LOG_ERROR, LOG_COMPONENT,
+              "worker %u (pid %d) has not been heard from for %.1f s: its loop is blocked "
+              "(config.lua.blockedRestart = %u ms); killing it",
+              w->id, w->pid, (double)(now - w->last_heard) / 1000, m->blocked_restart_ms);
+    w->blocked = 1;
+    w->state = W_STOPPING; /* route nothing more to it */
+    pool_close(w);
+    uv_process_kill(&w->proc, SIGKILL);
+  }
 }
 
 /* ---- reload (SIGHUP) ----------------------------------------------------------------------- */
@@ -860,6 +900,7 @@ static void maybe_finish(master_t *m) {
     uv_close((uv_handle_t *)&m->kill_timer, live_closed);
     uv_close((uv_handle_t *)&m->reload_timer, live_closed);
     uv_close((uv_handle_t *)&m->fatal_timer, live_closed);
+    uv_close((uv_handle_t *)&m->watch_timer, live_closed);
     if (m->http) yolk__http_server_close(m->http, http_closed, m);
     return; /* the close callbacks come back here */
   }
@@ -901,6 +942,7 @@ void yolk__cluster_master_stop(master_t *m, void (*done)(void *arg, int status),
   }
   uv_timer_stop(&m->reload_timer);
   uv_timer_stop(&m->fatal_timer);
+  uv_timer_stop(&m->watch_timer);
   for (unsigned i = 0; i < m->n; i++) {
     worker_t *w = &m->workers[i];
     uv_timer_stop(&w->restart_timer);
@@ -945,6 +987,7 @@ int yolk__cluster_master_start(uv_loop_t *loop, const yolk_cluster_options_t *o,
   m->port = o->port;
   m->on_fatal = o->on_fatal;
   m->ud = o->ud;
+  m->blocked_restart_ms = o->blocked_restart_ms;
   m->tcp_fd = -1;
   /* the Engine.IO path as eio.c normalises it: no trailing slash, then one */
   const char *path = o->eio_path ? o->eio_path : "/socket.io/";
@@ -1012,8 +1055,8 @@ int yolk__cluster_master_start(uv_loop_t *loop, const yolk_cluster_options_t *o,
     m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
 
-  uv_timer_t *timers[] = {&m->kill_timer, &m->reload_timer, &m->fatal_timer};
-  for (size_t i = 0; i < 3; i++) {
+  uv_timer_t *timers[] = {&m->kill_timer, &m->reload_timer, &m->fatal_timer, &m->watch_timer};
+  for (size_t i = 0; i < 4; i++) {
     uv_timer_init(loop, timers[i]);
     timers[i]->data = m;
     m->live++;
@@ -1050,6 +1093,10 @@ int yolk__cluster_master_start(uv_loop_t *loop, const yolk_cluster_options_t *o,
   }
   yolk__log(YOLK_LOG_INFO, LOG_COMPONENT, "listening on http://%s:%d/, starting %u worker%s%s", m->host, m->port, m->n,
             m->n > 1 ? "s" : "", m->sticky ? " (sticky sessions)" : "");
+  if (m->blocked_restart_ms) {
+    unsigned every = m->blocked_restart_ms / 4 < YOLK_CLUSTER_BEAT_MS ? YOLK_CLUSTER_BEAT_MS : m->blocked_restart_ms / 4;
+    uv_timer_start(&m->watch_timer, watch_fired, every, every);
+  }
   for (unsigned i = 0; i < m->n; i++)
     if (worker_spawn(&m->workers[i]) < 0) {
       fatal(m);

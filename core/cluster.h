@@ -18,7 +18,8 @@
  * (yolk_eio_options_t.sid_prefix), so the sid of a request names its worker:
  * no table. A request without sid (a handshake, any other request) goes to
  * the least loaded worker (open sessions as the worker last reported them,
- * plus the handshakes routed to it since). Then:
+ * plus the handshakes routed to it since), preferring those heard from in
+ * the last second (a silent one is busy in a callback, or blocked). Then:
  *  - a WebSocket upgrade: the master gives the TCP connection itself to the
  *    worker (uv_write2 over the IPC pipe, with the request's bytes; the worker
  *    adopts it, http.h), and is out of the way from then on;
@@ -32,8 +33,10 @@
  * Lifetimes: the master restarts a worker that dies (at most
  * YOLK_CLUSTER_MAX_RESTARTS per worker per minute) and routes nothing to it
  * meanwhile; its sessions are gone (their requests get "Session ID unknown",
- * their clients reconnect). A worker whose master goes away (the IPC pipe's
- * EOF) stops by itself.
+ * their clients reconnect). A worker whose loop stays silent on the pipe for
+ * blocked_restart_ms (a callback that never returns) is killed (SIGKILL: a
+ * blocked loop would not see SIGTERM) and restarted the same way. A worker
+ * whose master goes away (the IPC pipe's EOF) stops by itself.
  *
  * The IPC messages are frames: a 4-byte little-endian length (of what
  * follows), a type byte, the payload. */
@@ -46,6 +49,9 @@
 #include "buf.h"
 #include "yolk.h"
 
+/* A worker's loop writes to the master at least this often (a load report
+ * or a heartbeat): silence means the loop is blocked. */
+#define YOLK_CLUSTER_BEAT_MS 250
 /* One sid prefix character per worker. */
 #define YOLK_CLUSTER_MAX_WORKERS 64
 #define YOLK_CLUSTER_MAX_RESTARTS 5 /* per worker per minute */
@@ -69,6 +75,11 @@ typedef struct {
    * workers (the master reads whole requests before it routes them). */
   const char *eio_path;
   size_t max_body_size;
+  /* A ready worker not heard from for this long has a blocked loop (an
+   * application callback that does not return): the master kills it and
+   * starts another. 0: never. Workers send something every
+   * YOLK_CLUSTER_BEAT_MS. */
+  unsigned blocked_restart_ms;
   /* The master cannot go on (a worker failed to start, or none is left):
    * the owner should stop it (yolk__cluster_master_stop) and exit 1. */
   void (*on_fatal)(void *ud);
@@ -117,6 +128,7 @@ enum {
   YOLK_CLUSTER_MSG_LOAD = 2,     /* worker -> master: 4 bytes LE, its open Engine.IO sessions */
   YOLK_CLUSTER_MSG_RELOADED = 3, /* worker -> master: 1 byte, 1 when the reload worked */
   YOLK_CLUSTER_MSG_CONN = 4,     /* master -> worker: a TCP socket rides along; the bytes read from it */
+  YOLK_CLUSTER_MSG_BEAT = 5,     /* worker -> master: its loop is running (when it has no load to report) */
 };
 #define YOLK_CLUSTER_MSG_MAX (4u << 20) /* larger frames are a broken peer */
 

@@ -15,7 +15,7 @@
  * only when it changed: the master counts the handshakes it routed since the
  * last report, and a count that went 0 -> 3 -> 0 between two looks must still
  * tell it that those three were handled. */
-#define LOAD_REPORT_MS 250
+#define LOAD_REPORT_MS YOLK_CLUSTER_BEAT_MS
 
 struct yolk_cluster_worker_s {
   uv_loop_t *loop;
@@ -114,9 +114,15 @@ static void ipc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
 }
 
+/* Every LOAD_REPORT_MS, from the loop: the load (sticky: the master routes
+ * by it), else a heartbeat. Either tells the master the loop is running. */
 static void load_tick(uv_timer_t *t) {
   yolk_cluster_worker_t *w = t->data;
-  if (!w->eio || w->closing || w->master_gone) return;
+  if (w->closing || w->master_gone) return;
+  if (!w->sticky || !w->eio) {
+    yolk__cluster_msg_send(&w->ipc, YOLK_CLUSTER_MSG_BEAT, NULL, 0);
+    return;
+  }
   long n = (long)yolk_eio_clients_count(w->eio);
   unsigned char p[4] = {(unsigned char)(n & 0xff), (unsigned char)((n >> 8) & 0xff), (unsigned char)((n >> 16) & 0xff),
                         (unsigned char)((n >> 24) & 0xff)};
@@ -172,7 +178,7 @@ int yolk__cluster_worker_serve(yolk_cluster_worker_t *w, yolk_server_t *srv, yol
   if (r < 0) return r;
   w->srv = srv;
   w->eio = eio;
-  if (w->sticky && eio) uv_timer_start(&w->load_timer, load_tick, LOAD_REPORT_MS, LOAD_REPORT_MS);
+  uv_timer_start(&w->load_timer, load_tick, LOAD_REPORT_MS, LOAD_REPORT_MS);
   return yolk__cluster_msg_send(&w->ipc, YOLK_CLUSTER_MSG_READY, NULL, 0);
 }
 

@@ -1,12 +1,18 @@
 /* log.c - see log.h */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <time.h>
 
 static int log_level = YOLK_LOG_INFO;
+/* Lines may come from another thread (the Lua runtime's watchdog, while the
+ * loop is stuck): the sink is swapped and called under this lock, so a log
+ * file is never closed under a writer. Each line is one fwrite (stdio locks
+ * the stream for it), so lines never interleave. */
+static pthread_mutex_t log_sink_lock = PTHREAD_MUTEX_INITIALIZER;
 static yolk_log_sink_cb log_sink;
 static void *log_sink_ud;
 static char log_process[24]; /* "" or "<tag>/" */
@@ -15,8 +21,10 @@ void yolk_log_set_level(int level) { log_level = level; }
 int yolk_log_get_level(void) { return log_level; }
 
 void yolk_log_set_sink(yolk_log_sink_cb cb, void *ud) {
+  pthread_mutex_lock(&log_sink_lock);
   log_sink = cb;
   log_sink_ud = ud;
+  pthread_mutex_unlock(&log_sink_lock);
 }
 
 void yolk__log_set_process(const char *tag) {
@@ -76,5 +84,7 @@ void yolk_log_write(int level, const char *component, const char *msg) {
   if (n < 0) return;
   if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1;
   fwrite(line, 1, (size_t)n, stderr);
+  pthread_mutex_lock(&log_sink_lock);
   if (log_sink) log_sink(level, line, (size_t)n, log_sink_ud);
+  pthread_mutex_unlock(&log_sink_lock);
 }

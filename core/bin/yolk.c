@@ -150,6 +150,47 @@ static int run_script(int argc, char **argv) {
   return rc;
 }
 
+/* The commands run on a thread with a STACK_MB stack. LuaJIT checks the
+ * depth of its own stack ("stack overflow", a Lua error yolk contains) but not
+ * of the C stack: a Lua function that recurses through a C function
+ * (string.gsub calling it back) uses ~9 KB of C stack per level and
+ * overflows the main thread's usual 8 MB, a segfault, long before LuaJIT's
+ * limit (about 6,000 such levels, ~55 MB). With this much room LuaJIT's error
+ * comes first. Stack that is never touched costs no memory; a thread (rather
+ * than a higher RLIMIT_STACK) leaves the stacks of libuv's pool and of child
+ * processes as they were. When the thread cannot be made, the command runs on
+ * the main thread. */
+#define STACK_MB 128
+
+typedef struct {
+  int (*fn)(int argc, char **argv, const char *cmd);
+  int argc;
+  char **argv;
+  const char *cmd;
+  int rc;
+} command_t;
+
+static void command_thread(void *arg) {
+  command_t *c = arg;
+  c->rc = c->fn(c->argc, c->argv, c->cmd);
+}
+
+static int run_command(int (*fn)(int, char **, const char *), int argc, char **argv, const char *cmd) {
+  command_t c = {fn, argc, argv, cmd, 0};
+  uv_thread_t t;
+  uv_thread_options_t opts = {UV_THREAD_HAS_STACK_SIZE, (size_t)STACK_MB << 20};
+  if (uv_thread_create_ex(&t, &opts, command_thread, &c) != 0) return fn(argc, argv, cmd);
+  uv_thread_join(&t);
+  return c.rc;
+}
+
+static int script_command(int argc, char **argv, const char *cmd) {
+  (void)cmd;
+  return run_script(argc, argv);
+}
+
+static int app_command(int argc, char **argv, const char *cmd) { return run_app(cmd, argc, argv); }
+
 int main(int argc, char **argv) {
   /* a peer closing its socket must be an EPIPE error on that connection,
    * not the end of the process */
@@ -167,8 +208,8 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
-  if (!strcmp(cmd, "lua")) return run_script(argc - 2, argv + 2);
-  if (!strcmp(cmd, "dev") || !strcmp(cmd, "start")) return run_app(cmd, argc - 2, argv + 2);
+  if (!strcmp(cmd, "lua")) return run_command(script_command, argc - 2, argv + 2, cmd);
+  if (!strcmp(cmd, "dev") || !strcmp(cmd, "start")) return run_command(app_command, argc - 2, argv + 2, cmd);
   fprintf(stderr, "yolk: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;

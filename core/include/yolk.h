@@ -27,7 +27,9 @@ enum { YOLK_LOG_DEBUG = 10, YOLK_LOG_INFO = 20, YOLK_LOG_WARN = 30, YOLK_LOG_ERR
 typedef void (*yolk_log_sink_cb)(int level, const char *line, size_t len, void *ud);
 void yolk_log_set_level(int level);
 int yolk_log_get_level(void);
-/* Every formatted line (already written to stderr) is also passed to cb. */
+/* Every formatted line (already written to stderr) is also passed to cb,
+ * possibly from another thread (the Lua watchdog), one call at a time; cb
+ * must not log itself. */
 void yolk_log_set_sink(yolk_log_sink_cb cb, void *ud);
 void yolk_log_write(int level, const char *component, const char *msg);
 

@@ -53,6 +53,22 @@
  *                        as an error value that prints "os.exit() called".
  *   core.version
  *
+ * The Lua heap (lua_mem.c)
+ *   core.memory() -> { used, limit, refused }: the bytes in the Lua heap (garbage not yet
+ *                        collected included), its cap, the allocations refused so far.
+ *   core.set_memory_limit(size) -> the previous cap: bytes or "512mb", at least 8 MB
+ *                        (default 1 GB). An allocation that would take the heap past it
+ *                        fails with "not enough memory" in the code that made it (inside
+ *                        a protected call; never in C code pushing a callback's
+ *                        arguments). yolk.boot sets config.lua.memoryLimit.
+ *
+ * The watchdog (lua_watchdog.c)
+ *   core.watchdog(ms)    a thread warns (WARN, component "lua") when one callback from the
+ *                        loop into Lua has run longer than ms (0: no warnings); yolk.boot
+ *                        sets config.lua.blockedWarning. It cannot interrupt the callback.
+ *   core.doing(kind, name, place)  what the running callback handles, for those warnings:
+ *                        ('event', 'chat', '/live'), ('request', 'GET', '/path'), ...
+ *
  * Files (lua_fs.c): for loading the application, never on a request's path
  *   core.fs_scandir(path) -> sorted names | nil, err ; core.fs_stat(path) -> { type =
  *   'file'|'directory'|'other', size, mtime } | nil, err ; core.fs_realpath(path) ;
@@ -122,8 +138,9 @@
  *
  * Cluster (lua_cluster.c; core/cluster.h)
  *   core.cluster_master{ workers, sticky, host, port, path (Engine.IO), max_body_size,
- *     max_payload (the workers' limits: the larger counts), args = { 'start',
- *     '--baseDir', dir, ... } } -> master | nil, err: listens, starts
+ *     max_payload (the workers' limits: the larger counts), blocked_restart (ms: a
+ *     worker silent that long, its loop blocked, is killed and restarted; 0: never),
+ *     args = { 'start', '--baseDir', dir, ... } } -> master | nil, err: listens, starts
  *     the workers (`<exe> <args> --cluster-worker K [--sticky]`) and keeps them running.
  *     master:reload() (each worker reloads in turn), master:close(). A graceful stop
  *     stops the workers; the exit status is 1 when one did not stop cleanly, or when
@@ -167,6 +184,8 @@
 int yolk__luaopen_core(lua_State *L) {
   lua_newtable(L);
   yolk__lua_open_runtime(L);
+  yolk__lua_open_mem(L);
+  yolk__lua_open_watchdog(L);
   yolk__lua_open_json(L);
   yolk__lua_open_buffer(L);
   yolk__lua_open_timer(L);

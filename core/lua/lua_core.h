@@ -21,6 +21,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,39 @@
 /* ---- runtime ------------------------------------------------------------- */
 
 typedef struct yolk__lua_server_s yolk__lua_server_t;
+
+/* The Lua heap's cap (lua_mem.c): LuaJIT's allocator wrapped to count. */
+typedef struct {
+  lua_Alloc alloc;  /* LuaJIT's own allocator, which does the work */
+  void *alloc_ud;
+  size_t total;     /* bytes in the Lua heap (LuaJIT's gc count, garbage included) */
+  size_t limit;     /* config.lua.memoryLimit */
+  size_t reserve;   /* lent after a refusal, for reporting it */
+  size_t ceiling;   /* growth past it is refused: limit, or limit + reserve */
+  size_t gc_mark;   /* the safe point runs a full collection above it */
+  unsigned depth;   /* protected calls running (refusals only inside one) */
+  unsigned refused; /* since the last safe point that reported */
+  int full;         /* the last report found live data filling the heap */
+  uint64_t refused_total;
+  uint64_t last_report_ms;
+} yolk__lua_mem_t;
+
+/* What the watchdog thread sees of the loop (lua_watchdog.c). The loop
+ * writes active and what_seq without a lock; kind/name/place change under
+ * mu, as does everything the thread keeps. */
+typedef struct {
+  _Atomic uint64_t active;   /* the number of the running callback; 0: none */
+  _Atomic uint64_t warned;   /* the callback the thread last warned about */
+  _Atomic uint64_t since;    /* when the thread first saw it running (uv_hrtime) */
+  _Atomic uint64_t warn_ns;  /* config.lua.blockedWarning; 0: off */
+  _Atomic uint64_t what_seq; /* the callback core.doing() was last called in */
+  uint64_t seq;              /* callbacks begun (the loop's) */
+  uv_mutex_t mu;
+  uv_cond_t cond;            /* wakes the thread to stop or re-read warn_ns */
+  uv_thread_t thread;
+  int started, stop;
+  char kind[24], name[96], place[160];
+} yolk__lua_watch_t;
 
 struct yolk_lua_rt_s {
   lua_State *L;
@@ -51,6 +85,8 @@ struct yolk_lua_rt_s {
   int shape_count;        /* ordered-object shapes cached (lua_json.c) */
   int traceback_ref;      /* the pcall message handler (0: not made yet) */
   FILE *log_file;
+  yolk__lua_mem_t mem;
+  yolk__lua_watch_t watch;
 };
 
 /* The runtime that owns L (stored in L's registry). */
@@ -76,6 +112,25 @@ int yolk__lua_call_ref(lua_State *L, int ref, int nargs, int nresults);
 
 /* Graceful stop: close servers, cancel timers; the loop then ends by itself. */
 void yolk__lua_rt_stop(yolk_lua_rt_t *rt);
+
+/* ---- runaway code (lua_mem.c, lua_watchdog.c) -------------------------------- */
+
+/* The default of config.lua.memoryLimit. */
+#define YOLK_LUA_MEMORY_LIMIT ((size_t)1 << 30)
+/* Puts the counting allocator in front of L's own (right after luaL_newstate). */
+void yolk__lua_mem_install(lua_State *L, yolk__lua_mem_t *m, size_t limit);
+void yolk__lua_mem_set_limit(yolk__lua_mem_t *m, size_t limit);
+/* Between callbacks, outside Lua code: collects and reports after a refusal,
+ * or when the heap grew near the limit. */
+void yolk__lua_mem_safe_point(yolk_lua_rt_t *rt);
+void yolk__lua_watch_init(yolk__lua_watch_t *w);
+/* Stops and joins the thread (if it was started). */
+void yolk__lua_watch_free(yolk__lua_watch_t *w);
+/* Around each callback from the loop into Lua (the outermost pcall). */
+void yolk__lua_watch_begin(yolk_lua_rt_t *rt);
+void yolk__lua_watch_end(yolk_lua_rt_t *rt);
+/* What the running (or last) callback handles, as core.doing() said. */
+void yolk__lua_watch_describe(yolk_lua_rt_t *rt, char *buf, size_t len);
 
 /* ---- resources ---------------------------------------------------------------
  *
@@ -208,6 +263,10 @@ void yolk__lua_open_socketio(lua_State *L);
 void yolk__lua_open_redis(lua_State *L);
 /* Runtime functions: log, now, hrtime, stop, on_signal, version. */
 void yolk__lua_open_runtime(lua_State *L);
+/* core.memory(), core.set_memory_limit(size) */
+void yolk__lua_open_mem(lua_State *L);
+/* core.watchdog(ms), core.doing(kind, name, place) */
+void yolk__lua_open_watchdog(lua_State *L);
 /* lua_CFunction for package.preload['yolk.core']. */
 int yolk__luaopen_core(lua_State *L);
 

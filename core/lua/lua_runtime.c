@@ -91,41 +91,52 @@ static void push_traceback_handler(lua_State *L, yolk_lua_rt_t *rt) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->traceback_ref);
 }
 
+/* rt->mem.depth counts the protected calls running: the Lua heap's cap
+ * refuses allocations only inside one (lua_mem.c). */
 static int pcall_traceback_rt(lua_State *L, yolk_lua_rt_t *rt, int nargs, int nresults) {
   int base = lua_gettop(L) - nargs;
   push_traceback_handler(L, rt);
   lua_insert(L, base);
+  if (rt) rt->mem.depth++;
   int status = lua_pcall(L, nargs, nresults, base);
+  if (rt) rt->mem.depth--;
   lua_remove(L, base);
   return status;
 }
 
 static int pcall_traceback(lua_State *L, int nargs, int nresults) {
-  int base = lua_gettop(L) - nargs;
-  push_traceback_handler(L, yolk__lua_rt(L));
-  lua_insert(L, base);
-  int status = lua_pcall(L, nargs, nresults, base);
-  lua_remove(L, base);
-  return status;
+  return pcall_traceback_rt(L, yolk__lua_rt(L), nargs, nresults);
 }
 
 int yolk__lua_pcall_keep_error(lua_State *L, int nargs, int nresults) {
   return pcall_traceback(L, nargs, nresults);
 }
 
+/* The callbacks from the loop (depth 0) are what the watchdog times and
+ * what the memory cap's safe point follows. */
 int yolk__lua_pcall(lua_State *L, int nargs, int nresults) {
   yolk_lua_rt_t *rt = yolk__lua_rt(L);
   if (rt && rt->exiting) {
     lua_pop(L, nargs + 1);
     return -1;
   }
+  int outermost = rt && rt->mem.depth == 0;
+  if (outermost) yolk__lua_watch_begin(rt);
   int status = pcall_traceback_rt(L, rt, nargs, nresults);
-  if (status == 0) return 0;
-  if (!is_exit_sentinel(L, -1)) {
-    const char *msg = lua_tostring(L, -1);
-    yolk_log_write(YOLK_LOG_ERROR, "lua", msg ? msg : "(error without message)");
+  if (status != 0) {
+    if (!is_exit_sentinel(L, -1)) {
+      /* a memory error comes without a traceback (no message handler runs
+       * for it): its string is all there is */
+      const char *msg = lua_tostring(L, -1);
+      yolk_log_write(YOLK_LOG_ERROR, "lua", msg ? msg : "(error without message)");
+    }
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
+  if (outermost) {
+    /* a collection after a runaway belongs to its time */
+    if (!rt->exiting) yolk__lua_mem_safe_point(rt);
+    yolk__lua_watch_end(rt);
+  }
   return status;
 }
 
@@ -525,6 +536,8 @@ yolk_lua_rt_t *yolk__lua_rt_new(void) {
     abort();
   }
   rt->L = L;
+  yolk__lua_mem_install(L, &rt->mem, YOLK_LUA_MEMORY_LIMIT);
+  yolk__lua_watch_init(&rt->watch);
   lua_atpanic(L, on_panic);
   luaL_openlibs(L);
 
@@ -676,6 +689,7 @@ void yolk__lua_rt_free(yolk_lua_rt_t *rt) {
   if (!rt) return;
   lua_State *L = rt->L;
   rt->exiting = 1; /* from here on no Lua code runs; C objects only release their refs */
+  yolk__lua_watch_free(&rt->watch);
   yolk__lua_close_all(rt);
   signals_uninstall(rt);
   /* A pending uv_stop (os.exit) makes the next uv_run return at once: the

@@ -86,6 +86,15 @@ function M.server_did_ready(app)
   end
 end
 
+-- config.lua: the Lua heap's cap (at start only: a reload that changes it
+-- says a restart is needed, yolk.reload) and the watchdog's threshold.
+function M.apply_lua(config, at_start)
+  local core = require('yolk.core')
+  local l = config.lua or {}
+  if at_start and core.set_memory_limit then core.set_memory_limit(l.memoryLimit or '1gb') end
+  if core.watchdog then core.watchdog(tonumber(l.blockedWarning) or 1000) end
+end
+
 -- Load and start; returns the runtime and the generation.
 function M.start(opts)
   local core = require('yolk.core')
@@ -111,6 +120,7 @@ function M.start(opts)
   end
   local config = app.config
   logger.configure(config.logger, app.name)
+  M.apply_lua(config, true)
 
   local limits = config.http or {}
   local server = core.server({

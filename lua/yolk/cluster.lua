@@ -62,6 +62,8 @@ function M.master(boot, opts)
     path = init.path or '/socket.io',
     max_body_size = config.bodyParser and config.bodyParser.jsonLimit or nil,
     max_payload = init.maxHttpBufferSize,
+    -- a worker whose loop stays blocked this long is killed and restarted
+    blocked_restart = tonumber((config.lua or {}).blockedRestart) or 10000,
     args = args,
   }
   if not master then die(err) end

@@ -47,6 +47,9 @@ function M.defaults(info)
     logger = { level = 'INFO', consoleLevel = 'INFO', dir = fs.join(info.baseDir, 'logs') },
     bodyParser = { jsonLimit = 1024 * 1024, formLimit = 1024 * 1024 },
     middleware = {},
+    -- runaway application code (README, "Runaway code"): the Lua heap's cap,
+    -- the watchdog's warning, and (cluster mode) the restart of a blocked worker
+    lua = { memoryLimit = '1gb', blockedWarning = 1000, blockedRestart = 10000 },
   }
 end
 

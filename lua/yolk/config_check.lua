@@ -159,6 +159,16 @@ function Checker:size(path, v)
   self:fail(path, ('must be a size in bytes (a number, or a string such as "100kb" or "1mb"), %s'):format(got(v)))
 end
 
+-- The bytes of a size as the C side reads it (yolk__lua_parse_size), or nil.
+function M.size_bytes(v)
+  if type(v) == 'number' then return v end
+  if type(v) ~= 'string' then return nil end
+  local num, unit = v:match('^%s*([%d%.eE+]+)%s*(%a*)$')
+  local units = { [''] = 1, b = 1, kb = 1024, mb = 1024 ^ 2, gb = 1024 ^ 3 }
+  local mul = unit and units[unit:lower()]
+  return num and tonumber(num) and mul and tonumber(num) * mul or nil
+end
+
 local INIT = {
   path = 'path', pingInterval = 'ms', pingTimeout = 'ms', upgradeTimeout = 'ms', connectTimeout = 'ms',
   maxAttachments = 'count', maxJsonDepth = 'count', maxHttpBufferSize = 'size', allowEIO3 = 'boolean',
@@ -337,6 +347,37 @@ end
 
 local LEVELS = { DEBUG = true, INFO = true, WARN = true, ERROR = true, NONE = true }
 
+-- config.lua: runaway application code (core/lua/lua_mem.c, lua_watchdog.c, cluster.c)
+local LUA_KEYS = { 'blockedRestart', 'blockedWarning', 'memoryLimit' }
+local MIN_MEMORY_LIMIT = 8 * 1024 * 1024
+
+function Checker:lua(lua)
+  if lua == nil then return end
+  if type(lua) ~= 'table' then
+    self:fail({ 'lua' }, ("must be a table such as { memoryLimit = '1gb', blockedWarning = 1000 }, %s"):format(got(lua)))
+  end
+  for k, v in pairs(lua) do
+    local path = { 'lua', k }
+    if k == 'memoryLimit' then
+      self:size(path, v)
+      if M.size_bytes(v) < MIN_MEMORY_LIMIT then
+        self:fail(path, ("must be at least 8 MB (the framework itself needs a few), got %s"):format(show(v)))
+      end
+    elseif k == 'blockedWarning' then
+      self:number(path, v, 0, 4e9)
+    elseif k == 'blockedRestart' then
+      self:number(path, v, 0, 4e9)
+      if v > 0 and v < 1000 then
+        self:fail(path, ('must be 0 (off) or at least 1000 ms (the workers beat every 250 ms), got %s'):format(show(v)))
+      end
+    else
+      local hint = type(k) == 'string' and errors.suggest(k, LUA_KEYS)
+      self:fail(path, 'not a setting of config.lua (' .. table.concat(LUA_KEYS, ', ') .. ')'
+        .. (hint and ("; did you mean '%s'?"):format(hint) or ''))
+    end
+  end
+end
+
 function Checker:run(config)
   local io = config.io
   if type(io) ~= 'table' then self:fail({ 'io' }, ('must be a table, %s'):format(got(io))) end
@@ -390,6 +431,8 @@ function Checker:run(config)
       end
     end
   end
+
+  self:lua(config.lua)
 
   local body = config.bodyParser
   if body ~= nil then

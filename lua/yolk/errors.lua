@@ -11,8 +11,15 @@
 -- The one reliable place to tell them apart is the xpcall handler: it runs
 -- where the error was raised, before the stack unwinds. If the function that
 -- raised is `error` itself and its caller is not a file of yolk, the
--- application called error(): a refusal. Messages are not parsed, so an app
--- message that happens to read "attempt to index ..." is still a refusal.
+-- application called error(): a refusal, when the value is a string, a number
+-- or a table (error(nil), a boolean, a userdata or a function say nothing a
+-- client could be told: bugs). Messages are not parsed, so an app message
+-- that happens to read "attempt to index ..." is still a refusal.
+--
+-- Describing an error never raises another (an error object's __tostring
+-- may: scheduler.describe/tostring), and the errors that come without a
+-- handler's traceback (memory, a handler that failed) are said to be such
+-- (scheduler.caught).
 --
 -- A refusal is logged at INFO and its message goes to the client; a bug is
 -- logged at ERROR with its traceback and the client gets 'server error',
@@ -84,12 +91,15 @@ end
 function M.traceback(e)
   if scheduler.is_traced(e) then return e end
   local refusal, where = false, nil
-  local mt = type(e) == 'table' and getmetatable(e)
-  if mt == Refusal or (type(e) == 'table' and e.expose == true and e.status ~= nil) then
+  local kind = type(e)
+  local mt = kind == 'table' and getmetatable(e)
+  if mt == Refusal or (kind == 'table' and scheduler.field(e, 'expose') == true and scheduler.field(e, 'status') ~= nil) then
     -- ctx:refuse / ctx:throw: raised from yolk's file on the app's behalf
     refusal = true
     where = app_position(2)
-  else
+  elseif kind == 'string' or kind == 'number' or kind == 'table' then
+    -- (error(nil), error(true), an error that is a userdata or a function:
+    -- nothing a client could be told, a bug)
     local raiser = debug.getinfo(2, 'f')
     if raiser and raiser.func == raw_error then
       local caller = debug.getinfo(3, 'S')
@@ -99,8 +109,8 @@ function M.traceback(e)
       end
     end
   end
-  local text
-  if type(e) == 'table' then text = 'error: ' .. tostring(e.message or e) else text = tostring(e) end
+  local text = scheduler.describe(e)
+  if kind == 'table' then text = 'error: ' .. text end
   return setmetatable({ error = e, traceback = debug.traceback(text, 2), refusal = refusal, where = where,
     full = not refusal and full_message(e) or nil }, scheduler.Traced)
 end
@@ -134,7 +144,7 @@ end
 -- baseDir), without the traceback.
 function M.bug_message(traced, baseDir)
   local e = scheduler.is_traced(traced) and traced.error or traced
-  local text = type(e) == 'table' and tostring(e.message or e) or tostring(e)
+  local text = scheduler.describe(e)
   if scheduler.is_traced(traced) and traced.full then text = traced.full end
   return M.relative(text, baseDir)
 end
@@ -153,8 +163,13 @@ function M.public(traced, baseDir)
   if M.is_refusal(traced) then
     local e = traced.error
     if type(e) == 'table' then
-      local msg = e.message
-      return msg == nil and 'refused' or tostring(msg), e.data
+      local msg = scheduler.field(e, 'message')
+      if msg ~= nil then
+        -- a message that cannot be made a string: the client is told no more
+        local ok, s = pcall(tostring, msg)
+        msg = ok and type(s) == 'string' and s or nil
+      end
+      return msg or 'refused', scheduler.field(e, 'data')
     end
     return scheduler.message(e), nil
   end

@@ -120,12 +120,16 @@ end
 -- the error and its traceback.
 function M.on_error(app, ctx, err)
   local e = scheduler.is_traced(err) and err.error or err
-  local status = type(e) == 'table' and tonumber(e.status)
+  local status = type(e) == 'table' and tonumber(scheduler.field(e, 'status'))
   if errors.is_refusal(err) and status and status >= 400 and status <= 599 then
-    local expose = e.expose
+    local expose = scheduler.field(e, 'expose')
     if expose == nil then expose = status < 500 end
     local message = STATUS_TEXT[status] or tostring(status)
-    if expose and e.message ~= nil then message = tostring(e.message) end
+    local m = scheduler.field(e, 'message')
+    if expose and m ~= nil then
+      local ok, text = pcall(tostring, m) -- (a message that cannot be a string: the status text)
+      if ok and type(text) == 'string' then message = text end
+    end
     ctx.logger:info('answered %d: %s%s', status, message, errors.where(err, app.baseDir))
     ctx.status = status
     ctx.body = { message = message }
@@ -156,6 +160,7 @@ local function handle(app, ctx, req)
 end
 
 function M.on_request(runtime, req)
+  scheduler.doing('request', req.method, req.path)
   local app = runtime.gen
   local query, queries = M.parse_query(req.query)
   local headers = req.headers or {}
@@ -175,7 +180,7 @@ function M.on_request(runtime, req)
   })
   scheduler.spawn_ex(req.method .. ' ' .. tostring(req.path), nil, function()
     local ok, err = xpcall(handle, errors.traceback, app, ctx, req)
-    if not ok then M.on_error(app, ctx, err) end
+    if not ok then M.on_error(app, ctx, scheduler.caught(err)) end
     if req.aborted or ctx.sent then return end
     M.finish(ctx, req)
   end)

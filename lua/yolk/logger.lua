@@ -7,6 +7,7 @@ local M = {}
 M.LEVELS = { DEBUG = 10, INFO = 20, WARN = 30, ERROR = 40, NONE = 100 }
 
 local core = require('yolk.core')
+local scheduler = require('yolk.scheduler')
 local sink = core.log -- function(level, component, msg); tests replace it
 
 function M.set_sink(fn) sink = fn end
@@ -33,7 +34,7 @@ local function format(fmt, ...)
   local args = { ... }
   for i = 1, select('#', ...) do
     local v = args[i]
-    if type(v) ~= 'string' and type(v) ~= 'number' then args[i] = tostring(v) end
+    if type(v) ~= 'string' and type(v) ~= 'number' then args[i] = scheduler.tostring(v) end -- (an error's __tostring may raise)
   end
   local ok, s = pcall(string.format, tostring(fmt), unpack(args, 1, select('#', ...)))
   if ok then return s end
@@ -76,7 +77,6 @@ end
 
 -- The framework's own logger, and errors of spawned coroutines.
 M.yolk = M.new('yolk')
-local scheduler = require('yolk.scheduler')
 scheduler.report = function(traced, label)
   if scheduler.is_exit(traced) then return end
   local l = label and M.yolk:child(label) or M.yolk

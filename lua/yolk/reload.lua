@@ -25,6 +25,8 @@ M.RESTART_ONLY = {
   { 'io', 'init' },              -- Engine.IO / Socket.IO server options
   { 'io', 'generateId' },        -- its presence (its code is reloaded)
   { 'bodyParser', 'jsonLimit' }, -- the HTTP server's body size limit
+  { 'lua', 'memoryLimit' },      -- the Lua heap's cap (a heap that fits one limit may not fit another)
+  { 'lua', 'blockedRestart' },   -- read by the cluster master, which does not reload
 }
 
 local function get(t, path)
@@ -211,6 +213,7 @@ function M.reload(boot, why)
   end
   M.pending_restart = #restart > 0 and table.concat(restart, ', ') or nil
   logger.configure(app.config.logger, app.name)
+  if boot.apply_lua then boot.apply_lua(app.config, false) end
   rt:use(app)
   -- code of the old generation that runs on its own (a loop started in
   -- serverDidReady) checks this to end instead of running twice

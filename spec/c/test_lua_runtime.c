@@ -1,6 +1,7 @@
 /* test_lua_runtime.c - the Lua runtime's C API (core/lua/lua_runtime.h): the
  * framework directory and package.path, script exit codes (errors, os.exit,
- * core.stop), callbacks that raise, and teardown with handles still open. */
+ * core.stop), callbacks that raise, teardown with handles still open, and
+ * the Lua heap's cap. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,78 @@ static void test_boot(void) {
   unsetenv("YOLK_LUA_DIR");
 }
 
+/* The Lua heap's cap (lua_mem.c): growth past it is refused inside a
+ * protected call (a memory error there, caught), never in C code that pushes
+ * values before one (that would be a panic); the safe point after the
+ * callback collects and takes the reserve back. */
+static int fill(lua_State *L) {
+  /* a table of 1 KB strings until refused: the memory error escapes */
+  lua_newtable(L);
+  char chunk[1024];
+  memset(chunk, 'x', sizeof(chunk));
+  for (int i = 1;; i++) {
+    chunk[0] = (char)('a' + i % 26);
+    chunk[1] = (char)('a' + i / 26 % 26);
+    chunk[2] = (char)('a' + i / 676 % 26);
+    chunk[3] = (char)('a' + i / 17576 % 26);
+    lua_pushlstring(L, chunk, sizeof(chunk));
+    lua_rawseti(L, -2, i);
+  }
+  return 0;
+}
+
+static int keep_then_fill(lua_State *L) {
+  /* live data: the table stays in the registry when the error unwinds */
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "test_kept");
+  char chunk[1024];
+  memset(chunk, 'y', sizeof(chunk));
+  for (int i = 1;; i++) {
+    snprintf(chunk, 16, "%015d", i);
+    lua_pushlstring(L, chunk, sizeof(chunk));
+    lua_rawseti(L, -2, i);
+  }
+  return 0;
+}
+
+static void test_memory_cap(void) {
+  yolk_lua_rt_t *rt = yolk__lua_rt_new();
+  lua_State *L = yolk__lua_rt_state(rt);
+  yolk__lua_mem_set_limit(&rt->mem, 8u << 20);
+  CHECK(rt->mem.total < (2u << 20));
+  /* a callback that allocates without end: LUA_ERRMEM, logged, contained */
+  lua_pushcfunction(L, fill);
+  CHECK_EQ_INT(yolk__lua_pcall(L, 0, 0), LUA_ERRMEM);
+  CHECK_EQ_INT(lua_gettop(L), 0);
+  CHECK(rt->mem.refused_total == 1);
+  /* the safe point after it collected and took the reserve back */
+  CHECK(rt->mem.total < (2u << 20));
+  CHECK(rt->mem.ceiling == rt->mem.limit);
+  /* live data up to the limit; then C code pushes more, outside any call:
+   * never refused (it would be a panic), even past limit + reserve */
+  lua_pushcfunction(L, keep_then_fill);
+  CHECK_EQ_INT(yolk__lua_pcall(L, 0, 0), LUA_ERRMEM);
+  CHECK(rt->mem.total > (7u << 20));
+  char *big = calloc(1, 4u << 20);
+  lua_pushlstring(L, big, 4u << 20);
+  free(big);
+  CHECK(rt->mem.total > rt->mem.limit + rt->mem.reserve);
+  lua_pop(L, 1);
+  /* what a Lua call allocates is refused while the heap is that full */
+  CHECK_EQ_INT(luaL_loadstring(L, "return string.rep('z', 2 * 1024 * 1024)"), 0);
+  CHECK_EQ_INT(yolk__lua_pcall(L, 0, 1), LUA_ERRMEM);
+  /* released: all is well again */
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "test_kept");
+  lua_gc(L, LUA_GCCOLLECT, 0);
+  CHECK_EQ_INT(luaL_loadstring(L, "return #string.rep('z', 2 * 1024 * 1024)"), 0);
+  CHECK_EQ_INT(yolk__lua_pcall(L, 0, 1), 0);
+  CHECK_EQ_INT((int)lua_tointeger(L, -1), 2 * 1024 * 1024);
+  lua_pop(L, 1);
+  yolk__lua_rt_free(rt);
+}
+
 int main(void) {
   if (!mkdtemp(dir)) {
     perror("mkdtemp");
@@ -128,6 +201,7 @@ int main(void) {
   test_exit_codes();
   test_teardown_with_open_handles();
   test_boot();
+  test_memory_cap();
   char cmd[600];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

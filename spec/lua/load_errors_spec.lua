@@ -150,6 +150,26 @@ return {
     })
   end)
 
+  it('config.lua: memoryLimit, blockedWarning, blockedRestart', function()
+    local cases = {
+      { "lua = 1", "config.lua: must be a table such as { memoryLimit = '1gb', blockedWarning = 1000 }, got number 1" },
+      { "lua = { memoryLimit = 'lots' }", 'config.lua.memoryLimit: must be a size in bytes' },
+      { "lua = { memoryLimit = '4mb' }", 'config.lua.memoryLimit: must be at least 8 MB (the framework itself needs a few), got "4mb"' },
+      { "lua = { memoryLimit = 1e6 }", 'config.lua.memoryLimit: must be at least 8 MB' },
+      { "lua = { blockedWarning = '1s' }", 'config.lua.blockedWarning: must be a number, got string "1s"' },
+      { "lua = { blockedRestart = 500 }", 'config.lua.blockedRestart: must be 0 (off) or at least 1000 ms (the workers beat every 250 ms), got 500' },
+      { "lua = { memorylimit = '1gb' }", "config.lua.memorylimit: not a setting of config.lua (blockedRestart, blockedWarning, memoryLimit); did you mean 'memoryLimit'?" },
+    }
+    for _, c in ipairs(cases) do
+      local msg = load_error(config('return {\n  ' .. c[1] .. ',\n}\n'))
+      ok(msg and msg:find('config/config.default.lua:2: ' .. c[2], 1, true), c[1] .. ' -> ' .. tostring(msg))
+    end
+    for _, good in ipairs { "lua = { memoryLimit = '64mb', blockedWarning = 0, blockedRestart = 0 }",
+      "lua = { memoryLimit = 2 ^ 31, blockedWarning = 250, blockedRestart = 1000 }" } do
+      eq(load_error(config('return {\n  ' .. good .. ',\n}\n')), nil)
+    end
+  end)
+
   it('config.redis: the messages of yolk.redis, with the file', function()
     local msg = load_error({ ['config/config.prod.lua'] = "return { redis = { client = { port = 'six' } } }\n" })
     eq(msg, 'config/config.prod.lua: config.redis.client.port must be a number, got string')

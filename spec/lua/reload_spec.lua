@@ -54,6 +54,16 @@ describe('reload', function()
     ok(new.io.generateId == g2, 'unchanged restart-only settings keep the new code')
   end)
 
+  it("config.lua: the heap's cap and the master's blockedRestart need a restart, the watchdog's warning does not", function()
+    local old = { lua = { memoryLimit = '1gb', blockedWarning = 1000, blockedRestart = 10000 } }
+    local new = { lua = { memoryLimit = '2gb', blockedWarning = 200, blockedRestart = 5000 } }
+    eq(table.concat(reload.restart_changes(old, new), '; '),
+      'lua.memoryLimit ("1gb" -> "2gb"); lua.blockedRestart (10000 -> 5000)')
+    reload.pin(old, new)
+    eq(new.lua.memoryLimit, '1gb')
+    eq(new.lua.blockedWarning, 200)
+  end)
+
   it('snapshots the app files and lists the changed ones', function()
     local dir = copy_fixture()
     local a = reload.snapshot(dir)

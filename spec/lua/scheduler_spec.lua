@@ -116,4 +116,75 @@ describe('scheduler', function()
     scheduler.report = old
     assert(reported and reported:find('second'), reported)
   end)
+
+  it("coroutine.yield in one of yolk's coroutines raises at the line that yielded; the app's own coroutines yield", function()
+    local err
+    scheduler.spawn_ex('t', function(traced) err = traced end, function() coroutine.yield(1) end)
+    ok(err and tostring(err):find('coroutine.yield() called in a connection, packet or request handler', 1, true),
+      tostring(err))
+    ok(tostring(err):find('scheduler_spec.lua:%d+: coroutine.yield'), 'at the line that yielded')
+    local got
+    scheduler.spawn(function()
+      local gen = coroutine.wrap(function() coroutine.yield(1); coroutine.yield(2) end)
+      got = { gen(), gen() }
+    end)
+    eq(got, { 1, 2 })
+    local done
+    scheduler.spawn(function() scheduler.sleep(5); done = true end)
+    clock.advance(5)
+    ok(done, 'waits still yield')
+    ok(not pcall(coroutine.yield), 'outside any coroutine: Lua says so')
+  end)
+
+  it('go: coroutine.yield in a pooled packet coroutine raises too, and the coroutine goes back to the pool', function()
+    local seen, err = {}, nil
+    scheduler.go(function(traced) err = traced end, function()
+      seen[#seen + 1] = coroutine.running()
+      coroutine.yield('x')
+      seen[#seen + 1] = 'not reached'
+    end)
+    ok(err and tostring(err):find('coroutine.yield() called in a connection, packet or request handler', 1, true),
+      tostring(err))
+    scheduler.go(nil, function() seen[#seen + 1] = coroutine.running() end)
+    eq(#seen, 2)
+    ok(seen[1] == seen[2], 'the same coroutine, back in the pool')
+  end)
+
+  it('a coroutine that waited resumes with what it was handling; the waker gets its own back', function()
+    local seen = {}
+    scheduler.set_doing(function(k, n, p) seen[#seen + 1] = table.concat({ k or '-', n or '-', p or '-' }, ' ') end)
+    scheduler.doing('event', 'a', '/')
+    scheduler.spawn(function() scheduler.sleep(10) end)
+    scheduler.doing('request', 'GET', '/x')
+    clock.advance(10)
+    scheduler.set_doing(nil)
+    eq(seen, { 'event a /', 'request GET /x', 'event a /', 'request GET /x' })
+  end)
+
+  it('describes any error value without raising', function()
+    eq(scheduler.describe('x'), 'x')
+    eq(scheduler.describe(42), '42')
+    eq(scheduler.describe({ message = 'm' }), 'm')
+    eq(scheduler.describe({}), '(an error table without message)')
+    eq(scheduler.describe(nil), '(error object is a nil value)')
+    eq(scheduler.describe(newproxy(false)), '(error object is a userdata value)')
+    local bad = setmetatable({}, { __tostring = function() error('boom', 0) end })
+    eq(scheduler.describe(bad), '(a table whose __tostring failed: boom)')
+    eq(scheduler.describe({ message = bad }), '(a table whose __tostring failed: boom)')
+    eq(scheduler.describe(setmetatable({}, { __index = function() error('no') end })), '(an error table without message)')
+    eq(scheduler.tostring(setmetatable({}, { __tostring = function() return {} end })),
+      '(a table whose __tostring returned a table)')
+  end)
+
+  it('a memory error and a failed handler come without traceback: caught() says what they are', function()
+    local t = scheduler.caught('not enough memory')
+    ok(scheduler.is_traced(t))
+    ok(tostring(t):find('^not enough memory: the Lua heap reached its limit'), tostring(t))
+    ok(tostring(t):find('Lua gives no traceback for a memory error', 1, true))
+    t = scheduler.caught('error in error handling')
+    ok(tostring(t):find('out of stack after a stack overflow', 1, true), tostring(t))
+    eq(scheduler.caught('other'), 'other')
+    local traced = setmetatable({ error = 1, traceback = 'x' }, scheduler.Traced)
+    ok(scheduler.caught(traced) == traced)
+  end)
 end)

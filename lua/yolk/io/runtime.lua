@@ -70,6 +70,7 @@ M.refusal = refusal
 -- A client asks to join: make its socket object (the one every later
 -- callback gets) and run the connection middleware in a coroutine.
 function Runtime:on_connect(st, sock)
+  scheduler.doing('connection', nil, st.name)
   local gen = self.gen
   local socket = socket_mod.new(st, sock)
   local chain = gen:chains(st.name).connectionMiddleware
@@ -97,6 +98,7 @@ function Runtime:on_connect(st, sock)
     end
     local ok, err = xpcall(chain, errors.traceback, ctx, inner)
     if not ok then
+      err = scheduler.caught(err)
       local deliberate = errors.is_refusal(err)
       if not admitted then
         local gone = socket.close_reason ~= nil
@@ -197,7 +199,7 @@ local function report(gen, st, socket, ctx, traced)
     local ectx = context.socket_ctx(gen, socket, { args = { n = 1, scheduler.message(traced) }, error = traced,
       ack = rawget(ctx, 'ack') })
     local ok, e2 = xpcall(h, errors.traceback, ectx)
-    if not ok then ctx.logger:error('error in the error route: %s', tostring(e2)) end
+    if not ok then ctx.logger:error('error in the error route: %s', tostring(scheduler.caught(e2))) end
   end
   local ack = rawget(ctx, 'ack')
   if ack then
@@ -239,6 +241,7 @@ end
 -- The packet runs in a pooled coroutine with one protected call; nothing
 -- but ctx (and the ack, when asked for) is made for it.
 function Runtime:on_event(st, socket, event, args, ack_id)
+  scheduler.doing('event', event, st.name)
   local gen = self.gen
   local ack
   if ack_id ~= nil then
@@ -259,6 +262,7 @@ function Runtime:system_event(st, socket, event, reason)
   local all = rawget(socket, 'listeners')
   local listeners = all and all[event]
   if not handler and not listeners then return end
+  scheduler.doing('handler', event, st.name)
   local ctx = context.socket_ctx(gen, socket, { args = { n = 1, reason }, reason = reason, event = event })
   scheduler.spawn_ex(socket.id, nil, function()
     local ok, err = xpcall(function()
@@ -266,6 +270,7 @@ function Runtime:system_event(st, socket, event, reason)
       if listeners then for _, fn in ipairs(listeners) do fn(reason) end end
     end, errors.traceback)
     if not ok then
+      err = scheduler.caught(err)
       if errors.is_refusal(err) then
         ctx.logger:info('%s handler raised: %s%s', event, scheduler.message(err), errors.where(err, gen.baseDir))
       else
@@ -289,6 +294,7 @@ function Runtime:on_server_event(st, event, args, reply)
   local h = gen.io.serverHandlers[st.name]
   h = h and h[event]
   if not h then return end
+  scheduler.doing('server event', event, st.name)
   local n = args.n or #args
   if reply then
     local nsp, answered = st.nsp, false
