@@ -51,7 +51,13 @@ struct yolk_lua_rt_s {
   int shape_count;        /* ordered-object shapes cached (lua_json.c) */
   int traceback_ref;      /* the pcall message handler (0: not made yet) */
   FILE *log_file;
+  /* metrics (yolk__lua_rt_collect): bugs in Lua code (yolk__lua_pcall's
+   * errors and the framework's, core.count_lua_error), reloads */
+  uint64_t lua_errors, reloads, reload_failures;
 };
+
+/* A metrics collector (ud: the runtime): Lua errors, reloads, Lua memory. */
+void yolk__lua_rt_collect(yolk_metrics_writer_t *w, void *ud);
 
 /* The runtime that owns L (stored in L's registry). */
 yolk_lua_rt_t *yolk__lua_rt(lua_State *L);

@@ -47,6 +47,7 @@ function M.defaults(info)
     logger = { level = 'INFO', consoleLevel = 'INFO', dir = fs.join(info.baseDir, 'logs') },
     bodyParser = { jsonLimit = 1024 * 1024, formLimit = 1024 * 1024 },
     middleware = {},
+    metrics = { enable = false, path = '/metrics' },
   }
 end
 

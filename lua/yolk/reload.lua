@@ -25,6 +25,7 @@ M.RESTART_ONLY = {
   { 'io', 'init' },              -- Engine.IO / Socket.IO server options
   { 'io', 'generateId' },        -- its presence (its code is reloaded)
   { 'bodyParser', 'jsonLimit' }, -- the HTTP server's body size limit
+  { 'metrics' },                 -- the metrics endpoint
 }
 
 local function get(t, path)
@@ -195,6 +196,7 @@ function M.reload(boot, why)
   if not ok then
     M.restore_app_modules(old.baseDir, dropped)
     M.failures = (M.failures or 0) + 1
+    if core.count_reload then core.count_reload(false) end
     logger.yolk:error('reload failed (%s), keeping the running code: %s', M.describe(why), error_text(app))
     return false, error_text(app)
   end
@@ -216,6 +218,7 @@ function M.reload(boot, why)
   -- serverDidReady) checks this to end instead of running twice
   old.retired = true
   M.count = (M.count or 0) + 1
+  if core.count_reload then core.count_reload(true) end
   M.files = snap
   local ms = (core.hrtime() - t0) / 1e6
   if changed then
