@@ -46,7 +46,8 @@ static void master_fatal(void *ud) {
 }
 
 /* core.cluster_master{ workers, sticky, host, port, path, max_body_size,
- *   max_payload, args = { 'start', '--baseDir', dir, ... } } -> master | nil, err */
+ *   max_payload, metrics_path, args = { 'start', '--baseDir', dir, ... } }
+ *   -> master | nil, err */
 static int l_cluster_master(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   yolk_cluster_options_t o;
@@ -62,6 +63,8 @@ static int l_cluster_master(lua_State *L) {
   if (o.port < 0 || o.port > 65535) return luaL_argerror(L, 1, "port out of range");
   lua_getfield(L, 1, "path");
   o.eio_path = luaL_optstring(L, -1, "/socket.io/");
+  lua_getfield(L, 1, "metrics_path");
+  o.metrics_path = luaL_optstring(L, -1, NULL);
   /* the workers' body limit: the larger of their two (as yolk_server_t takes it) */
   static const char *const limits[] = {"max_body_size", "max_payload"};
   for (size_t i = 0; i < 2; i++) {

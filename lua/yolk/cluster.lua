@@ -49,6 +49,7 @@ function M.master(boot, opts)
   logger.configure(config.logger, info.name)
   local init = config.io.init or {}
   local listen = config.cluster.listen
+  local metrics = type(config.metrics) == 'table' and config.metrics.enable and (config.metrics.path or '/metrics')
   local args = { 'start', '--baseDir', info.baseDir, '--env', env }
   if opts.port then
     args[#args + 1] = '--port'
@@ -62,6 +63,7 @@ function M.master(boot, opts)
     path = init.path or '/socket.io',
     max_body_size = config.bodyParser and config.bodyParser.jsonLimit or nil,
     max_payload = init.maxHttpBufferSize,
+    metrics_path = metrics or nil,
     args = args,
   }
   if not master then die(err) end
