@@ -36,6 +36,7 @@
 #include "id.h"
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 
 #define LOG_COMPONENT "cluster"
 #define RESTART_WINDOW_MS 60000
@@ -43,6 +44,9 @@
 #define RELOAD_TIMEOUT_MS 10000
 /* Idle upstream connections kept per worker; more are closed after use. */
 #define POOL_MAX_IDLE 32
+/* How long a metrics scrape waits for the workers' figures: a worker that
+ * has not answered by then (its loop blocked) is shown as not up. */
+#define SCRAPE_TIMEOUT_MS 1000
 
 typedef struct yolk_cluster_master_s master_t;
 
@@ -70,6 +74,7 @@ typedef struct {
   size_t in_off;
   uint64_t last_heard; /* uv_now when its pipe last brought something */
   int blocked;         /* killed by the master for a blocked loop */
+  uint64_t restarted; /* times it was restarted after it died (metrics) */
 } worker_t;
 
 struct yolk_cluster_master_s {
@@ -97,6 +102,9 @@ struct yolk_cluster_master_s {
   int ready_once; /* every worker has been ready once: later exits are crashes */
   int stopping, final_started, finished, fatal, unclean;
   size_t live;
+  char *metrics_path;  /* sticky: the metrics endpoint, answered here; NULL */
+  yolk_list_t scrapes; /* scrape_t waiting for the workers' figures */
+  uint32_t next_scrape_id;
   llhttp_settings_t up_settings;
   void (*done)(void *arg, int status);
   void *done_arg;
@@ -105,6 +113,7 @@ struct yolk_cluster_master_s {
 
 static void maybe_finish(master_t *m);
 static int worker_spawn(worker_t *w);
+static void scrape_start(master_t *m, yolk_http_req_t *req, unsigned relay_wid, uint32_t relay_id);
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
@@ -523,6 +532,11 @@ static int request_sid(const yolk_http_req_t *req, char *sid, size_t len) {
 static void on_request(yolk_http_req_t *req, void *ud) {
   master_t *m = ud;
   worker_t *w = NULL;
+  if (m->metrics_path && !m->stopping && !req->upgrade &&
+      (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) && strcmp(req->path, m->metrics_path) == 0) {
+    scrape_start(m, req, 0, 0);
+    return;
+  }
   int is_eio = strncmp(req->url, m->eio_path, m->eio_path_len) == 0;
   char sid[64];
   if (!m->stopping && is_eio && request_sid(req, sid, sizeof(sid))) {
@@ -548,6 +562,150 @@ static void on_request(yolk_http_req_t *req, void *ud) {
   }
   if (req->upgrade) handoff(m, w, req);
   else proxy(m, w, req);
+}
+
+/* ---- metrics: one scrape of the whole cluster --------------------------------------------- */
+
+/* A request for the cluster's metrics: the master's own endpoint (sticky),
+ * or one a worker relayed for its client (not sticky). Every ready worker is
+ * asked for its figures over its pipe; the answer is made once all have
+ * answered or SCRAPE_TIMEOUT_MS ran out. Workers add their "worker" label
+ * themselves, so their texts are merged family by family as they come. */
+typedef struct {
+  yolk_list_t node; /* in m->scrapes */
+  master_t *m;
+  uint32_t id;
+  yolk_http_req_t *req; /* the client's request (sticky); NULL once aborted */
+  unsigned relay_wid;   /* else the worker that relayed it, */
+  uint32_t relay_id;    /* and the request's id there */
+  unsigned waiting;     /* workers asked that have not answered */
+  unsigned char asked[YOLK_CLUSTER_MAX_WORKERS], answered[YOLK_CLUSTER_MAX_WORKERS];
+  yolk_sb_t texts[YOLK_CLUSTER_MAX_WORKERS];
+  uv_timer_t timer;
+  int done;
+} scrape_t;
+
+static void scrape_closed(uv_handle_t *h) {
+  scrape_t *sc = h->data;
+  master_t *m = sc->m;
+  for (size_t i = 0; i < YOLK_CLUSTER_MAX_WORKERS; i++) yolk__sb_free(&sc->texts[i]);
+  free(sc);
+  m->live--;
+  maybe_finish(m);
+}
+
+static void scrape_aborted(yolk_http_req_t *req) {
+  scrape_t *sc = req->data;
+  sc->req = NULL; /* freed by the HTTP layer right after this returns */
+}
+
+/* The master's own figures: which workers answered, and their restarts. */
+static void scrape_master_families(const scrape_t *sc, yolk_metrics_writer_t *w) {
+  master_t *m = sc->m;
+  char id[12];
+  yolk_metrics_family(w, YOLK_METRIC_GAUGE, "yolk_cluster_worker_up",
+                      "1 when the worker answered this scrape within 1 s; 0 when it did not (not running, "
+                      "restarting, or its loop busy)");
+  for (unsigned i = 0; i < m->n; i++) {
+    snprintf(id, sizeof(id), "%u", i + 1);
+    yolk_metrics_sample(w, "worker", id, sc->answered[i] ? 1 : 0);
+  }
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_cluster_worker_restarts_total",
+                      "Times the master restarted the worker after it died");
+  for (unsigned i = 0; i < m->n; i++) {
+    snprintf(id, sizeof(id), "%u", i + 1);
+    yolk_metrics_sample(w, "worker", id, (double)m->workers[i].restarted);
+  }
+}
+
+static void scrape_finish(scrape_t *sc) {
+  if (sc->done) return;
+  sc->done = 1;
+  master_t *m = sc->m;
+  yolk__list_remove(&sc->node);
+  uv_timer_stop(&sc->timer);
+  yolk_metrics_writer_t *w = yolk__metrics_begin(NULL);
+  for (unsigned i = 0; i < m->n; i++)
+    if (sc->answered[i]) yolk__metrics_add_text(w, sc->texts[i].data, sc->texts[i].len);
+  scrape_master_families(sc, w);
+  yolk_sb_t out;
+  yolk__sb_init(&out);
+  yolk__metrics_end(w, &out);
+  if (sc->req) {
+    yolk_http_req_t *req = sc->req;
+    sc->req = NULL;
+    req->on_abort = NULL;
+    req->data = NULL;
+    yolk__http_respond(req, 200, "Content-Type: " YOLK_METRICS_CONTENT_TYPE "\r\nCache-Control: no-store\r\n",
+                       out.data ? out.data : "", out.len);
+  } else if (sc->relay_wid) {
+    worker_t *rw = &m->workers[sc->relay_wid - 1];
+    /* a frame the worker would take for a broken peer is not sent: it
+     * answers 503 to an empty one */
+    size_t len = out.len + 9 > YOLK_CLUSTER_MSG_MAX ? 0 : out.len;
+    if (!len && out.len)
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "metrics: %zu bytes are too many to relay to worker %u", out.len,
+                rw->id);
+    if (rw->ipc_open) yolk__cluster_msg_send_id(&rw->ipc, YOLK_CLUSTER_MSG_METRICS_ANSWER, sc->relay_id, out.data, len);
+  }
+  yolk__sb_free(&out);
+  uv_close((uv_handle_t *)&sc->timer, scrape_closed);
+}
+
+static void scrape_timeout(uv_timer_t *t) {
+  scrape_t *sc = t->data;
+  for (unsigned i = 0; i < sc->m->n; i++)
+    if (sc->asked[i] && !sc->answered[i])
+      yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "metrics: worker %u did not answer within %d ms", i + 1,
+                SCRAPE_TIMEOUT_MS);
+  scrape_finish(sc);
+}
+
+/* req: the client's request (answered here); or relay_wid, relay_id: a
+ * worker's relayed one (answered over its pipe). */
+static void scrape_start(master_t *m, yolk_http_req_t *req, unsigned relay_wid, uint32_t relay_id) {
+  scrape_t *sc = yolk__calloc(1, sizeof(*sc));
+  sc->m = m;
+  sc->id = ++m->next_scrape_id;
+  sc->relay_wid = relay_wid;
+  sc->relay_id = relay_id;
+  for (size_t i = 0; i < YOLK_CLUSTER_MAX_WORKERS; i++) yolk__sb_init(&sc->texts[i]);
+  uv_timer_init(m->loop, &sc->timer);
+  sc->timer.data = sc;
+  m->live++; /* until scrape_closed */
+  yolk__list_push_back(&m->scrapes, &sc->node);
+  if (req) {
+    sc->req = req;
+    req->data = sc;
+    req->on_abort = scrape_aborted;
+  }
+  for (unsigned i = 0; i < m->n; i++) {
+    worker_t *w = &m->workers[i];
+    if (w->state != W_READY || !w->ipc_open) continue;
+    if (yolk__cluster_msg_send_id(&w->ipc, YOLK_CLUSTER_MSG_METRICS_ASK, sc->id, NULL, 0) != 0) continue;
+    sc->asked[i] = 1;
+    sc->waiting++;
+  }
+  if (!sc->waiting) {
+    scrape_finish(sc);
+    return;
+  }
+  uv_timer_start(&sc->timer, scrape_timeout, SCRAPE_TIMEOUT_MS, 0);
+}
+
+/* A worker's figures for scrape id. */
+static void scrape_answer(master_t *m, worker_t *w, uint32_t id, const char *text, size_t len) {
+  yolk_list_t *n;
+  yolk__list_foreach(n, &m->scrapes) {
+    scrape_t *sc = yolk__list_entry(n, scrape_t, node);
+    if (sc->id != id) continue;
+    unsigned i = w->id - 1;
+    if (!sc->asked[i] || sc->answered[i]) return;
+    yolk__sb_append(&sc->texts[i], text, len);
+    sc->answered[i] = 1;
+    if (--sc->waiting == 0) scrape_finish(sc);
+    return;
+  }
 }
 
 /* ---- the pipes to the workers ------------------------------------------------------------ */
@@ -586,6 +744,18 @@ static void on_message(worker_t *w, int type, const char *p, size_t len) {
     uv_timer_stop(&m->reload_timer);
     reload_next(m);
     break;
+  case YOLK_CLUSTER_MSG_METRICS: {
+    uint32_t id;
+    if (yolk__cluster_msg_id(p, len, &id)) scrape_answer(m, w, id, p + 4, len - 4);
+    break;
+  }
+  case YOLK_CLUSTER_MSG_METRICS_RELAY: {
+    uint32_t id;
+    if (!yolk__cluster_msg_id(p, len, &id)) break;
+    if (m->stopping) yolk__cluster_msg_send_id(&w->ipc, YOLK_CLUSTER_MSG_METRICS_ANSWER, id, NULL, 0);
+    else scrape_start(m, NULL, w->id, id);
+    break;
+  }
   default: break;
   }
 }
@@ -700,6 +870,7 @@ static void worker_exited(uv_process_t *proc, int64_t status, int sig) {
   }
   yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "worker %u (pid %d) %s%s: restarting it (its clients reconnect to the others)",
             w->id, w->pid, w->blocked ? "blocked, " : "", how);
+  w->restarted++;
   w->restarts[w->restart_next] = now ? now : 1;
   w->restart_next = (w->restart_next + 1) % YOLK_CLUSTER_MAX_RESTARTS;
   uv_timer_start(&w->restart_timer, restart_fired, RESTART_DELAY_MS, 0);
@@ -875,6 +1046,7 @@ static void master_free(master_t *m) {
   free(m->args);
   free(m->host);
   free(m->eio_path);
+  free(m->metrics_path);
   free(m);
 }
 
@@ -943,6 +1115,9 @@ void yolk__cluster_master_stop(master_t *m, void (*done)(void *arg, int status),
   uv_timer_stop(&m->reload_timer);
   uv_timer_stop(&m->fatal_timer);
   uv_timer_stop(&m->watch_timer);
+  /* scrapes waiting for workers that are about to go: answered with what came */
+  yolk_list_t *sn;
+  while ((sn = yolk__list_first(&m->scrapes))) scrape_finish(yolk__list_entry(sn, scrape_t, node));
   for (unsigned i = 0; i < m->n; i++) {
     worker_t *w = &m->workers[i];
     uv_timer_stop(&w->restart_timer);
@@ -989,6 +1164,9 @@ int yolk__cluster_master_start(uv_loop_t *loop, const yolk_cluster_options_t *o,
   m->ud = o->ud;
   m->blocked_restart_ms = o->blocked_restart_ms;
   m->tcp_fd = -1;
+  yolk__list_init(&m->scrapes);
+  if (o->sticky && o->metrics_path && *o->metrics_path)
+    m->metrics_path = yolk__strndup(o->metrics_path, strlen(o->metrics_path));
   /* the Engine.IO path as eio.c normalises it: no trailing slash, then one */
   const char *path = o->eio_path ? o->eio_path : "/socket.io/";
   size_t pl = strlen(path);

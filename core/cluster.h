@@ -44,6 +44,7 @@
 #define YOLK_CLUSTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "buf.h"
@@ -80,6 +81,10 @@ typedef struct {
    * starts another. 0: never. Workers send something every
    * YOLK_CLUSTER_BEAT_MS. */
   unsigned blocked_restart_ms;
+  /* --sticky: the metrics endpoint (config.metrics.path), answered by the
+   * master with every worker's figures; NULL: none (requests of that path
+   * go to a worker like any other). Without --sticky the workers relay it. */
+  const char *metrics_path;
   /* The master cannot go on (a worker failed to start, or none is left):
    * the owner should stop it (yolk__cluster_master_stop) and exit 1. */
   void (*on_fatal)(void *ud);
@@ -129,6 +134,13 @@ enum {
   YOLK_CLUSTER_MSG_RELOADED = 3, /* worker -> master: 1 byte, 1 when the reload worked */
   YOLK_CLUSTER_MSG_CONN = 4,     /* master -> worker: a TCP socket rides along; the bytes read from it */
   YOLK_CLUSTER_MSG_BEAT = 5,     /* worker -> master: its loop is running (when it has no load to report) */
+  /* metrics: the master asks every worker for its figures (a scrape of its
+   * endpoint, or one a worker relayed); each payload starts with the
+   * scrape's 4-byte LE id */
+  YOLK_CLUSTER_MSG_METRICS_ASK = 6,    /* master -> worker: id */
+  YOLK_CLUSTER_MSG_METRICS = 7,        /* worker -> master: id, the worker's exposition text */
+  YOLK_CLUSTER_MSG_METRICS_RELAY = 8,  /* worker -> master: id (the worker's): a client asked it */
+  YOLK_CLUSTER_MSG_METRICS_ANSWER = 9, /* master -> worker: id (the worker's), the whole cluster's text */
 };
 #define YOLK_CLUSTER_MSG_MAX (4u << 20) /* larger frames are a broken peer */
 
@@ -142,5 +154,9 @@ void yolk__cluster_msg_finish(yolk_sb_t *sb, size_t start);
 int yolk__cluster_msg_next(yolk_sb_t *in, size_t *in_off, int *type, const char **payload, size_t *len);
 /* Sends a small frame with uv_write (buffer and request allocated here). */
 int yolk__cluster_msg_send(uv_pipe_t *pipe, int type, const void *payload, size_t len);
+/* The same with a 4-byte LE id before the payload; and reading it back
+ * (0 when the payload is too short). */
+int yolk__cluster_msg_send_id(uv_pipe_t *pipe, int type, uint32_t id, const void *payload, size_t len);
+int yolk__cluster_msg_id(const char *payload, size_t len, uint32_t *id);
 
 #endif

@@ -45,10 +45,12 @@ static void msg_written(uv_write_t *req, int status) {
   free(w);
 }
 
-int yolk__cluster_msg_send(uv_pipe_t *pipe, int type, const void *payload, size_t len) {
+/* A frame of type: head (may be empty), then payload. */
+static int send_frame(uv_pipe_t *pipe, int type, const void *head, size_t hlen, const void *payload, size_t len) {
   msg_write_t *w = yolk__calloc(1, sizeof(*w));
   yolk__sb_init(&w->sb);
   yolk__cluster_msg_begin(&w->sb, type);
+  if (hlen) yolk__sb_append(&w->sb, head, hlen);
   if (len) yolk__sb_append(&w->sb, payload, len);
   yolk__cluster_msg_finish(&w->sb, 0);
   w->req.data = w;
@@ -59,4 +61,21 @@ int yolk__cluster_msg_send(uv_pipe_t *pipe, int type, const void *payload, size_
     free(w);
   }
   return r;
+}
+
+int yolk__cluster_msg_send(uv_pipe_t *pipe, int type, const void *payload, size_t len) {
+  return send_frame(pipe, type, NULL, 0, payload, len);
+}
+
+int yolk__cluster_msg_send_id(uv_pipe_t *pipe, int type, uint32_t id, const void *payload, size_t len) {
+  unsigned char b[4] = {(unsigned char)(id & 0xff), (unsigned char)((id >> 8) & 0xff), (unsigned char)((id >> 16) & 0xff),
+                        (unsigned char)((id >> 24) & 0xff)};
+  return send_frame(pipe, type, b, sizeof(b), payload, len);
+}
+
+int yolk__cluster_msg_id(const char *payload, size_t len, uint32_t *id) {
+  if (len < 4) return 0;
+  const unsigned char *p = (const unsigned char *)payload;
+  *id = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+  return 1;
 }

@@ -1,13 +1,18 @@
 /* cluster_worker.c - the worker's side of the cluster (see cluster.h): the
  * pipe to the master, serving the socket it made, adopting the connections it
- * hands over, and reporting readiness, load and reloads. */
+ * hands over, reporting readiness, load and reloads, and its metrics: its
+ * figures when the master asks (labelled with its number), and, on the
+ * shared socket (not sticky), its clients' metrics requests relayed to the
+ * master, which answers for the whole cluster. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster.h"
 #include "id.h"
+#include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 
 #define LOG_COMPONENT "cluster"
@@ -31,6 +36,8 @@ struct yolk_cluster_worker_s {
   yolk_eio_server_t *eio;
   yolk_sb_t in; /* bytes from the master not yet parsed */
   size_t in_off;
+  yolk_list_t relayed; /* relayed_t: metrics requests waiting for the master's answer */
+  uint32_t next_relay_id;
   void (*on_master_gone)(void *ud);
   void *ud;
   void (*close_cb)(void *arg);
@@ -71,8 +78,92 @@ static void master_gone(yolk_cluster_worker_t *w, const char *why) {
   if (w->on_master_gone) w->on_master_gone(w->ud);
 }
 
+/* ---- metrics ------------------------------------------------------------------------------ */
+
+/* A client's metrics request on the shared socket, waiting for the master. */
+typedef struct {
+  yolk_list_t node; /* in w->relayed */
+  yolk_cluster_worker_t *w;
+  uint32_t id;
+  yolk_http_req_t *req;
+} relayed_t;
+
+static void relayed_aborted(yolk_http_req_t *req) {
+  relayed_t *r = req->data;
+  yolk__list_remove(&r->node);
+  free(r);
+}
+
+static void relayed_unavailable(relayed_t *r) {
+  yolk_http_req_t *req = r->req;
+  req->on_abort = NULL;
+  req->data = NULL;
+  yolk__list_remove(&r->node);
+  free(r);
+  static const char msg[] = "Service Unavailable";
+  yolk__http_respond(req, 503, "Content-Type: text/plain\r\nRetry-After: 1\r\n", msg, sizeof(msg) - 1);
+}
+
+/* The server's metrics endpoint, not sticky: the master answers for all. */
+static void metrics_relay(yolk_http_req_t *req, void *ud) {
+  yolk_cluster_worker_t *w = ud;
+  relayed_t *r = yolk__calloc(1, sizeof(*r));
+  r->w = w;
+  r->id = ++w->next_relay_id;
+  r->req = req;
+  req->data = r;
+  req->on_abort = relayed_aborted;
+  yolk__list_push_back(&w->relayed, &r->node);
+  if (w->closing || w->master_gone ||
+      yolk__cluster_msg_send_id(&w->ipc, YOLK_CLUSTER_MSG_METRICS_RELAY, r->id, NULL, 0) != 0)
+    relayed_unavailable(r);
+}
+
+static void metrics_answer(yolk_cluster_worker_t *w, uint32_t id, const char *text, size_t len) {
+  yolk_list_t *n;
+  yolk__list_foreach(n, &w->relayed) {
+    relayed_t *r = yolk__list_entry(n, relayed_t, node);
+    if (r->id != id) continue;
+    if (!len) {
+      relayed_unavailable(r); /* the master could not gather them */
+      return;
+    }
+    yolk_http_req_t *req = r->req;
+    req->on_abort = NULL;
+    req->data = NULL;
+    yolk__list_remove(&r->node);
+    free(r);
+    yolk__server_metrics_respond(req, text, len);
+    return;
+  }
+}
+
+/* The master asks for this worker's figures. */
+static void metrics_ask(yolk_cluster_worker_t *w, uint32_t id) {
+  if (!w->srv) return; /* not serving: the master counts it as not up */
+  yolk_sb_t sb;
+  yolk__sb_init(&sb);
+  yolk__metrics_render(yolk_server_metrics(w->srv), &sb);
+  if (sb.len + 9 > YOLK_CLUSTER_MSG_MAX) /* the master would take the frame for a broken peer */
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "metrics: %zu bytes are too many for the master's pipe", sb.len);
+  else
+    yolk__cluster_msg_send_id(&w->ipc, YOLK_CLUSTER_MSG_METRICS, id, sb.data, sb.len);
+  yolk__sb_free(&sb);
+}
+
+/* ---- the pipe --------------------------------------------------------------------------------- */
+
 static void on_frame(yolk_cluster_worker_t *w, int type, const char *payload, size_t len) {
-  if (type != YOLK_CLUSTER_MSG_CONN) return; /* nothing else comes this way (yet) */
+  uint32_t id;
+  if (type == YOLK_CLUSTER_MSG_METRICS_ASK) {
+    if (yolk__cluster_msg_id(payload, len, &id)) metrics_ask(w, id);
+    return;
+  }
+  if (type == YOLK_CLUSTER_MSG_METRICS_ANSWER) {
+    if (yolk__cluster_msg_id(payload, len, &id)) metrics_answer(w, id, payload + 4, len - 4);
+    return;
+  }
+  if (type != YOLK_CLUSTER_MSG_CONN) return; /* nothing else comes this way */
   if (uv_pipe_pending_count(&w->ipc) <= 0) {
     yolk__log(YOLK_LOG_ERROR, LOG_COMPONENT, "a connection from the master came without its socket");
     return;
@@ -151,6 +242,7 @@ int yolk__cluster_worker_new(uv_loop_t *loop, unsigned id, int sticky, void (*on
   w->on_master_gone = on_master_gone;
   w->ud = ud;
   yolk__sb_init(&w->in);
+  yolk__list_init(&w->relayed);
   uv_pipe_init(loop, &w->ipc, 1);
   w->ipc.data = w;
   uv_timer_init(loop, &w->load_timer);
@@ -178,6 +270,12 @@ int yolk__cluster_worker_serve(yolk_cluster_worker_t *w, yolk_server_t *srv, yol
   if (r < 0) return r;
   w->srv = srv;
   w->eio = eio;
+  char label[12];
+  snprintf(label, sizeof(label), "%u", w->id);
+  yolk_metrics_set_label(yolk_server_metrics(srv), "worker", label);
+  /* sticky: the master answers the endpoint itself; else its requests
+   * reach any worker, which asks the master */
+  if (!w->sticky) yolk__server_metrics_relay(srv, metrics_relay, w);
   uv_timer_start(&w->load_timer, load_tick, LOAD_REPORT_MS, LOAD_REPORT_MS);
   return yolk__cluster_msg_send(&w->ipc, YOLK_CLUSTER_MSG_READY, NULL, 0);
 }
@@ -203,8 +301,11 @@ void yolk__cluster_worker_close(yolk_cluster_worker_t *w, void (*done)(void *arg
   w->closing = 1;
   w->close_cb = done;
   w->close_arg = arg;
+  if (w->srv) yolk__server_metrics_relay(w->srv, NULL, NULL);
   w->srv = NULL;
   w->eio = NULL;
+  yolk_list_t *n;
+  while ((n = yolk__list_first(&w->relayed))) relayed_unavailable(yolk__list_entry(n, relayed_t, node));
   uv_close((uv_handle_t *)&w->load_timer, handle_closed);
   uv_close((uv_handle_t *)&w->ipc, handle_closed);
 }

@@ -769,6 +769,7 @@ static void handshake(yolk_eio_server_t *eio, yolk_http_req_t *req, int protocol
     req->on_abort = poll_aborted;
   }
   yolk__smap_put(&eio->sessions, s->id, s);
+  eio->handshakes++;
   if (addr_limits_on(eio)) {
     eio_addr_t *a = yolk__smap_get(&eio->by_addr, s->hs.remote_addr);
     if (a) a->sessions++;
@@ -1052,6 +1053,21 @@ yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_
 }
 
 size_t yolk__eio_max_payload(const yolk_eio_server_t *eio) { return eio->opts.max_http_buffer_size; }
+
+void yolk__eio_stats(const yolk_eio_server_t *eio, yolk_eio_stats_t *st) {
+  memset(st, 0, sizeof(*st));
+  st->handshakes = eio->handshakes;
+  st->refused = eio->refused;
+  st->slow_closed = eio->slow_closed;
+  st->dropped_volatile = eio->dropped_volatile;
+  for (size_t i = 0; i < eio->sessions.cap; i++) {
+    if (!eio->sessions.slots[i].key) continue;
+    const yolk_eio_socket_t *s = eio->sessions.slots[i].value;
+    if (s->transport == YOLK_TRANSPORT_WEBSOCKET) st->websocket++;
+    else st->polling++;
+    st->queued_bytes += s->q_bytes;
+  }
+}
 
 void yolk__eio_server_close(yolk_eio_server_t *eio, void (*done)(void *arg), void *arg) {
   eio->closing = 1;

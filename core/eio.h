@@ -99,6 +99,7 @@ struct yolk_eio_server_s {
   yolk_ws_handler_t ws_handler; /* must outlive every WebSocket: lives here */
 
   yolk_smap_t sessions; /* sid -> open yolk_eio_socket_t (clientsCount is its len) */
+  uint64_t handshakes;       /* sessions opened */
   uint64_t dropped_volatile; /* volatile messages not sent: their transport was behind */
   /* per-address limits (max_clients_per_address, max_handshakes_per_second):
    * address -> eio_addr_t, only when one of them is on */
@@ -137,5 +138,14 @@ void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req);
 void yolk__eio_server_close(yolk_eio_server_t *eio, void (*done)(void *arg), void *arg);
 /* Frees the server (after close, once done). */
 void yolk__eio_server_free(yolk_eio_server_t *eio);
+
+/* Its figures, for metrics: the counters above, and the open sessions and
+ * their queues counted by walking the session table (only when asked). */
+typedef struct {
+  uint64_t handshakes, refused, slow_closed, dropped_volatile;
+  size_t polling, websocket; /* open sessions by current transport (an upgrading one is still polling) */
+  size_t queued_bytes;       /* messages waiting for a polling GET or the end of an upgrade */
+} yolk_eio_stats_t;
+void yolk__eio_stats(const yolk_eio_server_t *eio, yolk_eio_stats_t *st);
 
 #endif

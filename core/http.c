@@ -85,6 +85,7 @@ struct yolk_http_server_s {
   yolk_http_config_t cfg;
   llhttp_settings_t settings;
   yolk_list_t conns; /* live connections (conn.node); freed by conn_free */
+  uint64_t bytes_read, bytes_written; /* yolk__http_server_stats: one addition per read and per write */
   void (*close_cb)(void *arg);
   void *close_arg;
   char read_buf[READ_BUF_SIZE]; /* shared: libuv calls alloc_cb and read_cb back to back */
@@ -457,8 +458,10 @@ static void start_write(yolk_http_conn_t *c) {
 static void write_cb(uv_write_t *wr, int status) {
   yolk_http_conn_t *c = wr->data;
   c->writing = 0;
+  size_t written = 0;
   for (size_t i = 0; i < c->w_count; i++) {
     yolk_buf_t *b = c->q[c->q_head];
+    written += b->len - c->q_off;
     c->pending_bytes -= b->len - c->q_off;
     c->q_off = 0;
     yolk__buf_unref(b);
@@ -466,6 +469,7 @@ static void write_cb(uv_write_t *wr, int status) {
     c->q_count--;
   }
   c->w_count = 0;
+  if (status >= 0) c->srv->bytes_written += written;
   if (c->closing) return;
   c->write_progress = 1;
   if (status < 0) {
@@ -499,6 +503,7 @@ static void conn_flush(yolk_http_conn_t *c) {
   }
   size_t done = r > 0 ? (size_t)r : 0;
   c->pending_bytes -= done;
+  c->srv->bytes_written += done;
   if (done) c->write_progress = 1;
   while (c->q_count) {
     yolk_buf_t *b = c->q[c->q_head];
@@ -564,6 +569,20 @@ int yolk__conn_write(yolk_http_conn_t *c, yolk_buf_t *buf) {
 }
 
 size_t yolk__conn_pending(yolk_http_conn_t *c) { return c ? c->pending_bytes : 0; }
+
+void yolk__http_server_stats(const yolk_http_server_t *srv, yolk_http_stats_t *st) {
+  memset(st, 0, sizeof(*st));
+  st->bytes_read = srv->bytes_read;
+  st->bytes_written = srv->bytes_written;
+  /* walked at a scrape, so that writing keeps no running total */
+  const yolk_list_t *n;
+  yolk__list_foreach(n, &srv->conns) {
+    const yolk_http_conn_t *c = yolk__list_entry(n, yolk_http_conn_t, node);
+    if (c->closing) continue;
+    st->connections++;
+    st->queued_bytes += c->pending_bytes;
+  }
+}
 
 int yolk__conn_backlogged(yolk_http_conn_t *c) { return c && c->writing; }
 
@@ -968,6 +987,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     else conn_close_now(c);
     return;
   }
+  c->srv->bytes_read += (uint64_t)nread;
   if (c->close_after_write) return; /* closing: input no longer matters */
   if (c->taken_over) {
     if (c->handler.on_read) c->handler.on_read(c->owner, buf->base, (size_t)nread);

@@ -95,6 +95,17 @@ int yolk__http_server_adopt(yolk_http_server_t *srv, uv_os_sock_t fd);
  * and frees the server once every handle is closed; then calls cb. */
 void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), void *arg);
 
+/* What the server has carried since it started, and what waits now (for
+ * metrics; the totals cost one addition per read and per write, the rest is
+ * counted by walking the connections when asked). */
+typedef struct {
+  uint64_t bytes_read;    /* read from its connections' sockets (WebSocket traffic included) */
+  uint64_t bytes_written; /* written to them: taken by the kernel */
+  size_t connections;     /* open connections */
+  size_t queued_bytes;    /* queued on them, not yet taken by the kernel */
+} yolk_http_stats_t;
+void yolk__http_server_stats(const yolk_http_server_t *srv, yolk_http_stats_t *st);
+
 /* Case-insensitive header lookup; the value or NULL. */
 const char *yolk__http_req_header(const yolk_http_req_t *req, const char *name);
 

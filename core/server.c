@@ -16,6 +16,7 @@
 #include "http.h"
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "yolk.h"
 
@@ -34,6 +35,12 @@ struct yolk_server_s {
   yolk_http_handler_cb handler;
   void *handler_ud;
   yolk_list_t routes; /* route_entry_t, owned */
+  yolk_metrics_t *metrics;   /* the registry: this listener's collector, then those of the layers above */
+  yolk_eio_server_t **eios;  /* the Engine.IO servers attached (their figures are the listener's) */
+  size_t neios;
+  int serving_metrics;
+  yolk_server_metrics_relay_cb metrics_relay; /* a cluster worker answers metrics requests through its master */
+  void *metrics_relay_ud;
   int closing;
   int http_closed;
   void (*close_cb)(void *arg);
@@ -48,12 +55,16 @@ void yolk_server_options_init(yolk_server_options_t *o) {
   o->keepalive_timeout_ms = 5000;
 }
 
+static void server_collect(yolk_metrics_writer_t *w, void *ud);
+
 int yolk_server_new(uv_loop_t *loop, const yolk_server_options_t *opts, yolk_server_t **out) {
   yolk_server_t *srv = yolk__calloc(1, sizeof(*srv));
   srv->loop = loop;
   yolk__list_init(&srv->routes);
   if (opts) srv->opts = *opts;
   else yolk_server_options_init(&srv->opts);
+  srv->metrics = yolk__metrics_new();
+  yolk_metrics_add_collector(srv->metrics, server_collect, srv);
   *out = srv;
   return 0;
 }
@@ -153,6 +164,8 @@ static void server_maybe_finish(yolk_server_t *srv) {
   }
   void (*cb)(void *) = srv->close_cb;
   void *cb_arg = srv->close_arg;
+  yolk__metrics_free(srv->metrics);
+  free(srv->eios);
   free(srv);
   if (cb) cb(cb_arg);
 }
@@ -215,7 +228,121 @@ yolk_eio_server_t *yolk_eio_attach(yolk_server_t *srv, const yolk_eio_options_t 
   yolk_route_t r = {eio_route_claims, eio_route_handle, yolk__eio_max_payload(eio), eio_route_close, eio_route_free,
                     eio};
   yolk__server_add_route(srv, &r);
+  srv->eios = yolk__realloc(srv->eios, (srv->neios + 1) * sizeof(*srv->eios));
+  srv->eios[srv->neios++] = eio;
   return eio;
+}
+
+/* ---- metrics ------------------------------------------------------------------------------------ */
+
+yolk_metrics_t *yolk_server_metrics(yolk_server_t *srv) { return srv->metrics; }
+
+/* The listener's figures: its HTTP layer's and its Engine.IO servers' (the
+ * layers below it expose them; nothing is counted here). */
+static void server_collect(yolk_metrics_writer_t *w, void *ud) {
+  yolk_server_t *srv = ud;
+  yolk_http_stats_t hs;
+  memset(&hs, 0, sizeof(hs));
+  if (srv->http) yolk__http_server_stats(srv->http, &hs);
+  yolk_eio_stats_t es, e;
+  memset(&es, 0, sizeof(es));
+  for (size_t i = 0; i < srv->neios; i++) {
+    yolk__eio_stats(srv->eios[i], &e);
+    es.handshakes += e.handshakes;
+    es.refused += e.refused;
+    es.slow_closed += e.slow_closed;
+    es.dropped_volatile += e.dropped_volatile;
+    es.polling += e.polling;
+    es.websocket += e.websocket;
+    es.queued_bytes += e.queued_bytes;
+  }
+  yolk_metrics_family(w, YOLK_METRIC_GAUGE, "yolk_engine_connections", "Open Engine.IO sessions, by transport");
+  yolk_metrics_sample(w, "transport", "polling", (double)es.polling);
+  yolk_metrics_sample(w, "transport", "websocket", (double)es.websocket);
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_handshakes_total", "Engine.IO handshakes accepted (sessions opened)");
+  yolk_metrics_sample(w, NULL, NULL, (double)es.handshakes);
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_handshakes_refused_total",
+                      "Engine.IO handshakes refused by maxClientsPerAddress or maxHandshakesPerSecond (403)");
+  yolk_metrics_sample(w, NULL, NULL, (double)es.refused);
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_bytes_received_total",
+                      "Bytes read from client connections (HTTP requests and WebSocket frames)");
+  yolk_metrics_sample(w, NULL, NULL, (double)hs.bytes_read);
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_bytes_sent_total",
+                      "Bytes written to client connections (taken by the kernel)");
+  yolk_metrics_sample(w, NULL, NULL, (double)hs.bytes_written);
+  yolk_metrics_family(w, YOLK_METRIC_GAUGE, "yolk_http_connections", "Open client connections (HTTP and WebSocket)");
+  yolk_metrics_sample(w, NULL, NULL, (double)hs.connections);
+  yolk_metrics_family(w, YOLK_METRIC_GAUGE, "yolk_buffered_bytes",
+                      "Bytes queued for clients and not yet taken by the kernel: connections' write queues, and "
+                      "Engine.IO messages waiting for a polling request");
+  yolk_metrics_sample(w, NULL, NULL, (double)(hs.queued_bytes + es.queued_bytes));
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_dropped_volatile_total",
+                      "Volatile messages dropped because their transport was behind");
+  yolk_metrics_sample(w, NULL, NULL, (double)es.dropped_volatile);
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_slow_clients_total",
+                      "Engine.IO sessions cut because their client left more than maxBufferedBytes unread");
+  yolk_metrics_sample(w, NULL, NULL, (double)es.slow_closed);
+}
+
+/* The metrics endpoint: a route in front of the application's handler. */
+typedef struct {
+  yolk_server_t *srv;
+  char *path;
+  yolk_metrics_lag_t lag;
+} metrics_route_t;
+
+static int metrics_claims(const yolk_http_req_t *req, void *ud) {
+  metrics_route_t *mr = ud;
+  return !req->upgrade && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
+         strcmp(req->path, mr->path) == 0;
+}
+
+void yolk__server_metrics_respond(yolk_http_req_t *req, const char *text, size_t len) {
+  yolk__http_respond(req, 200, "Content-Type: " YOLK_METRICS_CONTENT_TYPE "\r\nCache-Control: no-store\r\n", text, len);
+}
+
+static void metrics_handle(yolk_http_req_t *req, void *ud) {
+  metrics_route_t *mr = ud;
+  yolk_server_t *srv = mr->srv;
+  if (srv->metrics_relay) {
+    srv->metrics_relay(req, srv->metrics_relay_ud);
+    return;
+  }
+  yolk_sb_t sb;
+  yolk__sb_init(&sb);
+  yolk__metrics_render(srv->metrics, &sb);
+  yolk__server_metrics_respond(req, sb.data ? sb.data : "", sb.len);
+  yolk__sb_free(&sb);
+}
+
+static void metrics_close(void *ud, void (*done)(void *arg), void *arg) {
+  metrics_route_t *mr = ud;
+  yolk__metrics_lag_close(&mr->lag, done, arg);
+}
+
+static void metrics_free(void *ud) {
+  metrics_route_t *mr = ud;
+  yolk__metrics_remove_collector(mr->srv->metrics, yolk__metrics_lag_collect, &mr->lag);
+  free(mr->path);
+  free(mr);
+}
+
+int yolk_server_serve_metrics(yolk_server_t *srv, const char *path) {
+  if (srv->serving_metrics || srv->closing) return -1;
+  srv->serving_metrics = 1;
+  metrics_route_t *mr = yolk__calloc(1, sizeof(*mr));
+  mr->srv = srv;
+  mr->path = yolk__strndup(path && *path ? path : "/metrics", strlen(path && *path ? path : "/metrics"));
+  yolk__metrics_lag_start(&mr->lag, srv->loop);
+  yolk_metrics_add_collector(srv->metrics, yolk__metrics_lag_collect, &mr->lag);
+  yolk_route_t r = {metrics_claims, metrics_handle, 0, metrics_close, metrics_free, mr};
+  yolk__server_add_route(srv, &r);
+  return 0;
+}
+
+void yolk__server_metrics_relay(yolk_server_t *srv, yolk_server_metrics_relay_cb cb, void *ud) {
+  srv->metrics_relay = cb;
+  srv->metrics_relay_ud = ud;
 }
 
 /* ---- request accessors ----------------------------------------------------------------- */

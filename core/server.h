@@ -52,4 +52,14 @@ void yolk__server_add_route(yolk_server_t *srv, const yolk_route_t *route);
 int yolk__server_listen_fd(yolk_server_t *srv, int fd, unsigned flags);
 int yolk__server_adopt_ipc(yolk_server_t *srv, uv_pipe_t *ipc, const char *pre, size_t len);
 
+/* Metrics (yolk_server_serve_metrics): a cluster worker whose clients reach
+ * it directly (the shared socket) answers a metrics request with the whole
+ * cluster's figures, which its master gathers: with a relay set, the
+ * endpoint hands each request to cb, which must answer it exactly once
+ * (with yolk__server_metrics_respond, or an error) or let it be aborted. */
+typedef void (*yolk_server_metrics_relay_cb)(yolk_http_req_t *req, void *ud);
+void yolk__server_metrics_relay(yolk_server_t *srv, yolk_server_metrics_relay_cb cb, void *ud);
+/* Answers req with exposition text (200, the format's Content-Type). */
+void yolk__server_metrics_respond(yolk_http_req_t *req, const char *text, size_t len);
+
 #endif

@@ -11,7 +11,8 @@
 #include "eio.h"
 #include "json.h"
 #include "log.h"
-#include "server.h" /* yolk__server_add_route */
+#include "metrics.h"
+#include "server.h" /* yolk__server_add_route, yolk_server_metrics */
 #include "static.h"
 
 #define LOG_COMPONENT "sio"
@@ -165,6 +166,7 @@ static void client_packet(yolk_sio_client_t *c, const yolk_sio_decoded_t *p, yol
   switch (p->type) {
   case YOLK_SIO_PKT_EVENT:
   case YOLK_SIO_PKT_BINARY_EVENT:
+    nsp->packets_received++;
     if (nsp->h.on_event) {
       yolk__sio_socket_hold(s);
       nsp->h.on_event(s, &args, p->id, nsp->ud);
@@ -173,6 +175,7 @@ static void client_packet(yolk_sio_client_t *c, const yolk_sio_decoded_t *p, yol
     break;
   case YOLK_SIO_PKT_ACK:
   case YOLK_SIO_PKT_BINARY_ACK:
+    nsp->packets_received++;
     yolk__sio_ack_answer(s, p->id, &args);
     break;
   case YOLK_SIO_PKT_DISCONNECT:
@@ -447,10 +450,66 @@ void yolk_sio_options_init(yolk_sio_options_t *opts) {
 static int client_file_claims(const yolk_http_req_t *req, void *ud);
 static void serve_client_file(yolk_http_req_t *req, void *ud);
 
+/* ---- metrics ------------------------------------------------------------------------------ */
+
+void yolk__sio_count_disconnect(yolk_sio_server_t *sio, const char *reason) {
+  if (!reason) reason = "unknown";
+  for (size_t i = 0; i < sio->ndisconnects; i++) {
+    if (strcmp(sio->disconnects[i].reason, reason) == 0) {
+      sio->disconnects[i].count++;
+      return;
+    }
+  }
+  /* a label value per reason: the set is small and fixed, but it never
+   * grows without bound (the last slot takes whatever comes past it) */
+  size_t i = sio->ndisconnects;
+  if (i >= YOLK_SIO_MAX_REASONS - 1) {
+    if (i == YOLK_SIO_MAX_REASONS - 1) {
+      sio->disconnects[i].reason = yolk__strndup("other", 5);
+      sio->disconnects[i].count = 0;
+      sio->ndisconnects++;
+    }
+    sio->disconnects[YOLK_SIO_MAX_REASONS - 1].count++;
+    return;
+  }
+  sio->disconnects[i].reason = yolk__strndup(reason, strlen(reason));
+  sio->disconnects[i].count = 1;
+  sio->ndisconnects++;
+}
+
+static void sio_collect(yolk_metrics_writer_t *w, void *ud) {
+  yolk_sio_server_t *sio = ud;
+  static const struct {
+    int type;
+    const char *name, *help;
+  } fams[] = {
+      {YOLK_METRIC_GAUGE, "yolk_connected_clients", "Socket.IO sockets admitted to a namespace and not yet gone"},
+      {YOLK_METRIC_COUNTER, "yolk_packets_received_total",
+       "Socket.IO EVENT and ACK packets received from clients (a binary packet counts once)"},
+      {YOLK_METRIC_COUNTER, "yolk_packets_sent_total",
+       "Socket.IO EVENT and ACK packets written to clients (a broadcast once per socket it reached)"},
+  };
+  for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+    yolk_metrics_family(w, fams[f].type, fams[f].name, fams[f].help);
+    for (size_t i = 0; i < sio->nsps.cap; i++) {
+      if (!sio->nsps.slots[i].key) continue;
+      const yolk_sio_nsp_t *nsp = sio->nsps.slots[i].value;
+      double v = f == 0 ? (double)nsp->connected : f == 1 ? (double)nsp->packets_received : (double)nsp->packets_sent;
+      yolk_metrics_sample(w, "namespace", nsp->name, v);
+    }
+  }
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_disconnects_total",
+                      "Socket.IO sockets that left after they were admitted, by reason");
+  for (size_t i = 0; i < sio->ndisconnects; i++)
+    yolk_metrics_sample(w, "reason", sio->disconnects[i].reason, (double)sio->disconnects[i].count);
+}
+
 /* Frees what the server owns once every client is gone (the listener's
  * close; the route's free). */
 static void sio_free(void *arg) {
   yolk_sio_server_t *sio = arg;
+  yolk__metrics_remove_collector(yolk_server_metrics(sio->srv), sio_collect, sio);
+  for (size_t i = 0; i < sio->ndisconnects; i++) free(sio->disconnects[i].reason);
   yolk__defer_close(&sio->defer);
   for (size_t i = 0; i < sio->nsps.cap; i++)
     if (sio->nsps.slots[i].key) nsp_free(sio->nsps.slots[i].value);
@@ -497,6 +556,7 @@ yolk_sio_server_t *yolk_sio_attach(yolk_server_t *srv, const yolk_sio_options_t 
   yolk_route_t route = {client_file_claims, serve_client_file, 0, NULL, sio_free, sio};
   yolk__server_add_route(srv, &route);
   sio->eio = yolk_eio_attach(srv, &sio->opts.eio);
+  yolk_metrics_add_collector(yolk_server_metrics(srv), sio_collect, sio);
   return sio;
 }
 

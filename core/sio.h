@@ -107,7 +107,20 @@ struct yolk_sio_nsp_s {
   yolk_sio_server_event_cb server_event_cb;
   void *server_event_ud;
   int64_t next_ack_id; /* ack ids are per namespace (socket.io's nsp._ids) */
+  /* metrics (sio.c's collector reads them): EVENT and ACK packets from and
+   * to its sockets (a binary one counts once; a broadcast once per socket it
+   * is written to), and its admitted sockets */
+  uint64_t packets_received, packets_sent;
+  size_t connected;
 };
+
+/* Sockets that left after they were admitted, by reason (the reasons are a
+ * small fixed set: socket.io's, and "slow client"). */
+enum { YOLK_SIO_MAX_REASONS = 16 };
+typedef struct {
+  char *reason;
+  uint64_t count;
+} yolk_sio_reason_count_t;
 
 struct yolk_sio_server_s {
   yolk_server_t *srv;
@@ -121,6 +134,8 @@ struct yolk_sio_server_s {
   yolk_list_t clients; /* yolk_sio_client_t.node */
   yolk_defer_t defer;
   yolk_list_t gathers; /* yolk_sio_gather_t whose result is not out yet (sio_ack.c) */
+  yolk_sio_reason_count_t disconnects[YOLK_SIO_MAX_REASONS];
+  size_t ndisconnects;
   int closing;
 };
 
@@ -158,6 +173,8 @@ void yolk__sio_client_start_socket(yolk_sio_client_t *c, yolk_sio_socket_t *s);
 void yolk__sio_client_disconnect_all(yolk_sio_client_t *c);
 /* uv_close callback for handles allocated alone (free the handle). */
 void yolk__free_handle(uv_handle_t *h);
+/* An admitted socket left for reason (yolk_disconnects_total). */
+void yolk__sio_count_disconnect(yolk_sio_server_t *sio, const char *reason);
 
 /* ---- sio_recovery.c ---------------------------------------------------------------- */
 

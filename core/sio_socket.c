@@ -63,14 +63,15 @@ void yolk_sio_packet_release(yolk_sio_packet_t *p) {
 
 /* Writes the messages of one packet in order. A volatile packet is all or
  * nothing: when the first message is dropped (transport not writable), the
- * attachments are not sent either. */
-static void client_write(yolk_sio_client_t *c, yolk_eio_msg_t *const *msgs, size_t n, int flags) {
-  if (c->closing) return;
+ * attachments are not sent either. 1 when the packet went to Engine.IO. */
+static int client_write(yolk_sio_client_t *c, yolk_eio_msg_t *const *msgs, size_t n, int flags) {
+  if (c->closing) return 0;
   int eflags = (flags & YOLK_SIO_VOLATILE) ? YOLK_EIO_SEND_VOLATILE : 0;
   for (size_t i = 0; i < n; i++) {
     int rc = yolk_eio_send_msg(c->eio, msgs[i], i == 0 ? eflags : 0);
-    if (rc != 0) return; /* closed, or a volatile packet dropped */
+    if (rc != 0) return i > 0; /* closed, or a volatile packet dropped */
   }
+  return 1;
 }
 
 void yolk__sio_client_send(yolk_sio_client_t *c, int type, const char *nsp, const char *json, size_t len) {
@@ -87,7 +88,7 @@ void yolk__sio_socket_queue_drop(yolk_sio_socket_t *s, int flush) {
   while ((n = yolk__list_first(&s->queue))) {
     queued_t *q = yolk__list_entry(n, queued_t, node);
     yolk__list_remove(n);
-    if (flush) client_write(s->client, q->msgs, q->nmsgs, q->flags);
+    if (flush) s->nsp->packets_sent += (uint64_t)client_write(s->client, q->msgs, q->nmsgs, q->flags);
     for (size_t i = 0; i < q->nmsgs; i++) yolk_eio_msg_unref(q->msgs[i]);
     free(q);
   }
@@ -95,7 +96,8 @@ void yolk__sio_socket_queue_drop(yolk_sio_socket_t *s, int flush) {
 
 void yolk_sio_socket_deliver(yolk_sio_socket_t *s, const yolk_sio_packet_t *pkt, int flags) {
   if (s->state == YOLK_SIO_SOCKET_CONNECTED) {
-    client_write(s->client, pkt->msgs, pkt->nmsgs, flags);
+    /* the one addition a broadcast costs per recipient for metrics */
+    s->nsp->packets_sent += (uint64_t)client_write(s->client, pkt->msgs, pkt->nmsgs, flags);
     return;
   }
   if (s->state != YOLK_SIO_SOCKET_PENDING) return;
@@ -197,6 +199,7 @@ void yolk__sio_socket_admit_now(yolk_sio_socket_t *s) {
   yolk_sio_client_t *c = s->client;
   s->state = YOLK_SIO_SOCKET_CONNECTED;
   s->admitted = 1;
+  s->nsp->connected++;
   if (c->connect_timer) {
     uv_timer_stop(c->connect_timer);
     uv_close((uv_handle_t *)c->connect_timer, yolk__free_handle);
@@ -225,6 +228,10 @@ void yolk__sio_socket_finalize(yolk_sio_socket_t *s, const char *reason) {
   yolk_sio_nsp_t *nsp = s->nsp;
   int was_connected = s->state == YOLK_SIO_SOCKET_CONNECTED;
   if (s->state == YOLK_SIO_SOCKET_REFUSED) reason = "refused";
+  if (was_connected) {
+    nsp->connected--;
+    yolk__sio_count_disconnect(nsp->sio, reason);
+  }
   yolk__sio_socket_hold(s);
   if (was_connected && nsp->h.on_disconnecting) nsp->h.on_disconnecting(s, reason, nsp->ud);
   if (was_connected) yolk__sio_persist_session(s, reason);

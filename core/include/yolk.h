@@ -84,6 +84,42 @@ void yolk_http_respond(yolk_http_req_t *req, int status, const char *headers, co
  * request is freed right after cb returns. */
 void yolk_http_req_on_abort(yolk_http_req_t *req, void (*cb)(yolk_http_req_t *req, void *ud), void *ud);
 
+/* ---- metrics ------------------------------------------------------------------
+ *
+ * Every listener has a registry of metrics: its HTTP layer's and Engine.IO's
+ * (the listener's own collector), Socket.IO's (registered when it is
+ * attached), and what the embedder registers. Counters are the layers' own
+ * integers, read only when a scrape asks: nothing is done per packet beyond
+ * incrementing them. yolk_server_serve_metrics answers GET and HEAD of a path
+ * with them in Prometheus' text format (0.0.4). */
+
+typedef struct yolk_metrics_s yolk_metrics_t;
+typedef struct yolk_metrics_writer_s yolk_metrics_writer_t;
+enum { YOLK_METRIC_COUNTER = 1, YOLK_METRIC_GAUGE = 2 };
+
+/* The listener's registry (lives as long as srv). */
+yolk_metrics_t *yolk_server_metrics(yolk_server_t *srv);
+/* Answers GET and HEAD requests of exactly path (query ignored) with the
+ * registry in the text format, before the application's handler (a request
+ * of another method goes on to the handler), and starts the event loop lag
+ * watcher (yolk_event_loop_lag_seconds). Call before listen. 0, or -1 when
+ * already serving. */
+int yolk_server_serve_metrics(yolk_server_t *srv, const char *path);
+/* A collector writes samples when the registry is scraped: declare a family
+ * (name, HELP text, type), then write its samples; a family declared by
+ * several collectors is written once, with all their samples. */
+typedef void (*yolk_metrics_collect_cb)(yolk_metrics_writer_t *w, void *ud);
+void yolk_metrics_add_collector(yolk_metrics_t *m, yolk_metrics_collect_cb cb, void *ud);
+void yolk_metrics_family(yolk_metrics_writer_t *w, int type, const char *name, const char *help);
+/* A sample of the family declared last, with one label (label NULL: none);
+ * the value is escaped as the format requires. */
+void yolk_metrics_sample(yolk_metrics_writer_t *w, const char *label, const char *value, double v);
+/* A label every sample of the registry carries first (NULL: none), e.g. the
+ * worker of a cluster. Copied. */
+void yolk_metrics_set_label(yolk_metrics_t *m, const char *name, const char *value);
+/* The registry as text now (malloc'd, NUL-terminated; the caller frees it). */
+char *yolk_metrics_text(yolk_metrics_t *m, size_t *len);
+
 /* ---- Engine.IO ------------------------------------------------------------- */
 
 typedef struct yolk_eio_server_s yolk_eio_server_t;

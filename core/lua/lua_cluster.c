@@ -46,8 +46,8 @@ static void master_fatal(void *ud) {
 }
 
 /* core.cluster_master{ workers, sticky, host, port, path, max_body_size,
- *   max_payload, blocked_restart (ms; 0 or nil: never), args = { 'start',
- *   '--baseDir', dir, ... } } -> master | nil, err */
+ *   max_payload, blocked_restart (ms; 0 or nil: never), metrics_path, args = {
+ *   'start', '--baseDir', dir, ... } } -> master | nil, err */
 static int l_cluster_master(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   yolk_cluster_options_t o;
@@ -67,6 +67,8 @@ static int l_cluster_master(lua_State *L) {
   lua_Number blocked = luaL_optnumber(L, -1, 0);
   if (!(blocked >= 0 && blocked < 4e9)) return luaL_argerror(L, 1, "blocked_restart: milliseconds");
   o.blocked_restart_ms = (unsigned)blocked;
+  lua_getfield(L, 1, "metrics_path");
+  o.metrics_path = luaL_optstring(L, -1, NULL);
   /* the workers' body limit: the larger of their two (as yolk_server_t takes it) */
   static const char *const limits[] = {"max_body_size", "max_payload"};
   for (size_t i = 0; i < 2; i++) {

@@ -87,7 +87,13 @@ struct yolk_lua_rt_s {
   FILE *log_file;
   yolk__lua_mem_t mem;
   yolk__lua_watch_t watch;
+  /* metrics (yolk__lua_rt_collect): bugs in Lua code (yolk__lua_pcall's
+   * errors and the framework's, core.count_lua_error), reloads */
+  uint64_t lua_errors, reloads, reload_failures;
 };
+
+/* A metrics collector (ud: the runtime): Lua errors, reloads, Lua memory. */
+void yolk__lua_rt_collect(yolk_metrics_writer_t *w, void *ud);
 
 /* The runtime that owns L (stored in L's registry). */
 yolk_lua_rt_t *yolk__lua_rt(lua_State *L);

@@ -544,10 +544,26 @@ static int s_on_request(lua_State *L) {
   return 0;
 }
 
+/* server:serve_metrics(path) -> true | nil, err : GET/HEAD of path answer
+ * the metrics (yolk_server_serve_metrics), the runtime's among them */
+static int s_serve_metrics(lua_State *L) {
+  yolk__lua_server_t *s = check_open(L);
+  const char *path = luaL_optstring(L, 2, "/metrics");
+  if (path[0] != '/') return luaL_argerror(L, 2, "a path starts with '/'");
+  if (!s || yolk_server_serve_metrics(s->srv, path) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, s ? "metrics are served already" : "server is closed");
+    return 2;
+  }
+  yolk_metrics_add_collector(yolk_server_metrics(s->srv), yolk__lua_rt_collect, s->rt);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void yolk__lua_open_http(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"listen", s_listen},     {"port", s_port}, {"close", s_close}, {"on_request", s_on_request},
-      {"socketio", yolk__lua_server_socketio}, {NULL, NULL},
+      {"socketio", yolk__lua_server_socketio}, {"serve_metrics", s_serve_metrics}, {NULL, NULL},
   };
   yolk__lua_new_class(L, YOLK_LUA_SERVER_MT, methods, NULL);
 

@@ -127,6 +127,7 @@ int yolk__lua_pcall(lua_State *L, int nargs, int nresults) {
     if (!is_exit_sentinel(L, -1)) {
       /* a memory error comes without a traceback (no message handler runs
        * for it): its string is all there is */
+      if (rt) rt->lua_errors++;
       const char *msg = lua_tostring(L, -1);
       yolk_log_write(YOLK_LOG_ERROR, "lua", msg ? msg : "(error without message)");
     }
@@ -444,6 +445,39 @@ static int l_hrtime(lua_State *L) {
   return 1;
 }
 
+/* core.count_lua_error(): the framework caught a bug in application code
+ * (logged at ERROR with its traceback) */
+static int l_count_lua_error(lua_State *L) {
+  yolk__lua_rt(L)->lua_errors++;
+  return 0;
+}
+
+/* core.count_reload(ok): a reload swapped new code in (ok), or failed */
+static int l_count_reload(lua_State *L) {
+  yolk_lua_rt_t *rt = yolk__lua_rt(L);
+  if (lua_toboolean(L, 1)) rt->reloads++;
+  else rt->reload_failures++;
+  return 0;
+}
+
+void yolk__lua_rt_collect(yolk_metrics_writer_t *w, void *ud) {
+  yolk_lua_rt_t *rt = ud;
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_lua_errors_total",
+                      "Errors in Lua code that were not refusals: bugs in middleware, controllers, HTTP handlers, "
+                      "hooks and callbacks, each logged at ERROR with its traceback");
+  yolk_metrics_sample(w, NULL, NULL, (double)rt->lua_errors);
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_reloads_total",
+                      "Reloads of the application's code that swapped new code in (yolk dev, SIGHUP)");
+  yolk_metrics_sample(w, NULL, NULL, (double)rt->reloads);
+  yolk_metrics_family(w, YOLK_METRIC_COUNTER, "yolk_reload_failures_total",
+                      "Reloads that failed and kept the running code");
+  yolk_metrics_sample(w, NULL, NULL, (double)rt->reload_failures);
+  yolk_metrics_family(w, YOLK_METRIC_GAUGE, "yolk_lua_memory_bytes", "Bytes the Lua state holds (its heap)");
+  double kb = rt->exiting ? 0 : (double)lua_gc(rt->L, LUA_GCCOUNT, 0);
+  double b = rt->exiting ? 0 : (double)lua_gc(rt->L, LUA_GCCOUNTB, 0);
+  yolk_metrics_sample(w, NULL, NULL, kb * 1024 + b);
+}
+
 static int l_stop(lua_State *L) {
   yolk__lua_rt_stop(yolk__lua_rt(L));
   return 0;
@@ -493,7 +527,8 @@ void yolk__lua_open_runtime(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"log", l_log},       {"set_log_level", l_set_log_level}, {"get_log_level", l_get_log_level},
       {"set_log_file", l_set_log_file}, {"now", l_now},         {"hrtime", l_hrtime},
-      {"stop", l_stop},     {"on_signal", l_on_signal},         {NULL, NULL},
+      {"stop", l_stop},     {"on_signal", l_on_signal},         {"count_lua_error", l_count_lua_error},
+      {"count_reload", l_count_reload}, {NULL, NULL},
   };
   luaL_register(L, NULL, fns);
   lua_pushstring(L, YOLK_VERSION);

@@ -78,6 +78,22 @@ local function error_text(e)
   return tostring(e)
 end
 
+-- config.metrics: GET/HEAD of its path answered by the core (core/metrics.h),
+-- before static files, HTTP middleware and the router; an app route for
+-- the same path is never reached, which the log says.
+function M.serve_metrics(server, app)
+  local m = app.config.metrics
+  if type(m) ~= 'table' or not m.enable then return end
+  local path = m.path or '/metrics'
+  local ok, err = server:serve_metrics(path)
+  if not ok then error('config.metrics: ' .. tostring(err)) end
+  local route = app.router and app.router:match('GET', path)
+  if route then
+    require('yolk.logger').yolk:warn("app/router.lua: GET %s is the metrics endpoint (config.metrics.path): "
+      .. 'this route is never reached', path)
+  end
+end
+
 -- app.lua's serverDidReady hook, in its own coroutine.
 function M.server_did_ready(app)
   local hooks = app.hooks
@@ -145,6 +161,7 @@ function M.start(opts)
   runtime.core = core
   runtime:use(app)
   server:on_request(function(req) http.on_request(runtime, req) end)
+  M.serve_metrics(server, app)
 
   local listen = config.cluster.listen
   local host = listen.hostname or '127.0.0.1'

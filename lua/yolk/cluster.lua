@@ -49,6 +49,7 @@ function M.master(boot, opts)
   logger.configure(config.logger, info.name)
   local init = config.io.init or {}
   local listen = config.cluster.listen
+  local metrics = type(config.metrics) == 'table' and config.metrics.enable and (config.metrics.path or '/metrics')
   local args = { 'start', '--baseDir', info.baseDir, '--env', env }
   if opts.port then
     args[#args + 1] = '--port'
@@ -64,6 +65,7 @@ function M.master(boot, opts)
     max_payload = init.maxHttpBufferSize,
     -- a worker whose loop stays blocked this long is killed and restarted
     blocked_restart = tonumber((config.lua or {}).blockedRestart) or 10000,
+    metrics_path = metrics or nil,
     args = args,
   }
   if not master then die(err) end

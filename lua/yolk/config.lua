@@ -50,6 +50,7 @@ function M.defaults(info)
     -- runaway application code (README, "Runaway code"): the Lua heap's cap,
     -- the watchdog's warning, and (cluster mode) the restart of a blocked worker
     lua = { memoryLimit = '1gb', blockedWarning = 1000, blockedRestart = 10000 },
+    metrics = { enable = false, path = '/metrics' },
   }
 end
 

@@ -441,6 +441,34 @@ function Checker:run(config)
     self:size({ 'bodyParser', 'formLimit' }, body.formLimit)
   end
 
+  local metrics = config.metrics
+  if metrics ~= nil and metrics ~= false then
+    if type(metrics) ~= 'table' then
+      self:fail({ 'metrics' }, ("must be a table { enable = true, path = '/metrics' } or false, %s"):format(got(metrics)))
+    end
+    for k, v in pairs(metrics) do
+      if k == 'enable' then
+        self:type({ 'metrics', k }, v, 'boolean')
+      elseif k == 'path' then
+        self:type({ 'metrics', k }, v, 'string')
+        if v:sub(1, 1) ~= '/' or v:find('[%?#%s]') then
+          self:fail({ 'metrics', k }, ("a URL path starts with '/' and has no query, got %s"):format(show(v)))
+        end
+        -- Socket.IO claims everything under its path before the metrics could
+        local io_path = type(io.init) == 'table' and type(io.init.path) == 'string' and io.init.path or '/socket.io'
+        local prefix = io_path:gsub('/+$', '') .. '/'
+        if v:sub(1, #prefix) == prefix or v == prefix:sub(1, -2) then
+          self:fail({ 'metrics', k }, ('%s is under the Socket.IO path %s (config.io.init.path): choose another')
+            :format(show(v), show(io_path)))
+        end
+      else
+        local hint = type(k) == 'string' and errors.suggest(k, { 'enable', 'path' })
+        self:fail({ 'metrics', k }, 'not a metrics setting (enable, path)'
+          .. (hint and ("; did you mean '%s'?"):format(hint) or ''))
+      end
+    end
+  end
+
   local http = config.http
   if http ~= nil then
     if type(http) ~= 'table' then self:fail({ 'http' }, ('must be a table, %s'):format(got(http))) end

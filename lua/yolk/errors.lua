@@ -117,6 +117,14 @@ end
 
 scheduler.app_traceback = M.traceback
 
+-- Counts a bug for the metrics (yolk_lua_errors_total, kept by the core);
+-- called where a bug is logged. A stand-in core without the counter (the
+-- Lua unit tests') counts nothing.
+function M.count_bug()
+  local core = package.loaded['yolk.core']
+  if type(core) == 'table' and core.count_lua_error then core.count_lua_error() end
+end
+
 -- A refusal? (Anything that did not go through M.traceback is a bug: the
 -- handler itself failed, "error in error handling", or memory ran out.)
 function M.is_refusal(traced)

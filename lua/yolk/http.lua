@@ -135,6 +135,7 @@ function M.on_error(app, ctx, err)
     ctx.body = { message = message }
     return
   end
+  errors.count_bug()
   ctx.logger:error('%s', tostring(err))
   ctx.status = 500
   ctx.body = 'Internal Server Error'

@@ -79,6 +79,7 @@ end
 M.yolk = M.new('yolk')
 scheduler.report = function(traced, label)
   if scheduler.is_exit(traced) then return end
+  require('yolk.errors').count_bug()
   local l = label and M.yolk:child(label) or M.yolk
   l:error('%s', tostring(traced))
 end

@@ -27,6 +27,7 @@ M.RESTART_ONLY = {
   { 'bodyParser', 'jsonLimit' }, -- the HTTP server's body size limit
   { 'lua', 'memoryLimit' },      -- the Lua heap's cap (a heap that fits one limit may not fit another)
   { 'lua', 'blockedRestart' },   -- read by the cluster master, which does not reload
+  { 'metrics' },                 -- the metrics endpoint
 }
 
 local function get(t, path)
@@ -197,6 +198,7 @@ function M.reload(boot, why)
   if not ok then
     M.restore_app_modules(old.baseDir, dropped)
     M.failures = (M.failures or 0) + 1
+    if core.count_reload then core.count_reload(false) end
     logger.yolk:error('reload failed (%s), keeping the running code: %s', M.describe(why), error_text(app))
     return false, error_text(app)
   end
@@ -219,6 +221,7 @@ function M.reload(boot, why)
   -- serverDidReady) checks this to end instead of running twice
   old.retired = true
   M.count = (M.count or 0) + 1
+  if core.count_reload then core.count_reload(true) end
   M.files = snap
   local ms = (core.hrtime() - t0) / 1e6
   if changed then

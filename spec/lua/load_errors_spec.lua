@@ -170,6 +170,24 @@ return {
     end
   end)
 
+  it('config.metrics: enable, path (not under the Socket.IO path), nothing else', function()
+    local cases = {
+      { "metrics = true", "config.metrics: must be a table { enable = true, path = '/metrics' } or false, got boolean true" },
+      { "metrics = { enable = 'yes' }", 'config.metrics.enable: must be a boolean, got string "yes"' },
+      { "metrics = { path = 'metrics' }", "config.metrics.path: a URL path starts with '/' and has no query, got \"metrics\"" },
+      { "metrics = { path = '/m?x=1' }", "config.metrics.path: a URL path starts with '/' and has no query" },
+      { "metrics = { path = '/socket.io/metrics' }",
+        'config.metrics.path: "/socket.io/metrics" is under the Socket.IO path "/socket.io" (config.io.init.path): choose another' },
+      { "metrics = { enabled = true }", "config.metrics.enabled: not a metrics setting (enable, path); did you mean 'enable'?" },
+    }
+    for _, c in ipairs(cases) do
+      local msg = load_error(config('return {\n  ' .. c[1] .. ',\n}\n'))
+      ok(msg and msg:find('config/config.default.lua:2: ' .. c[2], 1, true), c[1] .. ' -> ' .. tostring(msg))
+    end
+    eq(load_error(config("return { metrics = { enable = true, path = '/internal/metrics' } }\n")), nil)
+    eq(load_error(config("return { metrics = false }\n")), nil)
+  end)
+
   it('config.redis: the messages of yolk.redis, with the file', function()
     local msg = load_error({ ['config/config.prod.lua'] = "return { redis = { client = { port = 'six' } } }\n" })
     eq(msg, 'config/config.prod.lua: config.redis.client.port must be a number, got string')

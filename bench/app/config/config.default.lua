@@ -9,6 +9,9 @@
 -- YOLK_BENCH_REDIS_URL=redis://127.0.0.1:PORT (bench/run.mjs sets it for the `cluster` phase,
 -- like bench/node_server.mjs's @socket.io/redis-adapter) turns on the Redis adapter with the
 -- default key 'socket.io'; unset, the server is alone (in-memory adapter), as in every other phase.
+--
+-- YOLK_BENCH_METRICS=1 turns config.metrics on (the endpoint and its event loop lag watcher; the
+-- counters count either way), to measure what metrics cost.
 return function(appInfo)
   local mw = os.getenv('YOLK_BENCH_MODE') == 'mw'
   local redis = os.getenv('YOLK_BENCH_REDIS_URL')
@@ -16,6 +19,7 @@ return function(appInfo)
   return {
     cluster = { listen = { port = 7001, hostname = '127.0.0.1' } },
     logger = { level = 'WARN' },
+    metrics = { enable = os.getenv('YOLK_BENCH_METRICS') == '1' },
     io = {
       init = {
         pingInterval = 60000,

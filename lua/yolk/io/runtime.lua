@@ -108,6 +108,7 @@ function Runtime:on_connect(st, sock)
           ctx.logger:info('connection to %s refused: %s%s', st.name, r.message, errors.where(err, gen.baseDir))
         else
           -- a bug: logged with its traceback even when the client has left
+          errors.count_bug()
           ctx.logger:error('error in connection middleware of %s%s: %s', st.name,
             gone and '' or (" (the client gets '%s')"):format(r.message), tostring(err))
           if gone then return end
@@ -119,6 +120,7 @@ function Runtime:on_connect(st, sock)
         ctx.logger:info('connection middleware of %s raised after next(): %s%s', st.name,
           scheduler.message(err), errors.where(err, gen.baseDir))
       else
+        errors.count_bug()
         ctx.logger:error('error in connection middleware of %s: %s', st.name, tostring(err))
       end
     end
@@ -191,6 +193,7 @@ local function report(gen, st, socket, ctx, traced)
   if errors.is_refusal(traced) then
     ctx.logger:info("'%s' on %s refused: %s%s", ev, st.name, scheduler.message(traced), errors.where(traced, gen.baseDir))
   else
+    errors.count_bug()
     ctx.logger:error('error while handling %s: %s', ev, tostring(traced))
   end
   local routes = gen.ioRoutes[st.name]
@@ -199,7 +202,10 @@ local function report(gen, st, socket, ctx, traced)
     local ectx = context.socket_ctx(gen, socket, { args = { n = 1, scheduler.message(traced) }, error = traced,
       ack = rawget(ctx, 'ack') })
     local ok, e2 = xpcall(h, errors.traceback, ectx)
-    if not ok then ctx.logger:error('error in the error route: %s', tostring(scheduler.caught(e2))) end
+    if not ok then
+      errors.count_bug()
+      ctx.logger:error('error in the error route: %s', tostring(scheduler.caught(e2)))
+    end
   end
   local ack = rawget(ctx, 'ack')
   if ack then
@@ -274,6 +280,7 @@ function Runtime:system_event(st, socket, event, reason)
       if errors.is_refusal(err) then
         ctx.logger:info('%s handler raised: %s%s', event, scheduler.message(err), errors.where(err, gen.baseDir))
       else
+        errors.count_bug()
         ctx.logger:error('error in %s handler: %s', event, tostring(err))
       end
     end
