@@ -109,7 +109,7 @@ void yolk__ws_parser_free(yolk_ws_parser_t *p) {
 }
 
 static int parser_fail(yolk_ws_parser_t *p, int code, const char *why) {
-  p->error_code = code;
+  p->error_code = (uint16_t)code;
   p->error = why;
   return code;
 }
@@ -158,7 +158,7 @@ static int finish_control(yolk_ws_parser_t *p) {
     p->closed = 1;
   }
   p->on_message(p->ud, p->frame_opcode, d, n);
-  p->in.len = 0;
+  yolk__sb_free(&p->in); /* control frames are rare: no buffer kept for them */
   return 0;
 }
 
@@ -170,11 +170,61 @@ static int finish_data(yolk_ws_parser_t *p) {
   p->message_opcode = 0;
   p->utf8_state = 0;
   p->on_message(p->ud, op, p->message.data ? p->message.data : "", p->message.len);
-  /* Keep a small allocation for the next message; let a big one go so an
-   * idle connection does not hold its largest message forever. */
-  if (p->message.cap > 64 * 1024) yolk__sb_free(&p->message);
-  p->message.len = 0;
+  /* Messages that span feeds are the exception (see deliver_whole): the
+   * buffer goes, so an idle connection holds none. */
+  yolk__sb_free(&p->message);
   return 0;
+}
+
+/* Whole messages (one frame, all of it in the bytes at hand) are unmasked
+ * here, then handed up: one buffer for every parser. A parser fed from
+ * inside another's callback finds it busy and collects in its own. */
+static yolk_sb_t shared_msg;
+static int shared_busy;
+
+static void unmask(unsigned char *out, const unsigned char *s, size_t n, const unsigned char mask[4], unsigned pos) {
+  size_t i = 0;
+  if (n >= 16) {
+    /* A word at a time; the 4-byte key repeats within 8 bytes. */
+    unsigned char k8[8];
+    for (int k = 0; k < 8; k++) k8[k] = mask[(pos + (unsigned)k) & 3];
+    uint64_t kw, w;
+    memcpy(&kw, k8, 8);
+    for (; i + 8 <= n; i += 8) {
+      memcpy(&w, s + i, 8);
+      w ^= kw;
+      memcpy(out + i, &w, 8);
+    }
+  }
+  for (; i < n; i++) out[i] = s[i] ^ mask[(pos + i) & 3];
+}
+
+/* The payload of an unfragmented data frame is all in s: unmask it into the
+ * shared buffer, check it, hand it up. Returns the parser's result. */
+static int deliver_whole(yolk_ws_parser_t *p, const unsigned char *s, size_t n) {
+  shared_busy = 1;
+  shared_msg.len = 0;
+  yolk__sb_reserve(&shared_msg, n);
+  unmask((unsigned char *)shared_msg.data, s, n, p->mask, 0);
+  shared_msg.data[n] = '\0';
+  shared_msg.len = n;
+  p->remaining = 0;
+  p->in_payload = 0;
+  int op = p->frame_opcode;
+  p->message_opcode = 0;
+  p->utf8_state = 0;
+  uint32_t utf8 = op == YOLK_WS_OP_TEXT ? yolk__utf8_validate(0, (const unsigned char *)shared_msg.data, n)
+                                        : YOLK_UTF8_ACCEPT;
+  if (utf8 == YOLK_UTF8_REJECT) {
+    parser_fail(p, 1007, "invalid UTF-8 in a text message");
+  } else if (utf8 != YOLK_UTF8_ACCEPT) {
+    parser_fail(p, 1007, "text message ends inside a UTF-8 sequence");
+  } else {
+    p->on_message(p->ud, op, shared_msg.data, n);
+  }
+  if (shared_msg.cap > 64 * 1024) yolk__sb_free(&shared_msg); /* a big one does not stay */
+  shared_busy = 0;
+  return p->error_code;
 }
 
 /* The header is complete: validate lengths, set up the payload. */
@@ -193,7 +243,7 @@ static int start_frame(yolk_ws_parser_t *p) {
   }
   memcpy(p->mask, p->hdr + pos, 4);
   p->mask_pos = 0;
-  p->frame_opcode = p->hdr[0] & 0x0F;
+  p->frame_opcode = (uint8_t)(p->hdr[0] & 0x0F);
   p->frame_fin = (p->hdr[0] & 0x80) != 0;
   p->remaining = len;
   p->hdr_len = 0;
@@ -224,12 +274,21 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len) {
       size_t take = need - p->hdr_len;
       if (take > len) take = len;
       memcpy(p->hdr + p->hdr_len, s, take);
-      p->hdr_len += take;
+      p->hdr_len = (uint8_t)(p->hdr_len + take);
       s += take;
       len -= take;
       if (p->hdr_len == 2 && check_first_bytes(p)) break;
       if (p->hdr_len < header_need(p)) continue;
       if (start_frame(p)) break;
+      continue;
+    }
+    if (!(p->frame_opcode & 0x08) && p->frame_opcode != YOLK_WS_OP_CONT && p->frame_fin && p->message.len == 0 &&
+        p->remaining <= len && !shared_busy) {
+      /* the common case: a whole message in the bytes at hand */
+      size_t n = (size_t)p->remaining;
+      if (deliver_whole(p, s, n)) break;
+      s += n;
+      len -= n;
       continue;
     }
     size_t n = p->remaining < len ? (size_t)p->remaining : len;
@@ -238,21 +297,8 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len) {
      * must not make us allocate max_message_size. */
     yolk__sb_reserve(dst, n);
     unsigned char *out = (unsigned char *)dst->data + dst->len;
-    size_t i = 0;
-    if (n >= 16) {
-      /* Unmask a word at a time; the 4-byte key repeats within 8 bytes. */
-      unsigned char k8[8];
-      for (int k = 0; k < 8; k++) k8[k] = p->mask[(p->mask_pos + (unsigned)k) & 3];
-      uint64_t kw, w;
-      memcpy(&kw, k8, 8);
-      for (; i + 8 <= n; i += 8) {
-        memcpy(&w, s + i, 8);
-        w ^= kw;
-        memcpy(out + i, &w, 8);
-      }
-    }
-    for (; i < n; i++) out[i] = s[i] ^ p->mask[(p->mask_pos + i) & 3];
-    p->mask_pos = (unsigned)((p->mask_pos + n) & 3);
+    unmask(out, s, n, p->mask, p->mask_pos);
+    p->mask_pos = (uint8_t)((p->mask_pos + n) & 3);
     dst->len += n;
     dst->data[dst->len] = '\0';
     s += n;
@@ -285,7 +331,6 @@ struct yolk_ws_s {
   unsigned close_received : 1; /* the peer's close frame arrived */
   unsigned failed : 1;         /* protocol error: input is ignored */
   int close_code;
-  char peer[80];
 };
 
 void yolk__ws_set_ud(yolk_ws_t *ws, void *ud) { ws->ud = ud; }
@@ -314,7 +359,8 @@ int yolk__ws_send(yolk_ws_t *ws, int opcode, const void *payload, size_t len) {
 
 static void grace_expired(void *owner) {
   yolk_ws_t *ws = owner;
-  yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: closing handshake not completed in time", ws->peer);
+  yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: closing handshake not completed in time",
+            yolk__conn_peer(ws->conn));
   yolk__conn_abort(ws->conn);
 }
 
@@ -383,7 +429,7 @@ static void ws_on_read(void *owner, const char *data, size_t len) {
   int code = yolk__ws_parser_feed(&ws->parser, data, len);
   if (code) {
     ws->failed = 1;
-    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: %s, closing with %d", ws->peer,
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: %s, closing with %d", yolk__conn_peer(ws->conn),
               ws->parser.error ? ws->parser.error : "protocol error", code);
     if (!ws->close_sent) {
       ws->close_code = code;
@@ -440,6 +486,5 @@ yolk_ws_t *yolk__ws_accept(yolk_http_req_t *req, const yolk_ws_handler_t *handle
   }
   ws->conn = conn;
   if (handler->max_backlog) yolk__conn_limit_backlog(conn, handler->max_backlog, backlog_over);
-  snprintf(ws->peer, sizeof(ws->peer), "%s", yolk__conn_peer(conn));
   return ws;
 }
