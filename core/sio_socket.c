@@ -300,9 +300,15 @@ void yolk__sio_handshake_json(yolk_sb_t *sb, const yolk_eio_handshake_t *hs, con
   int xdomain = 0;
   yolk__sb_puts(sb, "{\"headers\":{");
   obj_writer_t w = {sb, 1, 0};
-  yolk__http_headers_each(hs->header_names, hs->header_values, hs->nheaders, put_header, &w);
-  for (size_t i = 0; i < hs->nheaders; i++)
-    if (strcmp(hs->header_names[i], "origin") == 0) xdomain = 1;
+  const char **names = yolk__malloc((hs->nheaders * 2 + 1) * sizeof(*names));
+  const char **values = names + hs->nheaders;
+  for (size_t i = 0; i < hs->nheaders; i++) {
+    names[i] = hs->headers[i];
+    values[i] = yolk_eio_header_value(hs->headers[i]);
+    if (strcmp(names[i], "origin") == 0) xdomain = 1;
+  }
+  yolk__http_headers_each(names, values, hs->nheaders, put_header, &w);
+  free(names);
   /* Date.prototype.toString's shape, in UTC */
   char when[96];
   time_t secs = (time_t)(hs->time_ms / 1000);
