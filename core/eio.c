@@ -1045,7 +1045,7 @@ yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_
   eio->loop = loop;
   yolk__timeq_init(&eio->timeq, loop);
   eio->opts = *opts;
-  yolk__smap_init(&eio->sessions);
+  yolk__smap_init_borrowed(&eio->sessions); /* keys: the sessions' ids */
   yolk__smap_init(&eio->by_addr);
   /* the reference's _computePath: no trailing slash, then add one */
   const char *path = opts->path ? opts->path : "/engine.io/";

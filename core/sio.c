@@ -291,7 +291,7 @@ static yolk_sio_nsp_t *nsp_new(yolk_sio_server_t *sio, const char *name) {
   yolk_sio_nsp_t *nsp = yolk__calloc(1, sizeof(*nsp));
   nsp->sio = sio;
   nsp->name = yolk__strndup(name, strlen(name));
-  yolk__smap_init(&nsp->sockets);
+  yolk__smap_init_borrowed(&nsp->sockets); /* keys: the sockets' ids */
   nsp->adapter = sio->opts.adapter ? sio->opts.adapter(nsp, sio->opts.adapter_ud) : yolk_sio_memory_adapter_new(nsp);
   yolk__smap_put(&sio->nsps, nsp->name, nsp);
   return nsp;

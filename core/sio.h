@@ -77,6 +77,15 @@ struct yolk_sio_socket_s {
    * with the broadcast's epoch, so a socket in several target rooms gets the
    * packet once without a per-broadcast set. */
   uint64_t epoch;
+
+  /* The in-memory adapter's (adapter_memory.c), nobody else's: its list of
+   * sockets, the rooms this one is in besides its own (an array), and
+   * whether it is in its own room (which is not a room of the adapter's:
+   * the namespace's socket table finds it). */
+  yolk_list_t adapter_node;
+  void **adapter_rooms;
+  uint32_t adapter_nrooms, adapter_cap;
+  unsigned in_own_room : 1;
 };
 
 struct yolk_sio_client_s {
