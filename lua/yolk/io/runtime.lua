@@ -106,30 +106,31 @@ end
 
 -- The innermost next() of a connection's chain: admits the socket, then
 -- waits for its close; returns the reason. Called once (a second call
--- raises, as compose's next() does).
-local function admit_and_wait(socket)
-  if socket._admitting then error('next() called multiple times', 2) end
-  socket._admitting = true
+-- raises, as compose's next() does). socket._next says where it is: nil
+-- (not called yet), the connection's coroutine (waiting: Socket:_closed
+-- hands it back to be resumed), true (called, not waiting).
+local function admit_and_wait(ctx)
+  local socket = ctx.socket
+  if socket._next ~= nil then error('next() called multiple times', 2) end
+  socket._next = true
   socket.sock:admit()
-  local reason = socket:_wait_closed()
-  socket.ctx.disconnectReason = reason
+  local reason = socket.close_reason
+  if reason == nil then
+    local co = coroutine.running()
+    socket._next = co
+    repeat reason = coroutine.yield() until socket._next ~= co -- only _closed ends the wait
+  end
+  ctx.disconnectReason = reason
   return reason
 end
 
--- A connection's coroutine: the middleware chain, whose innermost next()
--- admits and waits; what a raise means depends on whether the client was
--- admitted. No closure but the innermost next() is made per connection.
-local function connection(rt, gen, st, socket, chain)
-  local ctx = socket.ctx
-  local sock = socket.sock
-  local ok, err = xpcall(chain, errors.traceback, ctx, function() return admit_and_wait(socket) end)
-  if ok then
-    -- A chain that returned without calling next() still admits (egg).
-    if not socket._admitting then sock:admit() end
-    return
-  end
+-- What a raise from a connection's chain means depends on whether the
+-- client was admitted.
+local function connection_failed(ctx, err)
+  local socket = ctx.socket
+  local gen, st = ctx.app, socket.state
   local deliberate = errors.is_refusal(err)
-  if not socket._admitting then
+  if socket._next == nil then
     local gone = socket.close_reason ~= nil
     local r = refusal(err, gen.baseDir)
     if deliberate then
@@ -141,7 +142,7 @@ local function connection(rt, gen, st, socket, chain)
         gone and '' or (" (the client gets '%s')"):format(r.message), tostring(err))
       if gone then return end
     end
-    sock:refuse(r.message, r.data)
+    socket.sock:refuse(r.message, r.data)
     return
   end
   if deliberate then
@@ -152,9 +153,17 @@ local function connection(rt, gen, st, socket, chain)
   end
 end
 
-local function connection_main(rt, gen, st, socket, chain)
-  local ok, err = xpcall(connection, scheduler.traceback, rt, gen, st, socket, chain)
-  if not ok and not scheduler.is_exit(err) then scheduler.report(err, socket.id) end
+-- A connection's coroutine: the middleware chain, whose innermost next()
+-- admits and waits. Kept small: while the socket is connected its
+-- middleware waits in next() with only this function and xpcall below it,
+-- so the coroutine's stack can go back to its smallest size (LuaJIT shrinks
+-- a thread's stack at GC when little of it is in use). Per connection: the
+-- socket's object, the ctx, the coroutine and the innermost next().
+local function connection(ctx, chain)
+  local ok, err = xpcall(chain, errors.traceback, ctx, function() return admit_and_wait(ctx) end)
+  if not ok then return connection_failed(ctx, err) end
+  -- A chain that returned without calling next() still admits (egg).
+  if ctx.socket._next == nil then ctx.socket.sock:admit() end
 end
 
 -- A client asks to join a namespace with connection middleware: make its
@@ -172,10 +181,9 @@ function Runtime:on_connect(st, sock)
     local rec = (gen.config.io.init or {}).connectionStateRecovery
     if type(rec) == 'table' and rec.skipMiddlewares ~= false then chain = pass end
   end
-  socket.ctx = context.socket_ctx(gen, socket)
-  local co = coroutine.create(connection_main)
-  local ok, err = coroutine.resume(co, self, gen, st, socket, chain)
-  if not ok then scheduler.report(scheduler.traceback(err), 'scheduler') end
+  local co = coroutine.create(connection)
+  local ok, err = coroutine.resume(co, context.socket_ctx(gen, socket), chain)
+  if not ok then scheduler.report(scheduler.traceback(err), socket.id) end
   return socket
 end
 

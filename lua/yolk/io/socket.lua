@@ -163,29 +163,17 @@ function Socket:on(event, fn)
   return self
 end
 
--- Wait (in the connection's coroutine) until the socket has closed; returns
--- the reason. The coroutine itself is what _closed hands back to be resumed:
--- nothing is made for the wait.
-function Socket:_wait_closed()
-  if self.close_reason then return self.close_reason end
-  local co = scheduler.current()
-  if not co then error('yolk: cannot wait outside a yolk coroutine (connection, packet or request)', 2) end
-  self.close_wake = co
-  local reason = coroutine.yield()
-  while self.close_wake == co do reason = coroutine.yield() end -- only _closed ends the wait
-  return reason
-end
-
 -- Called by the runtime once the socket is gone: pending emitWithAck calls
--- end; returns the coroutine of the connection middleware waiting in next(),
--- to be resumed with the reason (the runtime does so after the disconnect
--- route).
+-- end; returns the coroutine of the connection middleware waiting in next()
+-- (_next, set by the runtime's innermost next()), to be resumed with the
+-- reason (the runtime does so after the disconnect route).
 function Socket:_closed(reason)
   self.close_reason = reason
   local w = rawget(self, 'waits')
   if w then w:cancel('socket disconnected: ' .. tostring(reason)) end
-  local co = rawget(self, 'close_wake')
-  self.close_wake = nil
+  local co = rawget(self, '_next')
+  if type(co) ~= 'thread' then return nil end
+  self._next = true
   return co
 end
 
