@@ -93,19 +93,48 @@ yolk_buf_t *yolk__ws_frame_new(int opcode, const void *payload, size_t len) {
 
 /* ---- frame parser ---------------------------------------------------------------- */
 
+/* What a parser collects across feeds: allocated when a frame's payload
+ * spans feeds, freed when both are empty again. */
+struct yolk_ws_held_s {
+  yolk_sb_t in;      /* payload of the control frame being read (unmasked) */
+  yolk_sb_t message; /* fragments of the current data message (unmasked) */
+};
+
+static struct yolk_ws_held_s *held(yolk_ws_parser_t *p) {
+  if (!p->held) {
+    p->held = yolk__malloc(sizeof(*p->held));
+    yolk__sb_init(&p->held->in);
+    yolk__sb_init(&p->held->message);
+  }
+  return p->held;
+}
+
+static size_t message_len(const yolk_ws_parser_t *p) { return p->held ? p->held->message.len : 0; }
+
+/* Frees what is held once nothing is in it. */
+static void held_done(yolk_ws_parser_t *p) {
+  struct yolk_ws_held_s *h = p->held;
+  if (!h || h->in.len || h->message.len) return;
+  yolk__sb_free(&h->in);
+  yolk__sb_free(&h->message);
+  free(h);
+  p->held = NULL;
+}
+
 void yolk__ws_parser_init(yolk_ws_parser_t *p, size_t max_message_size,
                           void (*on_message)(void *ud, int opcode, const char *data, size_t len), void *ud) {
   memset(p, 0, sizeof(*p));
   p->max_message_size = max_message_size ? max_message_size : DEFAULT_MAX_MESSAGE;
   p->on_message = on_message;
   p->ud = ud;
-  yolk__sb_init(&p->in);
-  yolk__sb_init(&p->message);
 }
 
 void yolk__ws_parser_free(yolk_ws_parser_t *p) {
-  yolk__sb_free(&p->in);
-  yolk__sb_free(&p->message);
+  if (!p->held) return;
+  yolk__sb_free(&p->held->in);
+  yolk__sb_free(&p->held->message);
+  free(p->held);
+  p->held = NULL;
 }
 
 static int parser_fail(yolk_ws_parser_t *p, int code, const char *why) {
@@ -144,9 +173,8 @@ static int check_first_bytes(yolk_ws_parser_t *p) {
   return 0;
 }
 
-static int finish_control(yolk_ws_parser_t *p) {
-  const char *d = p->in.data ? p->in.data : "";
-  size_t n = p->in.len;
+/* A control frame's payload d[0..n) is complete: check it, hand it up. */
+static int finish_control(yolk_ws_parser_t *p, const char *d, size_t n) {
   if (p->frame_opcode == YOLK_WS_OP_CLOSE) {
     if (n == 1) return parser_fail(p, 1002, "close frame with a 1-byte payload");
     if (n >= 2) {
@@ -158,8 +186,18 @@ static int finish_control(yolk_ws_parser_t *p) {
     p->closed = 1;
   }
   p->on_message(p->ud, p->frame_opcode, d, n);
-  yolk__sb_free(&p->in); /* control frames are rare: no buffer kept for them */
   return 0;
+}
+
+/* The control frame collected across feeds is complete. */
+static int finish_held_control(yolk_ws_parser_t *p) {
+  struct yolk_ws_held_s *h = held(p);
+  int r = finish_control(p, h->in.data ? h->in.data : "", h->in.len);
+  if (p->held == h) {
+    h->in.len = 0;
+    held_done(p);
+  }
+  return r;
 }
 
 static int finish_data(yolk_ws_parser_t *p) {
@@ -169,10 +207,18 @@ static int finish_data(yolk_ws_parser_t *p) {
   int op = p->message_opcode;
   p->message_opcode = 0;
   p->utf8_state = 0;
-  p->on_message(p->ud, op, p->message.data ? p->message.data : "", p->message.len);
+  struct yolk_ws_held_s *h = p->held;
+  if (!h || !h->message.data) {
+    p->on_message(p->ud, op, "", 0); /* empty fragments only */
+    return 0;
+  }
+  p->on_message(p->ud, op, h->message.data, h->message.len);
   /* Messages that span feeds are the exception (see deliver_whole): the
    * buffer goes, so an idle connection holds none. */
-  yolk__sb_free(&p->message);
+  if (p->held == h) {
+    yolk__sb_free(&h->message);
+    held_done(p);
+  }
   return 0;
 }
 
@@ -248,19 +294,19 @@ static int start_frame(yolk_ws_parser_t *p) {
   p->remaining = len;
   p->hdr_len = 0;
   if (p->frame_opcode & 0x08) {
-    p->in.len = 0;
+    if (p->held) p->held->in.len = 0;
   } else {
     if (p->frame_opcode != YOLK_WS_OP_CONT) {
       p->message_opcode = p->frame_opcode;
       p->utf8_state = 0;
-      p->message.len = 0;
+      if (p->held) p->held->message.len = 0;
     }
-    if (len > p->max_message_size || p->message.len + len > p->max_message_size)
+    if (len > p->max_message_size || message_len(p) + len > p->max_message_size)
       return parser_fail(p, 1009, "message over the maximum size");
   }
   if (len == 0) {
     p->in_payload = 0;
-    return (p->frame_opcode & 0x08) ? finish_control(p) : finish_data(p);
+    return (p->frame_opcode & 0x08) ? finish_control(p, "", 0) : finish_data(p);
   }
   p->in_payload = 1;
   return 0;
@@ -282,7 +328,20 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len) {
       if (start_frame(p)) break;
       continue;
     }
-    if (!(p->frame_opcode & 0x08) && p->frame_opcode != YOLK_WS_OP_CONT && p->frame_fin && p->message.len == 0 &&
+    if (p->remaining <= len && (p->frame_opcode & 0x08) && !(p->held && p->held->in.len)) {
+      /* a whole control frame (at most 125 bytes) in the bytes at hand */
+      char ctl[128];
+      size_t n = (size_t)p->remaining;
+      unmask((unsigned char *)ctl, s, n, p->mask, 0);
+      ctl[n] = '\0';
+      s += n;
+      len -= n;
+      p->remaining = 0;
+      p->in_payload = 0;
+      if (finish_control(p, ctl, n)) break;
+      continue;
+    }
+    if (!(p->frame_opcode & 0x08) && p->frame_opcode != YOLK_WS_OP_CONT && p->frame_fin && message_len(p) == 0 &&
         p->remaining <= len && !shared_busy) {
       /* the common case: a whole message in the bytes at hand */
       size_t n = (size_t)p->remaining;
@@ -292,7 +351,7 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len) {
       continue;
     }
     size_t n = p->remaining < len ? (size_t)p->remaining : len;
-    yolk_sb_t *dst = (p->frame_opcode & 0x08) ? &p->in : &p->message;
+    yolk_sb_t *dst = (p->frame_opcode & 0x08) ? &held(p)->in : &held(p)->message;
     /* Grow as bytes arrive, not by the announced length: a header alone
      * must not make us allocate max_message_size. */
     yolk__sb_reserve(dst, n);
@@ -304,7 +363,7 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len) {
     s += n;
     len -= n;
     p->remaining -= n;
-    if (dst == &p->message && p->message_opcode == YOLK_WS_OP_TEXT) {
+    if (dst == &p->held->message && p->message_opcode == YOLK_WS_OP_TEXT) {
       /* Fail fast: a bad byte is reported before the message is complete. */
       p->utf8_state = yolk__utf8_validate(p->utf8_state, out, n);
       if (p->utf8_state == YOLK_UTF8_REJECT) {
@@ -314,7 +373,7 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len) {
     }
     if (p->remaining == 0) {
       p->in_payload = 0;
-      if ((p->frame_opcode & 0x08) ? finish_control(p) : finish_data(p)) break;
+      if ((p->frame_opcode & 0x08) ? finish_held_control(p) : finish_data(p)) break;
     }
   }
   return p->error_code;

@@ -90,12 +90,11 @@ typedef struct {
   const char *error;   /* what was wrong, for the log */
   /* state (private) */
   /* A message that arrives whole in one feed is unmasked into a buffer
-   * shared by every parser and handed up from there; only one that spans
-   * feeds (or fragments) is collected in its own buffer, which goes once
-   * it is handed up, as does that of a control frame: an idle connection
-   * holds no buffer. */
-  yolk_sb_t in;      /* payload of the control frame being read (unmasked) */
-  yolk_sb_t message; /* fragments of the current data message (unmasked) */
+   * shared by every parser (a control frame: onto the stack) and handed up
+   * from there; only one that spans feeds (or fragments) is collected in
+   * buffers of the parser's own, which go once it is handed up: an idle
+   * connection holds none. */
+  struct yolk_ws_held_s *held;
   uint64_t remaining;  /* payload bytes of the current frame still to come */
   uint32_t utf8_state; /* incremental UTF-8 validation of text fragments */
   uint16_t error_code; /* close code after a fatal error, else 0 */
