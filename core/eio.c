@@ -383,10 +383,9 @@ static void session_close(yolk_eio_socket_t *s, const char *reason) {
   yolk__smap_del(&s->eio->sessions, s->id);
   if (addr_limits_on(s->eio)) addr_session_end(s->eio, s->hs.remote_addr);
   yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: closed (%s)", s->id, reason);
-  if (s->h.on_close) s->h.on_close(s, reason, s->ud);
-  s->h.on_close = NULL;
-  s->h.on_message = NULL;
-  s->h.on_drain = NULL;
+  const yolk_eio_socket_handler_t *h = s->h;
+  s->h = NULL;
+  if (h && h->on_close) h->on_close(s, reason, s->ud);
   socket_free_later(s);
 }
 
@@ -404,7 +403,7 @@ static void close_later(yolk_eio_socket_t *s, const char *reason, uint64_t ms) {
 
 /* Everything queued went to the transport. */
 static void drained(yolk_eio_socket_t *s) {
-  if (s->h.on_drain && s->state != YOLK_EIO_S_CLOSED) s->h.on_drain(s, s->ud);
+  if (s->h && s->h->on_drain && s->state != YOLK_EIO_S_CLOSED) s->h->on_drain(s, s->ud);
 }
 
 /* Hands queued packets to the transport if it can take them now. */
@@ -517,7 +516,7 @@ static void on_packet(yolk_eio_socket_t *s, const yolk_eio_packet_t *p) {
     yolk__timeout_start(&s->eio->timeq, &s->heartbeat, s->eio->opts.ping_interval_ms, ping_fired);
     break;
   case YOLK_EIO_MESSAGE:
-    if (s->h.on_message) s->h.on_message(s, p->binary, p->data ? p->data : "", p->len, s->ud);
+    if (s->h && s->h->on_message) s->h->on_message(s, p->binary, p->data ? p->data : "", p->len, s->ud);
     break;
   default:
     /* open, upgrade and noop mean nothing here; close is handled by the transports */
@@ -1099,8 +1098,7 @@ void yolk__eio_server_free(yolk_eio_server_t *eio) {
 /* ---- the public socket API ------------------------------------------------------------------------- */
 
 void yolk_eio_socket_set_handler(yolk_eio_socket_t *s, const yolk_eio_socket_handler_t *h, void *ud) {
-  if (h) s->h = *h;
-  else memset(&s->h, 0, sizeof(s->h));
+  s->h = h;
   s->ud = ud;
 }
 

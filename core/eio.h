@@ -86,7 +86,7 @@ struct yolk_eio_socket_s {
   yolk_timeout_t heartbeat, upgrade, later;
   const char *defer_reason;
 
-  yolk_eio_socket_handler_t h;
+  const yolk_eio_socket_handler_t *h; /* NULL: none (after on_close) */
   void *ud;
 
   yolk_eio_handshake_t hs;

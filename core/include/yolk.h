@@ -156,6 +156,8 @@ typedef struct {
   void (*on_drain)(yolk_eio_socket_t *socket, void *ud);
 } yolk_eio_socket_handler_t;
 
+/* h is kept by reference (not copied): it must outlive the socket (a static
+ * handler table). NULL: no callbacks. */
 void yolk_eio_socket_set_handler(yolk_eio_socket_t *socket, const yolk_eio_socket_handler_t *h, void *ud);
 const char *yolk_eio_socket_id(const yolk_eio_socket_t *socket);
 int yolk_eio_socket_protocol(const yolk_eio_socket_t *socket); /* 3 or 4 */
