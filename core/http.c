@@ -125,6 +125,8 @@ typedef struct {
   yolk_http_release_cb release_cb; /* until called (exactly once) */
   uint64_t owner_timeout_ms; /* armed after the leftover bytes are delivered */
   int owner_timeout_deferred;
+  yolk_http_req_t *ready; /* completed by on_message_complete, not yet dispatched */
+  yolk_http_req_t *pending; /* dispatched, waiting for its response */
 } http_parse_t;
 
 struct yolk_http_conn_s {
@@ -133,8 +135,6 @@ struct yolk_http_conn_s {
   yolk_list_t node;       /* in srv->conns */
   yolk_list_t flush_node; /* in srv->flush_list while writes are corked */
   http_parse_t *http;     /* NULL once taken over */
-  yolk_http_req_t *ready; /* completed by on_message_complete, not yet dispatched */
-  yolk_http_req_t *pending; /* dispatched, waiting for its response */
   /* Trusted connections (the master's proxy): the client address the
    * master named in the last request (malloc'd), else NULL. */
   char *via;
@@ -175,8 +175,13 @@ struct yolk_http_conn_s {
   size_t pending_bytes;
   size_t max_backlog;            /* yolk__conn_limit_backlog; 0: none */
   void (*backlog_over)(void *owner);
-  uv_write_t *wreq;       /* while writing; only writes the kernel refused take this way */
-  uv_shutdown_t *shutreq; /* while lingering */
+  /* Requests in flight, allocated for their time: a uv_write of what the
+   * kernel refused (while writing), or the shutdown (while lingering, once
+   * everything is written). Never both. */
+  union {
+    uv_write_t *wreq;
+    uv_shutdown_t *shutreq;
+  };
 
   /* takeover */
   const yolk_conn_handler_t *handler;
@@ -329,6 +334,9 @@ static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms);
 static void idle_arm(yolk_http_conn_t *c);
 static void conn_start_reading(yolk_http_conn_t *c);
 
+/* The request waiting for its response (HTTP only). */
+static yolk_http_req_t *conn_pending(const yolk_http_conn_t *c) { return c->http ? c->http->pending : NULL; }
+
 static void parse_state_reset(yolk_http_conn_t *c) {
   http_parse_t *p = c->http;
   p->url.len = p->field.len = p->value.len = p->hdrbuf.len = 0;
@@ -381,15 +389,17 @@ static void conn_remote_addr(const yolk_http_conn_t *c, char *out, size_t size) 
 static void conn_free(yolk_http_conn_t *c) {
   yolk_http_server_t *srv = c->srv;
   /* Every handle is closed; now the request and the owner may learn about it. */
-  if (c->pending) {
-    yolk_http_req_t *req = c->pending;
-    c->pending = NULL;
+  if (conn_pending(c)) {
+    yolk_http_req_t *req = c->http->pending;
+    c->http->pending = NULL;
     req->conn = NULL;
     if (req->on_abort) req->on_abort(req);
     req_free(req);
   }
-  req_free(c->ready);
-  c->ready = NULL;
+  if (c->http) {
+    req_free(c->http->ready);
+    c->http->ready = NULL;
+  }
   if (c->http && c->http->release_cb) {
     /* released, but it failed before its socket could be handed over */
     yolk_http_release_cb cb = c->http->release_cb;
@@ -933,7 +943,7 @@ static int on_message_complete(llhttp_t *lp) {
     c->upgrade_wait = 1;
   }
   req->start_ms = uv_now(c->srv->loop);
-  c->ready = req;
+  h->ready = req;
   c->in_message = 0;
   parse_state_reset(c);
   /* Stop here: the request is dispatched after llhttp returns, and the
@@ -945,7 +955,7 @@ static int on_message_complete(llhttp_t *lp) {
 
 static void send_error_and_close(yolk_http_conn_t *c, int status) {
   c->parse_failed = 1;
-  if (c->pending) {
+  if (conn_pending(c)) {
     /* A response is owed to an earlier request; an error now cannot be
      * ordered after it, so just close. */
     conn_close_now(c);
@@ -981,11 +991,11 @@ static void conn_process(yolk_http_conn_t *c) {
   if (c->in_process) return;
   c->in_process = 1;
   http_parse_t *h = c->http;
-  while (!c->closing && !c->close_after_write && !c->taken_over && !c->pending && !c->parse_failed) {
-    if (c->ready) {
-      yolk_http_req_t *req = c->ready;
-      c->ready = NULL;
-      c->pending = req;
+  while (!c->closing && !c->close_after_write && !c->taken_over && !h->pending && !c->parse_failed) {
+    if (h->ready) {
+      yolk_http_req_t *req = h->ready;
+      h->ready = NULL;
+      h->pending = req;
       timer_set(c, TIMER_NONE, 0); /* the handler owns the timing of a pending request */
       c->srv->cfg.on_request(req, c->srv->cfg.ud);
       continue;
@@ -1020,7 +1030,7 @@ static void conn_process(yolk_http_conn_t *c) {
       break;
     }
     h->in_off += used;
-    if (!c->ready) break; /* need more bytes */
+    if (!h->ready) break; /* need more bytes */
   }
   /* Compact the backlog so it does not grow without bound; after a big
    * body, give the memory back rather than keep it per idle connection. */
@@ -1059,7 +1069,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
      * while they still expect an answer worth waiting for). Flush what is
      * already queued if we can; a pending request is aborted. */
     c->peer_eof = 1;
-    if (!c->pending && !c->lingering && (c->writing || c->q_count)) conn_close_after_write(c);
+    if (!conn_pending(c) && !c->lingering && (c->writing || c->q_count)) conn_close_after_write(c);
     else conn_close_now(c);
     return;
   }
@@ -1073,7 +1083,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   yolk__sb_append(&h->in, buf->base, (size_t)nread);
   if (c->timer_mode == TIMER_HEADER && c->headers_done)
     timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms); /* body progress */
-  if (c->pending || c->upgrade_wait) {
+  if (h->pending || c->upgrade_wait) {
     if (h->in.len - h->in_off >= MAX_BACKLOG) {
       uv_read_stop(s);
       c->reading = 0;
@@ -1099,7 +1109,7 @@ static void after_response(yolk_http_conn_t *c, int keep_alive) {
     return;
   }
   conn_start_reading(c);
-  if (c->http->in.len - c->http->in_off > 0 || c->ready) {
+  if (c->http->in.len - c->http->in_off > 0 || c->http->ready) {
     timer_set(c, TIMER_RESUME, 0);
   } else if (c->in_message) {
     timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
@@ -1112,13 +1122,13 @@ static void respond(yolk_http_req_t *req, int status, const char *headers, const
                     yolk_buf_t *shared, int force_close) {
   yolk_http_conn_t *c = req->conn;
   if (!c) return; /* answered from inside on_abort: freed right after it */
-  if (c->pending != req || c->closing) {
+  if (conn_pending(c) != req || c->closing) {
     /* Connection closing: nothing to send, and no on_abort will follow. */
-    if (c->pending == req) c->pending = NULL;
+    if (conn_pending(c) == req) c->http->pending = NULL;
     req_free(req);
     return;
   }
-  c->pending = NULL;
+  c->http->pending = NULL;
   int keep_alive = req->keep_alive && !force_close && !c->close_after_write;
   int head_only = strcmp(req->method, "HEAD") == 0;
   int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
@@ -1161,12 +1171,12 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
                                       const yolk_conn_handler_t *handler, void *owner) {
   yolk_http_conn_t *c = req->conn;
   if (!c) return NULL; /* inside on_abort */
-  if (c->pending != req || c->closing) {
-    if (c->pending == req) c->pending = NULL;
+  if (conn_pending(c) != req || c->closing) {
+    if (conn_pending(c) == req) c->http->pending = NULL;
     req_free(req);
     return NULL;
   }
-  c->pending = NULL;
+  c->http->pending = NULL;
   req_free(req);
   c->taken_over = 1;
   c->upgrade_wait = 0;
@@ -1191,12 +1201,12 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
 int yolk__http_release(yolk_http_req_t *req, yolk_http_release_cb cb, void *owner) {
   yolk_http_conn_t *c = req->conn;
   if (!c) return -1; /* inside on_abort: the caller frees req */
-  if (c->pending != req || c->closing) {
-    if (c->pending == req) c->pending = NULL;
+  if (conn_pending(c) != req || c->closing) {
+    if (conn_pending(c) == req) c->http->pending = NULL;
     req_free(req);
     return -1;
   }
-  c->pending = NULL;
+  c->http->pending = NULL;
   req_free(req);
   c->taken_over = 1;
   c->released = 1;
