@@ -49,17 +49,17 @@ struct yolk_sio_socket_s {
   uint8_t admitted; /* it was admitted once (stays set after it leaves) */
   uint8_t free_pending;
   uint8_t deferred; /* YOLK_SIO_DEFER_*: deferred work (yolk_sio_socket_disconnect / refuse) */
+  uint8_t in_own_room; /* the in-memory adapter's: see below */
   /* Callbacks of this socket on the stack; a socket finalized meanwhile is
    * freed when the last one returns. */
-  int in_callback;
+  uint16_t in_callback;
   char *auth; /* JSON text of the CONNECT payload; never NULL ("{}": not allocated) */
   size_t auth_len;
   /* connection state recovery (sio_recovery.c): the private session id
-   * (NULL when recovery is off), and for a recovered socket its data */
+   * (NULL when recovery is off), and for a recovered socket the JSON text
+   * of its data (NULL: not recovered) */
   char *pid;
-  int recovered;
   char *restored_data;
-  size_t restored_len;
   void *data; /* the embedder's */
   yolk_list_t client_node; /* in client->sockets */
 
@@ -79,12 +79,11 @@ struct yolk_sio_socket_s {
 
   /* The in-memory adapter's (adapter_memory.c), nobody else's: its list of
    * sockets, the rooms this one is in besides its own (an array), and
-   * whether it is in its own room (which is not a room of the adapter's:
-   * the namespace's socket table finds it). */
+   * (in_own_room, above) whether it is in its own room (which is not a room
+   * of the adapter's: the namespace's socket table finds it). */
   yolk_list_t adapter_node;
   void **adapter_rooms;
   uint32_t adapter_nrooms, adapter_cap;
-  unsigned in_own_room : 1;
 };
 
 /* A binary packet waiting for its attachments: its text (copied), the

@@ -169,9 +169,7 @@ yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *ns
   if (session) {
     /* recovered: the former id, pid, rooms (its own id among them) and data */
     s->pid = yolk__strndup(session->pid, strlen(session->pid));
-    s->recovered = 1;
     s->restored_data = yolk__strndup(session->data, session->data_len);
-    s->restored_len = session->data_len;
   } else {
     if (nsp->sio->opts.recovery_ms && c->protocol == 5) {
       char pid[21];
