@@ -2,9 +2,14 @@
  * connection state recovery on, its store of sessions and recent packets
  * (recovery_store.c): a broadcast that can be stored gets its offset here.
  *
- * rooms: room name -> room (a set of sockets); sids: socket -> set of its
- * rooms. A room is freed when its last socket leaves, so ids of departed
- * sockets do not accumulate.
+ * rooms: room name -> room (a set of sockets). Each socket keeps the rooms
+ * it is in (an array in the socket, adapter_rooms) and is on the adapter's
+ * list of sockets from its first join until del_all. A socket's own room
+ * (named after its id: every socket is in it, alone) is only a flag: a
+ * room name that is no room of the table is looked up as a socket id in the
+ * namespace, so an idle socket costs the adapter no allocation. A room is
+ * freed when its last socket leaves, so ids of departed sockets do not
+ * accumulate.
  *
  * Target matching visits each socket once without a per-call set: every call
  * takes a new epoch, stamps the sockets of the except rooms with it first,
@@ -27,36 +32,46 @@ typedef struct {
 
 typedef struct {
   yolk_sio_adapter_t base;
-  yolk_smap_t rooms; /* name -> room_t* */
-  yolk_pmap_t sids;  /* yolk_sio_socket_t* -> yolk_pmap_t* of room_t* */
+  yolk_smap_t rooms; /* name (the room's own, borrowed) -> room_t* */
+  yolk_list_t sockets; /* yolk_sio_socket_t.adapter_node: every socket in some room */
   uint64_t epoch;
   yolk_recovery_store_t *store; /* NULL: recovery off, or kept by a wrapping adapter */
 } mem_adapter_t;
 
 static mem_adapter_t *mem(yolk_sio_adapter_t *a) { return (mem_adapter_t *)a; }
 
+/* 1 when room names s's own room. */
+static int is_own_room(const yolk_sio_socket_t *s, const char *room) { return s->id && strcmp(s->id, room) == 0; }
+
+/* The socket whose own room is `room`, when it is in it. */
+static yolk_sio_socket_t *own_room_socket(mem_adapter_t *m, const char *room) {
+  if (!m->base.nsp) return NULL;
+  yolk_sio_socket_t *s = yolk__smap_get(&m->base.nsp->sockets, room);
+  return s && s->in_own_room && yolk__list_linked(&s->adapter_node) ? s : NULL;
+}
+
 static void mem_add_all(yolk_sio_adapter_t *a, yolk_sio_socket_t *s, const char *const *rooms, size_t n) {
   mem_adapter_t *m = mem(a);
-  void *v = NULL;
-  yolk_pmap_t *set;
-  if (yolk__pmap_get(&m->sids, s, &v)) {
-    set = v;
-  } else {
-    set = yolk__malloc(sizeof(*set));
-    yolk__pmap_init(set);
-    yolk__pmap_put(&m->sids, s, set);
-  }
+  if (!yolk__list_linked(&s->adapter_node)) yolk__list_push_back(&m->sockets, &s->adapter_node);
   for (size_t i = 0; i < n; i++) {
+    if (is_own_room(s, rooms[i]) && m->base.nsp) {
+      s->in_own_room = 1;
+      continue;
+    }
     room_t *r = yolk__smap_get(&m->rooms, rooms[i]);
     if (!r) {
       size_t len = strlen(rooms[i]);
       r = yolk__malloc(sizeof(*r) + len + 1);
       yolk__pmap_init(&r->sockets);
       memcpy(r->name, rooms[i], len + 1);
-      yolk__smap_put(&m->rooms, rooms[i], r);
+      yolk__smap_put(&m->rooms, r->name, r);
     }
-    yolk__pmap_put(&r->sockets, s, NULL);
-    yolk__pmap_put(set, r, NULL);
+    if (!yolk__pmap_put(&r->sockets, s, NULL)) continue; /* in it already */
+    if (s->adapter_nrooms == s->adapter_cap) {
+      s->adapter_cap = s->adapter_cap ? s->adapter_cap * 2 : 2;
+      s->adapter_rooms = yolk__realloc(s->adapter_rooms, s->adapter_cap * sizeof(*s->adapter_rooms));
+    }
+    s->adapter_rooms[s->adapter_nrooms++] = r;
   }
 }
 
@@ -71,34 +86,68 @@ static void room_remove_socket(mem_adapter_t *m, room_t *r, yolk_sio_socket_t *s
 
 static void mem_del(yolk_sio_adapter_t *a, yolk_sio_socket_t *s, const char *room) {
   mem_adapter_t *m = mem(a);
-  void *v = NULL;
-  if (!yolk__pmap_get(&m->sids, s, &v)) return;
-  yolk_pmap_t *set = v;
+  if (!yolk__list_linked(&s->adapter_node)) return;
+  if (is_own_room(s, room) && m->base.nsp) {
+    s->in_own_room = 0;
+    return;
+  }
   room_t *r = yolk__smap_get(&m->rooms, room);
-  if (!r || !yolk__pmap_del(set, r)) return;
-  room_remove_socket(m, r, s);
+  if (!r) return;
+  for (uint32_t i = 0; i < s->adapter_nrooms; i++) {
+    if (s->adapter_rooms[i] != r) continue;
+    /* in join order (socket.rooms lists them so) */
+    memmove(&s->adapter_rooms[i], &s->adapter_rooms[i + 1], (s->adapter_nrooms - i - 1) * sizeof(void *));
+    s->adapter_nrooms--;
+    room_remove_socket(m, r, s);
+    return;
+  }
 }
 
 static void mem_del_all(yolk_sio_adapter_t *a, yolk_sio_socket_t *s) {
   mem_adapter_t *m = mem(a);
-  void *v = NULL;
-  if (!yolk__pmap_get(&m->sids, s, &v)) return;
-  yolk_pmap_t *set = v;
-  for (size_t i = 0; i < set->cap; i++)
-    if (set->slots[i].key) room_remove_socket(m, (room_t *)set->slots[i].key, s);
-  yolk__pmap_free(set);
-  free(set);
-  yolk__pmap_del(&m->sids, s);
+  if (!yolk__list_linked(&s->adapter_node)) return;
+  for (uint32_t i = 0; i < s->adapter_nrooms; i++) room_remove_socket(m, s->adapter_rooms[i], s);
+  free(s->adapter_rooms);
+  s->adapter_rooms = NULL;
+  s->adapter_nrooms = s->adapter_cap = 0;
+  s->in_own_room = 0;
+  yolk__list_remove(&s->adapter_node);
 }
 
 static void mem_socket_rooms(yolk_sio_adapter_t *a, const yolk_sio_socket_t *s, void (*cb)(const char *room, void *ud),
                              void *ud) {
-  mem_adapter_t *m = mem(a);
-  void *v = NULL;
-  if (!yolk__pmap_get(&m->sids, s, &v)) return;
-  yolk_pmap_t *set = v;
-  for (size_t i = 0; i < set->cap; i++)
-    if (set->slots[i].key) cb(((const room_t *)set->slots[i].key)->name, ud);
+  (void)a;
+  if (!yolk__list_linked(&s->adapter_node)) return;
+  if (s->in_own_room) cb(s->id, ud);
+  for (uint32_t i = 0; i < s->adapter_nrooms; i++) cb(((const room_t *)s->adapter_rooms[i])->name, ud);
+}
+
+/* Stamps (except) or visits (targets) the sockets of one room name: the
+ * room of the table, and the socket whose own room it is. */
+static size_t visit_room(mem_adapter_t *m, const char *name, uint64_t epoch, void (*fn)(yolk_sio_socket_t *s, void *ud),
+                         void *ud) {
+  size_t visited = 0;
+  room_t *r = yolk__smap_get(&m->rooms, name);
+  if (r) {
+    for (size_t i = 0; i < r->sockets.cap; i++) {
+      yolk_sio_socket_t *s = (yolk_sio_socket_t *)r->sockets.slots[i].key;
+      if (!s || s->epoch == epoch) continue;
+      s->epoch = epoch;
+      if (fn) {
+        fn(s, ud);
+        visited++;
+      }
+    }
+  }
+  yolk_sio_socket_t *own = own_room_socket(m, name);
+  if (own && own->epoch != epoch) {
+    own->epoch = epoch;
+    if (fn) {
+      fn(own, ud);
+      visited++;
+    }
+  }
+  return visited;
 }
 
 size_t yolk_sio_memory_adapter_each(yolk_sio_adapter_t *a, const yolk_sio_target_t *to,
@@ -106,28 +155,14 @@ size_t yolk_sio_memory_adapter_each(yolk_sio_adapter_t *a, const yolk_sio_target
   mem_adapter_t *m = mem(a);
   uint64_t epoch = ++m->epoch;
   size_t visited = 0;
-  for (size_t e = 0; e < to->nexcept; e++) {
-    room_t *r = yolk__smap_get(&m->rooms, to->except[e]);
-    if (!r) continue;
-    for (size_t i = 0; i < r->sockets.cap; i++)
-      if (r->sockets.slots[i].key) ((yolk_sio_socket_t *)r->sockets.slots[i].key)->epoch = epoch;
-  }
+  for (size_t e = 0; e < to->nexcept; e++) visit_room(m, to->except[e], epoch, NULL, NULL);
   if (to->nrooms > 0) {
-    for (size_t k = 0; k < to->nrooms; k++) {
-      room_t *r = yolk__smap_get(&m->rooms, to->rooms[k]);
-      if (!r) continue;
-      for (size_t i = 0; i < r->sockets.cap; i++) {
-        yolk_sio_socket_t *s = (yolk_sio_socket_t *)r->sockets.slots[i].key;
-        if (!s || s->epoch == epoch) continue;
-        s->epoch = epoch;
-        fn(s, ud);
-        visited++;
-      }
-    }
+    for (size_t k = 0; k < to->nrooms; k++) visited += visit_room(m, to->rooms[k], epoch, fn, ud);
   } else {
-    for (size_t i = 0; i < m->sids.cap; i++) {
-      yolk_sio_socket_t *s = (yolk_sio_socket_t *)m->sids.slots[i].key;
-      if (!s || s->epoch == epoch) continue;
+    yolk_list_t *n;
+    yolk__list_foreach(n, &m->sockets) {
+      yolk_sio_socket_t *s = yolk__list_entry(n, yolk_sio_socket_t, adapter_node);
+      if (s->epoch == epoch) continue;
       s->epoch = epoch;
       fn(s, ud);
       visited++;
@@ -137,11 +172,17 @@ size_t yolk_sio_memory_adapter_each(yolk_sio_adapter_t *a, const yolk_sio_target
 }
 
 int yolk_sio_memory_adapter_has_room(yolk_sio_adapter_t *a, const char *room) {
-  return yolk__smap_get(&mem(a)->rooms, room) != NULL;
+  return yolk__smap_get(&mem(a)->rooms, room) != NULL || own_room_socket(mem(a), room) != NULL;
 }
 
 void yolk_sio_memory_adapter_rooms(yolk_sio_adapter_t *a, void (*cb)(const char *room, void *ud), void *ud) {
   mem_adapter_t *m = mem(a);
+  yolk_list_t *n;
+  yolk__list_foreach(n, &m->sockets) {
+    yolk_sio_socket_t *s = yolk__list_entry(n, yolk_sio_socket_t, adapter_node);
+    /* a room named like a socket that is also in the table is listed once */
+    if (s->in_own_room && !yolk__smap_get(&m->rooms, s->id)) cb(s->id, ud);
+  }
   for (size_t i = 0; i < m->rooms.cap; i++)
     if (m->rooms.slots[i].key) cb(m->rooms.slots[i].key, ud);
 }
@@ -333,13 +374,14 @@ static void mem_restore_session(yolk_sio_adapter_t *a, const char *pid, const ch
 static void mem_destroy(yolk_sio_adapter_t *a) {
   mem_adapter_t *m = mem(a);
   yolk__recovery_store_free(m->store);
-  for (size_t i = 0; i < m->sids.cap; i++) {
-    yolk_pmap_t *set = m->sids.slots[i].value;
-    if (!m->sids.slots[i].key) continue;
-    yolk__pmap_free(set);
-    free(set);
+  yolk_list_t *n;
+  while ((n = yolk__list_first(&m->sockets))) {
+    yolk_sio_socket_t *s = yolk__list_entry(n, yolk_sio_socket_t, adapter_node);
+    free(s->adapter_rooms);
+    s->adapter_rooms = NULL;
+    s->adapter_nrooms = s->adapter_cap = 0;
+    yolk__list_remove(n);
   }
-  yolk__pmap_free(&m->sids);
   for (size_t i = 0; i < m->rooms.cap; i++) {
     room_t *r = m->rooms.slots[i].value;
     if (!m->rooms.slots[i].key) continue;
@@ -374,8 +416,8 @@ static mem_adapter_t *mem_new(yolk_sio_nsp_t *nsp) {
   mem_adapter_t *m = yolk__calloc(1, sizeof(*m));
   m->base.vt = &mem_vtable;
   m->base.nsp = nsp;
-  yolk__smap_init(&m->rooms);
-  yolk__pmap_init(&m->sids);
+  yolk__smap_init_borrowed(&m->rooms);
+  yolk__list_init(&m->sockets);
   return m;
 }
 

@@ -322,7 +322,7 @@ static void upgrade_cancel(yolk_eio_socket_t *s, int close_ws) {
   if (!ws) return;
   s->upgrade_ws = NULL;
   s->probed = 0;
-  uv_timer_stop(&s->upgrade_timer);
+  yolk__timeout_stop(&s->upgrade);
   yolk__ws_set_ud(ws, NULL);
   if (close_ws) yolk__ws_close(ws, 0, NULL);
   if (s->state == YOLK_EIO_S_CLOSING) polling_close(s); /* yolk_eio_socket_close was waiting for it */
@@ -330,31 +330,45 @@ static void upgrade_cancel(yolk_eio_socket_t *s, int close_ws) {
 
 /* ---- the session -------------------------------------------------------------------------- */
 
-static void socket_free(yolk_eio_socket_t *s) {
+static void server_closed(void *arg) {
+  yolk_eio_server_t *eio = arg;
+  void (*done)(void *) = eio->close_done;
+  eio->close_done = NULL;
+  if (done) done(eio->close_arg);
+}
+
+/* Closing, and the last socket is gone: the timeouts' handles close, then
+ * the server is done. */
+static void server_maybe_done(yolk_eio_server_t *eio) {
+  if (eio->closing && eio->live == 0 && eio->close_done) yolk__timeq_close(&eio->timeq, server_closed, eio);
+}
+
+/* From the loop, after session_close (or socket_dispose): nothing on the
+ * stack holds the socket any more. */
+static void socket_free(yolk_timeout_t *t) {
+  yolk_eio_socket_t *s = yolk__timeout_owner(t, yolk_eio_socket_t, later);
   yolk_eio_server_t *eio = s->eio;
   free(s->q);
   free(s->hs_mem);
   free(s);
   eio->live--;
-  if (eio->closing && eio->live == 0 && eio->close_done) {
-    void (*done)(void *) = eio->close_done;
-    eio->close_done = NULL;
-    done(eio->close_arg);
-  }
+  server_maybe_done(eio);
 }
 
-static void timer_closed(uv_handle_t *h) {
-  yolk_eio_socket_t *s = h->data;
-  if (--s->open_timers == 0) socket_free(s);
+/* The socket's memory goes from the loop; its timeouts stop now. */
+static void socket_free_later(yolk_eio_socket_t *s) {
+  yolk__timeout_stop(&s->heartbeat);
+  yolk__timeout_stop(&s->upgrade);
+  yolk__timeout_start(&s->eio->timeq, &s->later, 0, socket_free);
+  /* the queue is closed only once every socket is freed */
 }
 
 /* onClose: the one place a session ends. */
 static void session_close(yolk_eio_socket_t *s, const char *reason) {
   if (s->state == YOLK_EIO_S_CLOSED) return;
   s->state = YOLK_EIO_S_CLOSED;
-  uv_timer_stop(&s->ping_timer);
-  uv_timer_stop(&s->timeout_timer);
-  uv_timer_stop(&s->defer_timer);
+  yolk__timeout_stop(&s->heartbeat);
+  yolk__timeout_stop(&s->later);
   upgrade_cancel(s, 1);
   /* the pending GET learns about the close (the reference sends a close
    * packet from the polling transport's doClose) */
@@ -369,30 +383,27 @@ static void session_close(yolk_eio_socket_t *s, const char *reason) {
   yolk__smap_del(&s->eio->sessions, s->id);
   if (addr_limits_on(s->eio)) addr_session_end(s->eio, s->hs.remote_addr);
   yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: closed (%s)", s->id, reason);
-  if (s->h.on_close) s->h.on_close(s, reason, s->ud);
-  s->h.on_close = NULL;
-  s->h.on_message = NULL;
-  s->h.on_drain = NULL;
-  uv_close((uv_handle_t *)&s->ping_timer, timer_closed);
-  uv_close((uv_handle_t *)&s->timeout_timer, timer_closed);
-  uv_close((uv_handle_t *)&s->upgrade_timer, timer_closed);
-  uv_close((uv_handle_t *)&s->defer_timer, timer_closed);
+  const yolk_eio_socket_handler_t *h = s->h;
+  s->h = NULL;
+  if (h && h->on_close) h->on_close(s, reason, s->ud);
+  socket_free_later(s);
 }
 
-static void defer_fired(uv_timer_t *t) {
-  yolk_eio_socket_t *s = t->data;
+static void defer_fired(yolk_timeout_t *t) {
+  yolk_eio_socket_t *s = yolk__timeout_owner(t, yolk_eio_socket_t, later);
   session_close(s, s->defer_reason ? s->defer_reason : "forced close");
 }
 
 /* Finishes a close from the loop, outside the caller's stack. */
 static void close_later(yolk_eio_socket_t *s, const char *reason, uint64_t ms) {
+  if (s->state == YOLK_EIO_S_CLOSED) return; /* `later` frees it now */
   s->defer_reason = reason;
-  uv_timer_start(&s->defer_timer, defer_fired, ms, 0);
+  yolk__timeout_start(&s->eio->timeq, &s->later, ms, defer_fired);
 }
 
 /* Everything queued went to the transport. */
 static void drained(yolk_eio_socket_t *s) {
-  if (s->h.on_drain && s->state != YOLK_EIO_S_CLOSED) s->h.on_drain(s, s->ud);
+  if (s->h && s->h->on_drain && s->state != YOLK_EIO_S_CLOSED) s->h->on_drain(s, s->ud);
 }
 
 /* Hands queued packets to the transport if it can take them now. */
@@ -405,6 +416,10 @@ static void flush(yolk_eio_socket_t *s) {
       ws_send_packet(s, s->ws, e.type, e.msg);
       yolk_eio_msg_unref(e.msg);
     }
+    /* from now on packets go straight to the WebSocket (send_packet) */
+    free(s->q);
+    s->q = NULL;
+    s->q_cap = s->q_head = 0;
   } else if (s->poll) {
     poll_respond(s, 1, -1);
   } else {
@@ -444,6 +459,14 @@ static int send_packet(yolk_eio_socket_t *s, int type, yolk_eio_msg_t *msg) {
     yolk_eio_msg_unref(msg);
     return -1;
   }
+  if (s->transport == YOLK_TRANSPORT_WEBSOCKET && s->ws && s->q_len == 0) {
+    /* nothing waits before it: straight to the WebSocket (as flush would
+     * do at once), so a WebSocket session has no queue */
+    ws_send_packet(s, s->ws, type, msg);
+    yolk_eio_msg_unref(msg);
+    drained(s);
+    return 0;
+  }
   q_push(s, type, msg);
   flush(s);
   /* what waits for a polling request or an upgrade (a WebSocket's own
@@ -452,22 +475,23 @@ static int send_packet(yolk_eio_socket_t *s, int type, yolk_eio_msg_t *msg) {
   return 0;
 }
 
-static void ping_timeout_fired(uv_timer_t *t) {
-  yolk_eio_socket_t *s = t->data;
+static void ping_timeout_fired(yolk_timeout_t *t) {
+  yolk_eio_socket_t *s = yolk__timeout_owner(t, yolk_eio_socket_t, heartbeat);
   yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: no %s within the timeout", s->id, s->protocol == 3 ? "ping" : "pong");
   session_close(s, "ping timeout");
 }
 
-static void ping_fired(uv_timer_t *t) {
-  yolk_eio_socket_t *s = t->data;
+static void ping_fired(yolk_timeout_t *t) {
+  yolk_eio_socket_t *s = yolk__timeout_owner(t, yolk_eio_socket_t, heartbeat);
   send_packet(s, YOLK_EIO_PING, NULL);
-  uv_timer_start(&s->timeout_timer, ping_timeout_fired, s->eio->opts.ping_timeout_ms, 0);
+  if (s->state != YOLK_EIO_S_CLOSED)
+    yolk__timeout_start(&s->eio->timeq, &s->heartbeat, s->eio->opts.ping_timeout_ms, ping_timeout_fired);
 }
 
 /* v3: the client pings; no ping within interval + timeout ends the session. */
 static void v3_heartbeat_reset(yolk_eio_socket_t *s) {
-  uv_timer_start(&s->timeout_timer, ping_timeout_fired,
-                 (uint64_t)s->eio->opts.ping_interval_ms + s->eio->opts.ping_timeout_ms, 0);
+  yolk__timeout_start(&s->eio->timeq, &s->heartbeat,
+                      (uint64_t)s->eio->opts.ping_interval_ms + s->eio->opts.ping_timeout_ms, ping_timeout_fired);
 }
 
 /* onPacket: a packet from the client on the current transport. */
@@ -489,11 +513,10 @@ static void on_packet(yolk_eio_socket_t *s, const yolk_eio_packet_t *p) {
       session_close(s, "transport error");
       return;
     }
-    uv_timer_stop(&s->timeout_timer);
-    uv_timer_start(&s->ping_timer, ping_fired, s->eio->opts.ping_interval_ms, 0);
+    yolk__timeout_start(&s->eio->timeq, &s->heartbeat, s->eio->opts.ping_interval_ms, ping_fired);
     break;
   case YOLK_EIO_MESSAGE:
-    if (s->h.on_message) s->h.on_message(s, p->binary, p->data ? p->data : "", p->len, s->ud);
+    if (s->h && s->h->on_message) s->h->on_message(s, p->binary, p->data ? p->data : "", p->len, s->ud);
     break;
   default:
     /* open, upgrade and noop mean nothing here; close is handled by the transports */
@@ -514,7 +537,7 @@ static void upgrade_message(yolk_eio_socket_t *s, const yolk_eio_packet_t *p) {
     if (s->poll && s->q_len == 0) poll_respond(s, 0, YOLK_EIO_NOOP);
   } else if (p->type == YOLK_EIO_UPGRADE && (s->state == YOLK_EIO_S_OPEN || s->state == YOLK_EIO_S_CLOSING)) {
     yolk_ws_t *ws = s->upgrade_ws;
-    uv_timer_stop(&s->upgrade_timer);
+    yolk__timeout_stop(&s->upgrade);
     s->upgrade_ws = NULL;
     s->probed = 0;
     if (s->poll) poll_respond(s, 0, YOLK_EIO_NOOP); /* the old transport is discarded */
@@ -575,8 +598,8 @@ static void ws_on_close(yolk_ws_t *ws, int code, void *ud) {
   }
 }
 
-static void upgrade_timeout_fired(uv_timer_t *t) {
-  yolk_eio_socket_t *s = t->data;
+static void upgrade_timeout_fired(yolk_timeout_t *t) {
+  yolk_eio_socket_t *s = yolk__timeout_owner(t, yolk_eio_socket_t, upgrade);
   yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: client did not complete the upgrade in time, closing the probe", s->id);
   upgrade_cancel(s, 1);
 }
@@ -589,33 +612,34 @@ static uint64_t wall_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Copies what the application may read about the handshake into one block. */
+/* Copies what the application may read about the handshake into one
+ * block: the header pointers, then the URL (the query is its tail), the
+ * address, and each header as "name\0value\0". */
 static void keep_handshake(yolk_eio_socket_t *s, const yolk_http_req_t *req) {
-  size_t n = req->nheaders, size = n * 2 * sizeof(char *);
-  size += strlen(req->url) + 1 + strlen(req->query) + 1 + strlen(req->remote_addr) + 1;
+  size_t n = req->nheaders, ulen = strlen(req->url), alen = strlen(req->remote_addr);
+  size_t size = n * sizeof(char *) + ulen + 1 + alen + 1;
   for (size_t i = 0; i < n; i++) size += strlen(req->headers[i].name) + 1 + strlen(req->headers[i].value) + 1;
   char *mem = yolk__malloc(size);
-  const char **names = (const char **)(void *)mem;
-  const char **values = names + n;
-  char *p = mem + n * 2 * sizeof(char *);
-#define KEEP(dst, src)                \
-  do {                                \
-    size_t l_ = strlen(src) + 1;      \
-    memcpy(p, (src), l_);             \
-    (dst) = p;                        \
-    p += l_;                          \
-  } while (0)
-  KEEP(s->hs.url, req->url);
-  KEEP(s->hs.query, req->query);
-  KEEP(s->hs.remote_addr, req->remote_addr);
+  const char **headers = (const char **)(void *)mem;
+  char *p = mem + n * sizeof(char *);
+  memcpy(p, req->url, ulen + 1);
+  s->hs.url = p;
+  /* req->query is what follows the URL's first '?' */
+  size_t qlen = strlen(req->query);
+  s->hs.query = qlen ? p + ulen - qlen : "";
+  p += ulen + 1;
+  memcpy(p, req->remote_addr, alen + 1);
+  s->hs.remote_addr = p;
+  p += alen + 1;
   for (size_t i = 0; i < n; i++) {
-    KEEP(names[i], req->headers[i].name);
-    KEEP(values[i], req->headers[i].value);
+    headers[i] = p;
+    size_t nl = strlen(req->headers[i].name) + 1, vl = strlen(req->headers[i].value) + 1;
+    memcpy(p, req->headers[i].name, nl);
+    memcpy(p + nl, req->headers[i].value, vl);
+    p += nl + vl;
   }
-#undef KEEP
   s->hs.nheaders = n;
-  s->hs.header_names = names;
-  s->hs.header_values = values;
+  s->hs.headers = headers;
   s->hs.time_ms = wall_ms();
   s->hs_mem = mem;
 }
@@ -635,13 +659,9 @@ static yolk_eio_socket_t *socket_new(yolk_eio_server_t *eio, int protocol, int t
   s->protocol = protocol;
   s->transport = transport;
   s->state = YOLK_EIO_S_OPEN;
-  uv_loop_t *loop = eio->loop;
-  uv_timer_t *timers[] = {&s->ping_timer, &s->timeout_timer, &s->upgrade_timer, &s->defer_timer};
-  for (size_t i = 0; i < 4; i++) {
-    uv_timer_init(loop, timers[i]);
-    timers[i]->data = s;
-  }
-  s->open_timers = 4;
+  yolk__timeout_init(&s->heartbeat);
+  yolk__timeout_init(&s->upgrade);
+  yolk__timeout_init(&s->later);
   eio->live++;
   return s;
 }
@@ -649,10 +669,7 @@ static yolk_eio_socket_t *socket_new(yolk_eio_server_t *eio, int protocol, int t
 /* Frees a socket that never became a session (its WebSocket handshake failed). */
 static void socket_dispose(yolk_eio_socket_t *s) {
   s->state = YOLK_EIO_S_CLOSED;
-  uv_close((uv_handle_t *)&s->ping_timer, timer_closed);
-  uv_close((uv_handle_t *)&s->timeout_timer, timer_closed);
-  uv_close((uv_handle_t *)&s->upgrade_timer, timer_closed);
-  uv_close((uv_handle_t *)&s->defer_timer, timer_closed);
+  socket_free_later(s);
 }
 
 /* ---- per-address limits ------------------------------------------------------------------ */
@@ -786,7 +803,7 @@ static void handshake(yolk_eio_server_t *eio, yolk_http_req_t *req, int protocol
   yolk__sb_free(&open);
 
   if (protocol == 3) v3_heartbeat_reset(s);
-  else uv_timer_start(&s->ping_timer, ping_fired, eio->opts.ping_interval_ms, 0);
+  else yolk__timeout_start(&eio->timeq, &s->heartbeat, eio->opts.ping_interval_ms, ping_fired);
   yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: new v%d session over %s from %s", s->id, protocol,
             yolk_eio_socket_transport(s), s->hs.remote_addr);
   if (eio->opts.on_connection && s->state == YOLK_EIO_S_OPEN) eio->opts.on_connection(s, eio->opts.ud);
@@ -967,7 +984,7 @@ void yolk__eio_handle_request(yolk_eio_server_t *eio, yolk_http_req_t *req) {
       s->upgrade_ws = ws;
       s->probed = 0;
       yolk__ws_set_ud(ws, s);
-      uv_timer_start(&s->upgrade_timer, upgrade_timeout_fired, eio->opts.upgrade_timeout_ms, 0);
+      yolk__timeout_start(&eio->timeq, &s->upgrade, eio->opts.upgrade_timeout_ms, upgrade_timeout_fired);
       return;
     }
     if (strcmp(req->method, "GET") == 0) on_poll(s, req);
@@ -1026,8 +1043,9 @@ yolk_eio_server_t *yolk__eio_server_new(uv_loop_t *loop, const yolk_eio_options_
   }
   yolk_eio_server_t *eio = yolk__calloc(1, sizeof(*eio));
   eio->loop = loop;
+  yolk__timeq_init(&eio->timeq, loop);
   eio->opts = *opts;
-  yolk__smap_init(&eio->sessions);
+  yolk__smap_init_borrowed(&eio->sessions); /* keys: the sessions' ids */
   yolk__smap_init(&eio->by_addr);
   /* the reference's _computePath: no trailing slash, then add one */
   const char *path = opts->path ? opts->path : "/engine.io/";
@@ -1080,10 +1098,7 @@ void yolk__eio_server_close(yolk_eio_server_t *eio, void (*done)(void *arg), voi
     if (eio->sessions.slots[i].key) all[n++] = eio->sessions.slots[i].value;
   for (size_t i = 0; i < n; i++) session_close(all[i], "server shutting down");
   free(all);
-  if (eio->live == 0 && eio->close_done) {
-    eio->close_done = NULL;
-    done(arg);
-  }
+  server_maybe_done(eio);
 }
 
 void yolk__eio_server_free(yolk_eio_server_t *eio) {
@@ -1099,8 +1114,7 @@ void yolk__eio_server_free(yolk_eio_server_t *eio) {
 /* ---- the public socket API ------------------------------------------------------------------------- */
 
 void yolk_eio_socket_set_handler(yolk_eio_socket_t *s, const yolk_eio_socket_handler_t *h, void *ud) {
-  if (h) s->h = *h;
-  else memset(&s->h, 0, sizeof(s->h));
+  s->h = h;
   s->ud = ud;
 }
 

@@ -32,6 +32,7 @@
 #include "eio_packet.h"
 #include "hashmap.h"
 #include "http.h"
+#include "timeq.h"
 #include "ws.h"
 #include "yolk.h"
 
@@ -57,9 +58,9 @@ enum { YOLK_EIO_S_OPEN = 1, YOLK_EIO_S_CLOSING, YOLK_EIO_S_CLOSED };
 struct yolk_eio_socket_s {
   yolk_eio_server_t *eio;
   char id[24];
-  int protocol;  /* 3 or 4 */
-  int state;     /* YOLK_EIO_S_* */
-  int transport; /* YOLK_TRANSPORT_POLLING / _WEBSOCKET */
+  uint8_t protocol;  /* 3 or 4 */
+  uint8_t state;     /* YOLK_EIO_S_* */
+  uint8_t transport; /* YOLK_TRANSPORT_POLLING / _WEBSOCKET */
   unsigned b64 : 1;      /* v3 polling: the client cannot take binary payloads */
   unsigned jsonp : 1;    /* v3 polling through JSONP (j=N) */
   unsigned probed : 1;   /* the upgrade WebSocket sent "2probe" */
@@ -71,19 +72,21 @@ struct yolk_eio_socket_s {
   yolk_ws_t *ws;         /* the WebSocket transport */
   yolk_ws_t *upgrade_ws; /* a WebSocket probing for the upgrade */
 
-  /* packets not yet handed to a transport, in order (a ring) */
+  /* packets not yet handed to a transport, in order (a ring; none while
+   * the WebSocket takes them as they come) */
   yolk_eio_qent_t *q;
-  size_t q_head, q_len, q_cap;
+  uint32_t q_head, q_len, q_cap;
   size_t q_bytes; /* the bytes of the queued messages */
 
-  /* ping_timer: v4 ping interval; timeout_timer: v4 pong deadline or v3
-   * interval + timeout; upgrade_timer: upgradeTimeout; defer_timer: finishing
-   * a close outside the caller's stack (0 ms) or the polling close timeout. */
-  uv_timer_t ping_timer, timeout_timer, upgrade_timer, defer_timer;
-  int open_timers;
+  /* Timeouts, in eio->timeq. heartbeat: the v4 ping interval, then the
+   * pong deadline (ping_fired / ping_timeout_fired), or the v3 interval +
+   * timeout; upgrade: upgradeTimeout; later: finishing a close outside the
+   * caller's stack (0 ms) or the polling close timeout, and once closed,
+   * freeing the socket (0 ms). */
+  yolk_timeout_t heartbeat, upgrade, later;
   const char *defer_reason;
 
-  yolk_eio_socket_handler_t h;
+  const yolk_eio_socket_handler_t *h; /* NULL: none (after on_close) */
   void *ud;
 
   yolk_eio_handshake_t hs;
@@ -108,7 +111,8 @@ struct yolk_eio_server_s {
   uint64_t refused;          /* handshakes refused by those limits */
   uint64_t refused_logged_ms;
   uint64_t slow_closed;      /* sessions closed as slow clients */
-  size_t live;          /* socket structs not yet freed (closed ones wait for timers) */
+  size_t live;          /* socket structs not yet freed (closed ones are freed from the loop) */
+  yolk_timeq_t timeq;   /* the sessions' timeouts */
   int closing;
 
   /* Called when closing and the last socket struct is freed. */

@@ -29,12 +29,21 @@ static uint32_t hash_ptr(const void *p) {
 void yolk__smap_init(yolk_smap_t *m) {
   m->slots = NULL;
   m->cap = m->len = 0;
+  m->borrowed = 0;
+}
+
+void yolk__smap_init_borrowed(yolk_smap_t *m) {
+  yolk__smap_init(m);
+  m->borrowed = 1;
 }
 
 void yolk__smap_free(yolk_smap_t *m) {
-  for (size_t i = 0; i < m->cap; i++) free(m->slots[i].key);
+  int borrowed = m->borrowed;
+  if (!borrowed)
+    for (size_t i = 0; i < m->cap; i++) free(m->slots[i].key);
   free(m->slots);
   yolk__smap_init(m);
+  m->borrowed = borrowed;
 }
 
 static size_t smap_find(const yolk_smap_t *m, const char *key, uint32_t h) {
@@ -78,9 +87,10 @@ void *yolk__smap_put(yolk_smap_t *m, const char *key, void *value) {
   if (s->key) {
     void *prev = s->value;
     s->value = value;
+    if (m->borrowed) s->key = (char *)key;
     return prev;
   }
-  s->key = yolk__strndup(key, strlen(key));
+  s->key = m->borrowed ? (char *)key : yolk__strndup(key, strlen(key));
   s->hash = h;
   s->value = value;
   m->len++;
@@ -93,7 +103,7 @@ void *yolk__smap_del(yolk_smap_t *m, const char *key) {
   size_t i = smap_find(m, key, yolk__hash_str(key));
   if (!m->slots[i].key) return NULL;
   void *value = m->slots[i].value;
-  free(m->slots[i].key);
+  if (!m->borrowed) free(m->slots[i].key);
   /* Backward-shift: pull later entries of the probe run into the hole when
    * their home slot is not between the hole and their current slot. */
   size_t j = i;

@@ -1,8 +1,8 @@
 /* hashmap.h - two small open-addressing hash tables used by the Socket.IO
  * layer and the in-memory adapter (rooms, socket ids, per-socket room sets).
  *
- *  - yolk_smap_t: NUL-terminated string keys (copied and owned by the map)
- *    -> void * values (not owned).
+ *  - yolk_smap_t: NUL-terminated string keys (copied and owned by the map,
+ *    or borrowed from the values) -> void * values (not owned).
  *  - yolk_pmap_t: pointer keys -> void * values; a pointer set is a pmap whose
  *    values are ignored.
  *
@@ -28,9 +28,15 @@ typedef struct {
   yolk_smap_slot_t *slots;
   size_t cap; /* 0 or a power of two */
   size_t len;
+  int borrowed; /* the keys are the values' own strings (yolk__smap_init_borrowed) */
 } yolk_smap_t;
 
 void yolk__smap_init(yolk_smap_t *m);
+/* A map whose keys are not copied: each key passed to put must stay valid
+ * (and unchanged) until the entry is removed, as a string inside the value
+ * does (a socket's id, a room's name). A put that replaces a value takes the
+ * new key pointer too. */
+void yolk__smap_init_borrowed(yolk_smap_t *m);
 /* Frees the keys and the table (not the values). */
 void yolk__smap_free(yolk_smap_t *m);
 void *yolk__smap_get(const yolk_smap_t *m, const char *key);

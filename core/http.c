@@ -1,24 +1,29 @@
 /* http.c - HTTP/1.1 server on libuv + llhttp; see http.h for the contract.
  *
- * Per connection: one uv_tcp_t and one uv_timer_t (header timeout, keep-alive
- * idle timeout, deferred resume; after a takeover the timer belongs to the new
- * owner through yolk__conn_set_timeout). Reads land in one buffer shared by
- * the server and are appended to conn->in (which keeps its memory), parsed
+ * Per connection: one uv_tcp_t and one timeout in the server's timeq (header
+ * timeout, keep-alive idle timeout, deferred resume; after a takeover the
+ * timeout belongs to the new owner through yolk__conn_set_timeout). What
+ * parsing needs (llhttp, the request builders, the unparsed bytes) is a
+ * separate allocation that goes when the connection is taken over: an idle
+ * WebSocket keeps only the socket, its write queue and a few flags. Reads
+ * land in one buffer shared by the server and, while HTTP is spoken, are
+ * appended to the parsing state's `in` (which keeps its memory), parsed
  * from there; while a request is pending llhttp stays paused and later
- * pipelined bytes simply wait in conn->in until the response is out.
+ * pipelined bytes simply wait in `in` until the response is out.
  *
- * Writes: a ring of shared buffer references. Writes are corked for the
- * rest of the loop iteration: the connection joins the server's flush list,
- * and a prepare/check handle pair flushes every listed connection with one
+ * Writes: a ring of shared buffer references (two slots in the connection,
+ * more on the heap once needed). Writes are corked for the rest of the loop
+ * iteration: the connection joins the server's flush list, and a
+ * prepare/check handle pair flushes every listed connection with one
  * uv_try_write of all its queued buffers (so ten messages to one client in
  * one tick cost one syscall, not ten). What the kernel refuses is sent with
- * one uv_write (its uv_write_t and uv_buf_t array live in the connection, so
- * steady-state writing does not allocate). References are released once
+ * one uv_write, whose request is allocated while it is in flight (the iovec
+ * array is the server's: libuv copies it). References are released once
  * written.
  *
  * Lifetime: a connection is never freed inside its own callbacks. Closing
- * marks it and closes both handles; the memory goes (and on_abort / the owner's
- * on_close run) in the last close callback.
+ * marks it, stops its timeout and closes the socket; the memory goes (and
+ * on_abort / the owner's on_close run) in the close callback.
  *
  * Cluster mode (core/cluster.h) adds three ways in and one way out: a
  * listener on a socket another process bound (TCP, or the Unix socket through
@@ -28,6 +33,7 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -42,6 +48,7 @@
 
 #include "list.h"
 #include "log.h"
+#include "timeq.h"
 
 #define LOG_COMPONENT "http"
 /* Bytes buffered while a request is pending before we stop reading (back-pressure
@@ -77,6 +84,8 @@ struct yolk_http_server_s {
   int closing;
   int listener_closed;
   int flushers_closed; /* prepare + check, closed with the server */
+  int timeq_closed;
+  yolk_timeq_t timeq; /* the connections' timeouts */
   uv_prepare_t flush_prepare; /* flushes writes made by timers and before the loop runs */
   uv_check_t flush_check;     /* flushes writes made by I/O callbacks */
   yolk_list_t flush_list; /* connections with corked writes (conn.flush_node) */
@@ -88,23 +97,48 @@ struct yolk_http_server_s {
   uint64_t bytes_read, bytes_written; /* yolk__http_server_stats: one addition per read and per write */
   void (*close_cb)(void *arg);
   void *close_arg;
-  char read_buf[READ_BUF_SIZE]; /* shared: libuv calls alloc_cb and read_cb back to back */
+  /* The iovecs of one write: uv_try_write is synchronous and uv_write
+   * copies them, so one array serves every connection. Only grows. */
+  uv_buf_t *wbufs;
+  size_t wbufs_cap;
+  /* shared: libuv calls alloc_cb and read_cb back to back; one byte more
+   * than is ever read, so a layer above may put a NUL after what it got */
+  char read_buf[READ_BUF_SIZE + 1];
 };
 
+/* What parsing HTTP takes. A connection has it from its start until it is
+ * taken over (once the bytes read past the upgrade request are delivered)
+ * or released; an idle WebSocket keeps none of it. */
+typedef struct {
+  llhttp_t parser;
+  yolk_sb_t in; /* bytes read but not yet parsed */
+  size_t in_off;
+  /* The request being parsed. Completed headers are kept as "name\0value\0"
+   * in hdrbuf; at the end everything but the body is laid out in one
+   * allocation with the request (see on_message_complete). These builders
+   * keep their memory between requests. */
+  yolk_sb_t url, field, value, hdrbuf, body;
+  int last_was_value;
+  size_t head_bytes;
+  size_t nhdrs;
+  int expect_continue;
+  int user_error; /* status to answer when a callback failed (413, 431, 505) */
+  yolk_http_release_cb release_cb; /* until called (exactly once) */
+  uint64_t owner_timeout_ms; /* armed after the leftover bytes are delivered */
+  int owner_timeout_deferred;
+  yolk_http_req_t *ready; /* completed by on_message_complete, not yet dispatched */
+  yolk_http_req_t *pending; /* dispatched, waiting for its response */
+} http_parse_t;
+
 struct yolk_http_conn_s {
-  /* The connection's socket. Both kinds start like a uv_stream_t, which is
-   * how everything below uses `tcp`; only accepting tells them apart. */
-  union {
-    uv_tcp_t tcp;   /* a TCP client (accepted here, or adopted from another process) */
-    uv_pipe_t pipe; /* a connection to a Unix-domain listener (a cluster master) */
-  };
-  uv_timer_t timer;
+  yolk_timeout_t timer; /* in srv->timeq; see timer_mode */
   yolk_http_server_t *srv;
   yolk_list_t node;       /* in srv->conns */
   yolk_list_t flush_node; /* in srv->flush_list while writes are corked */
-  int open_handles;
-  char remote_addr[64]; /* IP only */
-  char peer[80];        /* "ip:port" for log lines */
+  http_parse_t *http;     /* NULL once taken over */
+  /* Trusted connections (the master's proxy): the client address the
+   * master named in the last request (malloc'd), else NULL. */
+  char *via;
 
   /* state flags */
   unsigned closing : 1;           /* handles are closing; nothing more is done */
@@ -121,47 +155,48 @@ struct yolk_http_conn_s {
   unsigned write_progress : 1; /* a write completed since the idle timer was armed */
   unsigned trusted : 1;  /* from a YOLK_HTTP_LISTEN_TRUSTED listener: the master's proxy */
   unsigned released : 1; /* given up with yolk__http_release */
+  unsigned writing : 1;  /* a uv_write is in flight (wreq) */
+  unsigned is_pipe : 1;  /* the stream is a uv_pipe_t */
+  uint8_t timer_mode;
+  /* The peer's address, for log lines and req->remote_addr: AF_INET or
+   * AF_INET6 with its address and port, else AF_UNSPEC. */
+  uint8_t peer_family;
+  uint16_t peer_port;
+  unsigned char peer_ip[16];
   size_t wq_mark; /* libuv's unwritten bytes when the idle timer was armed */
-  int timer_mode;
 
-  /* parsing */
-  llhttp_t parser;
-  yolk_sb_t in; /* bytes read but not yet parsed */
-  size_t in_off;
-  /* The request being parsed. Completed headers are kept as "name\0value\0"
-   * in hdrbuf; at the end everything but the body is laid out in one
-   * allocation with the request (see on_message_complete). These builders
-   * keep their memory between requests. */
-  yolk_sb_t url, field, value, hdrbuf, body;
-  int last_was_value;
-  size_t head_bytes;
-  size_t nhdrs;
-  int expect_continue;
-  int user_error; /* status to answer when a callback failed (413, 431, 505) */
-  yolk_http_req_t *ready; /* completed by on_message_complete, not yet dispatched */
-  yolk_http_req_t *pending; /* dispatched, waiting for its response */
-
-  /* writing */
-  yolk_buf_t **q; /* ring of queued buffers */
-  size_t q_cap, q_head, q_count;
+  /* writing: a ring of queued buffers, two slots in the connection itself
+   * (enough for what an idle connection is ever sent in one iteration),
+   * more on the heap once needed */
+  yolk_buf_t **q;
+  yolk_buf_t *q_inline[2];
+  uint32_t q_cap, q_head, q_count;
+  uint32_t w_count; /* buffers in the in-flight uv_write */
   size_t q_off; /* bytes of q[q_head] already written */
   size_t pending_bytes;
   size_t max_backlog;            /* yolk__conn_limit_backlog; 0: none */
   void (*backlog_over)(void *owner);
-  uv_write_t wreq;
-  uv_shutdown_t shutreq;
-  int writing;
-  size_t w_count; /* buffers in the in-flight uv_write */
-  uv_buf_t *wbufs;
-  size_t wbufs_cap;
+  /* Requests in flight, allocated for their time: a uv_write of what the
+   * kernel refused (while writing), or the shutdown (while lingering, once
+   * everything is written). Never both. */
+  union {
+    uv_write_t *wreq;
+    uv_shutdown_t *shutreq;
+  };
 
   /* takeover */
-  yolk_conn_handler_t handler;
+  const yolk_conn_handler_t *handler;
   void *owner;
   void (*owner_timeout)(void *owner);
-  yolk_http_release_cb release_cb; /* until called (exactly once) */
-  uint64_t owner_timeout_ms; /* armed after the leftover bytes are delivered */
-  int owner_timeout_deferred;
+
+  /* The connection's socket, last: a TCP connection is allocated without
+   * the bytes a uv_pipe_t has beyond a uv_tcp_t. Both start like a
+   * uv_stream_t, which is how everything below uses `tcp`; only accepting
+   * tells them apart. */
+  union {
+    uv_tcp_t tcp;   /* a TCP client (accepted here, or adopted from another process) */
+    uv_pipe_t pipe; /* a connection to a Unix-domain listener (a cluster master) */
+  };
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -300,73 +335,110 @@ static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms);
 static void idle_arm(yolk_http_conn_t *c);
 static void conn_start_reading(yolk_http_conn_t *c);
 
+/* The request waiting for its response (HTTP only). */
+static yolk_http_req_t *conn_pending(const yolk_http_conn_t *c) { return c->http ? c->http->pending : NULL; }
+
 static void parse_state_reset(yolk_http_conn_t *c) {
-  c->url.len = c->field.len = c->value.len = c->hdrbuf.len = 0;
-  yolk__sb_free(&c->body); /* moved into each request, so usually empty */
-  c->nhdrs = 0;
-  c->expect_continue = 0;
-  c->last_was_value = 0;
-  c->head_bytes = 0;
+  http_parse_t *p = c->http;
+  p->url.len = p->field.len = p->value.len = p->hdrbuf.len = 0;
+  yolk__sb_free(&p->body); /* moved into each request, so usually empty */
+  p->nhdrs = 0;
+  p->expect_continue = 0;
+  p->last_was_value = 0;
+  p->head_bytes = 0;
   c->headers_done = 0;
+}
+
+static void parse_state_free(yolk_http_conn_t *c) {
+  http_parse_t *p = c->http;
+  if (!p) return;
+  c->http = NULL;
+  yolk__sb_free(&p->url);
+  yolk__sb_free(&p->field);
+  yolk__sb_free(&p->value);
+  yolk__sb_free(&p->hdrbuf);
+  yolk__sb_free(&p->body);
+  yolk__sb_free(&p->in);
+  free(p);
+}
+
+/* The peer as log lines show it: "ip:port", "unix socket", or the client
+ * the master named (trusted connections). Formatted on demand into a buffer
+ * shared by every connection: use it before asking again. */
+static const char *conn_peer(const yolk_http_conn_t *c) {
+  static char buf[80];
+  char ip[64];
+  if (c->via) {
+    snprintf(buf, sizeof(buf), "%.46s (via the master)", c->via);
+  } else if (c->peer_family == AF_INET && inet_ntop(AF_INET, c->peer_ip, ip, sizeof(ip))) {
+    snprintf(buf, sizeof(buf), "%s:%d", ip, c->peer_port);
+  } else if (c->peer_family == AF_INET6 && inet_ntop(AF_INET6, c->peer_ip, ip, sizeof(ip))) {
+    snprintf(buf, sizeof(buf), "[%s]:%d", ip, c->peer_port);
+  } else {
+    snprintf(buf, sizeof(buf), "%s", c->is_pipe ? "unix socket" : "?");
+  }
+  return buf;
+}
+
+/* The peer's IP as requests carry it (req->remote_addr), "?" when unknown. */
+static void conn_remote_addr(const yolk_http_conn_t *c, char *out, size_t size) {
+  int af = c->peer_family;
+  if ((af != AF_INET && af != AF_INET6) || !inet_ntop(af, c->peer_ip, out, (socklen_t)size))
+    snprintf(out, size, "?");
 }
 
 static void conn_free(yolk_http_conn_t *c) {
   yolk_http_server_t *srv = c->srv;
   /* Every handle is closed; now the request and the owner may learn about it. */
-  if (c->pending) {
-    yolk_http_req_t *req = c->pending;
-    c->pending = NULL;
+  if (conn_pending(c)) {
+    yolk_http_req_t *req = c->http->pending;
+    c->http->pending = NULL;
     req->conn = NULL;
     if (req->on_abort) req->on_abort(req);
     req_free(req);
   }
-  req_free(c->ready);
-  c->ready = NULL;
-  if (c->release_cb) {
+  if (c->http) {
+    req_free(c->http->ready);
+    c->http->ready = NULL;
+  }
+  if (c->http && c->http->release_cb) {
     /* released, but it failed before its socket could be handed over */
-    yolk_http_release_cb cb = c->release_cb;
-    c->release_cb = NULL;
+    yolk_http_release_cb cb = c->http->release_cb;
+    c->http->release_cb = NULL;
     cb(c->owner, -1, NULL, 0);
   }
-  if (c->taken_over && c->handler.on_close) c->handler.on_close(c->owner);
+  if (c->taken_over && c->handler && c->handler->on_close) c->handler->on_close(c->owner);
   while (c->q_count) {
     yolk__buf_unref(c->q[c->q_head]);
     c->q_head = (c->q_head + 1) % c->q_cap;
     c->q_count--;
   }
-  free(c->q);
-  free(c->wbufs);
-  yolk__sb_free(&c->url);
-  yolk__sb_free(&c->field);
-  yolk__sb_free(&c->value);
-  yolk__sb_free(&c->hdrbuf);
-  yolk__sb_free(&c->body);
-  yolk__sb_free(&c->in);
+  if (c->q != c->q_inline) free(c->q);
+  parse_state_free(c);
+  free(c->via);
   yolk__list_remove(&c->flush_node);
   yolk__list_remove(&c->node);
   free(c);
   server_maybe_finish(srv);
 }
 
-static void conn_handle_closed(uv_handle_t *h) {
-  yolk_http_conn_t *c = h->data;
-  if (--c->open_handles == 0) conn_free(c);
-}
+static void conn_handle_closed(uv_handle_t *h) { conn_free(h->data); }
 
-/* Closes both handles now; queued writes are cancelled (their write callback
- * runs with UV_ECANCELED before the close callbacks). */
+/* Closes the socket now; queued writes are cancelled (their write callback
+ * runs with UV_ECANCELED before the close callback). */
 static void conn_close_now(yolk_http_conn_t *c) {
   if (c->closing) return;
   c->closing = 1;
   if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
-  uv_timer_stop(&c->timer);
+  yolk__timeout_stop(&c->timer);
   uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
-  uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   yolk_http_conn_t *c = req->data;
+  free(req);
+  c->shutreq = NULL;
   if (status < 0 && !c->closing) conn_close_now(c);
 }
 
@@ -379,8 +451,11 @@ static void conn_linger(yolk_http_conn_t *c) {
     return;
   }
   c->lingering = 1;
-  c->shutreq.data = c;
-  if (uv_shutdown(&c->shutreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+  c->shutreq = yolk__malloc(sizeof(*c->shutreq));
+  c->shutreq->data = c;
+  if (uv_shutdown(c->shutreq, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+    free(c->shutreq);
+    c->shutreq = NULL;
     conn_close_now(c);
     return;
   }
@@ -407,11 +482,13 @@ static void conn_close_after_write(yolk_http_conn_t *c) {
 static void q_push(yolk_http_conn_t *c, yolk_buf_t *b) {
   if (c->q_count == c->q_cap) {
     /* Grow and straighten the ring. In-flight uv_bufs point at buffer data,
-     * not at the ring, so moving the pointers is safe. */
-    size_t ncap = c->q_cap ? c->q_cap * 2 : 8;
+     * not at the ring, so moving the pointers is safe. The heap ring is
+     * kept from then on: a connection that once queued many buffers will
+     * again, and re-allocating it per burst would cost per recipient. */
+    uint32_t ncap = c->q_cap * 2;
     yolk_buf_t **nq = yolk__malloc(ncap * sizeof(*nq));
-    for (size_t i = 0; i < c->q_count; i++) nq[i] = c->q[(c->q_head + i) % c->q_cap];
-    free(c->q);
+    for (uint32_t i = 0; i < c->q_count; i++) nq[i] = c->q[(c->q_head + i) % c->q_cap];
+    if (c->q != c->q_inline) free(c->q);
     c->q = nq;
     c->q_cap = ncap;
     c->q_head = 0;
@@ -423,32 +500,39 @@ static void q_push(yolk_http_conn_t *c, yolk_buf_t *b) {
 static void write_cb(uv_write_t *wr, int status);
 static void check_backlog(yolk_http_conn_t *c);
 
-/* Points c->wbufs at the first n queued buffers (from the unwritten offset
- * of the first). The array belongs to the connection and only grows, so a
- * steady flow of writes costs no allocation. */
-static size_t fill_wbufs(yolk_http_conn_t *c, size_t n) {
-  if (c->wbufs_cap < n) {
-    size_t ncap = c->wbufs_cap ? c->wbufs_cap : 8;
+/* Points the server's iovec array at the first n queued buffers (from the
+ * unwritten offset of the first). */
+static uv_buf_t *fill_wbufs(yolk_http_conn_t *c, size_t n) {
+  yolk_http_server_t *srv = c->srv;
+  if (srv->wbufs_cap < n) {
+    size_t ncap = srv->wbufs_cap ? srv->wbufs_cap : 64;
     while (ncap < n) ncap *= 2;
-    free(c->wbufs);
-    c->wbufs = yolk__malloc(ncap * sizeof(*c->wbufs));
-    c->wbufs_cap = ncap;
+    free(srv->wbufs);
+    srv->wbufs = yolk__malloc(ncap * sizeof(*srv->wbufs));
+    srv->wbufs_cap = ncap;
   }
   for (size_t i = 0; i < n; i++) {
     yolk_buf_t *b = c->q[(c->q_head + i) % c->q_cap];
     size_t off = i == 0 ? c->q_off : 0;
-    c->wbufs[i] = uv_buf_init(b->data + off, (unsigned)(b->len - off));
+    srv->wbufs[i] = uv_buf_init(b->data + off, (unsigned)(b->len - off));
   }
-  return n;
+  return srv->wbufs;
 }
 
+/* The kernel did not take everything: the rest goes with one uv_write
+ * (which copies the iovecs; its request is allocated while it is in flight). */
 static void start_write(yolk_http_conn_t *c) {
   if (c->writing || c->q_count == 0 || c->closing) return;
-  c->w_count = fill_wbufs(c, c->q_count);
-  int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->wbufs, (unsigned)c->w_count, write_cb);
+  uv_buf_t *bufs = fill_wbufs(c, c->q_count);
+  c->w_count = c->q_count;
+  c->wreq = yolk__malloc(sizeof(*c->wreq));
+  c->wreq->data = c;
+  int r = uv_write(c->wreq, (uv_stream_t *)&c->tcp, bufs, c->w_count, write_cb);
   if (r < 0) {
+    free(c->wreq);
+    c->wreq = NULL;
     c->w_count = 0;
-    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(r));
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", conn_peer(c), uv_strerror(r));
     conn_close_now(c);
     return;
   }
@@ -457,6 +541,8 @@ static void start_write(yolk_http_conn_t *c) {
 
 static void write_cb(uv_write_t *wr, int status) {
   yolk_http_conn_t *c = wr->data;
+  free(wr);
+  c->wreq = NULL;
   c->writing = 0;
   size_t written = 0;
   for (size_t i = 0; i < c->w_count; i++) {
@@ -473,7 +559,7 @@ static void write_cb(uv_write_t *wr, int status) {
   if (c->closing) return;
   c->write_progress = 1;
   if (status < 0) {
-    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(status));
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", conn_peer(c), uv_strerror(status));
     conn_close_now(c);
     return;
   }
@@ -494,10 +580,10 @@ static void conn_flush(yolk_http_conn_t *c) {
    * broadcast burst queues dozens of frames per connection per iteration,
    * and leaving most of them to uv_write would cost a second system call,
    * an allocation inside libuv and an epoll_ctl per recipient. */
-  size_t m = fill_wbufs(c, c->q_count < FLUSH_MAX_BUFS ? c->q_count : FLUSH_MAX_BUFS);
-  int r = uv_try_write((uv_stream_t *)&c->tcp, c->wbufs, (unsigned)m);
+  size_t m = c->q_count < FLUSH_MAX_BUFS ? c->q_count : FLUSH_MAX_BUFS;
+  int r = uv_try_write((uv_stream_t *)&c->tcp, fill_wbufs(c, m), (unsigned)m);
   if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
-    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", c->peer, uv_strerror(r));
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "write to %s failed: %s", conn_peer(c), uv_strerror(r));
     conn_close_now(c);
     return;
   }
@@ -606,21 +692,21 @@ void yolk__conn_abort(yolk_http_conn_t *c) { conn_close_now(c); }
 
 uv_loop_t *yolk__conn_loop(yolk_http_conn_t *c) { return c->srv->loop; }
 
-const char *yolk__conn_peer(yolk_http_conn_t *c) { return c->peer; }
+const char *yolk__conn_peer(yolk_http_conn_t *c) { return conn_peer(c); }
 
 /* ---- timers -------------------------------------------------------------------- */
 
 static void send_error_and_close(yolk_http_conn_t *c, int status);
 static void release_ready(yolk_http_conn_t *c);
 
-static void timer_cb(uv_timer_t *t) {
-  yolk_http_conn_t *c = t->data;
+static void timer_cb(yolk_timeout_t *t) {
+  yolk_http_conn_t *c = yolk__timeout_owner(t, yolk_http_conn_t, timer);
   int mode = c->timer_mode;
   c->timer_mode = TIMER_NONE;
   if (c->closing) return;
   switch (mode) {
   case TIMER_HEADER:
-    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request not received within %u ms, answering 408", c->peer,
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request not received within %u ms, answering 408", conn_peer(c),
               c->srv->cfg.header_timeout_ms);
     send_error_and_close(c, 408);
     break;
@@ -635,7 +721,7 @@ static void timer_cb(uv_timer_t *t) {
         break;
       }
     }
-    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: %s, closing", c->peer,
+    yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: %s, closing", conn_peer(c),
               c->writing || c->q_count ? "peer stopped reading" : "idle keep-alive connection");
     conn_close_now(c);
     break;
@@ -644,20 +730,20 @@ static void timer_cb(uv_timer_t *t) {
       release_ready(c);
     } else if (c->taken_over) {
       /* Bytes that arrived with the upgrade request, delivered now that
-       * the new owner has returned from its accept call. */
-      size_t n = c->in.len - c->in_off;
-      if (n && c->handler.on_read) {
-        yolk_sb_t tmp = c->in;
-        size_t off = c->in_off;
-        yolk__sb_init(&c->in);
-        c->in_off = 0;
-        c->handler.on_read(c->owner, tmp.data + off, n);
-        yolk__sb_free(&tmp);
-      }
-      if (c->owner_timeout_deferred && !c->closing && !c->close_after_write) {
-        c->owner_timeout_deferred = 0;
-        timer_set(c, TIMER_OWNER, c->owner_timeout_ms);
-      }
+       * the new owner has returned from its accept call; then the parsing
+       * state goes. */
+      http_parse_t *p = c->http;
+      if (!p) break;
+      yolk_sb_t tmp = p->in;
+      size_t off = p->in_off;
+      yolk__sb_init(&p->in);
+      p->in_off = 0;
+      if (tmp.len > off && c->handler && c->handler->on_read) c->handler->on_read(c->owner, tmp.data + off, tmp.len - off);
+      yolk__sb_free(&tmp);
+      int deferred = p->owner_timeout_deferred;
+      uint64_t ms = p->owner_timeout_ms;
+      parse_state_free(c);
+      if (deferred && !c->closing && !c->close_after_write) timer_set(c, TIMER_OWNER, ms);
     } else {
       conn_process(c);
     }
@@ -678,21 +764,21 @@ static void idle_arm(yolk_http_conn_t *c) {
 
 static void timer_set(yolk_http_conn_t *c, int mode, uint64_t ms) {
   if (c->closing) return;
-  c->timer_mode = mode;
+  c->timer_mode = (uint8_t)mode;
   if (mode == TIMER_NONE) {
-    uv_timer_stop(&c->timer);
+    yolk__timeout_stop(&c->timer);
     return;
   }
-  uv_timer_start(&c->timer, timer_cb, ms, 0);
+  yolk__timeout_start(&c->srv->timeq, &c->timer, ms, timer_cb);
 }
 
 void yolk__conn_set_timeout(yolk_http_conn_t *c, uint64_t ms, void (*cb)(void *owner)) {
   if (!c || c->closing || !c->taken_over || c->close_after_write) return;
   c->owner_timeout = cb;
-  if (c->timer_mode == TIMER_RESUME) {
+  if (c->timer_mode == TIMER_RESUME && c->http) {
     /* Leftover bytes are still to be delivered on the (shared) timer. */
-    c->owner_timeout_deferred = cb != NULL;
-    c->owner_timeout_ms = ms;
+    c->http->owner_timeout_deferred = cb != NULL;
+    c->http->owner_timeout_ms = ms;
     return;
   }
   timer_set(c, cb ? TIMER_OWNER : TIMER_NONE, ms);
@@ -701,36 +787,38 @@ void yolk__conn_set_timeout(yolk_http_conn_t *c, uint64_t ms, void (*cb)(void *o
 /* ---- llhttp callbacks ------------------------------------------------------------ */
 
 static int head_grow(yolk_http_conn_t *c, size_t n) {
-  c->head_bytes += n;
-  if (c->head_bytes > c->srv->cfg.max_header_size) {
-    c->user_error = 431;
+  http_parse_t *h = c->http;
+  h->head_bytes += n;
+  if (h->head_bytes > c->srv->cfg.max_header_size) {
+    h->user_error = 431;
     return -1;
   }
   return 0;
 }
 
 static void push_header(yolk_http_conn_t *c) {
-  if (!c->field.len && !c->value.len) return;
-  size_t name_at = c->hdrbuf.len;
-  yolk__sb_append(&c->hdrbuf, c->field.data ? c->field.data : "", c->field.len);
-  yolk__sb_putc(&c->hdrbuf, '\0');
-  for (char *p = c->hdrbuf.data + name_at; *p; p++) *p = (char)tolower((unsigned char)*p);
-  const char *v = c->value.data ? c->value.data : "";
-  size_t vl = c->value.len;
+  http_parse_t *h = c->http;
+  if (!h->field.len && !h->value.len) return;
+  size_t name_at = h->hdrbuf.len;
+  yolk__sb_append(&h->hdrbuf, h->field.data ? h->field.data : "", h->field.len);
+  yolk__sb_putc(&h->hdrbuf, '\0');
+  for (char *p = h->hdrbuf.data + name_at; *p; p++) *p = (char)tolower((unsigned char)*p);
+  const char *v = h->value.data ? h->value.data : "";
+  size_t vl = h->value.len;
   while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
   while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
-  if (c->field.len == 6 && strcasecmp(c->hdrbuf.data + name_at, "expect") == 0 && vl == 12 &&
+  if (h->field.len == 6 && strcasecmp(h->hdrbuf.data + name_at, "expect") == 0 && vl == 12 &&
       strncasecmp(v, "100-continue", 12) == 0)
-    c->expect_continue = 1;
-  yolk__sb_append(&c->hdrbuf, v, vl);
-  yolk__sb_putc(&c->hdrbuf, '\0');
-  c->nhdrs++;
-  c->field.len = 0;
-  c->value.len = 0;
+    h->expect_continue = 1;
+  yolk__sb_append(&h->hdrbuf, v, vl);
+  yolk__sb_putc(&h->hdrbuf, '\0');
+  h->nhdrs++;
+  h->field.len = 0;
+  h->value.len = 0;
 }
 
-static int on_message_begin(llhttp_t *p) {
-  yolk_http_conn_t *c = p->data;
+static int on_message_begin(llhttp_t *lp) {
+  yolk_http_conn_t *c = lp->data;
   parse_state_reset(c);
   c->in_message = 1;
   /* The keep-alive idle wait is over; the head must now arrive in time. */
@@ -738,51 +826,55 @@ static int on_message_begin(llhttp_t *p) {
   return 0;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t len) {
-  yolk_http_conn_t *c = p->data;
+static int on_url(llhttp_t *lp, const char *at, size_t len) {
+  yolk_http_conn_t *c = lp->data;
+  http_parse_t *h = c->http;
   if (head_grow(c, len)) return -1;
-  yolk__sb_append(&c->url, at, len);
+  yolk__sb_append(&h->url, at, len);
   return 0;
 }
 
-static int on_header_field(llhttp_t *p, const char *at, size_t len) {
-  yolk_http_conn_t *c = p->data;
-  if (head_grow(c, len + (c->last_was_value ? 4 : 0))) return -1;
+static int on_header_field(llhttp_t *lp, const char *at, size_t len) {
+  yolk_http_conn_t *c = lp->data;
+  http_parse_t *h = c->http;
+  if (head_grow(c, len + (h->last_was_value ? 4 : 0))) return -1;
   if (c->headers_done) return 0; /* trailers: size-checked, not kept */
-  if (c->last_was_value) push_header(c);
-  c->last_was_value = 0;
-  yolk__sb_append(&c->field, at, len);
+  if (h->last_was_value) push_header(c);
+  h->last_was_value = 0;
+  yolk__sb_append(&h->field, at, len);
   return 0;
 }
 
-static int on_header_value(llhttp_t *p, const char *at, size_t len) {
-  yolk_http_conn_t *c = p->data;
+static int on_header_value(llhttp_t *lp, const char *at, size_t len) {
+  yolk_http_conn_t *c = lp->data;
+  http_parse_t *h = c->http;
   if (head_grow(c, len)) return -1;
   if (c->headers_done) return 0;
-  c->last_was_value = 1;
-  yolk__sb_append(&c->value, at, len);
+  h->last_was_value = 1;
+  yolk__sb_append(&h->value, at, len);
   return 0;
 }
 
-static int on_headers_complete(llhttp_t *p) {
-  yolk_http_conn_t *c = p->data;
-  if (c->last_was_value) push_header(c);
-  c->last_was_value = 0;
+static int on_headers_complete(llhttp_t *lp) {
+  yolk_http_conn_t *c = lp->data;
+  http_parse_t *h = c->http;
+  if (h->last_was_value) push_header(c);
+  h->last_was_value = 0;
   c->headers_done = 1;
-  if (p->http_major != 1) {
+  if (lp->http_major != 1) {
     /* llhttp takes "GET /" without a version as HTTP/0.9, which has no
      * headers and no status line: nothing this server speaks */
-    c->user_error = 505;
+    h->user_error = 505;
     return -1;
   }
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->cfg.max_body_size) {
-    c->user_error = 413;
+  if ((lp->flags & F_CONTENT_LENGTH) && lp->content_length > c->srv->cfg.max_body_size) {
+    h->user_error = 413;
     return -1;
   }
   /* A body may still be slow to come: keep a timeout running, restarted by reads. */
   timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
   /* Clients that sent "Expect: 100-continue" wait for this before the body. */
-  if (c->expect_continue && p->http_major == 1 && p->http_minor >= 1) {
+  if (h->expect_continue && lp->http_major == 1 && lp->http_minor >= 1) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     yolk_buf_t *b = yolk__buf_copy(cont, sizeof(cont) - 1);
     conn_write_bufs(c, &b, 1);
@@ -791,26 +883,28 @@ static int on_headers_complete(llhttp_t *p) {
   return 0;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len) {
-  yolk_http_conn_t *c = p->data;
-  if (c->body.len + len > c->srv->cfg.max_body_size) {
-    c->user_error = 413;
+static int on_body(llhttp_t *lp, const char *at, size_t len) {
+  yolk_http_conn_t *c = lp->data;
+  http_parse_t *h = c->http;
+  if (h->body.len + len > c->srv->cfg.max_body_size) {
+    h->user_error = 413;
     return -1;
   }
-  yolk__sb_append(&c->body, at, len);
+  yolk__sb_append(&h->body, at, len);
   return 0;
 }
 
-static int on_message_complete(llhttp_t *p) {
-  yolk_http_conn_t *c = p->data;
+static int on_message_complete(llhttp_t *lp) {
+  yolk_http_conn_t *c = lp->data;
+  http_parse_t *h = c->http;
   /* One allocation: [request][header array][url\0][path\0][query\0][header strings]. */
-  const char *url = c->url.data ? c->url.data : "";
-  size_t ulen = c->url.len;
+  const char *url = h->url.data ? h->url.data : "";
+  size_t ulen = h->url.len;
   const char *q = memchr(url, '?', ulen);
   size_t plen = q ? (size_t)(q - url) : ulen;
   size_t qlen = q ? ulen - plen - 1 : 0;
-  size_t hsize = c->nhdrs * sizeof(yolk_http_header_t);
-  size_t size = sizeof(yolk_http_req_t) + hsize + (ulen + 1) + (plen + 1) + (qlen + 1) + c->hdrbuf.len;
+  size_t hsize = h->nhdrs * sizeof(yolk_http_header_t);
+  size_t size = sizeof(yolk_http_req_t) + hsize + (ulen + 1) + (plen + 1) + (qlen + 1) + h->hdrbuf.len;
   char *mem = yolk__malloc(size);
   yolk_http_req_t *req = (yolk_http_req_t *)mem;
   memset(req, 0, sizeof(*req));
@@ -828,18 +922,20 @@ static int on_message_complete(llhttp_t *p) {
   if (qlen) memcpy(str, q + 1, qlen);
   str[qlen] = '\0';
   str += qlen + 1;
-  if (c->hdrbuf.len) memcpy(str, c->hdrbuf.data, c->hdrbuf.len);
-  if (c->trusted) snprintf(c->remote_addr, sizeof(c->remote_addr), "?");
+  if (h->hdrbuf.len) memcpy(str, h->hdrbuf.data, h->hdrbuf.len);
+  if (c->trusted) snprintf(req->remote_addr, sizeof(req->remote_addr), "?");
+  else conn_remote_addr(c, req->remote_addr, sizeof(req->remote_addr));
   size_t nh = 0;
-  for (size_t i = 0; i < c->nhdrs; i++) {
+  for (size_t i = 0; i < h->nhdrs; i++) {
     char *name = str;
     str += strlen(str) + 1;
     char *value = str;
     str += strlen(str) + 1;
     if (c->trusted && strcmp(name, YOLK_HTTP_PEER_HEADER) == 0) {
       /* the master says who the client is; the application never sees the header */
-      snprintf(c->remote_addr, sizeof(c->remote_addr), "%s", value);
-      snprintf(c->peer, sizeof(c->peer), "%.46s (via the master)", c->remote_addr);
+      snprintf(req->remote_addr, sizeof(req->remote_addr), "%s", value);
+      free(c->via);
+      c->via = yolk__strndup(req->remote_addr, strlen(req->remote_addr));
       continue;
     }
     req->headers[nh].name = name;
@@ -848,26 +944,25 @@ static int on_message_complete(llhttp_t *p) {
   }
   req->nheaders = nh;
   req->conn = c;
-  req->method = llhttp_method_name((llhttp_method_t)p->method);
-  if (c->body.data) {
-    req->body = c->body.data;
-    req->body_len = c->body.len;
-    yolk__sb_init(&c->body);
+  req->method = llhttp_method_name((llhttp_method_t)lp->method);
+  if (h->body.data) {
+    req->body = h->body.data;
+    req->body_len = h->body.len;
+    yolk__sb_init(&h->body);
   } else {
     req->body = yolk__strndup("", 0);
   }
-  req->http_major = p->http_major;
-  req->http_minor = p->http_minor;
-  req->keep_alive = llhttp_should_keep_alive(p);
-  if (p->upgrade) {
+  req->http_major = lp->http_major;
+  req->http_minor = lp->http_minor;
+  req->keep_alive = llhttp_should_keep_alive(lp);
+  if (lp->upgrade) {
     const char *up = yolk__http_req_header(req, "upgrade");
     req->upgrade = up && yolk__http_has_token(up, "websocket");
     req->keep_alive = 0; /* after any answer but a takeover, the connection closes */
     c->upgrade_wait = 1;
   }
-  memcpy(req->remote_addr, c->remote_addr, sizeof(req->remote_addr));
   req->start_ms = uv_now(c->srv->loop);
-  c->ready = req;
+  h->ready = req;
   c->in_message = 0;
   parse_state_reset(c);
   /* Stop here: the request is dispatched after llhttp returns, and the
@@ -879,7 +974,7 @@ static int on_message_complete(llhttp_t *p) {
 
 static void send_error_and_close(yolk_http_conn_t *c, int status) {
   c->parse_failed = 1;
-  if (c->pending) {
+  if (conn_pending(c)) {
     /* A response is owed to an earlier request; an error now cannot be
      * ordered after it, so just close. */
     conn_close_now(c);
@@ -901,64 +996,74 @@ static void send_error_and_close(yolk_http_conn_t *c, int status) {
   conn_close_after_write(c);
 }
 
+/* After a takeover: the parsing state goes, unless bytes read past the
+ * request still wait for the new owner (TIMER_RESUME delivers them and
+ * frees it then). */
+static void takeover_done(yolk_http_conn_t *c) {
+  http_parse_t *h = c->http;
+  if (h && c->taken_over && !c->released && h->in.len == h->in_off) parse_state_free(c);
+}
+
 /* Parses buffered bytes until a request is complete, then hands it over.
  * Loops while handlers answer synchronously. */
 static void conn_process(yolk_http_conn_t *c) {
   if (c->in_process) return;
   c->in_process = 1;
-  while (!c->closing && !c->close_after_write && !c->taken_over && !c->pending && !c->parse_failed) {
-    if (c->ready) {
-      yolk_http_req_t *req = c->ready;
-      c->ready = NULL;
-      c->pending = req;
+  http_parse_t *h = c->http;
+  while (!c->closing && !c->close_after_write && !c->taken_over && !h->pending && !c->parse_failed) {
+    if (h->ready) {
+      yolk_http_req_t *req = h->ready;
+      h->ready = NULL;
+      h->pending = req;
       timer_set(c, TIMER_NONE, 0); /* the handler owns the timing of a pending request */
       c->srv->cfg.on_request(req, c->srv->cfg.ud);
       continue;
     }
-    size_t avail = c->in.len - c->in_off;
+    size_t avail = h->in.len - h->in_off;
     if (!avail || c->upgrade_wait) break;
-    const char *data = c->in.data + c->in_off;
-    if (llhttp_get_errno(&c->parser) == HPE_PAUSED) llhttp_resume(&c->parser);
-    llhttp_errno_t err = llhttp_execute(&c->parser, data, avail);
+    const char *data = h->in.data + h->in_off;
+    if (llhttp_get_errno(&h->parser) == HPE_PAUSED) llhttp_resume(&h->parser);
+    llhttp_errno_t err = llhttp_execute(&h->parser, data, avail);
     size_t used = avail;
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-      const char *pos = llhttp_get_error_pos(&c->parser);
+      const char *pos = llhttp_get_error_pos(&h->parser);
       if (pos && pos >= data && pos <= data + avail) used = (size_t)(pos - data);
     } else if (err != HPE_OK) {
-      if (c->user_error == 431) {
-        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request head over %zu bytes, answering 431", c->peer,
+      if (h->user_error == 431) {
+        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request head over %zu bytes, answering 431", conn_peer(c),
                   c->srv->cfg.max_header_size);
         send_error_and_close(c, 431);
-      } else if (c->user_error == 413) {
-        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request body over %zu bytes, answering 413", c->peer,
+      } else if (h->user_error == 413) {
+        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: request body over %zu bytes, answering 413", conn_peer(c),
                   c->srv->cfg.max_body_size);
         send_error_and_close(c, 413);
-      } else if (c->user_error == 505) {
-        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: HTTP/%d.%d request, answering 505", c->peer,
-                  c->parser.http_major, c->parser.http_minor);
+      } else if (h->user_error == 505) {
+        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: HTTP/%d.%d request, answering 505", conn_peer(c),
+                  h->parser.http_major, h->parser.http_minor);
         send_error_and_close(c, 505);
       } else {
-        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: malformed request (%s: %s), answering 400", c->peer,
-                  llhttp_errno_name(err), llhttp_get_error_reason(&c->parser));
+        yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: malformed request (%s: %s), answering 400", conn_peer(c),
+                  llhttp_errno_name(err), llhttp_get_error_reason(&h->parser));
         send_error_and_close(c, 400);
       }
       break;
     }
-    c->in_off += used;
-    if (!c->ready) break; /* need more bytes */
+    h->in_off += used;
+    if (!h->ready) break; /* need more bytes */
   }
   /* Compact the backlog so it does not grow without bound; after a big
    * body, give the memory back rather than keep it per idle connection. */
-  if (c->in_off && c->in_off == c->in.len) {
-    c->in.len = c->in_off = 0;
-    if (c->in.cap > 64 * 1024) yolk__sb_free(&c->in);
-  } else if (c->in_off > 4096 && c->in_off * 2 > c->in.len) {
-    memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
-    c->in.len -= c->in_off;
-    c->in_off = 0;
+  if (h->in_off && h->in_off == h->in.len) {
+    h->in.len = h->in_off = 0;
+    if (h->in.cap > 64 * 1024) yolk__sb_free(&h->in);
+  } else if (h->in_off > 4096 && h->in_off * 2 > h->in.len) {
+    memmove(h->in.data, h->in.data + h->in_off, h->in.len - h->in_off);
+    h->in.len -= h->in_off;
+    h->in_off = 0;
   }
-  if (!c->taken_over && c->in.len - c->in_off < MAX_BACKLOG) conn_start_reading(c);
+  if (!c->taken_over && h->in.len - h->in_off < MAX_BACKLOG) conn_start_reading(c);
   c->in_process = 0;
+  takeover_done(c);
 }
 
 /* ---- reading ------------------------------------------------------------------- */
@@ -978,27 +1083,28 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0 || c->closing) return;
   if (nread < 0) {
     if (nread != UV_EOF)
-      yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: read error: %s", c->peer, uv_strerror((int)nread));
+      yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: read error: %s", conn_peer(c), uv_strerror((int)nread));
     /* The peer is gone (or half-closed, which HTTP/1.1 clients do not do
      * while they still expect an answer worth waiting for). Flush what is
      * already queued if we can; a pending request is aborted. */
     c->peer_eof = 1;
-    if (!c->pending && !c->lingering && (c->writing || c->q_count)) conn_close_after_write(c);
+    if (!conn_pending(c) && !c->lingering && (c->writing || c->q_count)) conn_close_after_write(c);
     else conn_close_now(c);
     return;
   }
   c->srv->bytes_read += (uint64_t)nread;
   if (c->close_after_write) return; /* closing: input no longer matters */
   if (c->taken_over) {
-    if (c->handler.on_read) c->handler.on_read(c->owner, buf->base, (size_t)nread);
+    if (c->handler && c->handler->on_read) c->handler->on_read(c->owner, buf->base, (size_t)nread);
     return;
   }
   if (c->parse_failed) return;
-  yolk__sb_append(&c->in, buf->base, (size_t)nread);
+  http_parse_t *h = c->http;
+  yolk__sb_append(&h->in, buf->base, (size_t)nread);
   if (c->timer_mode == TIMER_HEADER && c->headers_done)
     timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms); /* body progress */
-  if (c->pending || c->upgrade_wait) {
-    if (c->in.len - c->in_off >= MAX_BACKLOG) {
+  if (h->pending || c->upgrade_wait) {
+    if (h->in.len - h->in_off >= MAX_BACKLOG) {
       uv_read_stop(s);
       c->reading = 0;
     }
@@ -1023,7 +1129,7 @@ static void after_response(yolk_http_conn_t *c, int keep_alive) {
     return;
   }
   conn_start_reading(c);
-  if (c->in.len - c->in_off > 0 || c->ready) {
+  if (c->http->in.len - c->http->in_off > 0 || c->http->ready) {
     timer_set(c, TIMER_RESUME, 0);
   } else if (c->in_message) {
     timer_set(c, TIMER_HEADER, c->srv->cfg.header_timeout_ms);
@@ -1036,13 +1142,13 @@ static void respond(yolk_http_req_t *req, int status, const char *headers, const
                     yolk_buf_t *shared, int force_close) {
   yolk_http_conn_t *c = req->conn;
   if (!c) return; /* answered from inside on_abort: freed right after it */
-  if (c->pending != req || c->closing) {
+  if (conn_pending(c) != req || c->closing) {
     /* Connection closing: nothing to send, and no on_abort will follow. */
-    if (c->pending == req) c->pending = NULL;
+    if (conn_pending(c) == req) c->http->pending = NULL;
     req_free(req);
     return;
   }
-  c->pending = NULL;
+  c->http->pending = NULL;
   int keep_alive = req->keep_alive && !force_close && !c->close_after_write;
   int head_only = strcmp(req->method, "HEAD") == 0;
   int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
@@ -1085,16 +1191,16 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
                                       const yolk_conn_handler_t *handler, void *owner) {
   yolk_http_conn_t *c = req->conn;
   if (!c) return NULL; /* inside on_abort */
-  if (c->pending != req || c->closing) {
-    if (c->pending == req) c->pending = NULL;
+  if (conn_pending(c) != req || c->closing) {
+    if (conn_pending(c) == req) c->http->pending = NULL;
     req_free(req);
     return NULL;
   }
-  c->pending = NULL;
+  c->http->pending = NULL;
   req_free(req);
   c->taken_over = 1;
   c->upgrade_wait = 0;
-  c->handler = *handler;
+  c->handler = handler;
   c->owner = owner;
   timer_set(c, TIMER_NONE, 0);
   if (head_len) {
@@ -1105,7 +1211,8 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
   if (c->closing) return c; /* write failed: on_close follows */
   conn_start_reading(c);
   /* Bytes read past the request go to the owner once it has returned. */
-  if (c->in.len - c->in_off > 0) timer_set(c, TIMER_RESUME, 0);
+  if (c->http->in.len - c->http->in_off > 0) timer_set(c, TIMER_RESUME, 0);
+  else if (!c->in_process) takeover_done(c);
   return c;
 }
 
@@ -1114,19 +1221,19 @@ yolk_http_conn_t *yolk__http_takeover(yolk_http_req_t *req, const char *head, si
 int yolk__http_release(yolk_http_req_t *req, yolk_http_release_cb cb, void *owner) {
   yolk_http_conn_t *c = req->conn;
   if (!c) return -1; /* inside on_abort: the caller frees req */
-  if (c->pending != req || c->closing) {
-    if (c->pending == req) c->pending = NULL;
+  if (conn_pending(c) != req || c->closing) {
+    if (conn_pending(c) == req) c->http->pending = NULL;
     req_free(req);
     return -1;
   }
-  c->pending = NULL;
+  c->http->pending = NULL;
   req_free(req);
   c->taken_over = 1;
   c->released = 1;
   c->upgrade_wait = 0;
-  memset(&c->handler, 0, sizeof(c->handler));
+  c->handler = NULL;
   c->owner = owner;
-  c->release_cb = cb;
+  c->http->release_cb = cb;
   /* What the client sends from now on is for the new owner: leave it in
    * the kernel. */
   if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
@@ -1139,15 +1246,16 @@ int yolk__http_release(yolk_http_req_t *req, yolk_http_release_cb cb, void *owne
 }
 
 static void release_ready(yolk_http_conn_t *c) {
-  yolk_http_release_cb cb = c->release_cb;
+  yolk_http_release_cb cb = c->http->release_cb;
   if (!cb || c->closing) return;
-  c->release_cb = NULL;
+  c->http->release_cb = NULL;
   uv_os_fd_t fd;
   int dup_fd = -1;
   if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: cannot hand the connection over", c->peer);
-  size_t n = c->in.len - c->in_off;
-  cb(c->owner, dup_fd, c->in.data ? c->in.data + c->in_off : "", n);
+  if (dup_fd < 0) yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: cannot hand the connection over", conn_peer(c));
+  http_parse_t *h = c->http;
+  size_t n = h->in.len - h->in_off;
+  cb(c->owner, dup_fd, h->in.data ? h->in.data + h->in_off : "", n);
   /* our descriptor goes; the socket lives on in dup_fd (no FIN, no RST) */
   conn_close_now(c);
 }
@@ -1158,44 +1266,44 @@ static void release_ready(yolk_http_conn_t *c) {
  * or a Unix socket), not yet connected, linked into the server's list;
  * conn_start finishes it. */
 static yolk_http_conn_t *conn_new(yolk_http_server_t *srv, uv_handle_type type) {
-  yolk_http_conn_t *c = yolk__calloc(1, sizeof(*c));
+  size_t size = offsetof(yolk_http_conn_t, tcp) + (type == UV_NAMED_PIPE ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
+  yolk_http_conn_t *c = yolk__calloc(1, size);
   c->srv = srv;
-  if (type == UV_NAMED_PIPE) uv_pipe_init(srv->loop, &c->pipe, 0);
+  c->is_pipe = type == UV_NAMED_PIPE;
+  if (c->is_pipe) uv_pipe_init(srv->loop, &c->pipe, 0);
   else uv_tcp_init(srv->loop, &c->tcp);
   c->tcp.data = c;
-  c->open_handles = 1;
+  yolk__timeout_init(&c->timer);
+  c->q = c->q_inline;
+  c->q_cap = sizeof(c->q_inline) / sizeof(c->q_inline[0]);
   yolk__list_node_init(&c->flush_node);
   yolk__list_push_back(&srv->conns, &c->node);
   return c;
 }
 
-/* The stream is connected: timer, peer address, parser, reading. */
+/* The stream is connected: peer address, parser, timeout, reading. */
 static void conn_start(yolk_http_conn_t *c, uv_handle_type type, unsigned flags) {
   yolk_http_server_t *srv = c->srv;
-  uv_timer_init(srv->loop, &c->timer);
-  c->timer.data = c;
-  c->open_handles = 2;
-  c->wreq.data = c;
   c->trusted = (flags & YOLK_HTTP_LISTEN_TRUSTED) != 0;
-  snprintf(c->remote_addr, sizeof(c->remote_addr), "?");
-  snprintf(c->peer, sizeof(c->peer), type == UV_NAMED_PIPE ? "unix socket" : "?");
   struct sockaddr_storage ss;
   int sl = sizeof(ss);
   if (type != UV_NAMED_PIPE && uv_tcp_nodelay(&c->tcp, 1) == 0 &&
       uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-    int port = 0;
     if (ss.ss_family == AF_INET) {
-      uv_ip4_name((struct sockaddr_in *)&ss, c->remote_addr, sizeof(c->remote_addr));
-      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-      snprintf(c->peer, sizeof(c->peer), "%s:%d", c->remote_addr, port);
+      const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+      c->peer_family = AF_INET;
+      c->peer_port = ntohs(a->sin_port);
+      memcpy(c->peer_ip, &a->sin_addr, 4);
     } else if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote_addr, sizeof(c->remote_addr));
-      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-      snprintf(c->peer, sizeof(c->peer), "[%s]:%d", c->remote_addr, port);
+      const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+      c->peer_family = AF_INET6;
+      c->peer_port = ntohs(a->sin6_port);
+      memcpy(c->peer_ip, &a->sin6_addr, 16);
     }
   }
-  llhttp_init(&c->parser, HTTP_REQUEST, &srv->settings);
-  c->parser.data = c;
+  c->http = yolk__calloc(1, sizeof(*c->http));
+  llhttp_init(&c->http->parser, HTTP_REQUEST, &srv->settings);
+  c->http->parser.data = c;
   timer_set(c, TIMER_HEADER, srv->cfg.header_timeout_ms);
   conn_start_reading(c);
 }
@@ -1240,7 +1348,7 @@ int yolk__http_server_adopt_ipc(yolk_http_server_t *srv, uv_pipe_t *ipc, const c
     return UV_ECANCELED;
   }
   if (len) {
-    yolk__sb_append(&c->in, pre, len);
+    yolk__sb_append(&c->http->in, pre, len);
     timer_set(c, TIMER_RESUME, 0); /* parsed from the loop, as if just read */
   }
   return 0;
@@ -1284,6 +1392,7 @@ int yolk__http_server_init(uv_loop_t *loop, yolk_http_server_t **out, const yolk
   srv->settings.on_headers_complete = on_headers_complete;
   srv->settings.on_body = on_body;
   srv->settings.on_message_complete = on_message_complete;
+  yolk__timeq_init(&srv->timeq, loop);
   uv_prepare_init(loop, &srv->flush_prepare);
   srv->flush_prepare.data = srv;
   uv_check_init(loop, &srv->flush_check);
@@ -1356,9 +1465,12 @@ int yolk__http_server_port(yolk_http_server_t *srv) {
 }
 
 static void server_maybe_finish(yolk_http_server_t *srv) {
-  if (!srv->closing || !srv->listener_closed || srv->flushers_closed < 2 || !yolk__list_empty(&srv->conns)) return;
+  if (!srv->closing || !srv->listener_closed || srv->flushers_closed < 2 || !srv->timeq_closed ||
+      !yolk__list_empty(&srv->conns))
+    return;
   void (*cb)(void *) = srv->close_cb;
   void *arg = srv->close_arg;
+  free(srv->wbufs);
   free(srv);
   if (cb) cb(arg);
 }
@@ -1366,6 +1478,12 @@ static void server_maybe_finish(yolk_http_server_t *srv) {
 static void flusher_closed(uv_handle_t *h) {
   yolk_http_server_t *srv = h->data;
   srv->flushers_closed++;
+  server_maybe_finish(srv);
+}
+
+static void timeq_closed(void *arg) {
+  yolk_http_server_t *srv = arg;
+  srv->timeq_closed = 1;
   server_maybe_finish(srv);
 }
 
@@ -1389,6 +1507,7 @@ void yolk__http_server_close(yolk_http_server_t *srv, void (*cb)(void *arg), voi
   srv->listener_closing = 1;
   yolk_list_t *n;
   yolk__list_foreach(n, &srv->conns) conn_close_now(yolk__list_entry(n, yolk_http_conn_t, node));
+  yolk__timeq_close(&srv->timeq, timeq_closed, srv);
   uv_close((uv_handle_t *)&srv->flush_prepare, flusher_closed);
   uv_close((uv_handle_t *)&srv->flush_check, flusher_closed);
 }

@@ -143,7 +143,8 @@ typedef struct {
 
 /* Detaches the connection from HTTP parsing, writes the raw response bytes in
  * head (e.g. the 101), frees req, and routes every later byte (including any
- * already read past the request) to handler. Returns the connection, or NULL
+ * already read past the request) to handler (kept by reference: it must
+ * outlive the connection). Returns the connection, or NULL
  * if it is already closing (req is freed; handler is never called). Bytes
  * read past the request are delivered from the loop after this returns, never
  * from inside it. handler->on_close is called exactly once, from a libuv close

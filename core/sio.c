@@ -36,13 +36,13 @@ static yolk_sio_socket_t *client_find_socket_n(yolk_sio_client_t *c, const char 
 }
 
 static void client_free_partial(yolk_sio_client_t *c) {
-  if (!c->partial) return;
-  free(c->partial);
+  yolk_sio_partial_t *pt = c->partial;
+  if (!pt) return;
   c->partial = NULL;
-  for (size_t i = 0; i < c->nbins; i++) free((void *)c->bins[i].data);
-  free(c->bins);
-  c->bins = NULL;
-  c->nbins = 0;
+  free(pt->text);
+  for (size_t i = 0; i < pt->nbins; i++) free((void *)pt->bins[i].data);
+  free(pt->bins);
+  free(pt);
 }
 
 static void client_close(yolk_sio_client_t *c, const char *reason) {
@@ -193,26 +193,22 @@ static void on_eio_message(yolk_eio_socket_t *eio, int binary, const char *data,
   if (c->closing) return;
   yolk_sio_server_t *sio = c->sio;
   if (binary) {
-    if (!c->partial) {
+    yolk_sio_partial_t *pt = c->partial;
+    if (!pt) {
       client_fail(c, "parse error", "binary message without a pending binary packet");
       return;
     }
-    c->bins[c->nbins].data = yolk__strndup(data, len);
-    c->bins[c->nbins].len = len;
-    c->nbins++;
-    if (c->nbins < c->partial_pkt.attachments) return;
+    pt->bins[pt->nbins].data = yolk__strndup(data, len);
+    pt->bins[pt->nbins].len = len;
+    pt->nbins++;
+    if (pt->nbins < pt->pkt.attachments) return;
     /* complete: the packet owns nothing, so take the pieces first */
-    char *text = c->partial;
-    yolk_sio_decoded_t p = c->partial_pkt;
-    yolk_sio_bin_t *bins = c->bins;
-    size_t n = c->nbins;
     c->partial = NULL;
-    c->bins = NULL;
-    c->nbins = 0;
-    client_dispatch(c, &p, bins, n);
-    for (size_t i = 0; i < n; i++) free((void *)bins[i].data);
-    free(bins);
-    free(text);
+    client_dispatch(c, &pt->pkt, pt->bins, pt->nbins);
+    for (size_t i = 0; i < pt->nbins; i++) free((void *)pt->bins[i].data);
+    free(pt->bins);
+    free(pt->text);
+    free(pt);
     return;
   }
   if (c->partial) {
@@ -228,10 +224,11 @@ static void on_eio_message(yolk_eio_socket_t *eio, int binary, const char *data,
   if ((p.type == YOLK_SIO_PKT_BINARY_EVENT || p.type == YOLK_SIO_PKT_BINARY_ACK) && p.attachments > 0) {
     /* keep the text until the attachments are in (decoded again from the
      * copy: the packet points into the text) */
-    c->partial = yolk__strndup(data, len);
-    yolk__sio_decode(c->partial, len, sio->opts.max_attachments, sio->opts.max_json_depth, &c->partial_pkt, &why);
-    c->bins = yolk__calloc(p.attachments, sizeof(*c->bins));
-    c->nbins = 0;
+    yolk_sio_partial_t *pt = yolk__calloc(1, sizeof(*pt));
+    pt->text = yolk__strndup(data, len);
+    yolk__sio_decode(pt->text, len, sio->opts.max_attachments, sio->opts.max_json_depth, &pt->pkt, &why);
+    pt->bins = yolk__calloc(p.attachments, sizeof(*pt->bins));
+    c->partial = pt;
     return;
   }
   client_dispatch(c, &p, NULL, 0);
@@ -294,7 +291,7 @@ static yolk_sio_nsp_t *nsp_new(yolk_sio_server_t *sio, const char *name) {
   yolk_sio_nsp_t *nsp = yolk__calloc(1, sizeof(*nsp));
   nsp->sio = sio;
   nsp->name = yolk__strndup(name, strlen(name));
-  yolk__smap_init(&nsp->sockets);
+  yolk__smap_init_borrowed(&nsp->sockets); /* keys: the sockets' ids */
   nsp->adapter = sio->opts.adapter ? sio->opts.adapter(nsp, sio->opts.adapter_ud) : yolk_sio_memory_adapter_new(nsp);
   yolk__smap_put(&sio->nsps, nsp->name, nsp);
   return nsp;

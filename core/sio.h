@@ -44,17 +44,22 @@ enum { YOLK_SIO_DEFER_DISCONNECT = 1, YOLK_SIO_DEFER_CLOSE = 2, YOLK_SIO_DEFER_R
 struct yolk_sio_socket_s {
   yolk_sio_client_t *client;
   yolk_sio_nsp_t *nsp;
-  char *id;
-  int state;
-  int admitted; /* it was admitted once (stays set after it leaves) */
-  char *auth; /* JSON text of the CONNECT payload; never NULL */
+  char *id; /* in the socket's own allocation, after the struct */
+  uint8_t state;
+  uint8_t admitted; /* it was admitted once (stays set after it leaves) */
+  uint8_t free_pending;
+  uint8_t deferred; /* YOLK_SIO_DEFER_*: deferred work (yolk_sio_socket_disconnect / refuse) */
+  uint8_t in_own_room; /* the in-memory adapter's: see below */
+  /* Callbacks of this socket on the stack; a socket finalized meanwhile is
+   * freed when the last one returns. */
+  uint16_t in_callback;
+  char *auth; /* JSON text of the CONNECT payload; never NULL ("{}": not allocated) */
   size_t auth_len;
   /* connection state recovery (sio_recovery.c): the private session id
-   * (NULL when recovery is off), and for a recovered socket its data */
+   * (NULL when recovery is off), and for a recovered socket the JSON text
+   * of its data (NULL: not recovered) */
   char *pid;
-  int recovered;
   char *restored_data;
-  size_t restored_len;
   void *data; /* the embedder's */
   yolk_list_t client_node; /* in client->sockets */
 
@@ -64,36 +69,42 @@ struct yolk_sio_socket_s {
   /* Server -> client acks waiting for their answer (sio_ack.c), oldest first. */
   yolk_list_t acks;
 
-  /* Deferred work (yolk_sio_socket_disconnect / refuse). */
-  int deferred;
+  /* Runs the deferred work. */
   yolk_later_t later;
-
-  /* Callbacks of this socket on the stack; a socket finalized meanwhile is
-   * freed when the last one returns. */
-  int in_callback;
-  int free_pending;
 
   /* Broadcast de-duplication: the adapter stamps each socket it delivers to
    * with the broadcast's epoch, so a socket in several target rooms gets the
    * packet once without a per-broadcast set. */
   uint64_t epoch;
+
+  /* The in-memory adapter's (adapter_memory.c), nobody else's: its list of
+   * sockets, the rooms this one is in besides its own (an array), and
+   * (in_own_room, above) whether it is in its own room (which is not a room
+   * of the adapter's: the namespace's socket table finds it). */
+  yolk_list_t adapter_node;
+  void **adapter_rooms;
+  uint32_t adapter_nrooms, adapter_cap;
 };
+
+/* A binary packet waiting for its attachments: its text (copied), the
+ * packet decoded from it, and the attachments so far. */
+typedef struct {
+  char *text;
+  yolk_sio_decoded_t pkt;
+  yolk_sio_bin_t *bins;
+  size_t nbins;
+} yolk_sio_partial_t;
 
 struct yolk_sio_client_s {
   yolk_sio_server_t *sio;
   yolk_eio_socket_t *eio;
-  int protocol;              /* Socket.IO protocol: 5, or 4 for Engine.IO v3 sessions */
+  uint8_t protocol;          /* Socket.IO protocol: 5, or 4 for Engine.IO v3 sessions */
+  uint8_t closing;           /* input is ignored; the Engine.IO session is closing */
   yolk_list_t sockets;       /* yolk_sio_socket_t.client_node */
   yolk_list_t restores;      /* CONNECTs waiting for their session (sio_recovery.c) */
   uv_timer_t *connect_timer; /* NULL once a namespace was joined; freed in its close callback */
-  int closing;               /* input is ignored; the Engine.IO session is closing */
   const char *close_reason;  /* overrides the Engine.IO reason for the sockets */
-  /* A binary packet waiting for its attachments: its text (copied) and the
-   * attachments so far. */
-  char *partial;
-  yolk_sio_decoded_t partial_pkt;
-  yolk_sio_bin_t *bins;
-  size_t nbins;
+  yolk_sio_partial_t *partial; /* while a binary packet waits for its attachments */
   yolk_list_t node; /* in sio->clients */
 };
 

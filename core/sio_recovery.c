@@ -250,9 +250,10 @@ void yolk__sio_restores_cancel(yolk_sio_client_t *c) {
 
 /* ---- the socket's view -------------------------------------------------------------------------- */
 
-int yolk_sio_socket_recovered(const yolk_sio_socket_t *s) { return s->recovered; }
+int yolk_sio_socket_recovered(const yolk_sio_socket_t *s) { return s->restored_data != NULL; }
 
 const char *yolk_sio_socket_restored_data(const yolk_sio_socket_t *s, size_t *len) {
-  if (len) *len = s->restored_len;
+  /* JSON text: no NUL inside */
+  if (len) *len = s->restored_data ? strlen(s->restored_data) : 0;
   return s->restored_data;
 }

@@ -143,9 +143,18 @@ static char *make_socket_id(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp) {
 
 static void run_deferred(yolk_later_t *item);
 
+/* The auth of a CONNECT without a payload: shared, never freed. */
+static char no_auth[] = "{}";
+
 yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *nsp, char *auth, size_t auth_len,
                                         const yolk_sio_session_t *session) {
-  yolk_sio_socket_t *s = yolk__calloc(1, sizeof(*s));
+  /* the id lives after the struct: one allocation */
+  char *id = session ? yolk__strndup(session->sid, strlen(session->sid)) : make_socket_id(c, nsp);
+  size_t idlen = strlen(id);
+  yolk_sio_socket_t *s = yolk__calloc(1, sizeof(*s) + idlen + 1);
+  s->id = (char *)(s + 1);
+  memcpy(s->id, id, idlen + 1);
+  free(id);
   s->client = c;
   s->nsp = nsp;
   s->state = YOLK_SIO_SOCKET_PENDING;
@@ -153,7 +162,7 @@ yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *ns
     s->auth = auth;
     s->auth_len = auth_len;
   } else {
-    s->auth = yolk__strndup("{}", 2);
+    s->auth = no_auth;
     s->auth_len = 2;
   }
   yolk__list_init(&s->queue);
@@ -161,13 +170,9 @@ yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *ns
   yolk__later_init(&s->later, run_deferred);
   if (session) {
     /* recovered: the former id, pid, rooms (its own id among them) and data */
-    s->id = yolk__strndup(session->sid, strlen(session->sid));
     s->pid = yolk__strndup(session->pid, strlen(session->pid));
-    s->recovered = 1;
     s->restored_data = yolk__strndup(session->data, session->data_len);
-    s->restored_len = session->data_len;
   } else {
-    s->id = make_socket_id(c, nsp);
     if (nsp->sio->opts.recovery_ms && c->protocol == 5) {
       char pid[21];
       yolk__random_id(pid, 20);
@@ -183,10 +188,9 @@ yolk_sio_socket_t *yolk__sio_socket_new(yolk_sio_client_t *c, yolk_sio_nsp_t *ns
 }
 
 static void socket_free(yolk_sio_socket_t *s) {
-  free(s->id);
   free(s->pid);
   free(s->restored_data);
-  free(s->auth);
+  if (s->auth != no_auth) free(s->auth);
   free(s);
 }
 
@@ -253,7 +257,7 @@ void yolk__sio_socket_finalize(yolk_sio_socket_t *s, const char *reason) {
 }
 
 static void defer_socket(yolk_sio_socket_t *s, int what) {
-  s->deferred |= what;
+  s->deferred = (uint8_t)(s->deferred | what);
   yolk__defer(&s->nsp->sio->defer, &s->later);
 }
 
@@ -307,9 +311,15 @@ void yolk__sio_handshake_json(yolk_sb_t *sb, const yolk_eio_handshake_t *hs, con
   int xdomain = 0;
   yolk__sb_puts(sb, "{\"headers\":{");
   obj_writer_t w = {sb, 1, 0};
-  yolk__http_headers_each(hs->header_names, hs->header_values, hs->nheaders, put_header, &w);
-  for (size_t i = 0; i < hs->nheaders; i++)
-    if (strcmp(hs->header_names[i], "origin") == 0) xdomain = 1;
+  const char **names = yolk__malloc((hs->nheaders * 2 + 1) * sizeof(*names));
+  const char **values = names + hs->nheaders;
+  for (size_t i = 0; i < hs->nheaders; i++) {
+    names[i] = hs->headers[i];
+    values[i] = yolk_eio_header_value(hs->headers[i]);
+    if (strcmp(names[i], "origin") == 0) xdomain = 1;
+  }
+  yolk__http_headers_each(names, values, hs->nheaders, put_header, &w);
+  free(names);
   /* Date.prototype.toString's shape, in UTC */
   char when[96];
   time_t secs = (time_t)(hs->time_ms / 1000);

@@ -93,23 +93,52 @@ yolk_buf_t *yolk__ws_frame_new(int opcode, const void *payload, size_t len) {
 
 /* ---- frame parser ---------------------------------------------------------------- */
 
+/* What a parser collects across feeds: allocated when a frame's payload
+ * spans feeds, freed when both are empty again. */
+struct yolk_ws_held_s {
+  yolk_sb_t in;      /* payload of the control frame being read (unmasked) */
+  yolk_sb_t message; /* fragments of the current data message (unmasked) */
+};
+
+static struct yolk_ws_held_s *held(yolk_ws_parser_t *p) {
+  if (!p->held) {
+    p->held = yolk__malloc(sizeof(*p->held));
+    yolk__sb_init(&p->held->in);
+    yolk__sb_init(&p->held->message);
+  }
+  return p->held;
+}
+
+static size_t message_len(const yolk_ws_parser_t *p) { return p->held ? p->held->message.len : 0; }
+
+/* Frees what is held once nothing is in it. */
+static void held_done(yolk_ws_parser_t *p) {
+  struct yolk_ws_held_s *h = p->held;
+  if (!h || h->in.len || h->message.len) return;
+  yolk__sb_free(&h->in);
+  yolk__sb_free(&h->message);
+  free(h);
+  p->held = NULL;
+}
+
 void yolk__ws_parser_init(yolk_ws_parser_t *p, size_t max_message_size,
                           void (*on_message)(void *ud, int opcode, const char *data, size_t len), void *ud) {
   memset(p, 0, sizeof(*p));
   p->max_message_size = max_message_size ? max_message_size : DEFAULT_MAX_MESSAGE;
   p->on_message = on_message;
   p->ud = ud;
-  yolk__sb_init(&p->in);
-  yolk__sb_init(&p->message);
 }
 
 void yolk__ws_parser_free(yolk_ws_parser_t *p) {
-  yolk__sb_free(&p->in);
-  yolk__sb_free(&p->message);
+  if (!p->held) return;
+  yolk__sb_free(&p->held->in);
+  yolk__sb_free(&p->held->message);
+  free(p->held);
+  p->held = NULL;
 }
 
 static int parser_fail(yolk_ws_parser_t *p, int code, const char *why) {
-  p->error_code = code;
+  p->error_code = (uint16_t)code;
   p->error = why;
   return code;
 }
@@ -144,9 +173,8 @@ static int check_first_bytes(yolk_ws_parser_t *p) {
   return 0;
 }
 
-static int finish_control(yolk_ws_parser_t *p) {
-  const char *d = p->in.data ? p->in.data : "";
-  size_t n = p->in.len;
+/* A control frame's payload d[0..n) is complete: check it, hand it up. */
+static int finish_control(yolk_ws_parser_t *p, const char *d, size_t n) {
   if (p->frame_opcode == YOLK_WS_OP_CLOSE) {
     if (n == 1) return parser_fail(p, 1002, "close frame with a 1-byte payload");
     if (n >= 2) {
@@ -158,8 +186,18 @@ static int finish_control(yolk_ws_parser_t *p) {
     p->closed = 1;
   }
   p->on_message(p->ud, p->frame_opcode, d, n);
-  p->in.len = 0;
   return 0;
+}
+
+/* The control frame collected across feeds is complete. */
+static int finish_held_control(yolk_ws_parser_t *p) {
+  struct yolk_ws_held_s *h = held(p);
+  int r = finish_control(p, h->in.data ? h->in.data : "", h->in.len);
+  if (p->held == h) {
+    h->in.len = 0;
+    held_done(p);
+  }
+  return r;
 }
 
 static int finish_data(yolk_ws_parser_t *p) {
@@ -169,12 +207,70 @@ static int finish_data(yolk_ws_parser_t *p) {
   int op = p->message_opcode;
   p->message_opcode = 0;
   p->utf8_state = 0;
-  p->on_message(p->ud, op, p->message.data ? p->message.data : "", p->message.len);
-  /* Keep a small allocation for the next message; let a big one go so an
-   * idle connection does not hold its largest message forever. */
-  if (p->message.cap > 64 * 1024) yolk__sb_free(&p->message);
-  p->message.len = 0;
+  struct yolk_ws_held_s *h = p->held;
+  if (!h || !h->message.data) {
+    p->on_message(p->ud, op, "", 0); /* empty fragments only */
+    return 0;
+  }
+  p->on_message(p->ud, op, h->message.data, h->message.len);
+  /* Messages that span feeds are the exception (see deliver_whole): the
+   * buffer goes, so an idle connection holds none. */
+  if (p->held == h) {
+    yolk__sb_free(&h->message);
+    held_done(p);
+  }
   return 0;
+}
+
+/* Whole messages (one frame, all of it in the bytes at hand) are unmasked
+ * here, then handed up: one buffer for every parser. A parser fed from
+ * inside another's callback finds it busy and collects in its own. */
+static yolk_sb_t shared_msg;
+static int shared_busy;
+
+static void unmask(unsigned char *out, const unsigned char *s, size_t n, const unsigned char mask[4], unsigned pos) {
+  size_t i = 0;
+  if (n >= 16) {
+    /* A word at a time; the 4-byte key repeats within 8 bytes. */
+    unsigned char k8[8];
+    for (int k = 0; k < 8; k++) k8[k] = mask[(pos + (unsigned)k) & 3];
+    uint64_t kw, w;
+    memcpy(&kw, k8, 8);
+    for (; i + 8 <= n; i += 8) {
+      memcpy(&w, s + i, 8);
+      w ^= kw;
+      memcpy(out + i, &w, 8);
+    }
+  }
+  for (; i < n; i++) out[i] = s[i] ^ mask[(pos + i) & 3];
+}
+
+/* The payload of an unfragmented data frame is all in s: unmask it into the
+ * shared buffer, check it, hand it up. Returns the parser's result. */
+static int deliver_whole(yolk_ws_parser_t *p, const unsigned char *s, size_t n) {
+  shared_busy = 1;
+  shared_msg.len = 0;
+  yolk__sb_reserve(&shared_msg, n);
+  unmask((unsigned char *)shared_msg.data, s, n, p->mask, 0);
+  shared_msg.data[n] = '\0';
+  shared_msg.len = n;
+  p->remaining = 0;
+  p->in_payload = 0;
+  int op = p->frame_opcode;
+  p->message_opcode = 0;
+  p->utf8_state = 0;
+  uint32_t utf8 = op == YOLK_WS_OP_TEXT ? yolk__utf8_validate(0, (const unsigned char *)shared_msg.data, n)
+                                        : YOLK_UTF8_ACCEPT;
+  if (utf8 == YOLK_UTF8_REJECT) {
+    parser_fail(p, 1007, "invalid UTF-8 in a text message");
+  } else if (utf8 != YOLK_UTF8_ACCEPT) {
+    parser_fail(p, 1007, "text message ends inside a UTF-8 sequence");
+  } else {
+    p->on_message(p->ud, op, shared_msg.data, n);
+  }
+  if (shared_msg.cap > 64 * 1024) yolk__sb_free(&shared_msg); /* a big one does not stay */
+  shared_busy = 0;
+  return p->error_code;
 }
 
 /* The header is complete: validate lengths, set up the payload. */
@@ -193,24 +289,24 @@ static int start_frame(yolk_ws_parser_t *p) {
   }
   memcpy(p->mask, p->hdr + pos, 4);
   p->mask_pos = 0;
-  p->frame_opcode = p->hdr[0] & 0x0F;
+  p->frame_opcode = (uint8_t)(p->hdr[0] & 0x0F);
   p->frame_fin = (p->hdr[0] & 0x80) != 0;
   p->remaining = len;
   p->hdr_len = 0;
   if (p->frame_opcode & 0x08) {
-    p->in.len = 0;
+    if (p->held) p->held->in.len = 0;
   } else {
     if (p->frame_opcode != YOLK_WS_OP_CONT) {
       p->message_opcode = p->frame_opcode;
       p->utf8_state = 0;
-      p->message.len = 0;
+      if (p->held) p->held->message.len = 0;
     }
-    if (len > p->max_message_size || p->message.len + len > p->max_message_size)
+    if (len > p->max_message_size || message_len(p) + len > p->max_message_size)
       return parser_fail(p, 1009, "message over the maximum size");
   }
   if (len == 0) {
     p->in_payload = 0;
-    return (p->frame_opcode & 0x08) ? finish_control(p) : finish_data(p);
+    return (p->frame_opcode & 0x08) ? finish_control(p, "", 0) : finish_data(p);
   }
   p->in_payload = 1;
   return 0;
@@ -224,7 +320,7 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len) {
       size_t take = need - p->hdr_len;
       if (take > len) take = len;
       memcpy(p->hdr + p->hdr_len, s, take);
-      p->hdr_len += take;
+      p->hdr_len = (uint8_t)(p->hdr_len + take);
       s += take;
       len -= take;
       if (p->hdr_len == 2 && check_first_bytes(p)) break;
@@ -232,33 +328,42 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len) {
       if (start_frame(p)) break;
       continue;
     }
+    if (p->remaining <= len && (p->frame_opcode & 0x08) && !(p->held && p->held->in.len)) {
+      /* a whole control frame (at most 125 bytes) in the bytes at hand */
+      char ctl[128];
+      size_t n = (size_t)p->remaining;
+      unmask((unsigned char *)ctl, s, n, p->mask, 0);
+      ctl[n] = '\0';
+      s += n;
+      len -= n;
+      p->remaining = 0;
+      p->in_payload = 0;
+      if (finish_control(p, ctl, n)) break;
+      continue;
+    }
+    if (!(p->frame_opcode & 0x08) && p->frame_opcode != YOLK_WS_OP_CONT && p->frame_fin && message_len(p) == 0 &&
+        p->remaining <= len && !shared_busy) {
+      /* the common case: a whole message in the bytes at hand */
+      size_t n = (size_t)p->remaining;
+      if (deliver_whole(p, s, n)) break;
+      s += n;
+      len -= n;
+      continue;
+    }
     size_t n = p->remaining < len ? (size_t)p->remaining : len;
-    yolk_sb_t *dst = (p->frame_opcode & 0x08) ? &p->in : &p->message;
+    yolk_sb_t *dst = (p->frame_opcode & 0x08) ? &held(p)->in : &held(p)->message;
     /* Grow as bytes arrive, not by the announced length: a header alone
      * must not make us allocate max_message_size. */
     yolk__sb_reserve(dst, n);
     unsigned char *out = (unsigned char *)dst->data + dst->len;
-    size_t i = 0;
-    if (n >= 16) {
-      /* Unmask a word at a time; the 4-byte key repeats within 8 bytes. */
-      unsigned char k8[8];
-      for (int k = 0; k < 8; k++) k8[k] = p->mask[(p->mask_pos + (unsigned)k) & 3];
-      uint64_t kw, w;
-      memcpy(&kw, k8, 8);
-      for (; i + 8 <= n; i += 8) {
-        memcpy(&w, s + i, 8);
-        w ^= kw;
-        memcpy(out + i, &w, 8);
-      }
-    }
-    for (; i < n; i++) out[i] = s[i] ^ p->mask[(p->mask_pos + i) & 3];
-    p->mask_pos = (unsigned)((p->mask_pos + n) & 3);
+    unmask(out, s, n, p->mask, p->mask_pos);
+    p->mask_pos = (uint8_t)((p->mask_pos + n) & 3);
     dst->len += n;
     dst->data[dst->len] = '\0';
     s += n;
     len -= n;
     p->remaining -= n;
-    if (dst == &p->message && p->message_opcode == YOLK_WS_OP_TEXT) {
+    if (dst == &p->held->message && p->message_opcode == YOLK_WS_OP_TEXT) {
       /* Fail fast: a bad byte is reported before the message is complete. */
       p->utf8_state = yolk__utf8_validate(p->utf8_state, out, n);
       if (p->utf8_state == YOLK_UTF8_REJECT) {
@@ -268,7 +373,7 @@ int yolk__ws_parser_feed(yolk_ws_parser_t *p, const char *data, size_t len) {
     }
     if (p->remaining == 0) {
       p->in_payload = 0;
-      if ((p->frame_opcode & 0x08) ? finish_control(p) : finish_data(p)) break;
+      if ((p->frame_opcode & 0x08) ? finish_held_control(p) : finish_data(p)) break;
     }
   }
   return p->error_code;
@@ -285,7 +390,6 @@ struct yolk_ws_s {
   unsigned close_received : 1; /* the peer's close frame arrived */
   unsigned failed : 1;         /* protocol error: input is ignored */
   int close_code;
-  char peer[80];
 };
 
 void yolk__ws_set_ud(yolk_ws_t *ws, void *ud) { ws->ud = ud; }
@@ -314,7 +418,8 @@ int yolk__ws_send(yolk_ws_t *ws, int opcode, const void *payload, size_t len) {
 
 static void grace_expired(void *owner) {
   yolk_ws_t *ws = owner;
-  yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: closing handshake not completed in time", ws->peer);
+  yolk__log(YOLK_LOG_DEBUG, LOG_COMPONENT, "%s: closing handshake not completed in time",
+            yolk__conn_peer(ws->conn));
   yolk__conn_abort(ws->conn);
 }
 
@@ -383,7 +488,7 @@ static void ws_on_read(void *owner, const char *data, size_t len) {
   int code = yolk__ws_parser_feed(&ws->parser, data, len);
   if (code) {
     ws->failed = 1;
-    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: %s, closing with %d", ws->peer,
+    yolk__log(YOLK_LOG_WARN, LOG_COMPONENT, "%s: %s, closing with %d", yolk__conn_peer(ws->conn),
               ws->parser.error ? ws->parser.error : "protocol error", code);
     if (!ws->close_sent) {
       ws->close_code = code;
@@ -440,6 +545,5 @@ yolk_ws_t *yolk__ws_accept(yolk_http_req_t *req, const yolk_ws_handler_t *handle
   }
   ws->conn = conn;
   if (handler->max_backlog) yolk__conn_limit_backlog(conn, handler->max_backlog, backlog_over);
-  snprintf(ws->peer, sizeof(ws->peer), "%s", yolk__conn_peer(conn));
   return ws;
 }

@@ -87,23 +87,28 @@ typedef struct {
   /* results/callbacks */
   void (*on_message)(void *ud, int opcode, const char *data, size_t len); /* TEXT/BINARY (joined), PING, PONG, CLOSE */
   void *ud;
-  /* state (private) */
-  yolk_sb_t in;      /* payload of the control frame being read (unmasked) */
-  yolk_sb_t message; /* fragments of the current data message (unmasked) */
-  int message_opcode; /* 0 when no fragmented message is in progress */
-  uint32_t utf8_state; /* incremental UTF-8 validation of text fragments */
-  int error_code;      /* close code after a fatal error, else 0 */
   const char *error;   /* what was wrong, for the log */
-  /* The parser streams: a frame's payload is unmasked into message/in as it
-   * arrives, so nothing waits for a whole frame and bytes may come one by one. */
-  int in_payload;            /* 0: reading a frame header, 1: its payload */
-  unsigned char hdr[14];     /* header bytes so far */
-  size_t hdr_len;
-  int frame_opcode, frame_fin;
+  /* state (private) */
+  /* A message that arrives whole in one feed is unmasked into a buffer
+   * shared by every parser (a control frame: onto the stack) and handed up
+   * from there; only one that spans feeds (or fragments) is collected in
+   * buffers of the parser's own, which go once it is handed up: an idle
+   * connection holds none. */
+  struct yolk_ws_held_s *held;
+  uint64_t remaining;  /* payload bytes of the current frame still to come */
+  uint32_t utf8_state; /* incremental UTF-8 validation of text fragments */
+  uint16_t error_code; /* close code after a fatal error, else 0 */
+  uint8_t message_opcode; /* 0 when no fragmented message is in progress */
+  /* The parser streams: a frame's payload is unmasked as it arrives, so
+   * nothing waits for a whole frame and bytes may come one by one. */
+  uint8_t frame_opcode;
+  unsigned char hdr[14]; /* header bytes so far */
   unsigned char mask[4];
-  unsigned mask_pos;
-  uint64_t remaining;        /* payload bytes of the current frame still to come */
-  int closed;                /* a close frame was parsed: later bytes are ignored */
+  uint8_t hdr_len;
+  uint8_t mask_pos;
+  unsigned in_payload : 1; /* 0: reading a frame header, 1: its payload */
+  unsigned frame_fin : 1;
+  unsigned closed : 1; /* a close frame was parsed: later bytes are ignored */
 } yolk_ws_parser_t;
 
 void yolk__ws_parser_init(yolk_ws_parser_t *p, size_t max_message_size,

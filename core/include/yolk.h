@@ -194,6 +194,8 @@ typedef struct {
   void (*on_drain)(yolk_eio_socket_t *socket, void *ud);
 } yolk_eio_socket_handler_t;
 
+/* h is kept by reference (not copied): it must outlive the socket (a static
+ * handler table). NULL: no callbacks. */
 void yolk_eio_socket_set_handler(yolk_eio_socket_t *socket, const yolk_eio_socket_handler_t *h, void *ud);
 const char *yolk_eio_socket_id(const yolk_eio_socket_t *socket);
 int yolk_eio_socket_protocol(const yolk_eio_socket_t *socket); /* 3 or 4 */
@@ -205,9 +207,14 @@ typedef struct {
   const char *remote_addr;
   uint64_t time_ms;         /* wall-clock ms when the session opened */
   size_t nheaders;
-  const char *const *header_names;  /* lower-case */
-  const char *const *header_values;
+  /* Header i is headers[i]: its lower-case name, NUL, its value, NUL
+   * (yolk_eio_header_value). */
+  const char *const *headers;
 } yolk_eio_handshake_t;
+static inline const char *yolk_eio_header_value(const char *header) {
+  while (*header) header++;
+  return header + 1;
+}
 const yolk_eio_handshake_t *yolk_eio_socket_handshake(const yolk_eio_socket_t *socket);
 
 /* Sends one message (copied). 0, or -1 if the socket is closing/closed. */

@@ -37,7 +37,7 @@ struct yolk__lua_nsp_s {
   yolk__lua_server_t *s;
   yolk_sio_nsp_t *nsp;
   int box_ref;
-  int connect_ref, event_ref, disconnecting_ref, close_ref, server_event_ref;
+  int connect_ref, object_ref, event_ref, disconnecting_ref, close_ref, server_event_ref;
   yolk__lua_nsp_t *next;
 };
 
@@ -80,24 +80,46 @@ static lua_State *callback_take(lua_callback_t *cb) {
 
 /* ---- sockets: callbacks from libyolk ---------------------------------------------- */
 
-static void push_obj(lua_State *L, yolk_sio_socket_t *sock) {
+/* The refs of a socket's handle (a new box, left pushed) and object. */
+static sock_refs_t *refs_new(lua_State *L, yolk__lua_nsp_t *n, yolk_sio_socket_t *sock) {
+  sock_refs_t *r = yolk__malloc(sizeof(*r));
+  r->n = n;
+  r->obj_ref = LUA_NOREF;
+  r->box_ref = yolk__lua_box_new(L, sock, SOCKET_MT); /* pushed */
+  yolk_sio_socket_set_data(sock, r);
+  return r;
+}
+
+/* Pushes the socket's object. A socket admitted without a connect handler
+ * has none until a callback (or nsp:socket, fetch_sockets) needs it: then
+ * the `object` handler makes it from the handle, or the handle stands for
+ * it. An idle socket of such a namespace costs Lua nothing. */
+static void push_obj(lua_State *L, yolk__lua_nsp_t *n, yolk_sio_socket_t *sock) {
   sock_refs_t *r = yolk_sio_socket_get_data(sock);
-  if (r) lua_rawgeti(L, LUA_REGISTRYINDEX, r->obj_ref);
-  else lua_pushnil(L);
+  if (r) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->obj_ref);
+    return;
+  }
+  r = refs_new(L, n, sock);
+  if (n->object_ref != LUA_NOREF) {
+    lua_pushvalue(L, -1);
+    if (yolk__lua_call_ref(L, n->object_ref, 1, 1) != 0) lua_pushnil(L); /* logged */
+    if (lua_isnil(L, -1)) lua_pop(L, 1); /* the handle stands for it */
+    else lua_remove(L, -2);
+  }
+  lua_pushvalue(L, -1);
+  r->obj_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 static void on_connect(yolk_sio_socket_t *sock, void *ud) {
   yolk__lua_nsp_t *n = ud;
-  lua_State *L = nsp_L(n);
-  sock_refs_t *r = yolk__malloc(sizeof(*r));
-  r->n = n;
-  r->box_ref = yolk__lua_box_new(L, sock, SOCKET_MT); /* pushed */
-  yolk_sio_socket_set_data(sock, r);
   if (n->connect_ref == LUA_NOREF) {
-    r->obj_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the handle is the object */
+    /* nothing to decide: admitted now, the object made when needed */
     yolk_sio_socket_admit(sock);
     return;
   }
+  lua_State *L = nsp_L(n);
+  sock_refs_t *r = refs_new(L, n, sock);
   if (yolk__lua_call_ref(L, n->connect_ref, 1, 1) != 0) {
     /* the handler failed before deciding (already logged): refuse rather
      * than leave the client waiting for connectTimeout */
@@ -118,7 +140,7 @@ static void on_event(yolk_sio_socket_t *sock, const yolk_sio_args_t *args, int64
   if (n->event_ref == LUA_NOREF) return;
   lua_State *L = nsp_L(n);
   lua_rawgeti(L, LUA_REGISTRYINDEX, n->event_ref);
-  push_obj(L, sock);
+  push_obj(L, n, sock);
   if (yolk__lua_push_event(L, args->json, args->len, args->bins, args->nbins) != 0) {
     /* checked by libyolk: cannot happen but for a Lua stack exhausted */
     yolk__log(YOLK_LOG_WARN, "lua", "socket %s: event dropped: %s", yolk_sio_socket_id(sock), lua_tostring(L, -1));
@@ -133,7 +155,7 @@ static void on_event(yolk_sio_socket_t *sock, const yolk_sio_args_t *args, int64
 static void call_reason(yolk__lua_nsp_t *n, int ref, yolk_sio_socket_t *sock, const char *reason) {
   if (ref == LUA_NOREF) return;
   lua_State *L = nsp_L(n);
-  push_obj(L, sock);
+  push_obj(L, n, sock);
   lua_pushstring(L, reason ? reason : "");
   yolk__lua_call_ref(L, ref, 2, 0);
 }
@@ -161,13 +183,12 @@ static const char *data_json(yolk_sio_socket_t *sock, size_t *len, void *ud) {
   yolk__lua_nsp_t *n = ud;
   lua_State *L = nsp_L(n);
   int top = lua_gettop(L);
-  push_obj(L, sock);
+  push_obj(L, n, sock);
   if (!lua_istable(L, -1)) {
     lua_settop(L, top);
     return NULL;
   }
-  lua_pushliteral(L, "data");
-  lua_rawget(L, -2);
+  lua_getfield(L, -1, "data"); /* (may be made on first use) */
   yolk_sb_t *sb = &n->s->data_sb;
   sb->len = 0;
   const char *out = NULL;
@@ -194,7 +215,8 @@ static yolk__lua_nsp_t *nsp_binding(lua_State *L, yolk__lua_server_t *s, yolk_si
   yolk__lua_nsp_t *n = yolk__calloc(1, sizeof(*n));
   n->s = s;
   n->nsp = nsp;
-  n->connect_ref = n->event_ref = n->disconnecting_ref = n->close_ref = n->server_event_ref = LUA_NOREF;
+  n->connect_ref = n->object_ref = n->event_ref = n->disconnecting_ref = n->close_ref = n->server_event_ref =
+      LUA_NOREF;
   n->box_ref = yolk__lua_box_new(L, n, NSP_MT);
   lua_pop(L, 1);
   n->next = s->nsps;
@@ -209,6 +231,7 @@ void yolk__lua_sio_release(yolk__lua_server_t *s) {
     yolk__lua_nsp_t *n = s->nsps;
     s->nsps = n->next;
     unref(L, &n->connect_ref);
+    unref(L, &n->object_ref);
     unref(L, &n->event_ref);
     unref(L, &n->disconnecting_ref);
     unref(L, &n->close_ref);
@@ -487,6 +510,7 @@ static int nsp_set_handler(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!n) return 0;
   set_ref_field(L, 2, "connect", &n->connect_ref);
+  set_ref_field(L, 2, "object", &n->object_ref);
   set_ref_field(L, 2, "event", &n->event_ref);
   set_ref_field(L, 2, "disconnecting", &n->disconnecting_ref);
   set_ref_field(L, 2, "close", &n->close_ref);
@@ -642,8 +666,8 @@ static int nsp_socket(lua_State *L) {
   const char *id = luaL_checkstring(L, 2);
   if (!n) return 0;
   yolk_sio_socket_t *sock = yolk_sio_nsp_socket(n->nsp, id);
-  if (!sock || !yolk_sio_socket_get_data(sock)) return 0;
-  push_obj(L, sock);
+  if (!sock) return 0;
+  push_obj(L, n, sock);
   return 1;
 }
 
@@ -850,8 +874,9 @@ static int sock_nsp(lua_State *L) {
 /* sock:object() -> the socket's object (what the connect handler returned) */
 static int sock_object(lua_State *L) {
   yolk_sio_socket_t *sock = check_sock(L);
-  if (!sock) return 0;
-  push_obj(L, sock);
+  sock_refs_t *r = sock ? yolk_sio_socket_get_data(sock) : NULL;
+  if (!r) return 0;
+  push_obj(L, r->n, sock);
   return 1;
 }
 

@@ -176,8 +176,12 @@ function M.load(opts)
         end
         list[i] = mw
       end
-      -- an empty packet chain is no chain: packets go straight to their route
-      if kind == 'connectionMiddleware' or #list > 0 then chains[kind] = compose(list) end
+      -- an empty chain is no chain: packets go straight to their route, and
+      -- clients are admitted at once (io/runtime.lua)
+      if #list > 0 then
+        chains[kind] = compose(list)
+        chains[kind .. 'List'] = list
+      end
     end
     app.ioChains[nspname] = chains
     app.io:of(nspname) -- the namespace exists even without routes
@@ -231,9 +235,9 @@ function M.load(opts)
   return app
 end
 
--- The composed chains for a namespace: connectionMiddleware always (empty
--- when not configured), packetMiddleware only when there is some.
-local no_chains = { connectionMiddleware = compose({}) }
+-- The composed chains for a namespace: connectionMiddleware and
+-- packetMiddleware, each only when there is some.
+local no_chains = {}
 function App:chains(nspname)
   return self.ioChains[nspname] or no_chains
 end

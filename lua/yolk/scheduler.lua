@@ -286,6 +286,12 @@ function S.wait(register)
   return woken(co, raw_yield())
 end
 
+-- Other bottom functions of yolk's coroutines (the connections' own,
+-- io/runtime.lua, which waits with S.raw_yield).
+local own_bodies = {}
+function S.own_body(fn) own_bodies[fn] = true end
+S.raw_yield = raw_yield
+
 -- True when the running coroutine is one of yolk's (spawn_ex's body or a
 -- pooled worker at the bottom of its stack), not one the application made
 -- for itself.
@@ -296,7 +302,7 @@ local function in_yolk_coroutine()
     if not info then break end
     bottom = info.func
   end
-  return bottom == body or bottom == pooled_worker
+  return bottom == body or bottom == pooled_worker or own_bodies[bottom] == true
 end
 S.in_yolk_coroutine = in_yolk_coroutine
 

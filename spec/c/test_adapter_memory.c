@@ -140,8 +140,59 @@ static void test_broadcast_shares_messages(void) {
   a->vt->destroy(a);
 }
 
+/* A socket's own room (named after its id) is no room of the table: the
+ * namespace's socket table finds the socket. It behaves as a room all the
+ * same: targets and excepts, listings, leaving and rejoining it, a room of
+ * the table named like a socket, and del_all. */
+static void test_own_rooms(void) {
+  yolk_sio_nsp_t nsp;
+  memset(&nsp, 0, sizeof(nsp));
+  yolk__smap_init_borrowed(&nsp.sockets);
+  yolk_sio_adapter_t *a = yolk_sio_memory_adapter_new_rooms_only(&nsp);
+  yolk_sio_socket_t ss[3];
+  memset(ss, 0, sizeof(ss));
+  char ids[3][8] = {"id-a", "id-b", "id-c"};
+  for (int i = 0; i < 3; i++) {
+    ss[i].id = ids[i];
+    yolk__smap_put(&nsp.sockets, ss[i].id, &ss[i]);
+    const char *own = ss[i].id;
+    a->vt->add_all(a, &ss[i], &own, 1);
+  }
+  CHECK_EQ_INT(room_count(a), 3);
+  CHECK(yolk_sio_memory_adapter_has_room(a, "id-b"));
+  CHECK(socket_in(a, &ss[1], "id-b") && !socket_in(a, &ss[1], "id-a"));
+  const char *b = "id-b", *ab[] = {"id-a", "id-b"};
+  CHECK_EQ_INT(room_size(a, "id-b"), 1);
+  CHECK_EQ_INT(yolk_sio_memory_adapter_each(a, &(yolk_sio_target_t){ab, 2, &b, 1, 0}, count_hit_big_noop, NULL), 1);
+  CHECK_EQ_INT(yolk_sio_memory_adapter_each(a, &(yolk_sio_target_t){NULL, 0, &b, 1, 0}, count_hit_big_noop, NULL), 2);
+  /* socket a joins a room named after socket b: both are in "id-b", listed once */
+  a->vt->add_all(a, &ss[0], &b, 1);
+  CHECK_EQ_INT(room_size(a, "id-b"), 2);
+  CHECK_EQ_INT(room_count(a), 3);
+  CHECK(socket_in(a, &ss[0], "id-b"));
+  /* b leaves its own room: "id-b" still holds a; b still gets "everyone" */
+  a->vt->del(a, &ss[1], "id-b");
+  CHECK(!socket_in(a, &ss[1], "id-b"));
+  CHECK_EQ_INT(room_size(a, "id-b"), 1);
+  CHECK_EQ_INT(yolk_sio_memory_adapter_each(a, &(yolk_sio_target_t){NULL, 0, NULL, 0, 0}, count_hit_big_noop, NULL), 3);
+  a->vt->add_all(a, &ss[1], &b, 1); /* and comes back */
+  CHECK_EQ_INT(room_size(a, "id-b"), 2);
+  a->vt->del(a, &ss[0], "id-b");
+  CHECK_EQ_INT(room_size(a, "id-b"), 1);
+  /* del_all: out of its own room too, and of "everyone" */
+  a->vt->del_all(a, &ss[2]);
+  CHECK(!yolk_sio_memory_adapter_has_room(a, "id-c"));
+  CHECK_EQ_INT(room_count(a), 2);
+  CHECK_EQ_INT(yolk_sio_memory_adapter_each(a, &(yolk_sio_target_t){NULL, 0, NULL, 0, 0}, count_hit_big_noop, NULL), 2);
+  for (int i = 0; i < 2; i++) a->vt->del_all(a, &ss[i]);
+  CHECK_EQ_INT(room_count(a), 0);
+  a->vt->destroy(a);
+  yolk__smap_free(&nsp.sockets);
+}
+
 int main(void) {
   test_broadcast_shares_messages();
+  test_own_rooms();
   yolk_sio_adapter_t *a = yolk_sio_memory_adapter_new(NULL);
   CHECK(a && a->vt && strcmp(a->vt->name, "memory") == 0);
 

@@ -93,7 +93,7 @@ static void on_message(yolk_eio_socket_t *s, int binary, const char *data, size_
     const yolk_eio_handshake_t *hs = yolk_eio_socket_handshake(s);
     const char *v = "(none)";
     for (size_t i = 0; i < hs->nheaders; i++)
-      if (strcmp(hs->header_names[i], "x-test") == 0) v = hs->header_values[i];
+      if (strcmp(hs->headers[i], "x-test") == 0) v = yolk_eio_header_value(hs->headers[i]);
     yolk_eio_send(s, 0, v, strlen(v));
   }
 }

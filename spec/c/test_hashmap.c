@@ -105,8 +105,38 @@ static void test_pmap(void) {
   free(objs);
 }
 
+/* Borrowed keys: the map keeps the caller's pointers (a value's own string),
+ * a replacing put takes the new pointer, nothing is freed but the table. */
+static void test_smap_borrowed(void) {
+  yolk_smap_t m;
+  yolk__smap_init_borrowed(&m);
+  char k1[] = "sock-1", k2[] = "sock-1", k3[] = "sock-2";
+  int one = 1, two = 2;
+  CHECK(yolk__smap_put(&m, k1, &one) == NULL);
+  CHECK(yolk__smap_key(&m, "sock-1") == k1);
+  CHECK(yolk__smap_put(&m, k2, &two) == &one); /* replaced: the key is the new value's */
+  CHECK(yolk__smap_key(&m, "sock-1") == k2);
+  yolk__smap_put(&m, k3, &one);
+  for (int i = 0; i < 100; i++) { /* growth moves slots, not keys */
+    char *k = malloc(16);
+    snprintf(k, 16, "k%d", i);
+    yolk__smap_put(&m, k, k);
+  }
+  CHECK(yolk__smap_key(&m, "sock-2") == k3);
+  for (int i = 0; i < 100; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "k%d", i);
+    free(yolk__smap_del(&m, name)); /* the value owns the key: freed after removal */
+  }
+  CHECK(yolk__smap_del(&m, "sock-1") == &two);
+  CHECK_EQ_INT(m.len, 1);
+  yolk__smap_free(&m);
+  CHECK(m.borrowed);
+}
+
 int main(void) {
   test_smap_basics();
+  test_smap_borrowed();
   test_smap_model();
   test_pmap();
   TEST_MAIN_END();

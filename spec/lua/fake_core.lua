@@ -92,7 +92,17 @@ function Nsp:on_server_event(fn) self.server_event = fn end
 function Nsp:broadcast(target, ...) self.calls[#self.calls + 1] = { 'broadcast', target, pack(...) } end
 function Nsp:socket(id)
   local s = self.socks[id]
-  if s and not s._closed then return self.objs[id] end
+  if s and not s._closed then return self:obj(s) end
+end
+-- The socket's object, made when first needed when there was no connect
+-- handler (as the binding does).
+function Nsp:obj(s)
+  local o = self.objs[s._id]
+  if o == nil then
+    o = self.handler.object and self.handler.object(s) or s
+    self.objs[s._id] = o
+  end
+  return o
 end
 function Nsp:fetch_sockets(target, cb)
   self.calls[#self.calls + 1] = { 'fetch_sockets', target }
@@ -116,18 +126,22 @@ function Nsp:server_side_emit(...) self.calls[#self.calls + 1] = { 'server_side_
 function Nsp:connect(id, handshake)
   local s = F.sock(self, id, handshake)
   self.socks[id] = s
-  self.objs[id] = self.handler.connect(s) or s
+  if self.handler.connect then
+    self.objs[id] = self.handler.connect(s) or s
+  else
+    s:admit() -- nothing to decide: the object is made when first needed
+  end
   return s
 end
 function Nsp:send(s, args, ack_id)
   local n = args.n or #args
   local rest = { n = n - 1 }
   for i = 2, n do rest[i - 1] = args[i] end
-  self.handler.event(self.objs[s._id], args[1], rest, ack_id)
+  self.handler.event(self:obj(s), args[1], rest, ack_id)
 end
 function Nsp:close(s, reason)
   if s._closed and s._gone then return end
-  local obj = self.objs[s._id]
+  local obj = self:obj(s)
   if s._admitted and self.handler.disconnecting then self.handler.disconnecting(obj, reason) end
   s._closed = true
   self.handler.close(obj, reason)

@@ -212,4 +212,27 @@ describe('namespace API', function()
     local s = t.sio.nsps['/custom']:connect('x')
     eq(s:names(), { 'admit' })
   end)
+
+  it('without connection middleware: admitted by the core, the object made when first needed', function()
+    local t = setup()
+    local nsp = t.sio.nsps['/custom']
+    ok(nsp.handler.connect == nil) -- the core admits at once
+    ok(t.nsp.handler.connect ~= nil) -- '/' has middleware
+    local s = nsp:connect('lazy1')
+    eq(s:names(), { 'admit' })
+    eq(nsp.objs.lazy1, nil) -- nothing made in Lua yet
+    local obj = nsp:socket('lazy1')
+    ok(obj ~= s and obj.id == 'lazy1' and obj.sock == s)
+    eq(obj.recovered, false)
+    eq(obj.data, {}) -- made on first use, then the same table
+    obj.data.x = 1
+    eq(nsp:obj(s).data.x, 1)
+    eq(rawget(obj, 'data'), obj.data)
+    nsp:close(s, 'transport close')
+    eq(obj.close_reason, 'transport close')
+    -- one that closes without its object ever being made: made for the close
+    local s2 = nsp:connect('lazy2')
+    nsp:close(s2, 'transport close')
+    eq(nsp.objs.lazy2.close_reason, 'transport close')
+  end)
 end)

@@ -14,6 +14,9 @@ local socket_mod = require('yolk.io.socket')
 
 local unpack = require('yolk.io.util').unpack
 
+-- connection state recovery's skipMiddlewares: straight to the innermost next()
+local function pass(_, nxt) return nxt() end
+
 local State = {}
 State.__index = State
 function State:core() return self.nsp end
@@ -27,6 +30,23 @@ function M.new(sio)
   return setmetatable({ sio = sio, states = {}, gen = nil }, Runtime)
 end
 
+-- The core namespace's handlers for the current generation. `connect` only
+-- when the namespace has connection middleware: without it the core admits a
+-- client at once, and the socket's object is made (`object`) when a packet
+-- or a close first needs it, so an idle socket there costs Lua nothing.
+function Runtime:bind(st)
+  local h = st.handlers
+  local gen = self.gen
+  local lazy = gen and not gen:chains(st.name).connectionMiddleware
+  st.nsp:set_handler {
+    connect = not lazy and h.connect or nil,
+    object = h.object,
+    event = h.event,
+    disconnecting = h.disconnecting,
+    close = h.close,
+  }
+end
+
 -- The namespace's state, creating the core namespace (and its handlers) on
 -- first use.
 function Runtime:state(name)
@@ -37,12 +57,14 @@ function Runtime:state(name)
   st.nsp = self.sio:of(name)
   self.states[name] = st
   local rt = self
-  st.nsp:set_handler {
+  st.handlers = {
     connect = function(sock) return rt:on_connect(st, sock) end,
+    object = function(sock) return rt:new_socket(st, sock) end,
     event = function(socket, event, args, ack_id) rt:on_event(st, socket, event, args, ack_id) end,
     disconnecting = function(socket, reason) rt:system_event(st, socket, 'disconnecting', reason) end,
     close = function(socket, reason) rt:on_close(st, socket, reason) end,
   }
+  self:bind(st)
   st.nsp:on_server_event(function(event, args, reply) rt:on_server_event(st, event, args, reply) end)
   return st
 end
@@ -53,6 +75,7 @@ function Runtime:use(gen)
   self.gen = gen
   gen.runtime = self
   for name in pairs(gen.io.nsps) do self:state(name) end
+  for _, st in pairs(self.states) do self:bind(st) end
 end
 
 -- A refusal from an error raised in a connection middleware: what the
@@ -67,66 +90,106 @@ local function refusal(err, baseDir)
 end
 M.refusal = refusal
 
--- A client asks to join: make its socket object (the one every later
--- callback gets) and run the connection middleware in a coroutine.
-function Runtime:on_connect(st, sock)
-  scheduler.doing('connection', nil, st.name)
-  local gen = self.gen
+-- The socket's object (the one every callback gets): made when the client
+-- connects, or, on a namespace without connection middleware, when first
+-- needed. A recovered socket has the same id, rooms and data as before the
+-- transport was lost.
+function Runtime:new_socket(st, sock)
   local socket = socket_mod.new(st, sock)
-  local chain = gen:chains(st.name).connectionMiddleware
   if sock:recovered() then
-    -- connection state recovery: the same id, rooms and data as before the
-    -- transport was lost; the missed packets are queued already
     socket.recovered = true
     local data = sock:restored_data()
     if type(data) == 'table' then socket.data = data end
-    local rec = (gen.config.io.init or {}).connectionStateRecovery
-    if type(rec) == 'table' and rec.skipMiddlewares ~= false then
-      chain = function(_, nxt) return nxt() end
-    end
   end
-  local ctx = context.socket_ctx(gen, socket)
-  socket.ctx = ctx
-  scheduler.spawn_ex(socket.id, nil, function()
-    local admitted = false
-    local function inner()
-      admitted = true
-      sock:admit()
-      local reason = socket:_wait_closed()
-      ctx.disconnectReason = reason
-      return reason
+  return socket
+end
+
+-- The innermost next() of a connection's chain: admits the socket, then
+-- waits for its close; returns the reason. Called once (a second call
+-- raises, as compose's next() does). socket._next says where it is: nil
+-- (not called yet), the connection's coroutine (waiting: Socket:_closed
+-- hands it back to be resumed), true (called, not waiting).
+local function admit_and_wait(ctx)
+  local socket = ctx.socket
+  if socket._next ~= nil then error('next() called multiple times', 2) end
+  socket._next = true
+  socket.sock:admit()
+  local reason = socket.close_reason
+  if reason == nil then
+    local co = coroutine.running()
+    socket._next = co
+    repeat reason = scheduler.raw_yield() until socket._next ~= co -- only _closed ends the wait
+  end
+  ctx.disconnectReason = reason
+  return reason
+end
+
+-- What a raise from a connection's chain means depends on whether the
+-- client was admitted.
+local function connection_failed(ctx, err)
+  err = scheduler.caught(err)
+  local socket = ctx.socket
+  local gen, st = ctx.app, socket.state
+  local deliberate = errors.is_refusal(err)
+  if socket._next == nil then
+    local gone = socket.close_reason ~= nil
+    local r = refusal(err, gen.baseDir)
+    if deliberate then
+      if gone then return end
+      ctx.logger:info('connection to %s refused: %s%s', st.name, r.message, errors.where(err, gen.baseDir))
+    else
+      -- a bug: logged with its traceback even when the client has left
+      errors.count_bug()
+      ctx.logger:error('error in connection middleware of %s%s: %s', st.name,
+        gone and '' or (" (the client gets '%s')"):format(r.message), tostring(err))
+      if gone then return end
     end
-    local ok, err = xpcall(chain, errors.traceback, ctx, inner)
-    if not ok then
-      err = scheduler.caught(err)
-      local deliberate = errors.is_refusal(err)
-      if not admitted then
-        local gone = socket.close_reason ~= nil
-        local r = refusal(err, gen.baseDir)
-        if deliberate then
-          if gone then return end
-          ctx.logger:info('connection to %s refused: %s%s', st.name, r.message, errors.where(err, gen.baseDir))
-        else
-          -- a bug: logged with its traceback even when the client has left
-          errors.count_bug()
-          ctx.logger:error('error in connection middleware of %s%s: %s', st.name,
-            gone and '' or (" (the client gets '%s')"):format(r.message), tostring(err))
-          if gone then return end
-        end
-        sock:refuse(r.message, r.data)
-        return
-      end
-      if deliberate then
-        ctx.logger:info('connection middleware of %s raised after next(): %s%s', st.name,
-          scheduler.message(err), errors.where(err, gen.baseDir))
-      else
-        errors.count_bug()
-        ctx.logger:error('error in connection middleware of %s: %s', st.name, tostring(err))
-      end
-    end
-    -- A chain that returned without calling next() still admits (egg).
-    if not admitted then sock:admit() end
-  end)
+    socket.sock:refuse(r.message, r.data)
+    return
+  end
+  if deliberate then
+    ctx.logger:info('connection middleware of %s raised after next(): %s%s', st.name,
+      scheduler.message(err), errors.where(err, gen.baseDir))
+  else
+    errors.count_bug()
+    ctx.logger:error('error in connection middleware of %s: %s', st.name, tostring(err))
+  end
+end
+
+-- A connection's coroutine: the middleware chain, whose innermost next()
+-- admits and waits. Kept small: while the socket is connected its
+-- middleware waits in next() with only this function and xpcall below it,
+-- so the coroutine's stack can go back to its smallest size (LuaJIT shrinks
+-- a thread's stack at GC when little of it is in use). Per connection: the
+-- socket's object, the ctx, the coroutine and the innermost next().
+local function connection(ctx, chain)
+  local ok, err = xpcall(chain, errors.traceback, ctx, function() return admit_and_wait(ctx) end)
+  if not ok then return connection_failed(ctx, err) end
+  -- A chain that returned without calling next() still admits (egg).
+  if ctx.socket._next == nil then ctx.socket.sock:admit() end
+end
+-- a yolk coroutine: a bare coroutine.yield() in its middleware raises
+scheduler.own_body(connection)
+
+-- A client asks to join a namespace with connection middleware: make its
+-- socket object (the one every later callback gets) and run the middleware
+-- in a coroutine of its own.
+function Runtime:on_connect(st, sock)
+  scheduler.doing('connection', nil, st.name)
+  local gen = self.gen
+  local socket = self:new_socket(st, sock)
+  local chains = gen:chains(st.name)
+  -- one middleware needs no composing: admit_and_wait refuses a second
+  -- next() itself, as compose's next() would
+  local list = chains.connectionMiddlewareList
+  local chain = list and #list == 1 and list[1] or chains.connectionMiddleware or pass
+  if socket.recovered then
+    local rec = (gen.config.io.init or {}).connectionStateRecovery
+    if type(rec) == 'table' and rec.skipMiddlewares ~= false then chain = pass end
+  end
+  local co = coroutine.create(connection)
+  local ok, err = coroutine.resume(co, context.socket_ctx(gen, socket), chain)
+  if not ok then scheduler.report(scheduler.traceback(scheduler.caught(err)), socket.id) end
   return socket
 end
 
@@ -288,10 +351,10 @@ function Runtime:system_event(st, socket, event, reason)
 end
 
 function Runtime:on_close(st, socket, reason)
-  local wake = socket:_closed(reason)
+  local waiting = socket:_closed(reason)
   -- only sockets that were admitted hear about their disconnect
   if socket.sock:admitted() then self:system_event(st, socket, 'disconnect', reason) end
-  if wake then wake(reason) end
+  if waiting then scheduler.resume(waiting, reason) end
 end
 
 -- A server-side event from another node; reply: the token to answer with

@@ -42,6 +42,12 @@ local getters = {
     rawset(s, 'waits', w)
     return w
   end,
+  -- socket.data: made on first use (fetchSockets reads it through here too)
+  data = function(s)
+    local d = {}
+    rawset(s, 'data', d)
+    return d
+  end,
 }
 Socket.__index = function(t, k)
   local g = getters[k]
@@ -49,8 +55,10 @@ Socket.__index = function(t, k)
   return Socket[k]
 end
 
+Socket.recovered = false
+
 function M.new(state, sock)
-  return setmetatable({ sock = sock, state = state, id = sock:id(), data = {}, recovered = false }, Socket)
+  return setmetatable({ sock = sock, state = state, id = sock:id() }, Socket)
 end
 
 -- A view of the socket with emit flags (timeout, volatile).
@@ -155,23 +163,18 @@ function Socket:on(event, fn)
   return self
 end
 
--- Wait (in the connection's coroutine) until the socket has closed; returns
--- the reason.
-function Socket:_wait_closed()
-  if self.close_reason then return self.close_reason end
-  return scheduler.wait(function(wake) self.close_wake = wake end)
-end
-
 -- Called by the runtime once the socket is gone: pending emitWithAck calls
--- end; returns the wake-up of the connection middleware waiting in next()
--- (the runtime calls it after the disconnect route).
+-- end; returns the coroutine of the connection middleware waiting in next()
+-- (_next, set by the runtime's innermost next()), to be resumed with the
+-- reason (the runtime does so after the disconnect route).
 function Socket:_closed(reason)
   self.close_reason = reason
   local w = rawget(self, 'waits')
   if w then w:cancel('socket disconnected: ' .. tostring(reason)) end
-  local wake = self.close_wake
-  self.close_wake = nil
-  return wake
+  local co = rawget(self, '_next')
+  if type(co) ~= 'thread' then return nil end
+  self._next = true
+  return co
 end
 
 return M
