@@ -23,13 +23,14 @@ static const yolk_sio_target_t everyone = {NULL, 0, NULL, 0, 0};
 
 /* ---- clients ------------------------------------------------------------------------ */
 
-/* The client's live socket in the namespace named name[0..len). */
+/* The client's live socket in the namespace named name[0..len) (which may
+ * hold NUL bytes: a client wrote it). */
 static yolk_sio_socket_t *client_find_socket_n(yolk_sio_client_t *c, const char *name, size_t len) {
   yolk_list_t *n;
   yolk__list_foreach(n, &c->sockets) {
     yolk_sio_socket_t *s = yolk__list_entry(n, yolk_sio_socket_t, client_node);
     if ((s->state == YOLK_SIO_SOCKET_PENDING || s->state == YOLK_SIO_SOCKET_CONNECTED) &&
-        strncmp(s->nsp->name, name, len) == 0 && s->nsp->name[len] == '\0')
+        strlen(s->nsp->name) == len && memcmp(s->nsp->name, name, len) == 0)
       return s;
   }
   return NULL;
