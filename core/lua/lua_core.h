@@ -125,6 +125,8 @@ void yolk__lua_rt_stop(yolk_lua_rt_t *rt);
 #define YOLK_LUA_MEMORY_LIMIT ((size_t)1 << 30)
 /* Puts the counting allocator in front of L's own (right after luaL_newstate). */
 void yolk__lua_mem_install(lua_State *L, yolk__lua_mem_t *m, size_t limit);
+/* The counter installed in L's state (any of its threads), or NULL. */
+yolk__lua_mem_t *yolk__lua_mem_of(lua_State *L);
 void yolk__lua_mem_set_limit(yolk__lua_mem_t *m, size_t limit);
 /* Between callbacks, outside Lua code: collects and reports after a refusal,
  * or when the heap grew near the limit. */
