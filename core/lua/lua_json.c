@@ -381,6 +381,7 @@ int yolk__lua_push_json(lua_State *L, const char *json, size_t len, const yolk_s
  * metatable's (they live in the registry for the state's life). */
 typedef struct {
   const void *amt, *omt;
+  int keys_ref; /* registry ref of the string "__keys" (0: none) */
 } mts_t;
 
 static mts_t marker_mts(lua_State *L) {
@@ -389,6 +390,7 @@ static mts_t marker_mts(lua_State *L) {
   if (rt && rt->json_mts[0]) {
     m.amt = rt->json_mts[0];
     m.omt = rt->json_mts[1];
+    m.keys_ref = rt->json_keys_ref;
     return m;
   }
   push_marker_mt(L, &yolk__lua_array_mt_key);
@@ -396,9 +398,12 @@ static mts_t marker_mts(lua_State *L) {
   m.amt = lua_topointer(L, -2);
   m.omt = lua_topointer(L, -1);
   lua_pop(L, 2);
+  m.keys_ref = 0;
   if (rt) {
     rt->json_mts[0] = m.amt;
     rt->json_mts[1] = m.omt;
+    lua_pushliteral(L, "__keys"); /* looked up in every ordered object's metatable */
+    rt->json_keys_ref = m.keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   return m;
 }
@@ -426,7 +431,8 @@ static int table_kind(lua_State *L, int idx, const mts_t *m) {
     lua_pop(L, 1);
     return 2;
   }
-  lua_pushliteral(L, "__keys");
+  if (m->keys_ref > 0) lua_rawgeti(L, LUA_REGISTRYINDEX, m->keys_ref);
+  else lua_pushliteral(L, "__keys");
   lua_rawget(L, -2);
   if (lua_istable(L, -1)) {
     lua_remove(L, -2);
