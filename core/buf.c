@@ -63,7 +63,7 @@ void yolk__sb_free(yolk_sb_t *sb) {
   yolk__sb_init(sb);
 }
 
-void yolk__sb_reserve(yolk_sb_t *sb, size_t extra) {
+void yolk__sb_grow(yolk_sb_t *sb, size_t extra) {
   size_t need = sb->len + extra + 1;
   if (need <= sb->cap) return;
   size_t cap = sb->cap ? sb->cap : 64;
@@ -72,16 +72,7 @@ void yolk__sb_reserve(yolk_sb_t *sb, size_t extra) {
   sb->cap = cap;
 }
 
-void yolk__sb_append(yolk_sb_t *sb, const void *p, size_t len) {
-  yolk__sb_reserve(sb, len);
-  if (len) memcpy(sb->data + sb->len, p, len);
-  sb->len += len;
-  sb->data[sb->len] = '\0';
-}
-
 void yolk__sb_puts(yolk_sb_t *sb, const char *s) { yolk__sb_append(sb, s, strlen(s)); }
-
-void yolk__sb_putc(yolk_sb_t *sb, char c) { yolk__sb_append(sb, &c, 1); }
 
 void yolk__sb_printf(yolk_sb_t *sb, const char *fmt, ...) {
   va_list ap;

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdarg.h>
+#include <string.h>
 
 typedef struct yolk_buf_s {
   unsigned refs;
@@ -39,10 +40,25 @@ typedef struct {
 
 void yolk__sb_init(yolk_sb_t *sb);
 void yolk__sb_free(yolk_sb_t *sb);
-void yolk__sb_reserve(yolk_sb_t *sb, size_t extra);
-void yolk__sb_append(yolk_sb_t *sb, const void *p, size_t len);
+/* Grows sb so that extra more bytes (and the NUL) fit: reserve's slow path. */
+void yolk__sb_grow(yolk_sb_t *sb, size_t extra);
+/* The builder is on every packet's path (JSON in and out, frames): the
+ * common case, room already there, is inline. */
+static inline void yolk__sb_reserve(yolk_sb_t *sb, size_t extra) {
+  if (sb->len + extra + 1 > sb->cap) yolk__sb_grow(sb, extra);
+}
+static inline void yolk__sb_append(yolk_sb_t *sb, const void *p, size_t len) {
+  yolk__sb_reserve(sb, len);
+  if (len) memcpy(sb->data + sb->len, p, len);
+  sb->len += len;
+  sb->data[sb->len] = '\0';
+}
+static inline void yolk__sb_putc(yolk_sb_t *sb, char c) {
+  yolk__sb_reserve(sb, 1);
+  sb->data[sb->len++] = c;
+  sb->data[sb->len] = '\0';
+}
 void yolk__sb_puts(yolk_sb_t *sb, const char *s);
-void yolk__sb_putc(yolk_sb_t *sb, char c);
 void yolk__sb_printf(yolk_sb_t *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Moves the contents into a new shared buffer (one copy) and resets sb. */
 yolk_buf_t *yolk__sb_to_buf(yolk_sb_t *sb);

@@ -83,6 +83,8 @@ struct yolk_lua_rt_s {
   yolk_list_t resources; /* every open yolk__lua_res_t (timers, watches, servers, ...) */
   yolk_sb_t scratch;      /* yolk__lua_scratch */
   int shape_count;        /* ordered-object shapes cached (lua_json.c) */
+  const void *json_mts[2]; /* the array and object marker metatables (lua_json.c), once known */
+  int json_keys_ref;       /* the string "__keys" (lua_json.c; 0: not made yet) */
   int traceback_ref;      /* the pcall message handler (0: not made yet) */
   FILE *log_file;
   yolk__lua_mem_t mem;
@@ -125,6 +127,8 @@ void yolk__lua_rt_stop(yolk_lua_rt_t *rt);
 #define YOLK_LUA_MEMORY_LIMIT ((size_t)1 << 30)
 /* Puts the counting allocator in front of L's own (right after luaL_newstate). */
 void yolk__lua_mem_install(lua_State *L, yolk__lua_mem_t *m, size_t limit);
+/* The counter installed in L's state (any of its threads), or NULL. */
+yolk__lua_mem_t *yolk__lua_mem_of(lua_State *L);
 void yolk__lua_mem_set_limit(yolk__lua_mem_t *m, size_t limit);
 /* Between callbacks, outside Lua code: collects and reports after a refusal,
  * or when the heap grew near the limit. */

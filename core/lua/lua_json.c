@@ -88,31 +88,59 @@ void yolk__lua_new_object(lua_State *L, int nrec) {
 
 typedef struct {
   char is_object;
-  int count;      /* array: elements so far */
-  size_t keys_at; /* object: where its key record starts in d->keys */
-  int nkeys;      /* object: distinct keys so far */
+  char event_taken; /* event mode, the top array: its first element went below it */
+  int count;        /* array: elements so far */
+  size_t keys_at;   /* object: where its key record starts in d->keys */
+  int nkeys;        /* object: distinct keys so far */
 } frame_t;
+
+enum { SET_N = 1, EVENT = 2 }; /* dec_t.mode */
 
 typedef struct {
   lua_State *L;
   const yolk_sio_bin_t *bins;
   size_t nbins;
-  int set_n;
+  int mode;                /* 0, SET_N (the top array gets n) or EVENT (yolk__lua_push_event) */
+  int amt, omt, shapes;    /* stack slots: the array and object markers, the shape cache */
   frame_t *frames;
   size_t depth, cap;
   frame_t small[16];
   /* the distinct keys of the open objects, each as <4-byte length><bytes>:
-   * an object's record is its shape's cache key */
-  yolk_sb_t keys;
+   * an object's record is its shape's cache key (on the C stack unless large) */
+  char *keys;
+  size_t keys_len, keys_cap;
+  char keys_small[256];
 } dec_t;
 
-/* The value on top of the stack goes into its container (or stays: the top). */
+static void keys_put(dec_t *d, const void *p, size_t n) {
+  if (d->keys_len + n > d->keys_cap) {
+    size_t cap = d->keys_cap * 2;
+    while (cap < d->keys_len + n) cap *= 2;
+    char *k = yolk__malloc(cap);
+    memcpy(k, d->keys, d->keys_len);
+    if (d->keys != d->keys_small) free(d->keys);
+    d->keys = k;
+    d->keys_cap = cap;
+  }
+  memcpy(d->keys + d->keys_len, p, n);
+  d->keys_len += n;
+}
+
+/* The value on top of the stack goes into its container (or stays: the top).
+ * In event mode the top array's first element (the event name) goes below
+ * the array instead, and the others are numbered from 1. */
 static int place(dec_t *d) {
   if (d->depth == 0) return 0;
   frame_t *f = &d->frames[d->depth - 1];
   lua_State *L = d->L;
-  if (f->is_object) lua_rawset(L, -3); /* key at -2 */
-  else lua_rawseti(L, -2, ++f->count);
+  if (f->is_object) {
+    lua_rawset(L, -3); /* key at -2 */
+  } else if (d->mode == EVENT && d->depth == 1 && !f->event_taken) {
+    lua_insert(L, -2);
+    f->event_taken = 1;
+  } else {
+    lua_rawseti(L, -2, ++f->count);
+  }
   return 0;
 }
 
@@ -144,14 +172,17 @@ static int dec_key(void *ud, const char *s, size_t len) {
   lua_State *L = d->L;
   frame_t *f = &d->frames[d->depth - 1];
   lua_pushlstring(L, s, len);
-  lua_pushvalue(L, -1);
-  lua_rawget(L, -3);
-  int repeat = !lua_isnil(L, -1);
-  lua_pop(L, 1);
+  int repeat = 0;
+  if (f->nkeys) { /* the first key cannot be a repeat */
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    repeat = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+  }
   if (!repeat) { /* a repeated key keeps its first position (JSON.parse) */
     uint32_t n = (uint32_t)len;
-    yolk__sb_append(&d->keys, &n, sizeof(n));
-    yolk__sb_append(&d->keys, s, len);
+    keys_put(d, &n, sizeof(n));
+    keys_put(d, s, len);
     f->nkeys++;
   }
   return 0;
@@ -170,23 +201,33 @@ static int dec_open(dec_t *d, int is_object) {
   }
   frame_t *f = &d->frames[d->depth++];
   f->is_object = (char)is_object;
+  f->event_taken = 0;
   f->count = 0;
   f->nkeys = 0;
-  f->keys_at = d->keys.len;
-  lua_createtable(L, 0, 0);
+  f->keys_at = d->keys_len;
+  /* sized for small containers (most of what Socket.IO carries), so that
+   * filling them does not resize: an array's part lives in the table's own
+   * allocation at this size; the top array's n gets its slot */
+  if (is_object) lua_createtable(L, 0, 4);
+  else lua_createtable(L, 4, d->mode && d->depth == 1 ? 1 : 0);
   return 0;
 }
 static int dec_begin_array(void *ud) { return dec_open(ud, 0); }
 static int dec_begin_object(void *ud) { return dec_open(ud, 1); }
 
 static int dec_end_array(void *ud, size_t n) {
+  (void)n;
   dec_t *d = ud;
   lua_State *L = d->L;
-  d->depth--;
-  push_marker_mt(L, &yolk__lua_array_mt_key);
+  frame_t *f = &d->frames[--d->depth];
+  lua_pushvalue(L, d->amt);
   lua_setmetatable(L, -2);
-  if (d->set_n && d->depth == 0) {
-    lua_pushinteger(L, (lua_Integer)n);
+  if (d->mode && d->depth == 0) {
+    if (d->mode == EVENT && !f->event_taken) { /* [] : no event */
+      lua_pushnil(L);
+      lua_insert(L, -2);
+    }
+    lua_pushinteger(L, (lua_Integer)f->count);
     lua_setfield(L, -2, "n");
   }
   return place(d);
@@ -212,10 +253,8 @@ static int dec_placeholder(dec_t *d) {
   return 1;
 }
 
-/* Pushes the shape metatable of the object whose key record is
- * keys[0..len), nkeys keys: from the cache, or new (and cached while there is
- * room). */
-static void push_shape(lua_State *L, const char *keys, size_t len, int nkeys) {
+/* Pushes the shape cache (registry), creating it on first use. */
+static void push_shapes(lua_State *L) {
   lua_pushlightuserdata(L, (void *)&shapes_key);
   lua_rawget(L, LUA_REGISTRYINDEX);
   if (lua_isnil(L, -1)) {
@@ -225,16 +264,21 @@ static void push_shape(lua_State *L, const char *keys, size_t len, int nkeys) {
     lua_pushvalue(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
   }
+}
+
+/* Pushes the shape metatable of the object whose key record is
+ * keys[0..len), nkeys keys: from the cache at stack slot `shapes`, or new
+ * (and cached while there is room). */
+static void push_shape(lua_State *L, int shapes, const char *keys, size_t len, int nkeys) {
   lua_pushlstring(L, keys, len);
   lua_pushvalue(L, -1);
-  lua_rawget(L, -3);
+  lua_rawget(L, shapes);
   if (!lua_isnil(L, -1)) {
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    lua_remove(L, -2);
     return;
   }
   lua_pop(L, 1);
-  /* stack: shapes, record */
+  /* stack: record */
   lua_createtable(L, 0, 2);
   lua_pushliteral(L, "object");
   lua_setfield(L, -2, "__jsontype");
@@ -248,16 +292,15 @@ static void push_shape(lua_State *L, const char *keys, size_t len, int nkeys) {
     at += sizeof(n) + n;
   }
   lua_setfield(L, -2, "__keys");
-  /* stack: shapes, record, mt */
+  /* stack: record, mt */
   yolk_lua_rt_t *rt = yolk__lua_rt(L);
   if (rt && rt->shape_count < MAX_SHAPES) {
     rt->shape_count++;
     lua_pushvalue(L, -2);
     lua_pushvalue(L, -2);
-    lua_rawset(L, -5);
+    lua_rawset(L, shapes);
   }
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  lua_remove(L, -2);
 }
 
 static int dec_end_object(void *ud, size_t n) {
@@ -266,13 +309,13 @@ static int dec_end_object(void *ud, size_t n) {
   lua_State *L = d->L;
   frame_t *f = &d->frames[--d->depth];
   if (d->nbins && f->nkeys == 2 && dec_placeholder(d)) {
-    d->keys.len = f->keys_at;
+    d->keys_len = f->keys_at;
     return place(d);
   }
-  if (f->nkeys >= 2) push_shape(L, d->keys.data + f->keys_at, d->keys.len - f->keys_at, f->nkeys);
-  else push_marker_mt(L, &yolk__lua_object_mt_key);
+  if (f->nkeys >= 2) push_shape(L, d->shapes, d->keys + f->keys_at, d->keys_len - f->keys_at, f->nkeys);
+  else lua_pushvalue(L, d->omt);
   lua_setmetatable(L, -2);
-  d->keys.len = f->keys_at;
+  d->keys_len = f->keys_at;
   return place(d);
 }
 
@@ -280,36 +323,96 @@ static const yolk_json_handler_t dec_handler = {dec_null,         dec_bool,     
                                                 dec_string,       dec_key,       dec_begin_array,
                                                 dec_end_array,    dec_begin_object, dec_end_object};
 
-int yolk__lua_push_json(lua_State *L, const char *json, size_t len, const yolk_sio_bin_t *bins, size_t nbins,
-                        int set_n) {
+/* mode EVENT leaves two values (the first element, the others as an array
+ * with n), the others one. */
+static int push_json_mode(lua_State *L, const char *json, size_t len, const yolk_sio_bin_t *bins, size_t nbins,
+                          int mode) {
   int top = lua_gettop(L);
+  if (!lua_checkstack(L, 8)) {
+    lua_pushliteral(L, "JSON nested too deeply for the Lua stack");
+    return -1;
+  }
   dec_t d;
-  memset(&d, 0, sizeof(d));
   d.L = L;
   d.bins = bins;
   d.nbins = nbins;
-  d.set_n = set_n;
+  d.mode = mode;
   d.frames = d.small;
+  d.depth = 0;
   d.cap = sizeof(d.small) / sizeof(d.small[0]);
+  d.keys = d.keys_small;
+  d.keys_len = 0;
+  d.keys_cap = sizeof(d.keys_small);
+  /* what every container needs, pushed once below the result */
+  push_marker_mt(L, &yolk__lua_array_mt_key);
+  push_marker_mt(L, &yolk__lua_object_mt_key);
+  push_shapes(L);
+  d.amt = top + 1;
+  d.omt = top + 2;
+  d.shapes = top + 3;
   yolk_json_error_t err;
   int rc = yolk__json_read(json, len, YOLK_JSON_MAX_DEPTH, &dec_handler, &d, &err);
   if (d.frames != d.small) free(d.frames);
-  yolk__sb_free(&d.keys);
+  if (d.keys != d.keys_small) free(d.keys);
   if (rc != 0) {
     lua_settop(L, top);
     if (!strcmp(err.what, "stopped")) lua_pushliteral(L, "JSON nested too deeply for the Lua stack");
     else lua_pushfstring(L, "invalid JSON at position %d (%s)", (int)err.pos, err.what);
     return -1;
   }
+  if (mode == EVENT && lua_gettop(L) != top + 5) { /* not an array: (value, {n = 0}) as before */
+    lua_createtable(L, 0, 1);
+    lua_pushinteger(L, 0);
+    lua_setfield(L, -2, "n");
+  }
+  for (int i = 0; i < 3; i++) lua_remove(L, top + 1);
   return 0;
 }
 
+int yolk__lua_push_json(lua_State *L, const char *json, size_t len, const yolk_sio_bin_t *bins, size_t nbins,
+                        int set_n) {
+  return push_json_mode(L, json, len, bins, nbins, set_n ? SET_N : 0);
+}
+
 /* ---- Lua -> JSON text ----------------------------------------------------------------------- */
+
+
+/* The marker metatables' addresses: a table's kind is known by comparing its
+ * metatable's (they live in the registry for the state's life). */
+typedef struct {
+  const void *amt, *omt;
+  int keys_ref; /* registry ref of the string "__keys" (0: none) */
+} mts_t;
+
+static mts_t marker_mts(lua_State *L) {
+  yolk_lua_rt_t *rt = yolk__lua_rt(L);
+  mts_t m;
+  if (rt && rt->json_mts[0]) {
+    m.amt = rt->json_mts[0];
+    m.omt = rt->json_mts[1];
+    m.keys_ref = rt->json_keys_ref;
+    return m;
+  }
+  push_marker_mt(L, &yolk__lua_array_mt_key);
+  push_marker_mt(L, &yolk__lua_object_mt_key);
+  m.amt = lua_topointer(L, -2);
+  m.omt = lua_topointer(L, -1);
+  lua_pop(L, 2);
+  m.keys_ref = 0;
+  if (rt) {
+    rt->json_mts[0] = m.amt;
+    rt->json_mts[1] = m.omt;
+    lua_pushliteral(L, "__keys"); /* looked up in every ordered object's metatable */
+    rt->json_keys_ref = m.keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  return m;
+}
 
 typedef struct {
   lua_State *L;
   yolk_sb_t *sb;
   yolk__lua_bins_t *bins;
+  mts_t mts;
   char err[200];
 } enc_t;
 
@@ -317,21 +420,19 @@ static int enc_value(enc_t *e, int idx, int depth);
 
 /* What the table at idx is: 1 array, 2 object, 3 ordered object (its
  * __keys table pushed), 0 unmarked. */
-static int table_kind(lua_State *L, int idx) {
+static int table_kind(lua_State *L, int idx, const mts_t *m) {
   if (!lua_getmetatable(L, idx)) return 0;
-  push_marker_mt(L, &yolk__lua_array_mt_key);
-  if (lua_rawequal(L, -1, -2)) {
-    lua_pop(L, 2);
+  const void *mt = lua_topointer(L, -1);
+  if (mt == m->amt) {
+    lua_pop(L, 1);
     return 1;
   }
-  lua_pop(L, 1);
-  push_marker_mt(L, &yolk__lua_object_mt_key);
-  if (lua_rawequal(L, -1, -2)) {
-    lua_pop(L, 2);
+  if (mt == m->omt) {
+    lua_pop(L, 1);
     return 2;
   }
-  lua_pop(L, 1);
-  lua_pushliteral(L, "__keys");
+  if (m->keys_ref > 0) lua_rawgeti(L, LUA_REGISTRYINDEX, m->keys_ref);
+  else lua_pushliteral(L, "__keys");
   lua_rawget(L, -2);
   if (lua_istable(L, -1)) {
     lua_remove(L, -2);
@@ -459,7 +560,7 @@ static int enc_object(enc_t *e, int idx, int keys_idx, int depth) {
 
 static int enc_table(enc_t *e, int idx, int depth) {
   lua_State *L = e->L;
-  int kind = table_kind(L, idx);
+  int kind = table_kind(L, idx, &e->mts);
   if (kind == 1) return enc_array(e, idx, array_len(L, idx), depth);
   if (kind == 2) return enc_object(e, idx, 0, depth);
   if (kind == 3) {
@@ -538,7 +639,7 @@ static int enc_value(enc_t *e, int idx, int depth) {
 }
 
 int yolk__lua_write_json(lua_State *L, int idx, yolk_sb_t *sb, yolk__lua_bins_t *bins) {
-  enc_t e = {L, sb, bins, {0}};
+  enc_t e = {L, sb, bins, marker_mts(L), {0}};
   if (idx < 0) idx = lua_gettop(L) + idx + 1;
   if (enc_value(&e, idx, 0) == 0) return 0;
   lua_pushstring(L, e.err);
@@ -546,7 +647,7 @@ int yolk__lua_write_json(lua_State *L, int idx, yolk_sb_t *sb, yolk__lua_bins_t 
 }
 
 int yolk__lua_write_args(lua_State *L, int idx, yolk_sb_t *sb, yolk__lua_bins_t *bins) {
-  enc_t e = {L, sb, bins, {0}};
+  enc_t e = {L, sb, bins, marker_mts(L), {0}};
   if (idx < 0) idx = lua_gettop(L) + idx + 1;
   if (lua_isnoneornil(L, idx)) {
     yolk__sb_append(sb, "[]", 2);
@@ -562,7 +663,7 @@ int yolk__lua_write_args(lua_State *L, int idx, yolk_sb_t *sb, yolk__lua_bins_t 
 }
 
 int yolk__lua_write_values(lua_State *L, int first, int last, yolk_sb_t *sb, yolk__lua_bins_t *bins) {
-  enc_t e = {L, sb, bins, {0}};
+  enc_t e = {L, sb, bins, marker_mts(L), {0}};
   yolk__sb_putc(sb, '[');
   for (int i = first; i <= last; i++) {
     if (i > first) yolk__sb_putc(sb, ',');
@@ -575,24 +676,9 @@ int yolk__lua_write_values(lua_State *L, int first, int last, yolk_sb_t *sb, yol
   return 0;
 }
 
+/* [event, a, b] -> event, {a, b, n = 2}: decoded so, nothing shifted */
 int yolk__lua_push_event(lua_State *L, const char *json, size_t len, const yolk_sio_bin_t *bins, size_t nbins) {
-  if (yolk__lua_push_json(L, json, len, bins, nbins, 1) != 0) return -1;
-  /* [event, a, b] -> event, {a, b, n = 2}: shift in place */
-  int t = lua_gettop(L);
-  lua_rawgeti(L, t, 1);
-  lua_insert(L, t);
-  int n = (int)array_len(L, t + 1);
-  for (int i = 1; i < n; i++) {
-    lua_rawgeti(L, t + 1, i + 1);
-    lua_rawseti(L, t + 1, i);
-  }
-  if (n > 0) {
-    lua_pushnil(L);
-    lua_rawseti(L, t + 1, n);
-  }
-  lua_pushinteger(L, n > 0 ? n - 1 : 0);
-  lua_setfield(L, t + 1, "n");
-  return 0;
+  return push_json_mode(L, json, len, bins, nbins, EVENT);
 }
 
 /* ---- yolk.core functions ---------------------------------------------------------------- */
@@ -637,13 +723,15 @@ static int l_object(lua_State *L) { return set_marker(L, &yolk__lua_object_mt_ke
 
 /* core.is_array(v) / core.is_object(v): the marker, for tables that have one */
 static int l_is_array(lua_State *L) {
-  int k = lua_istable(L, 1) ? table_kind(L, 1) : 0;
+  mts_t m = marker_mts(L);
+  int k = lua_istable(L, 1) ? table_kind(L, 1, &m) : 0;
   if (k == 3) lua_pop(L, 1);
   lua_pushboolean(L, k == 1);
   return 1;
 }
 static int l_is_object(lua_State *L) {
-  int k = lua_istable(L, 1) ? table_kind(L, 1) : 0;
+  mts_t m = marker_mts(L);
+  int k = lua_istable(L, 1) ? table_kind(L, 1, &m) : 0;
   if (k == 3) lua_pop(L, 1);
   lua_pushboolean(L, k == 2 || k == 3);
   return 1;
@@ -654,7 +742,8 @@ static int l_is_object(lua_State *L) {
 static int l_json_keys(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  if (table_kind(L, 1) != 3) return 0;
+  mts_t m = marker_mts(L);
+  if (table_kind(L, 1, &m) != 3) return 0;
   lua_newtable(L); /* 3: result */
   int n = 0;
   size_t nshape = lua_objlen(L, 2);

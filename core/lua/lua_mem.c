@@ -67,6 +67,11 @@ static void *count_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   return q;
 }
 
+yolk__lua_mem_t *yolk__lua_mem_of(lua_State *L) {
+  void *ud;
+  return lua_getallocf(L, &ud) == count_alloc ? ud : NULL;
+}
+
 static size_t reserve_for(size_t limit) {
   size_t r = limit / 16;
   if (r < ((size_t)1 << 20)) r = (size_t)1 << 20;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,6 +41,11 @@ const char *yolk__lua_framework_dir(void) {
 }
 
 yolk_lua_rt_t *yolk__lua_rt(lua_State *L) {
+  /* every packet asks (several times): the allocator's counter, installed
+   * by yolk__lua_rt_new in the runtime's own state, is a field of the
+   * runtime and is found without a registry lookup */
+  yolk__lua_mem_t *m = yolk__lua_mem_of(L);
+  if (m) return (yolk_lua_rt_t *)((char *)m - offsetof(yolk_lua_rt_t, mem));
   lua_pushlightuserdata(L, (void *)&rt_key);
   lua_rawget(L, LUA_REGISTRYINDEX);
   yolk_lua_rt_t *rt = lua_touserdata(L, -1);
