@@ -343,10 +343,22 @@ static int push_json_mode(lua_State *L, const char *json, size_t len, const yolk
   d.keys = d.keys_small;
   d.keys_len = 0;
   d.keys_cap = sizeof(d.keys_small);
-  /* what every container needs, pushed once below the result */
-  push_marker_mt(L, &yolk__lua_array_mt_key);
-  push_marker_mt(L, &yolk__lua_object_mt_key);
-  push_shapes(L);
+  /* what every container needs, pushed once below the result (found by
+   * registry refs after the first time: cheaper than by address) */
+  yolk_lua_rt_t *rt = yolk__lua_rt(L);
+  if (rt && rt->json_dec_refs[0]) {
+    for (int i = 0; i < 3; i++) lua_rawgeti(L, LUA_REGISTRYINDEX, rt->json_dec_refs[i]);
+  } else {
+    push_marker_mt(L, &yolk__lua_array_mt_key);
+    push_marker_mt(L, &yolk__lua_object_mt_key);
+    push_shapes(L);
+    if (rt) {
+      for (int i = 0; i < 3; i++) {
+        lua_pushvalue(L, top + 1 + i);
+        rt->json_dec_refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+      }
+    }
+  }
   d.amt = top + 1;
   d.omt = top + 2;
   d.shapes = top + 3;
