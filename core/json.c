@@ -359,6 +359,23 @@ void yolk__json_write_string(yolk_sb_t *sb, const char *s, size_t len) {
     yolk__sb_append(sb, "\"\"", 2);
     return;
   }
+  /* the common case, printable ASCII without '"' or '\\' (keys, names, most
+   * values): written as it is, without the UTF-8 check or the escape loop */
+  {
+    const unsigned char *q = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len && q[i] >= 0x20 && q[i] < 0x80 && q[i] != '"' && q[i] != '\\') i++;
+    if (i == len) {
+      yolk__sb_reserve(sb, len + 2);
+      char *w = sb->data + sb->len;
+      w[0] = '"';
+      memcpy(w + 1, s, len);
+      w[len + 1] = '"';
+      sb->len += len + 2;
+      sb->data[sb->len] = '\0';
+      return;
+    }
+  }
   if (!yolk__utf8_valid(s, len)) {
     /* rare (Lua strings are bytes): repaired first, then written */
     yolk_sb_t fixed;

@@ -85,6 +85,11 @@ struct yolk_lua_rt_s {
   int shape_count;        /* ordered-object shapes cached (lua_json.c) */
   const void *json_mts[2]; /* the array and object marker metatables (lua_json.c), once known */
   int json_keys_ref;       /* the string "__keys" (lua_json.c; 0: not made yet) */
+  int json_dec_refs[3];    /* the array and object marker metatables and the shape cache, as
+                            * registry refs for the decoder (lua_json.c; 0: not made yet) */
+  int json_last_shape_ref; /* the shape the decoder used last, when cached (0: none) */
+  size_t json_last_shape_len;
+  char json_last_shape[96]; /* its key record (lua_json.c) */
   int traceback_ref;      /* the pcall message handler (0: not made yet) */
   FILE *log_file;
   yolk__lua_mem_t mem;

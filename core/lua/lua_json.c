@@ -173,7 +173,15 @@ static int dec_key(void *ud, const char *s, size_t len) {
   frame_t *f = &d->frames[d->depth - 1];
   lua_pushlstring(L, s, len);
   int repeat = 0;
-  if (f->nkeys) { /* the first key cannot be a repeat */
+  if (f->nkeys && f->nkeys <= 8) { /* a few keys so far: their records are compared */
+    const char *k = d->keys + f->keys_at, *end = d->keys + d->keys_len;
+    while (k < end && !repeat) {
+      uint32_t kn;
+      memcpy(&kn, k, sizeof(kn));
+      repeat = kn == len && memcmp(k + sizeof(kn), s, len) == 0;
+      k += sizeof(kn) + kn;
+    }
+  } else if (f->nkeys) { /* the first key cannot be a repeat */
     lua_pushvalue(L, -1);
     lua_rawget(L, -3);
     repeat = !lua_isnil(L, -1);
@@ -266,15 +274,32 @@ static void push_shapes(lua_State *L) {
   }
 }
 
+/* The cached shape on top becomes the last one used (its record permitting). */
+static void remember_shape(lua_State *L, yolk_lua_rt_t *rt, const char *keys, size_t len) {
+  if (!rt || len > sizeof(rt->json_last_shape)) return;
+  if (rt->json_last_shape_ref) luaL_unref(L, LUA_REGISTRYINDEX, rt->json_last_shape_ref);
+  lua_pushvalue(L, -1);
+  rt->json_last_shape_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  memcpy(rt->json_last_shape, keys, len);
+  rt->json_last_shape_len = len;
+}
+
 /* Pushes the shape metatable of the object whose key record is
  * keys[0..len), nkeys keys: from the cache at stack slot `shapes`, or new
  * (and cached while there is room). */
 static void push_shape(lua_State *L, int shapes, const char *keys, size_t len, int nkeys) {
+  /* the same shape as the object before (steady traffic): no lookup */
+  yolk_lua_rt_t *rt = yolk__lua_rt(L);
+  if (rt && rt->json_last_shape_ref && rt->json_last_shape_len == len && !memcmp(rt->json_last_shape, keys, len)) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->json_last_shape_ref);
+    return;
+  }
   lua_pushlstring(L, keys, len);
   lua_pushvalue(L, -1);
   lua_rawget(L, shapes);
   if (!lua_isnil(L, -1)) {
     lua_remove(L, -2);
+    remember_shape(L, rt, keys, len);
     return;
   }
   lua_pop(L, 1);
@@ -293,12 +318,14 @@ static void push_shape(lua_State *L, int shapes, const char *keys, size_t len, i
   }
   lua_setfield(L, -2, "__keys");
   /* stack: record, mt */
-  yolk_lua_rt_t *rt = yolk__lua_rt(L);
   if (rt && rt->shape_count < MAX_SHAPES) {
     rt->shape_count++;
     lua_pushvalue(L, -2);
     lua_pushvalue(L, -2);
     lua_rawset(L, shapes);
+    lua_remove(L, -2);
+    remember_shape(L, rt, keys, len);
+    return;
   }
   lua_remove(L, -2);
 }
@@ -343,10 +370,22 @@ static int push_json_mode(lua_State *L, const char *json, size_t len, const yolk
   d.keys = d.keys_small;
   d.keys_len = 0;
   d.keys_cap = sizeof(d.keys_small);
-  /* what every container needs, pushed once below the result */
-  push_marker_mt(L, &yolk__lua_array_mt_key);
-  push_marker_mt(L, &yolk__lua_object_mt_key);
-  push_shapes(L);
+  /* what every container needs, pushed once below the result (found by
+   * registry refs after the first time: cheaper than by address) */
+  yolk_lua_rt_t *rt = yolk__lua_rt(L);
+  if (rt && rt->json_dec_refs[0]) {
+    for (int i = 0; i < 3; i++) lua_rawgeti(L, LUA_REGISTRYINDEX, rt->json_dec_refs[i]);
+  } else {
+    push_marker_mt(L, &yolk__lua_array_mt_key);
+    push_marker_mt(L, &yolk__lua_object_mt_key);
+    push_shapes(L);
+    if (rt) {
+      for (int i = 0; i < 3; i++) {
+        lua_pushvalue(L, top + 1 + i);
+        rt->json_dec_refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+      }
+    }
+  }
   d.amt = top + 1;
   d.omt = top + 2;
   d.shapes = top + 3;

@@ -1017,17 +1017,44 @@ static int sock_emit(lua_State *L) {
   return 1;
 }
 
+/* Answers ack id with the values at first..top: true | false. */
+static int ack_values(lua_State *L, yolk_sio_socket_t *sock, lua_Number id, int first) {
+  if (!sock) return push_false(L);
+  yolk__lua_bins_t bins = {0};
+  yolk_sio_args_t args;
+  args_from_stack(L, first, lua_gettop(L), &args, &bins);
+  int rc = yolk_sio_socket_ack(sock, (int64_t)id, &args);
+  args_done(L, &bins);
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
 /* sock:ack(ack_id, ...) -> true | false */
 static int sock_ack(lua_State *L) {
   yolk_sio_socket_t *sock = check_sock(L);
   lua_Number id = luaL_checknumber(L, 2);
-  if (!sock) return push_false(L);
-  yolk__lua_bins_t bins = {0};
-  yolk_sio_args_t args;
-  args_from_stack(L, 3, lua_gettop(L), &args, &bins);
-  int rc = yolk_sio_socket_ack(sock, (int64_t)id, &args);
-  args_done(L, &bins);
-  lua_pushboolean(L, rc == 0);
+  return ack_values(L, sock, id, 3);
+}
+
+/* The function sock:acker() makes: the first call is sock:ack(ack_id, ...),
+ * later ones return false. Upvalues: the handle, the ack id, called yet. */
+static int ack_once(lua_State *L) {
+  if (lua_toboolean(L, lua_upvalueindex(3))) return push_false(L);
+  lua_pushboolean(L, 1);
+  lua_replace(L, lua_upvalueindex(3));
+  yolk_sio_socket_t *sock = yolk__lua_box_get(L, lua_upvalueindex(1), SOCKET_MT);
+  return ack_values(L, sock, lua_tonumber(L, lua_upvalueindex(2)), 1);
+}
+
+/* sock:acker(ack_id) -> the ack function of an EVENT that asked for one
+ * (ctx.ack): one allocation, where a Lua closure over the handle, the id and
+ * a flag takes four (itself and its three upvalues). */
+static int sock_acker(lua_State *L) {
+  luaL_checkudata(L, 1, SOCKET_MT);
+  luaL_checknumber(L, 2);
+  lua_settop(L, 2);
+  lua_pushboolean(L, 0);
+  lua_pushcclosure(L, ack_once, 3);
   return 1;
 }
 
@@ -1109,7 +1136,8 @@ void yolk__lua_open_socketio(lua_State *L) {
       {"protocol", sock_protocol}, {"connected", sock_connected}, {"admitted", sock_admitted},
       {"alive", sock_alive},     {"recovered", sock_recovered}, {"restored_data", sock_restored_data},
       {"handshake", sock_handshake}, {"admit", sock_admit}, {"refuse", sock_refuse},
-      {"emit", sock_emit},       {"ack", sock_ack},         {"broadcast", sock_broadcast},
+      {"emit", sock_emit},       {"ack", sock_ack},         {"acker", sock_acker},
+      {"broadcast", sock_broadcast},
       {"join", sock_join},       {"leave", sock_leave},     {"rooms", sock_rooms},
       {"disconnect", sock_disconnect}, {NULL, NULL},
   };

@@ -202,6 +202,14 @@ static int l_doing(lua_State *L) {
   return 0;
 }
 
+/* core.doing_again(): core.doing with the same three values as the call
+ * before (scheduler.lua knows): only marks this callback. */
+static int l_doing_again(lua_State *L) {
+  yolk__lua_watch_t *w = lua_touserdata(L, lua_upvalueindex(1));
+  atomic_store_explicit(&w->what_seq, w->seq, memory_order_release);
+  return 0;
+}
+
 void yolk__lua_open_watchdog(lua_State *L) {
   yolk__lua_watch_t *w = &yolk__lua_rt(L)->watch;
   lua_pushlightuserdata(L, w);
@@ -213,4 +221,7 @@ void yolk__lua_open_watchdog(lua_State *L) {
   lua_pushnil(L);
   lua_pushcclosure(L, l_doing, 4);
   lua_setfield(L, -2, "doing");
+  lua_pushlightuserdata(L, w);
+  lua_pushcclosure(L, l_doing_again, 1);
+  lua_setfield(L, -2, "doing_again");
 }

@@ -137,17 +137,24 @@ function S.set_timer(fn) S.timer_impl = fn; core_timer = fn end
 -- warnings name it). A coroutine resumed later (a wait that ends) gets back
 -- what it was started for.
 local doing_kind, doing_name, doing_place
-local core_doing
+local core_doing, core_again
 function S.doing(kind, name, place)
+  if core_again and kind == doing_kind and name == doing_name and place == doing_place then
+    -- what core.doing was told last (every call comes through here): it
+    -- only has to mark this callback
+    core_again()
+    return
+  end
   doing_kind, doing_name, doing_place = kind, name, place
   if core_doing == nil then
     local ok, core = pcall(require, 'yolk.core')
     core_doing = ok and type(core) == 'table' and core.doing or false
+    core_again = core_doing and core.doing_again or nil
   end
   if core_doing then core_doing(kind, name, place) end
 end
--- Tests inject a recorder.
-function S.set_doing(fn) core_doing = fn end
+-- Tests inject a recorder (told every call).
+function S.set_doing(fn) core_doing = fn; core_again = nil end
 
 -- coroutine -> { kind, name, place } while it waits (S.wait)
 local waiting_doing = setmetatable({}, { __mode = 'k' })
