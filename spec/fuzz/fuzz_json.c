@@ -227,10 +227,7 @@ static void lua_placeholders(jnode_t *j, size_t nbins) {
   if (lua_is_placeholder(j, nbins)) {
     const jnode_t *num = j->klens[0] == 3 ? &j->kids[0] : &j->kids[1];
     const yolk_sio_bin_t *b = &in_bins[(size_t)num->num];
-    jnode_free(j);
-    j->t = 'b';
-    j->s = jdup(b->data, b->len);
-    j->len = b->len;
+    jnode_set_bin(j, b->data, b->len);
     return;
   }
   for (size_t i = 0; i < j->n; i++) lua_placeholders(&j->kids[i], nbins);

@@ -177,10 +177,7 @@ static void js_placeholders(jnode_t *j, size_t nbins) {
     if (ph && num && ph->t == 't' && num->t == 'n' && num->num >= 0 && num->num == floor(num->num) &&
         num->num < (double)nbins) {
       const yolk_sio_bin_t *b = &in_bins[(size_t)num->num];
-      jnode_free(j);
-      j->t = 'b';
-      j->s = jdup(b->data, b->len);
-      j->len = b->len;
+      jnode_set_bin(j, b->data, b->len);
       return;
     }
   }

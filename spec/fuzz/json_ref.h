@@ -51,6 +51,15 @@ static inline char *jdup(const char *s, size_t len) {
   return d;
 }
 
+/* j becomes a binary value holding data[0..len) (an attachment in place of
+ * its placeholder). */
+static inline void jnode_set_bin(jnode_t *j, const char *data, size_t len) {
+  jnode_free(j);
+  j->t = 'b';
+  j->s = jdup(data, len);
+  j->len = len;
+}
+
 /* Appends an empty child to j (an array or object); key for objects. */
 static inline jnode_t *jnode_add(jnode_t *j, const char *key, size_t klen) {
   if (j->n == j->cap) {
