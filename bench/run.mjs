@@ -53,13 +53,15 @@ const defaults = {
   servers: 'yolk,node', yolk: '', out: path.join(here, 'results', 'latest.json'), timeout: 60,
   pin: 1, serverCpus: '0', clientCpus: '1',
   repeat: 1,         // runs of each phase (fresh servers each time); the table shows medians
-  procs: 2,          // client processes for every phase but idlemax and connect
+  procs: 0,          // client processes for every phase but idlemax and connect; 0: one per
+                     // client CPU (more than that time-share a core: their scheduling, not the
+                     // server, then makes the latency tail)
   // echo8 / echo1 / ack
   echoClients: 100, echoWindow: 8, echoK: 500, echo1K: 300, ackK: 300,
   // bcast: clients, broadcast packets per measurement, packets in flight
   clients: 1000, messages: 1000, window: 16,
   // churn: cycles, connections in progress per client process
-  churnCycles: 3000, churnParallel: 16,
+  churnCycles: 3000, churnParallel: 32,
   // idle / idlemax
   idleClients: 10000, maxClients: 19800, maxProcs: 4, maxMode: 'mw',
   // polling: clients (each also has a WebSocket twin), sequential echoes per client
@@ -985,6 +987,7 @@ async function main() {
     opt.pin = 0;
   }
   if (opt.pin) spawnSync('taskset', ['-a', '-p', '-c', opt.clientCpus, String(process.pid)], { stdio: 'ignore' });
+  if (!opt.procs) opt.procs = opt.pin ? cpuList(opt.clientCpus).length : Math.max(1, ncpu - 1);
   const { version } = JSON.parse(readFileSync(path.join(root, 'node_modules/socket.io/package.json'), 'utf8'));
   const { version: clientVersion } = JSON.parse(readFileSync(path.join(root, 'node_modules/socket.io-client/package.json'), 'utf8'));
   const info = {
