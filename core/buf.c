@@ -74,6 +74,17 @@ void yolk__sb_grow(yolk_sb_t *sb, size_t extra) {
 
 void yolk__sb_puts(yolk_sb_t *sb, const char *s) { yolk__sb_append(sb, s, strlen(s)); }
 
+size_t yolk__u64_dec(char *out, unsigned long long v) {
+  char tmp[20];
+  size_t k = 0, n = 0;
+  do {
+    tmp[k++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (k) out[n++] = tmp[--k];
+  return n;
+}
+
 void yolk__sb_printf(yolk_sb_t *sb, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

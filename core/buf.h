@@ -60,6 +60,9 @@ static inline void yolk__sb_putc(yolk_sb_t *sb, char c) {
 }
 void yolk__sb_puts(yolk_sb_t *sb, const char *s);
 void yolk__sb_printf(yolk_sb_t *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The decimal digits of v, written to out (room for 20, no NUL); returns
+ * how many. For the hot paths that would otherwise call printf for a number. */
+size_t yolk__u64_dec(char *out, unsigned long long v);
 /* Moves the contents into a new shared buffer (one copy) and resets sb. */
 yolk_buf_t *yolk__sb_to_buf(yolk_sb_t *sb);
 

@@ -128,6 +128,9 @@ typedef struct {
   int owner_timeout_deferred;
   yolk_http_req_t *ready; /* completed by on_message_complete, not yet dispatched */
   yolk_http_req_t *pending; /* dispatched, waiting for its response */
+  /* the peer's IP as req->remote_addr carries it, formatted for the first
+   * request and copied into the next ones ("" until then) */
+  char remote_addr[64];
 } http_parse_t;
 
 struct yolk_http_conn_s {
@@ -923,8 +926,13 @@ static int on_message_complete(llhttp_t *lp) {
   str[qlen] = '\0';
   str += qlen + 1;
   if (h->hdrbuf.len) memcpy(str, h->hdrbuf.data, h->hdrbuf.len);
-  if (c->trusted) snprintf(req->remote_addr, sizeof(req->remote_addr), "?");
-  else conn_remote_addr(c, req->remote_addr, sizeof(req->remote_addr));
+  if (c->trusted) {
+    memcpy(req->remote_addr, "?", 2);
+  } else {
+    if (!h->remote_addr[0]) conn_remote_addr(c, h->remote_addr, sizeof(h->remote_addr));
+    _Static_assert(sizeof(req->remote_addr) == sizeof(h->remote_addr), "one size");
+    memcpy(req->remote_addr, h->remote_addr, sizeof(h->remote_addr));
+  }
   size_t nh = 0;
   for (size_t i = 0; i < h->nhdrs; i++) {
     char *name = str;
@@ -1154,18 +1162,40 @@ static void respond(yolk_http_req_t *req, int status, const char *headers, const
   int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   size_t blen = shared ? shared->len : len;
   int copy_body = !shared && !head_only && !no_body && len;
-  /* The head (and a copied body) go into one buffer sized up front. */
-  char clen[48] = "";
-  if (!no_body) snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", blen);
-  static const char fmt[] = "HTTP/1.1 %d %s\r\n%sDate: %s\r\n%sConnection: %s\r\n\r\n";
+  /* The head (and a copied body) go into one buffer sized up front:
+   * "HTTP/1.1 <status> <text>\r\n<headers>Date: <date>\r\n"
+   * ["Content-Length: <n>\r\n"] "Connection: keep-alive|close\r\n\r\n",
+   * put together without printf (a polling exchange is two responses). */
   const char *st = yolk__http_status_text(status), *date = http_date(), *extra = headers ? headers : "";
   const char *conn_hdr = keep_alive ? "keep-alive" : "close";
-  int hl = snprintf(NULL, 0, fmt, status, st, extra, date, clen, conn_hdr);
+  char sdig[20], cdig[20];
+  size_t sn = yolk__u64_dec(sdig, status < 0 ? 0 : (unsigned)status), cn = no_body ? 0 : yolk__u64_dec(cdig, blen);
+  size_t stl = strlen(st), el = strlen(extra), dl = strlen(date), chl = strlen(conn_hdr);
+  size_t hl = 9 + sn + 1 + stl + 2 + el + 6 + dl + 2 + (no_body ? 0 : 16 + cn + 2) + 12 + chl + 4;
   yolk_buf_t *bufs[2];
   size_t n = 0;
-  bufs[n] = yolk__buf_new((size_t)hl + (copy_body ? len : 0));
-  snprintf(bufs[n]->data, (size_t)hl + 1, fmt, status, st, extra, date, clen, conn_hdr);
-  if (copy_body) memcpy(bufs[n]->data + hl, body, len);
+  bufs[n] = yolk__buf_new(hl + (copy_body ? len : 0));
+  char *p = bufs[n]->data;
+#define PUT(s, l) (memcpy(p, (s), (l)), p += (l))
+  PUT("HTTP/1.1 ", 9);
+  PUT(sdig, sn);
+  PUT(" ", 1);
+  PUT(st, stl);
+  PUT("\r\n", 2);
+  PUT(extra, el);
+  PUT("Date: ", 6);
+  PUT(date, dl);
+  PUT("\r\n", 2);
+  if (!no_body) {
+    PUT("Content-Length: ", 16);
+    PUT(cdig, cn);
+    PUT("\r\n", 2);
+  }
+  PUT("Connection: ", 12);
+  PUT(conn_hdr, chl);
+  PUT("\r\n\r\n", 4);
+#undef PUT
+  if (copy_body) memcpy(p, body, len);
   n++;
   if (shared && !head_only && !no_body && shared->len) bufs[n++] = shared;
   conn_write_bufs(c, bufs, n);

@@ -433,15 +433,9 @@ void yolk__json_write_number(yolk_sb_t *sb, double x) {
     /* digits by hand: the common case (ids, counters) without printf */
     long long v = (long long)x; /* -0 prints 0 */
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    char tmp[24];
-    int k = 0;
-    do {
-      tmp[k++] = (char)('0' + u % 10);
-      u /= 10;
-    } while (u);
     n = 0;
     if (v < 0) buf[n++] = '-';
-    while (k) buf[n++] = tmp[--k];
+    n += (int)yolk__u64_dec(buf + n, u);
   } else {
     n = 0;
     for (int prec = 15; prec <= 17; prec++) {

@@ -42,6 +42,28 @@ void yolk__percent_decode(yolk_sb_t *out, const char *s, size_t len, int plus_is
   yolk__sb_free(&raw);
 }
 
+/* Whether s[0..len) decodes to itself: no escape, no '+', ASCII only (so
+ * valid UTF-8). Most query strings are, and are then handed over in place. */
+static int plain_component(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '%' || c == '+' || c >= 0x80) return 0;
+  }
+  return 1;
+}
+
+/* One component decoded into sb, or in place when it is plain. */
+static const char *component(yolk_sb_t *sb, const char *s, size_t len, size_t *out_len) {
+  if (plain_component(s, len)) {
+    *out_len = len;
+    return s;
+  }
+  sb->len = 0;
+  yolk__query_decode(sb, s, len);
+  *out_len = sb->len;
+  return sb->data ? sb->data : "";
+}
+
 int yolk__query_each(const char *qs, size_t len, yolk_query_cb cb, void *ud) {
   yolk_sb_t name, value;
   yolk__sb_init(&name);
@@ -54,11 +76,10 @@ int yolk__query_each(const char *qs, size_t len, yolk_query_cb cb, void *ud) {
     size_t seg = amp ? (size_t)(amp - p) : len - i;
     if (seg) {
       const char *eq = memchr(p, '=', seg);
-      size_t nl = eq ? (size_t)(eq - p) : seg;
-      name.len = value.len = 0;
-      yolk__query_decode(&name, p, nl);
-      if (eq) yolk__query_decode(&value, eq + 1, seg - nl - 1);
-      stopped = cb(ud, name.data ? name.data : "", name.len, value.data ? value.data : "", value.len) != 0;
+      size_t nl = eq ? (size_t)(eq - p) : seg, vl = 0;
+      const char *n = component(&name, p, nl, &nl);
+      const char *v = eq ? component(&value, eq + 1, seg - (size_t)(eq + 1 - p), &vl) : "";
+      stopped = cb(ud, n, nl, v, vl) != 0;
     }
     i += seg + 1;
   }
