@@ -64,7 +64,9 @@ static const char *component(yolk_sb_t *sb, const char *s, size_t len, size_t *o
   return sb->data ? sb->data : "";
 }
 
-int yolk__query_each(const char *qs, size_t len, yolk_query_cb cb, void *ud) {
+/* The pairs of qs, or with want only those whose name decodes to want (a
+ * plain name that differs is passed over before its value is looked at). */
+static int query_scan(const char *qs, size_t len, const char *want, size_t want_len, yolk_query_cb cb, void *ud) {
   yolk_sb_t name, value;
   yolk__sb_init(&name);
   yolk__sb_init(&value);
@@ -77,6 +79,10 @@ int yolk__query_each(const char *qs, size_t len, yolk_query_cb cb, void *ud) {
     if (seg) {
       const char *eq = memchr(p, '=', seg);
       size_t nl = eq ? (size_t)(eq - p) : seg, vl = 0;
+      if (want && plain_component(p, nl) && (nl != want_len || memcmp(p, want, nl) != 0)) {
+        i += seg + 1;
+        continue;
+      }
       const char *n = component(&name, p, nl, &nl);
       const char *v = eq ? component(&value, eq + 1, seg - (size_t)(eq + 1 - p), &vl) : "";
       stopped = cb(ud, n, nl, v, vl) != 0;
@@ -86,6 +92,10 @@ int yolk__query_each(const char *qs, size_t len, yolk_query_cb cb, void *ud) {
   yolk__sb_free(&name);
   yolk__sb_free(&value);
   return stopped;
+}
+
+int yolk__query_each(const char *qs, size_t len, yolk_query_cb cb, void *ud) {
+  return query_scan(qs, len, NULL, 0, cb, ud);
 }
 
 typedef struct {
@@ -109,6 +119,6 @@ static int get_one(void *ud, const char *name, size_t nlen, const char *value, s
 int yolk_query_get(const char *query, const char *name, char *out, size_t outlen) {
   get_t g = {name, strlen(name), out, outlen, -1};
   if (!query || !outlen) return -1;
-  yolk__query_each(query, strlen(query), get_one, &g);
+  query_scan(query, strlen(query), name, g.nlen, get_one, &g);
   return g.found < 0 ? -1 : (g.found < (int)outlen ? g.found : (int)outlen - 1);
 }
