@@ -63,6 +63,12 @@ void yolk__sb_printf(yolk_sb_t *sb, const char *fmt, ...) __attribute__((format(
 /* The decimal digits of v, written to out (room for 20, no NUL); returns
  * how many. For the hot paths that would otherwise call printf for a number. */
 size_t yolk__u64_dec(char *out, unsigned long long v);
+/* Appends the decimal digits of v. */
+static inline void yolk__sb_put_u64(yolk_sb_t *sb, unsigned long long v) {
+  yolk__sb_reserve(sb, 20);
+  sb->len += yolk__u64_dec(sb->data + sb->len, v);
+  sb->data[sb->len] = '\0';
+}
 /* Moves the contents into a new shared buffer (one copy) and resets sb. */
 yolk_buf_t *yolk__sb_to_buf(yolk_sb_t *sb);
 

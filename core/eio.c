@@ -794,10 +794,18 @@ static void handshake(yolk_eio_server_t *eio, yolk_http_req_t *req, int protocol
 
   yolk_sb_t open;
   yolk__sb_init(&open);
-  yolk__sb_printf(&open, "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u", s->id,
-                  upgrades_available(eio, transport) ? "\"websocket\"" : "", eio->opts.ping_interval_ms,
-                  eio->opts.ping_timeout_ms);
-  if (protocol == 4) yolk__sb_printf(&open, ",\"maxPayload\":%zu", eio->opts.max_http_buffer_size);
+  /* {"sid":"…","upgrades":[…],"pingInterval":N,"pingTimeout":N[,"maxPayload":N]}, without printf */
+  yolk__sb_puts(&open, "{\"sid\":\"");
+  yolk__sb_puts(&open, s->id);
+  yolk__sb_puts(&open, upgrades_available(eio, transport) ? "\",\"upgrades\":[\"websocket\"],\"pingInterval\":"
+                                                          : "\",\"upgrades\":[],\"pingInterval\":");
+  yolk__sb_put_u64(&open, eio->opts.ping_interval_ms);
+  yolk__sb_puts(&open, ",\"pingTimeout\":");
+  yolk__sb_put_u64(&open, eio->opts.ping_timeout_ms);
+  if (protocol == 4) {
+    yolk__sb_puts(&open, ",\"maxPayload\":");
+    yolk__sb_put_u64(&open, eio->opts.max_http_buffer_size);
+  }
   yolk__sb_putc(&open, '}');
   send_packet(s, YOLK_EIO_OPEN, yolk_eio_msg_new(0, open.data, open.len));
   yolk__sb_free(&open);

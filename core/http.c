@@ -386,6 +386,16 @@ static const char *conn_peer(const yolk_http_conn_t *c) {
 /* The peer's IP as requests carry it (req->remote_addr), "?" when unknown. */
 static void conn_remote_addr(const yolk_http_conn_t *c, char *out, size_t size) {
   int af = c->peer_family;
+  if (af == AF_INET && size >= 16) {
+    /* dotted quad by hand: glibc's inet_ntop formats IPv4 with sprintf */
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+      if (i) *p++ = '.';
+      p += yolk__u64_dec(p, c->peer_ip[i]);
+    }
+    *p = '\0';
+    return;
+  }
   if ((af != AF_INET && af != AF_INET6) || !inet_ntop(af, c->peer_ip, out, (socklen_t)size))
     snprintf(out, size, "?");
 }

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "log.h"
 
@@ -23,15 +24,29 @@
 
 /* ---- handshake key -------------------------------------------------------------- */
 
+/* SHA-1 as OpenSSL 3 provides it, looked up once: EVP_sha1() makes every
+ * EVP_DigestInit_ex look the implementation up again (EVP_MD_fetch), which
+ * cost more than the hash. A context per thread, reused. */
+static const EVP_MD *sha1_md;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+static _Thread_local EVP_MD_CTX *sha1_ctx;
+
+static void sha1_fetch(void) {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+  sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+#endif
+  if (!sha1_md) sha1_md = EVP_sha1();
+}
+
 int yolk__ws_accept_key(const char *key, char out[32]) {
   static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; /* RFC 6455 section 1.3 */
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx) return -1;
-  int ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) && EVP_DigestUpdate(ctx, key, strlen(key)) &&
+  pthread_once(&sha1_once, sha1_fetch);
+  if (!sha1_ctx && !(sha1_ctx = EVP_MD_CTX_new())) return -1;
+  EVP_MD_CTX *ctx = sha1_ctx;
+  int ok = EVP_DigestInit_ex(ctx, sha1_md, NULL) && EVP_DigestUpdate(ctx, key, strlen(key)) &&
            EVP_DigestUpdate(ctx, guid, sizeof(guid) - 1) && EVP_DigestFinal_ex(ctx, md, &mdlen);
-  EVP_MD_CTX_free(ctx);
   if (!ok || mdlen != 20) return -1;
   EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 chars + NUL */
   return 0;
@@ -528,16 +543,19 @@ yolk_ws_t *yolk__ws_accept(yolk_http_req_t *req, const yolk_ws_handler_t *handle
     yolk__http_respond_close(req, 400, bad_version ? "Sec-WebSocket-Version: 13\r\n" : NULL, msg, sizeof(msg) - 1);
     return NULL;
   }
-  char head[256];
-  int hl = snprintf(head, sizeof(head),
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Accept: %s\r\n\r\n",
-                    accept);
+  static const char head_start[] =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
+  char head[sizeof(head_start) + 32];
+  size_t hl = sizeof(head_start) - 1, al = strlen(accept);
+  memcpy(head, head_start, hl);
+  memcpy(head + hl, accept, al);
+  memcpy(head + hl + al, "\r\n\r\n", 4);
+  hl += al + 4;
   yolk_ws_t *ws = yolk__calloc(1, sizeof(*ws));
   ws->handler = handler;
   ws->ud = ud;
   yolk__ws_parser_init(&ws->parser, handler->max_message_size, on_frame, ws);
-  yolk_http_conn_t *conn = yolk__http_takeover(req, head, (size_t)hl, &ws_conn_handler, ws);
+  yolk_http_conn_t *conn = yolk__http_takeover(req, head, hl, &ws_conn_handler, ws);
   if (!conn) {
     yolk__ws_parser_free(&ws->parser);
     free(ws);
