@@ -49,6 +49,19 @@ int main(void) {
   CHECK(memcmp(m->data, "abcd42-x[", 9) == 0);
   yolk__buf_unref(m);
 
+  /* decimal digits without printf */
+  char dig[20];
+  CHECK_EQ_INT(yolk__u64_dec(dig, 0), 1);
+  CHECK(dig[0] == '0');
+  CHECK_EQ_INT(yolk__u64_dec(dig, 18446744073709551615ull), 20);
+  CHECK(memcmp(dig, "18446744073709551615", 20) == 0);
+  yolk__sb_init(&sb);
+  yolk__sb_puts(&sb, "n=");
+  yolk__sb_put_u64(&sb, 1000);
+  yolk__sb_put_u64(&sb, 7);
+  CHECK_STR(sb.data, "n=10007");
+  yolk__sb_free(&sb);
+
   char *d = yolk__strndup("abcdef", 3);
   CHECK_STR(d, "abc");
   free(d);
