@@ -24,12 +24,11 @@
 
 /* ---- handshake key -------------------------------------------------------------- */
 
-/* SHA-1 as OpenSSL 3 provides it, looked up once: EVP_sha1() makes every
- * EVP_DigestInit_ex look the implementation up again (EVP_MD_fetch), which
- * cost more than the hash. A context per thread, reused. */
+/* SHA-1 as OpenSSL 3 provides it, looked up once (kept for the process's
+ * life): EVP_sha1() makes every EVP_DigestInit_ex look the implementation up
+ * again (EVP_MD_fetch), which cost more than the hash. */
 static const EVP_MD *sha1_md;
 static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
-static _Thread_local EVP_MD_CTX *sha1_ctx;
 
 static void sha1_fetch(void) {
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
@@ -43,10 +42,11 @@ int yolk__ws_accept_key(const char *key, char out[32]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
   pthread_once(&sha1_once, sha1_fetch);
-  if (!sha1_ctx && !(sha1_ctx = EVP_MD_CTX_new())) return -1;
-  EVP_MD_CTX *ctx = sha1_ctx;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (!ctx) return -1;
   int ok = EVP_DigestInit_ex(ctx, sha1_md, NULL) && EVP_DigestUpdate(ctx, key, strlen(key)) &&
            EVP_DigestUpdate(ctx, guid, sizeof(guid) - 1) && EVP_DigestFinal_ex(ctx, md, &mdlen);
+  EVP_MD_CTX_free(ctx);
   if (!ok || mdlen != 20) return -1;
   EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 chars + NUL */
   return 0;
