@@ -48,6 +48,12 @@ void yolk__defer_init(yolk_defer_t *d, uv_loop_t *loop) {
 
 void yolk__defer(yolk_defer_t *d, yolk_later_t *item) {
   if (yolk__list_linked(&item->node)) return;
+  if (!d->idle) {
+    /* closed: the owner is being freed (an adapter failing its requests
+     * as its namespace goes): no later iteration will run it */
+    item->run(item);
+    return;
+  }
   yolk__list_push_back(&d->queue, &item->node);
   if (!uv_is_active((uv_handle_t *)d->idle)) uv_idle_start(d->idle, on_idle);
 }

@@ -32,7 +32,8 @@ typedef struct {
 } yolk_defer_t;
 
 void yolk__defer_init(yolk_defer_t *d, uv_loop_t *loop);
-/* Runs what is still queued (now), then closes the idle handle. */
+/* Runs what is still queued (now), then closes the idle handle. What is
+ * queued after that (while the owner frees what it has) runs at once. */
 void yolk__defer_close(yolk_defer_t *d);
 
 static inline void yolk__later_init(yolk_later_t *item, void (*run)(yolk_later_t *item)) {
