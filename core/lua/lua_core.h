@@ -134,6 +134,12 @@ void yolk__lua_rt_stop(yolk_lua_rt_t *rt);
 void yolk__lua_mem_install(lua_State *L, yolk__lua_mem_t *m, size_t limit);
 /* The counter installed in L's state (any of its threads), or NULL. */
 yolk__lua_mem_t *yolk__lua_mem_of(lua_State *L);
+/* Around C code that holds C buffers while it makes Lua values (a refusal's
+ * error would jump past their release): nothing is refused in between, and
+ * if the heap is then over its ceiling, the end refuses (raises "not enough
+ * memory") once the buffers are gone. */
+unsigned yolk__lua_mem_hold(lua_State *L);
+void yolk__lua_mem_release(lua_State *L, unsigned held);
 void yolk__lua_mem_set_limit(yolk__lua_mem_t *m, size_t limit);
 /* Between callbacks, outside Lua code: collects and reports after a refusal,
  * or when the heap grew near the limit. */

@@ -737,7 +737,12 @@ static int l_json_encode(lua_State *L) {
 static int l_json_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
-  if (yolk__lua_push_json(L, s, len, NULL, 0, 0) != 0) {
+  /* config.lua.memoryLimit refuses after the decode, not midway: the
+   * error's jump would lose the reader's C buffers (lua_mem.c) */
+  unsigned held = yolk__lua_mem_hold(L);
+  int rc = yolk__lua_push_json(L, s, len, NULL, 0, 0);
+  yolk__lua_mem_release(L, held);
+  if (rc != 0) {
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;

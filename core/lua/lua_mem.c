@@ -21,7 +21,11 @@
  *  - Only inside a protected call (depth > 0: yolk__lua_pcall, a script, the
  *    boot). C code that pushes a callback's arguments before calling Lua runs
  *    unprotected: a memory error there would be a panic (abort), so its
- *    allocations are never refused. Only growth is refused: a free or a
+ *    allocations are never refused. Nor are those of C code that holds C
+ *    buffers while it makes Lua values (core.json_decode: yolk__lua_mem_hold
+ *    / _release); if the heap ended over its ceiling, the release refuses
+ *    then, once the buffers are gone, so the heap can exceed the ceiling
+ *    by one such value. Only growth is refused: a free or a
  *    shrink always goes through, and so does LuaJIT's garbage collector.
  *  - After a refusal the ceiling rises by a reserve (limit / 16, 1 to 64 MB)
  *    so that the code catching the error can still log it and answer the
@@ -70,6 +74,22 @@ static void *count_alloc(void *ud, void *p, size_t osize, size_t nsize) {
 yolk__lua_mem_t *yolk__lua_mem_of(lua_State *L) {
   void *ud;
   return lua_getallocf(L, &ud) == count_alloc ? ud : NULL;
+}
+
+unsigned yolk__lua_mem_hold(lua_State *L) {
+  yolk__lua_mem_t *m = yolk__lua_mem_of(L);
+  if (!m) return 0;
+  unsigned depth = m->depth;
+  m->depth = 0;
+  return depth;
+}
+
+void yolk__lua_mem_release(lua_State *L, unsigned held) {
+  yolk__lua_mem_t *m = yolk__lua_mem_of(L);
+  if (!m) return;
+  m->depth = held;
+  /* an allocation now is refused as any would be: the same error, counted */
+  if (held && m->total > m->ceiling) lua_newuserdata(L, 0);
 }
 
 static size_t reserve_for(size_t limit) {
