@@ -78,7 +78,6 @@ enum {
 #define UID_LEN 6
 
 struct yolk_sio_redis_s {
-  uv_loop_t *loop;
   yolk_redis_t *pub, *sub;
   char *key;
   unsigned requests_timeout;
@@ -645,7 +644,6 @@ yolk_sio_adapter_t *yolk_sio_redis_adapter(yolk_sio_nsp_t *nsp, void *ud) {
 
 yolk_sio_redis_t *yolk_sio_redis_new(uv_loop_t *loop, const yolk_sio_redis_options_t *o, const char **err) {
   yolk_sio_redis_t *bus = yolk__calloc(1, sizeof(*bus));
-  bus->loop = loop;
   yolk__random_id(bus->uid, UID_LEN);
   bus->pub = yolk__ra_connect(loop, o, "redis adapter (publisher)", "yolk-adapter-pub", 0, err);
   if (!bus->pub) {

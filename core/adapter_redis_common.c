@@ -367,22 +367,12 @@ void yolk__ra_rooms_json(yolk_sio_adapter_t *local, yolk_sb_t *sb) {
   yolk__sb_putc(sb, ']');
 }
 
-/* An event's arguments read from a message: [ev, ...] as JSON text with
- * its attachments (pointing into the message). */
-typedef struct {
-  yolk_sb_t json;
-  yolk_bins_t bins;
-  yolk_sio_args_t args;
-} event_args_t;
-
-static void event_args_free(event_args_t *e) {
+void yolk__ra_event_args_free(yolk_ra_event_args_t *e) {
   yolk__bins_free(&e->bins);
   yolk__sb_free(&e->json);
 }
 
-/* 0, or -1 when d is not an event's arguments, or they fail the checks
- * (logged, naming what; nothing to free then). */
-static int event_args_read(event_args_t *e, const msgpack_object *d, const char *what) {
+int yolk__ra_event_args_read(yolk_ra_event_args_t *e, const msgpack_object *d, const char *what) {
   if (!d || d->type != MSGPACK_OBJECT_ARRAY || d->via.array.size == 0) {
     YOLK_LOG_WARN_(LOG_COMPONENT, "a %s from another node was dropped: no arguments", what);
     return -1;
@@ -393,14 +383,14 @@ static int event_args_read(event_args_t *e, const msgpack_object *d, const char 
   yolk_sio_args_t args = {e->json.data, e->json.len, e->bins.v, e->bins.n};
   e->args = args;
   if (remote_args_ok(&e->args, 1, what)) return 0;
-  event_args_free(e);
+  yolk__ra_event_args_free(e);
   return -1;
 }
 
 int yolk__ra_deliver(yolk_sio_adapter_t *local, yolk_sio_nsp_t *nsp, const msgpack_object *data,
                      const yolk_sio_target_t *to, const char *offset) {
-  event_args_t e;
-  if (event_args_read(&e, data, "broadcast") != 0) return -1;
+  yolk_ra_event_args_t e;
+  if (yolk__ra_event_args_read(&e, data, "broadcast") != 0) return -1;
   yolk_sio_packet_t p;
   /* the source, for yolk_sio_packet_storable and yolk_sio_packet_with_offset */
   yolk_sio_packet_t src = {YOLK_SIO_PKT_EVENT, yolk_sio_nsp_name(nsp), -1, e.args, NULL, 0};
@@ -408,7 +398,7 @@ int yolk__ra_deliver(yolk_sio_adapter_t *local, yolk_sio_nsp_t *nsp, const msgpa
   else yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, yolk_sio_nsp_name(nsp), -1, &e.args);
   local->vt->broadcast(local, &p, to);
   yolk_sio_packet_release(&p);
-  event_args_free(&e);
+  yolk__ra_event_args_free(&e);
   return 0;
 }
 
@@ -448,8 +438,8 @@ yolk_ra_remote_ack_t *yolk__ra_remote_ack_new(void *bus, yolk_ra_scratch_t *scra
 
 long yolk__ra_deliver_with_ack(yolk_sio_adapter_t *local, yolk_sio_nsp_t *nsp, const msgpack_object *data,
                                const yolk_sio_target_t *to, unsigned timeout_ms, yolk_ra_remote_ack_t *r) {
-  event_args_t e;
-  if (event_args_read(&e, data, "broadcast with acks") != 0) {
+  yolk_ra_event_args_t e;
+  if (yolk__ra_event_args_read(&e, data, "broadcast with acks") != 0) {
     on_remote_ack_done(r, NULL, 0, 0);
     return -1;
   }
@@ -459,17 +449,17 @@ long yolk__ra_deliver_with_ack(yolk_sio_adapter_t *local, yolk_sio_nsp_t *nsp, c
   yolk__sio_packet_build(&p, YOLK_SIO_PKT_EVENT, yolk_sio_nsp_name(nsp), nsp->next_ack_id++, &e.args);
   local->vt->broadcast_with_ack(local, &p, to, g);
   yolk_sio_packet_release(&p);
-  event_args_free(&e);
+  yolk__ra_event_args_free(&e);
   long n = (long)yolk__sio_gather_expected(g);
   yolk_sio_gather_unref(g);
   return n;
 }
 
 int yolk__ra_server_event(yolk_sio_nsp_t *nsp, const msgpack_object *data, const char *reply_to) {
-  event_args_t e;
-  if (event_args_read(&e, data, "serverSideEmit") != 0) return -1;
+  yolk_ra_event_args_t e;
+  if (yolk__ra_event_args_read(&e, data, "serverSideEmit") != 0) return -1;
   yolk_sio_nsp_server_event(nsp, &e.args, reply_to);
-  event_args_free(&e);
+  yolk__ra_event_args_free(&e);
   return 0;
 }
 

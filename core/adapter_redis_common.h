@@ -123,6 +123,17 @@ long yolk__ra_field_count(const msgpack_object *o, const char *key, long def);
  * a client's get (placeholders, event names): what fails them is logged and
  * dropped. */
 void yolk__ra_gather_answer(yolk_sio_gather_t *g, const msgpack_object *value);
+/* An event's arguments read from another node's message: [ev, ...] as JSON
+ * text with its attachments (pointing into the message). */
+typedef struct {
+  yolk_sb_t json;
+  yolk_bins_t bins;
+  yolk_sio_args_t args;
+} yolk_ra_event_args_t;
+/* 0, or -1 when d is not an event's arguments, or they fail the checks
+ * (logged as "a <what> from another node was dropped"; nothing to free then). */
+int yolk__ra_event_args_read(yolk_ra_event_args_t *e, const msgpack_object *d, const char *what);
+void yolk__ra_event_args_free(yolk_ra_event_args_t *e);
 
 /* ---- this node's part of the other nodes' questions ---------------------------------- */
 

@@ -105,7 +105,6 @@ typedef struct {
 } entry_id_t;
 
 struct yolk_sio_redis_streams_s {
-  uv_loop_t *loop;
   yolk_redis_t *pub, *sub, *reader;
   char *stream, *prefix, *session_prefix;
   char max_len[24], read_count[24], block_ms[24];
@@ -1086,13 +1085,10 @@ static void restore_entry(restore_t *rs, const redisReply *e, entry_id_t id, con
     yolk_ra_target_t mt;
     yolk__ra_target_read(&mt, opts);
     const msgpack_object *d = yolk__msgpack_get(yolk__msgpack_get(&u.data, "packet"), "data");
-    if (!(mt.t.flags & YOLK_SIO_VOLATILE) && d && d->type == MSGPACK_OBJECT_ARRAY && d->via.array.size > 0 &&
-        yolk_sio_target_includes(&mt.t, rs->session.rooms, rs->session.nrooms)) {
-      yolk_sb_t json;
-      yolk__sb_init(&json);
-      yolk_bins_t bins = {0};
-      yolk__msgpack_to_json(&json, d, &bins);
-      yolk_sio_packet_t src = {YOLK_SIO_PKT_EVENT, nsp_name(sa), -1, {json.data, json.len, bins.v, bins.n}, NULL, 0};
+    yolk_ra_event_args_t ea;
+    if (!(mt.t.flags & YOLK_SIO_VOLATILE) && yolk_sio_target_includes(&mt.t, rs->session.rooms, rs->session.nrooms) &&
+        yolk__ra_event_args_read(&ea, d, "stored broadcast") == 0) {
+      yolk_sio_packet_t src = {YOLK_SIO_PKT_EVENT, nsp_name(sa), -1, ea.args, NULL, 0};
       if (rs->nmissed == rs->cap) {
         rs->cap = rs->cap ? rs->cap * 2 : 16;
         rs->missed = yolk__realloc(rs->missed, rs->cap * sizeof(*rs->missed));
@@ -1102,8 +1098,7 @@ static void restore_entry(restore_t *rs, const redisReply *e, entry_id_t id, con
       memset(&m->pkt.data, 0, sizeof(m->pkt.data)); /* json goes now; the messages stay */
       m->id = id;
       m->own = is_str(f->uid) && f->uid->len == UID_LEN && memcmp(f->uid->str, bus->uid, UID_LEN) == 0;
-      yolk__bins_free(&bins);
-      yolk__sb_free(&json);
+      yolk__ra_event_args_free(&ea);
     }
     yolk__ra_target_free(&mt);
   }
@@ -1163,8 +1158,10 @@ static void on_restore_range(yolk_redis_t *r, const redisReply *reply, const cha
     rs->last = id;
   }
   yolk_sio_redis_streams_t *bus = rs->sa->bus;
-  /* more to read: a full page, or entries the reader delivered already */
-  int more = reply->elements >= RESTORE_COUNT || (bus->started && id_cmp(rs->last, bus->last) < 0);
+  /* more to read: a full page, or entries the reader delivered already (an
+   * empty page ends it: the reader's last entry may have been deleted) */
+  int more = reply->elements >= RESTORE_COUNT ||
+             (reply->elements > 0 && bus->started && id_cmp(rs->last, bus->last) < 0);
   if (more && rs->calls < RESTORE_MAX_CALLS && restore_range(rs) == 0) return;
   if (more) YOLK_LOG_WARN_(LOG_COMPONENT, "session %s restored with the packets of %u reads of %s only",
                            rs->session.sid, rs->calls, bus->stream);
@@ -1332,7 +1329,6 @@ static char *option_str(const char *v, const char *def) {
 yolk_sio_redis_streams_t *yolk_sio_redis_streams_new(uv_loop_t *loop, const yolk_sio_redis_options_t *o,
                                                      const char **err) {
   yolk_sio_redis_streams_t *bus = yolk__calloc(1, sizeof(*bus));
-  bus->loop = loop;
   yolk__ra_uid(bus->uid, UID_LEN);
   bus->pub = yolk__ra_connect(loop, o, "redis streams adapter (commands)", "yolk-streams-pub", 0, err);
   bus->sub = bus->pub ? yolk__ra_connect(loop, o, "redis streams adapter (subscriber)", "yolk-streams-sub", 1, err)
