@@ -731,12 +731,13 @@ static void on_message(worker_t *w, int type, const char *p, size_t len) {
     yolk__log(YOLK_LOG_INFO, LOG_COMPONENT, "worker %u (pid %d) ready", w->id, w->pid);
     all_ready_check(m);
     break;
-  case YOLK_CLUSTER_MSG_LOAD:
-    if (len < 4) break;
-    w->sessions = (unsigned)(unsigned char)p[0] | (unsigned)(unsigned char)p[1] << 8 |
-                  (unsigned)(unsigned char)p[2] << 16 | (unsigned)(unsigned char)p[3] << 24;
+  case YOLK_CLUSTER_MSG_LOAD: {
+    uint32_t n;
+    if (!yolk__cluster_msg_id(p, len, &n)) break;
+    w->sessions = n;
     w->routed = 0;
     break;
+  }
   case YOLK_CLUSTER_MSG_RELOADED:
     if (m->reload_id != w->id) break;
     if (len >= 1 && p[0]) yolk__log(YOLK_LOG_INFO, LOG_COMPONENT, "worker %u reloaded", w->id);

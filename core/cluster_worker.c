@@ -214,10 +214,8 @@ static void load_tick(uv_timer_t *t) {
     yolk__cluster_msg_send(&w->ipc, YOLK_CLUSTER_MSG_BEAT, NULL, 0);
     return;
   }
-  long n = (long)yolk_eio_clients_count(w->eio);
-  unsigned char p[4] = {(unsigned char)(n & 0xff), (unsigned char)((n >> 8) & 0xff), (unsigned char)((n >> 16) & 0xff),
-                        (unsigned char)((n >> 24) & 0xff)};
-  yolk__cluster_msg_send(&w->ipc, YOLK_CLUSTER_MSG_LOAD, p, sizeof(p));
+  /* the session count, as the little-endian number that leads an id message */
+  yolk__cluster_msg_send_id(&w->ipc, YOLK_CLUSTER_MSG_LOAD, (uint32_t)yolk_eio_clients_count(w->eio), NULL, 0);
 }
 
 int yolk__cluster_worker_new(uv_loop_t *loop, unsigned id, int sticky, void (*on_master_gone)(void *ud), void *ud,

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 typedef struct {
   yolk_metrics_collect_cb cb;
   void *ud;
@@ -71,43 +73,35 @@ void yolk_metrics_set_label(yolk_metrics_t *m, const char *name, const char *val
 
 /* ---- the text format --------------------------------------------------------------- */
 
-/* A label value: backslash, double quote and line feed escaped. */
-static void put_label_value(yolk_sb_t *sb, const char *v) {
+/* Text escaped for the format: backslash and line feed, and the double
+ * quote too in a label value (quote), not in a HELP text. */
+static void put_escaped(yolk_sb_t *sb, const char *v, int quote) {
   for (const char *p = v; *p; p++) {
     if (*p == '\\') yolk__sb_puts(sb, "\\\\");
-    else if (*p == '"') yolk__sb_puts(sb, "\\\"");
+    else if (*p == '"' && quote) yolk__sb_puts(sb, "\\\"");
     else if (*p == '\n') yolk__sb_puts(sb, "\\n");
     else yolk__sb_putc(sb, *p);
   }
 }
 
-/* A HELP text: backslash and line feed escaped. */
+static void put_label_value(yolk_sb_t *sb, const char *v) { put_escaped(sb, v, 1); }
+
+/* A HELP text, escaped, as a string of its own. */
 static char *escape_help(const char *help) {
   yolk_sb_t sb;
   yolk__sb_init(&sb);
-  for (const char *p = help ? help : ""; *p; p++) {
-    if (*p == '\\') yolk__sb_puts(&sb, "\\\\");
-    else if (*p == '\n') yolk__sb_puts(&sb, "\\n");
-    else yolk__sb_putc(&sb, *p);
-  }
+  put_escaped(&sb, help ? help : "", 0);
   if (!sb.data) return yolk__strndup("", 0);
   return sb.data;
 }
 
-/* A sample value: integers as integers, the rest as the shortest text that
- * reads back the same double; the format's spellings of the special values. */
+/* A sample value: as JSON writes a number (integers as integers, the rest
+ * as the shortest text that reads back the same double), and the format's
+ * spellings of the special values. */
 static void put_value(yolk_sb_t *sb, double v) {
   if (isnan(v)) yolk__sb_puts(sb, "NaN");
   else if (isinf(v)) yolk__sb_puts(sb, v > 0 ? "+Inf" : "-Inf");
-  else if (v == floor(v) && fabs(v) < 1e15) yolk__sb_printf(sb, "%.0f", v);
-  else {
-    char buf[32];
-    for (int prec = 15; prec <= 17; prec++) {
-      snprintf(buf, sizeof(buf), "%.*g", prec, v);
-      if (strtod(buf, NULL) == v) break;
-    }
-    yolk__sb_puts(sb, buf);
-  }
+  else yolk__json_write_number(sb, v);
 }
 
 static family_t *family_find(yolk_metrics_writer_t *w, const char *name, size_t len) {

@@ -310,23 +310,11 @@ int yolk__sio_check_args(const char *json, size_t len, size_t nbins, int need_ev
   return 0;
 }
 
-/* Decimal digits of v at out; returns how many. */
-static size_t put_uint(char *out, uint64_t v) {
-  char tmp[21];
-  size_t n = 0;
-  do {
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
-  return n;
-}
-
 size_t yolk__sio_encode_head(char *out, int type, const char *nsp, int64_t id, size_t attachments) {
   size_t n = 0;
   out[n++] = (char)('0' + type);
   if (type == YOLK_SIO_PKT_BINARY_EVENT || type == YOLK_SIO_PKT_BINARY_ACK) {
-    n += put_uint(out + n, attachments);
+    n += yolk__u64_dec(out + n, attachments);
     out[n++] = '-';
   }
   if (nsp && (nsp[0] != '/' || nsp[1] != '\0')) {
@@ -335,7 +323,7 @@ size_t yolk__sio_encode_head(char *out, int type, const char *nsp, int64_t id, s
     n += l;
     out[n++] = ',';
   }
-  if (id >= 0) n += put_uint(out + n, (uint64_t)id);
+  if (id >= 0) n += yolk__u64_dec(out + n, (uint64_t)id);
   return n;
 }
 

@@ -145,28 +145,22 @@ function Checker:number(path, v, min, max)
   if v ~= v or v < min or v > max then self:fail(path, ('must be between %d and %d, got %s'):format(min, max, show(v))) end
 end
 
--- a size: bytes, or a string such as "100kb" / "1mb"
-function Checker:size(path, v)
-  if v == nil then return end
-  if type(v) == 'number' and v >= 0 then return end
-  if type(v) == 'string' then
-    local num, unit = v:match('^%s*([%d%.eE+]+)%s*(%a*)$')
-    unit = unit and unit:lower()
-    if num and tonumber(num) and (unit == '' or unit == 'b' or unit == 'kb' or unit == 'mb' or unit == 'gb') then
-      return
-    end
-  end
-  self:fail(path, ('must be a size in bytes (a number, or a string such as "100kb" or "1mb"), %s'):format(got(v)))
-end
-
 -- The bytes of a size as the C side reads it (yolk__lua_parse_size), or nil.
+local SIZE_UNITS = { [''] = 1, b = 1, kb = 1024, mb = 1024 ^ 2, gb = 1024 ^ 3 }
 function M.size_bytes(v)
   if type(v) == 'number' then return v end
   if type(v) ~= 'string' then return nil end
   local num, unit = v:match('^%s*([%d%.eE+]+)%s*(%a*)$')
-  local units = { [''] = 1, b = 1, kb = 1024, mb = 1024 ^ 2, gb = 1024 ^ 3 }
-  local mul = unit and units[unit:lower()]
+  local mul = unit and SIZE_UNITS[unit:lower()]
   return num and tonumber(num) and mul and tonumber(num) * mul or nil
+end
+
+-- a size: bytes, or a string such as "100kb" / "1mb"
+function Checker:size(path, v)
+  if v == nil then return end
+  local n = M.size_bytes(v)
+  if n and n >= 0 then return end
+  self:fail(path, ('must be a size in bytes (a number, or a string such as "100kb" or "1mb"), %s'):format(got(v)))
 end
 
 local INIT = {
@@ -360,8 +354,11 @@ function Checker:lua(lua)
     local path = { 'lua', k }
     if k == 'memoryLimit' then
       self:size(path, v)
-      if M.size_bytes(v) < MIN_MEMORY_LIMIT then
+      local n = M.size_bytes(v)
+      if n < MIN_MEMORY_LIMIT then
         self:fail(path, ("must be at least 8 MB (the framework itself needs a few), got %s"):format(show(v)))
+      elseif n >= 1e18 then
+        self:fail(path, ("must be less than 1e18 bytes, got %s"):format(show(v)))
       end
     elseif k == 'blockedWarning' then
       self:number(path, v, 0, 4e9)

@@ -97,27 +97,27 @@ end
 local SocketCtx = {}
 M.SocketCtx = SocketCtx
 
-function M.socket_ctx(app, socket, fields)
+-- The metatable of an app's socket ctxs, made on first use.
+local function socket_ctx_mt(app)
   local mt = app._socket_ctx_mt
   if not mt then
     mt = M.metatable(app, SocketCtx)
     app._socket_ctx_mt = mt
   end
+  return mt
+end
+
+function M.socket_ctx(app, socket, fields)
   local ctx = fields or {}
   ctx.app = app
   ctx.socket = socket
-  return setmetatable(ctx, mt)
+  return setmetatable(ctx, socket_ctx_mt(app))
 end
 
 -- A packet's ctx, made in one go (its fields known up front: no growing);
 -- ack is nil when the client asked for none.
 function M.packet_ctx(app, socket, event, args, ack)
-  local mt = app._socket_ctx_mt
-  if not mt then
-    mt = M.metatable(app, SocketCtx)
-    app._socket_ctx_mt = mt
-  end
-  return setmetatable({ app = app, socket = socket, event = event, args = args, ack = ack }, mt)
+  return setmetatable({ app = app, socket = socket, event = event, args = args, ack = ack }, socket_ctx_mt(app))
 end
 
 -- ctx:refuse(message [, data]): a deliberate refusal. In a connection

@@ -156,6 +156,7 @@ return {
       { "lua = { memoryLimit = 'lots' }", 'config.lua.memoryLimit: must be a size in bytes' },
       { "lua = { memoryLimit = '4mb' }", 'config.lua.memoryLimit: must be at least 8 MB (the framework itself needs a few), got "4mb"' },
       { "lua = { memoryLimit = 1e6 }", 'config.lua.memoryLimit: must be at least 8 MB' },
+      { "lua = { memoryLimit = '1e30gb' }", 'config.lua.memoryLimit: must be less than 1e18 bytes, got "1e30gb"' },
       { "lua = { blockedWarning = '1s' }", 'config.lua.blockedWarning: must be a number, got string "1s"' },
       { "lua = { blockedRestart = 500 }", 'config.lua.blockedRestart: must be 0 (off) or at least 1000 ms (the workers beat every 250 ms), got 500' },
       { "lua = { memorylimit = '1gb' }", "config.lua.memorylimit: not a setting of config.lua (blockedRestart, blockedWarning, memoryLimit); did you mean 'memoryLimit'?" },
