@@ -1,7 +1,7 @@
 // yolk vs Node socket.io benchmark. `make bench` builds the release binary and runs this.
 //
 //   node bench/run.mjs [--phases echo8,echo1,ack,bcast,churn,idle,idlemax,polling,connect,cluster]
-//                      [--servers yolk,node] [--yolk PATH] [--out FILE] [--pin 1] [--repeat N]
+//                      [--servers yolk,node[,sio-c,eio-c]] [--yolk PATH] [--out FILE] [--pin 1] [--repeat N]
 //                      [--profile MEASUREMENT] [--luaprof FILE] [--mallocs 1]
 //                      [phase options: see `defaults` below, e.g. --echoK 200 --clients 500]
 //
@@ -23,6 +23,11 @@
 //   cluster  two servers sharing a private redis-server (yolk's Redis adapter; Node:
 //            @socket.io/redis-adapter), 1000 clients half on each; `bcast` from a client of
 //            server 1 (16 in flight until seen on both servers) reaches all of them
+// Two more servers show where yolk's time goes (--servers yolk,node,sio-c,eio-c; phases echo8,
+// echo1, ack, churn and polling, the others are skipped for them): bench-floor (bench/floor.c,
+// built next to the yolk binary) answers the same events in C, `sio-c` through libyolk's
+// Socket.IO layer, `eio-c` through its Engine.IO layer alone (the clients' few packets recognised
+// by their first bytes).
 // Server CPU is read from /proc/<pid>/stat (utime and stime, all threads) before and after each
 // measurement and reported per operation, user and system apart. Client CPU is read too, so a
 // saturated load generator would show. Every process started here is killed on exit.
@@ -45,6 +50,9 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 
+// The C servers below the Lua layer (bench/floor.c) and the phases they can serve.
+const FLOOR_LEVELS = { 'sio-c': 'sio', 'eio-c': 'eio' };
+const FLOOR_PHASES = ['echo8', 'echo1', 'ack', 'churn', 'polling'];
 const ALL_PHASES = ['echo8', 'echo1', 'ack', 'bcast', 'churn', 'idle', 'idlemax', 'polling', 'connect', 'cluster'];
 const DEFAULT_PHASES = ALL_PHASES.join(',');
 
@@ -209,7 +217,9 @@ function pinned(cpus, cmd, argv, fds = 0) {
 function startServer(name, port, mode, label, extraEnv = {}) {
   const [cmd, argv] = name === 'yolk'
     ? pinned(opt.serverCpus, opt.yolk, ['start', '--baseDir', path.join(here, 'app'), '--port', String(port), '--env', 'prod'])
-    : pinned(opt.serverCpus, process.execPath, [path.join(here, 'node_server.mjs'), String(port), mode]);
+    : FLOOR_LEVELS[name]
+      ? pinned(opt.serverCpus, path.join(path.dirname(opt.yolk), 'bench-floor'), [String(port), mode, FLOOR_LEVELS[name]])
+      : pinned(opt.serverCpus, process.execPath, [path.join(here, 'node_server.mjs'), String(port), mode]);
   const env = { ...process.env, YOLK_BENCH_MODE: mode, ...extraEnv };
   if (!extraEnv.YOLK_BENCH_REDIS_URL) delete env.YOLK_BENCH_REDIS_URL; // Redis: `cluster` only
   if (name === 'yolk' && opt.luaprof) {
@@ -980,7 +990,13 @@ function gitHead() {
 async function main() {
   const servers = opt.servers.split(',').filter(Boolean);
   if (opt.mallocs && !process.env.BENCH_COUNT_EVENTS) setupAllocProbes();
-  if (servers.includes('yolk') && !opt.yolk) throw new Error('no yolk binary (build with `make bench`, or pass --yolk PATH)');
+  for (const s of servers) {
+    if (s !== 'yolk' && s !== 'node' && !FLOOR_LEVELS[s]) throw new Error(`unknown server ${s} (servers: yolk, node, ${Object.keys(FLOOR_LEVELS).join(', ')})`);
+  }
+  if (servers.some((s) => s !== 'node') && !opt.yolk) throw new Error('no yolk binary (build with `make bench`, or pass --yolk PATH)');
+  if (servers.some((s) => FLOOR_LEVELS[s]) && !existsSync(path.join(path.dirname(opt.yolk), 'bench-floor'))) {
+    throw new Error(`no bench-floor next to ${opt.yolk} (it is built with yolk)`);
+  }
   const ncpu = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
   if (opt.pin && ncpu < 2) {
     process.stderr.write(`  WARNING: ${ncpu} CPU available: not pinning (server and clients share it)\n`);
@@ -1017,6 +1033,7 @@ async function main() {
   for (const phase of opt.phaseList) {
     for (let rep = 0; rep < opt.repeat; rep++) {
       for (const s of servers) {
+        if (FLOOR_LEVELS[s] && !FLOOR_PHASES.includes(phase)) continue;
         const p0 = Date.now();
         process.stderr.write(`${phase} (${s}${opt.repeat > 1 ? `, run ${rep + 1} of ${opt.repeat}` : ''}):\n`);
         let r;
@@ -1033,6 +1050,7 @@ async function main() {
       }
     }
     for (const s of servers) {
+      if (!runs[s][phase]) continue;
       const ok = runs[s][phase].filter((r) => !r.error);
       res[s][phase] = ok.length ? median(ok) : runs[s][phase][0];
     }
