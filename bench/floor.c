@@ -64,6 +64,7 @@ static void sio_event(yolk_sio_socket_t *s, const yolk_sio_args_t *args, int64_t
   } else if (ack_id >= 0 && (p = after_event(args->json, args->len, "echo-ack", &rest)) != NULL) {
     char small[256];
     char *json = rest + 1 <= sizeof(small) ? small : malloc(rest + 1);
+    if (!json) abort();
     json[0] = '[';
     memcpy(json + 1, p, rest);
     yolk_sio_args_t a = {json, rest + 1, args->bins, args->nbins};
@@ -123,6 +124,7 @@ static void eio_message(yolk_eio_socket_t *s, int binary, const char *data, size
     char small[256];
     size_t n = 1 + id_len + 1 + rest;
     char *ack = n <= sizeof(small) ? small : malloc(n);
+    if (!ack) abort();
     ack[0] = '3';
     memcpy(ack + 1, id, id_len);
     ack[1 + id_len] = '[';
