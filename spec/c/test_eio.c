@@ -369,6 +369,29 @@ static void scenario_sid_prefix(void) {
   }
 }
 
+/* The query's Engine.IO parameters: the first value of a repeated name
+ * counts, names and values are percent-decoded, an overlong sid is unknown. */
+static void scenario_query(void) {
+  char body[512], qs[256], sid[32];
+  CHECK_EQ_INT(http("GET", "transport=polling&EIO=4&transport=websocket", NULL, body, sizeof(body)), 200);
+  CHECK(strncmp(body, "0{\"sid\":", 7) == 0);
+  /* transport=websocket first: a handshake without an Upgrade header */
+  CHECK_EQ_INT(http("GET", "EIO=4&transport=websocket&transport=polling", NULL, body, sizeof(body)), 400);
+  CHECK_STR(body, "{\"code\":3,\"message\":\"Bad request\"}");
+  /* EIO=3 first: a v3 session (its payload has length prefixes) */
+  CHECK_EQ_INT(http("GET", "EIO=3&EIO=4&transport=polling", NULL, body, sizeof(body)), 200);
+  CHECK(strstr(body, ":0{\"sid\":") != NULL);
+  CHECK_EQ_INT(http("GET", "%45IO=4&transport=poll%69ng", NULL, body, sizeof(body)), 200);
+  CHECK(strncmp(body, "0{\"sid\":", 7) == 0);
+  handshake_v4(sid);
+  snprintf(qs, sizeof(qs), "EIO=4&transport=polling&sid=%s&sid=nope", sid);
+  CHECK_EQ_INT(http("POST", qs, "4hi", body, sizeof(body)), 200);
+  CHECK_STR(body, "ok");
+  snprintf(qs, sizeof(qs), "EIO=4&transport=polling&sid=%s%s%s%s", sid, sid, sid, sid);
+  CHECK_EQ_INT(http("GET", qs, NULL, body, sizeof(body)), 400);
+  CHECK_STR(body, "{\"code\":1,\"message\":\"Session ID unknown\"}");
+}
+
 /* ---- runner ---------------------------------------------------------------------------------- */
 
 static const char *run_sid_prefix; /* yolk_eio_options_t.sid_prefix of the next run */
@@ -420,6 +443,8 @@ int main(void) {
   CHECK_STR(close_reasons, "transport close;");
 
   run("upgrade timeout closes the probe, polling goes on", scenario_upgrade_timeout);
+
+  run("query: first values, decoded; an overlong sid is unknown", scenario_query);
 
   run_sid_prefix = "Qz";
   run("sid_prefix: every session id starts with it", scenario_sid_prefix);
