@@ -1,6 +1,6 @@
 /* floor.c - `bench-floor`: the benchmark's events answered in C, below the
  * Lua application, to show what each layer of yolk costs (bench/README.md,
- * "Where the time goes").
+ * "Below the Lua layer").
  *
  *   bench-floor PORT MODE LEVEL
  *
